@@ -1,0 +1,149 @@
+// Package seal seals a message from its sender to one recipient and opens it
+// again, as doc/PROTOCOL.md specifies: the sender signs the message (sender
+// key, recipient key, KEM key id and content), pads it to a size bucket, and
+// encrypts it with HPKE base mode (MLKEM768-X25519, HKDF-SHA256,
+// ChaCha20-Poly1305) to the recipient's KEM key.
+//
+// Open rejects every way an envelope can be wrong with an error a caller can
+// tell apart with errors.Is: ErrWrongRecipient, ErrTampered, ErrForwarded,
+// ErrSenderMismatch, ErrUnknownKEMKey, ErrExpiredKEMKey, wire.ErrTruncated,
+// wire.ErrTrailingData, wire.ErrBadSignature, or an *wire.UnknownVersionError.
+package seal
+
+import (
+	"bytes"
+	"crypto/hpke"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+var (
+	// ErrWrongRecipient means the envelope is addressed to another identity.
+	ErrWrongRecipient = errors.New("envelope is for another recipient")
+	// ErrTampered means the ciphertext or the header it is bound to was
+	// altered, or it was not sealed to this KEM key.
+	ErrTampered = errors.New("envelope does not decrypt (tampered or corrupted)")
+	// ErrForwarded means the signed message inside was addressed to someone
+	// else (or to another KEM key): its recipient re-sealed it to a third
+	// party.
+	ErrForwarded = errors.New("message was signed for another recipient (forwarded)")
+	// ErrSenderMismatch means the message inside is signed by a key other
+	// than the envelope's sender: someone re-signed another's message.
+	ErrSenderMismatch = errors.New("message is signed by a key other than the envelope's sender")
+	// ErrUnknownKEMKey and ErrExpiredKEMKey are identity's errors, named here
+	// so callers of Open need only this package.
+	ErrUnknownKEMKey = identity.ErrUnknownKEMKey
+	ErrExpiredKEMKey = identity.ErrExpiredKEMKey
+)
+
+// info is the HPKE info string for envelopes.
+const info = "smvs/1 envelope"
+
+func suite() (hpke.KDF, hpke.AEAD) { return hpke.HKDFSHA256(), hpke.ChaCha20Poly1305() }
+
+// Sealed is a sealed message: the envelope for the recipient's host, and the
+// signed message inside it, which the sender's host keeps (its ChainHash
+// links the conversation).
+type Sealed struct {
+	Envelope []byte
+	Signed   []byte
+}
+
+// Seal signs m as sender and seals it to the recipient of the verified
+// record to. It sets m's Sender, Recipient and KEMKeyID, and a random ID if
+// m has none; the caller sets the rest (Sent, Kind, Body, Chain, …).
+func Seal(sender *identity.Identity, to *wire.Record, m *wire.Message, now time.Time) (*Sealed, error) {
+	kem := to.KEM
+	if !bytes.Equal(kem.ID, identity.KEMKeyID(kem.Key)) {
+		return nil, fmt.Errorf("seal: %w: record's KEM key id does not match its key", wire.ErrMalformed)
+	}
+	if !now.Before(time.UnixMilli(kem.Expires)) {
+		return nil, fmt.Errorf("seal: recipient's %w %x (expired %s): look the record up again",
+			ErrExpiredKEMKey, kem.ID, time.UnixMilli(kem.Expires).UTC().Format(time.RFC3339))
+	}
+	pub, err := identity.KEM().NewPublicKey(kem.Key)
+	if err != nil {
+		return nil, fmt.Errorf("seal: recipient's KEM key: %w", err)
+	}
+
+	m.Sender = sender.Public().Bytes()
+	m.Recipient = bytes.Clone(to.Identity)
+	m.KEMKeyID = bytes.Clone(kem.ID)
+	if len(m.ID) == 0 {
+		m.ID = make([]byte, wire.MessageIDSize)
+		if _, err := rand.Read(m.ID); err != nil {
+			return nil, err
+		}
+	}
+	signed, err := wire.SignMessage(sender.Signer(), m)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+
+	env := &wire.Envelope{V: wire.Version, Sender: m.Sender, Recipient: m.Recipient, KEMKeyID: m.KEMKeyID}
+	kdf, aead := suite()
+	enc, s, err := hpke.NewSender(pub, kdf, aead, []byte(info))
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	padded := pad(signed)
+	env.Enc = enc
+	env.Ciphertext, err = s.Seal(env.AAD(), padded)
+	clear(padded)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return &Sealed{Envelope: env.Encode(), Signed: signed}, nil
+}
+
+// Opened is a message Open decrypted and verified.
+type Opened struct {
+	Message *wire.Message
+	Signed  []byte // the signed message, as the sender's host keeps it
+}
+
+// Open decrypts an envelope addressed to recipient and verifies the message
+// inside. now decides whether the KEM key it was sealed to has expired.
+func Open(recipient *identity.Identity, envelope []byte, now time.Time) (*Opened, error) {
+	env, err := wire.DecodeEnvelope(envelope)
+	if err != nil {
+		return nil, err
+	}
+	me := recipient.Public()
+	if !bytes.Equal(env.Recipient, me.Bytes()) {
+		return nil, ErrWrongRecipient
+	}
+	key, err := recipient.KEMKey(env.KEMKeyID, now)
+	if err != nil {
+		return nil, err
+	}
+	kdf, aead := suite()
+	r, err := hpke.NewRecipient(env.Enc, key.PrivateKey(), kdf, aead, []byte(info))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTampered, err)
+	}
+	padded, err := r.Open(env.AAD(), env.Ciphertext)
+	if err != nil {
+		return nil, ErrTampered
+	}
+	signed, err := unpad(padded)
+	if err != nil {
+		return nil, err
+	}
+	m, err := wire.VerifyMessage(signed)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(m.Recipient, env.Recipient) || !bytes.Equal(m.KEMKeyID, env.KEMKeyID) {
+		return nil, ErrForwarded
+	}
+	if !bytes.Equal(m.Sender, env.Sender) {
+		return nil, ErrSenderMismatch
+	}
+	return &Opened{Message: m, Signed: signed}, nil
+}

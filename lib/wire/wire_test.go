@@ -1,0 +1,283 @@
+package wire
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+const vectorDir = "../../testdata/vectors"
+
+func readVector(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(vectorDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func testKey(t testing.TB, seed byte) ed25519.PrivateKey {
+	t.Helper()
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+}
+
+func testRecord(key ed25519.PrivateKey) *Record {
+	return &Record{
+		Name: "alice", Identity: key.Public().(ed25519.PublicKey),
+		KEM:  KEMPublic{ID: make([]byte, KEMKeyIDSize), Key: make([]byte, KEMPublicKeySize), Expires: 2000},
+		Host: "127.0.0.1:7447", Seq: 1, Issued: 1000, Expires: 3000,
+	}
+}
+
+func TestVectorsDecode(t *testing.T) {
+	if _, err := VerifyRecord(readVector(t, "record.cbor")); err != nil {
+		t.Errorf("record: %v", err)
+	}
+	if _, err := VerifyMessage(readVector(t, "message.cbor")); err != nil {
+		t.Errorf("message: %v", err)
+	}
+	env := readVector(t, "envelope.cbor")
+	if _, err := DecodeEnvelope(env); err != nil {
+		t.Errorf("envelope: %v", err)
+	}
+	payload, err := ReadFrame(bytes.NewReader(readVector(t, "frame.bin")), 1<<20)
+	if err != nil || !bytes.Equal(payload, env) {
+		t.Errorf("frame: %v", err)
+	}
+}
+
+func TestRecordSignVerify(t *testing.T) {
+	key := testKey(t, 1)
+	data, err := SignRecord(key, testRecord(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := VerifyRecord(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "alice" || r.Seq != 1 {
+		t.Fatalf("decoded %+v", r)
+	}
+
+	// A record signed by a key other than the one it names.
+	if _, err := SignRecord(testKey(t, 2), testRecord(key)); err == nil {
+		t.Error("SignRecord with a foreign key succeeded")
+	}
+	body := testRecord(key).Encode()
+	forged, err := Sign(testKey(t, 2), PurposeRecord, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyRecord(forged.Encode()); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("record signed by another key: %v", err)
+	}
+	// A message signature is not a record signature.
+	wrongPurpose, err := Sign(key, PurposeMessage, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyRecord(wrongPurpose.Encode()); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("record signed for the message purpose: %v", err)
+	}
+	// Any change to the signed bytes breaks the signature.
+	s, err := DecodeSigned(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Host = "evil.example:1"
+	s.Body = r.Encode()
+	if _, err := VerifyRecord(s.Encode()); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("altered record: %v", err)
+	}
+}
+
+func TestStrictDecoding(t *testing.T) {
+	key := testKey(t, 1)
+	good := testRecord(key)
+	good.V = Version
+	enc := good.Encode()
+
+	asMap := func() map[uint64]any {
+		var m map[uint64]any
+		if err := cbor.Unmarshal(enc, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	withField := func(k uint64, v any) []byte {
+		m := asMap()
+		m[k] = v
+		return encMap(t, m)
+	}
+
+	cases := []struct {
+		name string
+		data []byte
+		want error
+	}{
+		{"empty", nil, ErrTruncated},
+		{"truncated", enc[:len(enc)-3], ErrTruncated},
+		{"trailing", append(bytes.Clone(enc), 0xf6), ErrTrailingData},
+		{"unknown field", withField(99, 1), ErrMalformed},
+		{"short identity key", withField(2, []byte{1, 2, 3}), ErrMalformed},
+		{"long name", withField(1, strings.Repeat("a", MaxNameLen+1)), ErrTooLarge},
+		{"wrong type", withField(5, "one"), ErrMalformed},
+		{"negative time", withField(6, -1), ErrMalformed},
+		{"not a map", []byte{0x80}, ErrMalformed},
+		{"indefinite length", indefinite(enc), ErrMalformed},
+		{"non-minimal integer", nonMinimalSeq(t, enc), ErrNonCanonical},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := DecodeRecord(c.data)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("DecodeRecord = %+v, %v; want %v", r, err, c.want)
+			}
+		})
+	}
+
+	t.Run("unknown version", func(t *testing.T) {
+		_, err := DecodeRecord(withField(0, 7))
+		var v *UnknownVersionError
+		if !errors.As(err, &v) || v.Version != 7 || v.What != "record" {
+			t.Fatalf("err = %v, want *UnknownVersionError{record, 7}", err)
+		}
+		if !strings.Contains(err.Error(), "unknown version 7") {
+			t.Fatalf("message %q does not say the version", err)
+		}
+	})
+	t.Run("duplicate key", func(t *testing.T) {
+		// {0: 1, 0: 1, ...}: the map header counts one more pair.
+		dup := append([]byte{enc[0] + 1, 0x00, 0x01}, enc[1:]...)
+		if _, err := DecodeRecord(dup); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	if _, err := DecodeRecord(enc); err != nil {
+		t.Fatalf("the unaltered record: %v", err)
+	}
+}
+
+func encMap(t *testing.T, m map[uint64]any) []byte {
+	t.Helper()
+	b, err := encMode.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// indefinite turns a definite-length map into an indefinite-length one.
+func indefinite(enc []byte) []byte {
+	out := append([]byte{0xbf}, enc[1:]...)
+	return append(out, 0xff)
+}
+
+// nonMinimalSeq re-encodes the record with its sequence number (key 5, value
+// 1) in two bytes instead of one.
+func nonMinimalSeq(t *testing.T, enc []byte) []byte {
+	i := bytes.Index(enc, []byte{0x05, 0x01, 0x06})
+	if i < 0 {
+		t.Fatal("sequence number not found")
+	}
+	out := append(bytes.Clone(enc[:i+1]), 0x18, 0x01)
+	return append(out, enc[i+2:]...)
+}
+
+func TestMessageValidation(t *testing.T) {
+	key := testKey(t, 3)
+	m := &Message{
+		Sender: key.Public().(ed25519.PublicKey), Recipient: make([]byte, KeySize), KEMKeyID: make([]byte, KEMKeyIDSize),
+		ID: make([]byte, MessageIDSize), Sent: 1, Kind: KindText, Body: []byte("hi"),
+	}
+	data, err := SignMessage(key, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := VerifyMessage(data); err != nil || string(got.Body) != "hi" || len(got.Chain) != 0 {
+		t.Fatalf("VerifyMessage = %+v, %v", got, err)
+	}
+	bad := *m
+	bad.Kind = 77
+	if _, err := SignMessage(key, &bad); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unknown kind: %v", err)
+	}
+	bad = *m
+	bad.Chain = []byte{1}
+	if _, err := SignMessage(key, &bad); !errors.Is(err, ErrMalformed) {
+		t.Errorf("short chain hash: %v", err)
+	}
+	if _, err := SignMessage(testKey(t, 4), m); err == nil {
+		t.Error("signing with a key other than the sender's succeeded")
+	}
+	if KindFile.String() != "file" || Kind(99).String() != "kind(99)" {
+		t.Error("Kind.String")
+	}
+}
+
+func TestFrames(t *testing.T) {
+	var buf bytes.Buffer
+	for _, p := range [][]byte{{1}, bytes.Repeat([]byte{2}, 1000)} {
+		if err := WriteFrame(&buf, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream := bytes.Clone(buf.Bytes())
+	for _, want := range []int{1, 1000} {
+		p, err := ReadFrame(&buf, 1000)
+		if err != nil || len(p) != want {
+			t.Fatalf("ReadFrame = %d bytes, %v; want %d", len(p), err, want)
+		}
+	}
+	if _, err := ReadFrame(&buf, 1000); err != io.EOF {
+		t.Fatalf("at the end: %v, want io.EOF", err)
+	}
+
+	cases := []struct {
+		name  string
+		data  []byte
+		limit int
+		want  error
+	}{
+		{"over the limit", stream[5:], 999, ErrTooLarge},
+		{"truncated header", []byte{0, 0}, 10, ErrTruncated},
+		{"truncated payload", stream[5 : len(stream)-1], 1000, ErrTruncated},
+		{"empty frame", []byte{0, 0, 0, 0}, 10, ErrMalformed},
+	}
+	for _, c := range cases {
+		if _, err := ReadFrame(bytes.NewReader(c.data), c.limit); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	// The limit is checked before allocating: a header claiming 4 GiB on a
+	// short stream fails at once rather than allocating it.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := ReadFrame(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff, 1}), 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a 4 GiB frame header: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Errorf("an oversized frame header cost %d bytes of allocation", n)
+	}
+	if err := WriteFrame(io.Discard, nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("writing an empty frame: %v", err)
+	}
+}
+
+func TestChainHash(t *testing.T) {
+	a, b := ChainHash([]byte("one")), ChainHash([]byte("two"))
+	if len(a) != HashSize || bytes.Equal(a, b) {
+		t.Fatal("ChainHash")
+	}
+}
