@@ -7,7 +7,8 @@
 // Open rejects every way an envelope can be wrong with an error a caller can
 // tell apart with errors.Is: ErrWrongRecipient, ErrTampered, ErrForwarded,
 // ErrSenderMismatch, ErrUnknownKEMKey, ErrExpiredKEMKey, wire.ErrTruncated,
-// wire.ErrTrailingData, wire.ErrBadSignature, or an *wire.UnknownVersionError.
+// wire.ErrTrailingData, wire.ErrBadSignature, wire.ErrMalformed,
+// wire.ErrNonCanonical, wire.ErrTooLarge, or an *wire.UnknownVersionError.
 package seal
 
 import (

@@ -106,3 +106,33 @@ func TestVectors(t *testing.T) {
 		t.Fatalf("the record vector: %+v, %v", r, err)
 	}
 }
+
+// FuzzOpen checks that Open never panics on any envelope and that whatever
+// it accepts is a message for bob that re-verifies. The seed is the vector.
+func FuzzOpen(f *testing.F) {
+	env, err := os.ReadFile(filepath.Join(vectorDir, "envelope.cbor"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(vectorDir, "bob.identity"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	bob, err := identity.ParseText(text)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(env)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o, err := Open(bob, data, vectorTime)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(o.Message.Recipient, bob.Public().Bytes()) {
+			t.Fatal("opened a message for someone else")
+		}
+		if _, err := wire.VerifyMessage(o.Signed); err != nil {
+			t.Fatalf("opened message does not verify: %v", err)
+		}
+	})
+}
