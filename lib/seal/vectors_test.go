@@ -57,7 +57,40 @@ func makeVectors(t *testing.T) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+
+	// Alice moves to a new identity key; the old one signs the rotation.
+	alice2, err := identity.Generate(identity.KindIdentity, vectorTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotation, err := wire.SignRotation(alice.Signer(), &wire.Rotation{
+		Old: alice.Public().Bytes(), New: alice2.Public().Bytes(), Issued: vectorTime.UnixMilli(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kem2, err := alice2.CurrentKEM(vectorTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotatedRecord, err := wire.SignRecord(alice2.Signer(), &wire.Record{
+		Name: "alice", Identity: alice2.Public().Bytes(), KEM: kem2.Public(), Host: "alice.example.net:7447",
+		Seq: 2, Issued: vectorTime.UnixMilli(), Expires: vectorTime.Add(90 * 24 * time.Hour).UnixMilli(),
+		Rotation: rotation,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tombstone, err := wire.SignTombstone(bob.Signer(), &wire.Tombstone{
+		Name: "bob", Identity: bob.Public().Bytes(), Seq: 2, Issued: vectorTime.UnixMilli(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	return map[string][]byte{
+		"rotated-record.cbor": rotatedRecord,
+		"tombstone.cbor":      tombstone,
 		"alice.identity":  alice.MarshalText(),
 		"bob.identity":    bob.MarshalText(),
 		"device.identity": device.MarshalText(),
@@ -104,6 +137,17 @@ func TestVectors(t *testing.T) {
 	r, err := wire.VerifyRecord(got["record.cbor"])
 	if err != nil || r.Name != "bob" || !bytes.Equal(r.Identity, bob.Public().Bytes()) {
 		t.Fatalf("the record vector: %+v, %v", r, err)
+	}
+	alice, err := identity.ParseText(got["alice.identity"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = wire.VerifyRecord(got["rotated-record.cbor"])
+	if err != nil || !bytes.Equal(r.RotatedFrom(), alice.Public().Bytes()) {
+		t.Fatalf("the rotated record vector: %+v, %v", r, err)
+	}
+	if ts, err := wire.VerifyTombstone(got["tombstone.cbor"]); err != nil || ts.Seq != 2 {
+		t.Fatalf("the tombstone vector: %+v, %v", ts, err)
 	}
 }
 

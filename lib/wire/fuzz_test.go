@@ -16,7 +16,7 @@ func addVectors(f *testing.F, names ...string) {
 }
 
 func FuzzSigned(f *testing.F) {
-	addVectors(f, "record.cbor", "message.cbor")
+	addVectors(f, "record.cbor", "message.cbor", "rotated-record.cbor", "tombstone.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeSigned(data)
 		if err != nil {
@@ -29,8 +29,8 @@ func FuzzSigned(f *testing.F) {
 }
 
 func FuzzRecord(f *testing.F) {
-	addVectors(f, "record.cbor")
-	if s, err := DecodeSigned(readVector(f, "record.cbor")); err == nil {
+	addVectors(f, "record.cbor", "rotated-record.cbor")
+	if s, err := DecodeSigned(readVector(f, "rotated-record.cbor")); err == nil {
 		f.Add(s.Body)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -104,6 +104,44 @@ func FuzzFrame(f *testing.F) {
 		consumed := data[:len(data)-r.Len()]
 		if !bytes.Equal(AppendFrame(nil, p), consumed) {
 			t.Fatalf("decode→encode changed %x", consumed)
+		}
+	})
+}
+
+func FuzzRotation(f *testing.F) {
+	if r, err := VerifyRecord(readVector(f, "rotated-record.cbor")); err == nil {
+		f.Add(r.Rotation)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		VerifyRotation(data)
+		s, err := DecodeSigned(data)
+		if err != nil {
+			return
+		}
+		r, err := DecodeRotation(s.Body)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Encode(), s.Body) {
+			t.Fatalf("decode→encode changed %x", s.Body)
+		}
+	})
+}
+
+func FuzzTombstone(f *testing.F) {
+	addVectors(f, "tombstone.cbor")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		VerifyTombstone(data)
+		s, err := DecodeSigned(data)
+		if err != nil {
+			return
+		}
+		ts, err := DecodeTombstone(s.Body)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(ts.Encode(), s.Body) {
+			t.Fatalf("decode→encode changed %x", s.Body)
 		}
 	})
 }

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/sha256"
 	"fmt"
@@ -105,35 +104,13 @@ func SignMessage(signer crypto.Signer, m *Message) ([]byte, error) {
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("message: %w", err)
 	}
-	key, err := signerKey(signer)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(key, m.Sender) {
-		return nil, fmt.Errorf("message: signer is not the message's sender")
-	}
-	s, err := Sign(signer, PurposeMessage, m.Encode())
-	if err != nil {
-		return nil, err
-	}
-	return s.Encode(), nil
+	return signAs(signer, m.Sender, PurposeMessage, m.Encode())
 }
 
 // VerifyMessage decodes a signed message and verifies its signature by the
 // sender key it names.
 func VerifyMessage(data []byte) (*Message, error) {
-	s, err := DecodeSigned(data)
-	if err != nil {
-		return nil, err
-	}
-	m, err := DecodeMessage(s.Body)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Verify(m.Sender, PurposeMessage); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return verifySigned(data, PurposeMessage, DecodeMessage, func(m *Message) []byte { return m.Sender })
 }
 
 // chainContext separates chain hashes from any other SHA-256 use.

@@ -36,6 +36,9 @@ type Record struct {
 	Seq      uint64    `cbor:"5,keyasint"`
 	Issued   int64     `cbor:"6,keyasint"` // Unix milliseconds
 	Expires  int64     `cbor:"7,keyasint"` // Unix milliseconds
+	// Rotation, when present, is an encoded signed Rotation from the key
+	// that held this name before to Identity.
+	Rotation []byte `cbor:"8,keyasint,omitempty"`
 }
 
 func (r *Record) validate() error {
@@ -81,34 +84,44 @@ func SignRecord(signer crypto.Signer, r *Record) ([]byte, error) {
 	if err := r.validate(); err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
-	key, err := signerKey(signer)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(key, r.Identity) {
-		return nil, fmt.Errorf("record: signer is not the record's identity")
-	}
-	s, err := Sign(signer, PurposeRecord, r.Encode())
-	if err != nil {
-		return nil, err
-	}
-	return s.Encode(), nil
+	return signAs(signer, r.Identity, PurposeRecord, r.Encode())
 }
 
 // VerifyRecord decodes a signed record and verifies its signature by the
-// identity key it names. Whether the record is current (expiry, sequence)
-// is for the caller to judge.
+// identity key it names, and the rotation statement it carries, if any.
+// Whether the record is current (expiry, sequence) is for the caller to
+// judge.
 func VerifyRecord(data []byte) (*Record, error) {
-	s, err := DecodeSigned(data)
+	r, err := verifySigned(data, PurposeRecord, DecodeRecord, func(r *Record) []byte { return r.Identity })
 	if err != nil {
 		return nil, err
 	}
-	r, err := DecodeRecord(s.Body)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Verify(r.Identity, PurposeRecord); err != nil {
-		return nil, err
+	if len(r.Rotation) > 0 {
+		rot, err := VerifyRotation(r.Rotation)
+		if err != nil {
+			return nil, fmt.Errorf("record's rotation statement: %w", err)
+		}
+		if !bytes.Equal(rot.New, r.Identity) {
+			return nil, fmt.Errorf("record's rotation statement: %w: it names another new key", ErrMalformed)
+		}
 	}
 	return r, nil
+}
+
+// RotatedFrom returns the key the record's rotation statement rotates from,
+// or nil if it carries none. It is meaningful only on a record that
+// VerifyRecord returned.
+func (r *Record) RotatedFrom() []byte {
+	if len(r.Rotation) == 0 {
+		return nil
+	}
+	s, err := DecodeSigned(r.Rotation)
+	if err != nil {
+		return nil
+	}
+	rot, err := DecodeRotation(s.Body)
+	if err != nil {
+		return nil
+	}
+	return rot.Old
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"fmt"
@@ -13,8 +14,10 @@ type Purpose string
 
 // The purposes of SMVS signatures.
 const (
-	PurposeRecord  Purpose = "smvs/1 record"
-	PurposeMessage Purpose = "smvs/1 message"
+	PurposeRecord    Purpose = "smvs/1 record"
+	PurposeMessage   Purpose = "smvs/1 message"
+	PurposeRotation  Purpose = "smvs/1 rotation"
+	PurposeTombstone Purpose = "smvs/1 tombstone"
 )
 
 func (p Purpose) input(body []byte) []byte {
@@ -70,11 +73,37 @@ func (s *Signed) Encode() []byte {
 	return encode(s)
 }
 
-// signerKey returns the Ed25519 public key of signer, checking it is one.
-func signerKey(signer crypto.Signer) ([]byte, error) {
+// signAs signs body for purpose p after checking that signer's key is want,
+// the key the structure names as its signer, and returns the encoded Signed.
+func signAs(signer crypto.Signer, want []byte, p Purpose, body []byte) ([]byte, error) {
 	pub, ok := signer.Public().(ed25519.PublicKey)
 	if !ok {
-		return nil, fmt.Errorf("signer has a %T key, want Ed25519", signer.Public())
+		return nil, fmt.Errorf("%s: signer has a %T key, want Ed25519", p, signer.Public())
 	}
-	return pub, nil
+	if !bytes.Equal(pub, want) {
+		return nil, fmt.Errorf("%s: the signer is not the key the structure names", p)
+	}
+	s, err := Sign(signer, p, body)
+	if err != nil {
+		return nil, err
+	}
+	return s.Encode(), nil
+}
+
+// verifySigned decodes a signed container whose body decode parses, and
+// verifies its signature for purpose p by the key that signer names.
+func verifySigned[T any](data []byte, p Purpose, decode func([]byte) (T, error), signer func(T) []byte) (T, error) {
+	var zero T
+	s, err := DecodeSigned(data)
+	if err != nil {
+		return zero, err
+	}
+	v, err := decode(s.Body)
+	if err != nil {
+		return zero, err
+	}
+	if err := s.Verify(signer(v), p); err != nil {
+		return zero, err
+	}
+	return v, nil
 }

@@ -281,3 +281,75 @@ func TestChainHash(t *testing.T) {
 		t.Fatal("ChainHash")
 	}
 }
+
+func TestRotationAndTombstone(t *testing.T) {
+	old, next := testKey(t, 1), testKey(t, 2)
+	rot := &Rotation{Old: old.Public().(ed25519.PublicKey), New: next.Public().(ed25519.PublicKey), Issued: 5}
+	stmt, err := SignRotation(old, rot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SignRotation(next, rot); err == nil {
+		t.Error("a rotation signed by the new key was made")
+	}
+	rec := testRecord(next)
+	rec.Rotation = stmt
+	data, err := SignRecord(next, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyRecord(data)
+	if err != nil || !bytes.Equal(got.RotatedFrom(), rot.Old) {
+		t.Fatalf("rotated record: %v", err)
+	}
+	if testRecord(next).RotatedFrom() != nil {
+		t.Error("RotatedFrom of a record without rotation")
+	}
+
+	// The statement must name the record's key as the new one...
+	other := testRecord(testKey(t, 3))
+	other.Rotation = stmt
+	data, err = SignRecord(testKey(t, 3), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyRecord(data); !errors.Is(err, ErrMalformed) {
+		t.Errorf("rotation naming another key: %v", err)
+	}
+	// ...and be signed by the old one.
+	forged, err := Sign(next, PurposeRotation, rot.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Rotation = forged.Encode()
+	data, err = SignRecord(next, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyRecord(data); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("rotation signed by the new key: %v", err)
+	}
+	if _, err := SignRotation(old, &Rotation{Old: rot.Old, New: rot.Old, Issued: 5}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("rotation to the same key: %v", err)
+	}
+
+	ts := &Tombstone{Name: "alice", Identity: rot.Old, Seq: 9, Issued: 5}
+	tdata, err := SignTombstone(old, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := VerifyTombstone(tdata); err != nil || got.Seq != 9 || got.Name != "alice" {
+		t.Fatalf("tombstone: %+v, %v", got, err)
+	}
+	if _, err := SignTombstone(next, ts); err == nil {
+		t.Error("a tombstone signed by another key was made")
+	}
+	// A record signature is not a tombstone signature.
+	asRecord, err := Sign(old, PurposeRecord, ts.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyTombstone(asRecord.Encode()); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("tombstone signed for the record purpose: %v", err)
+	}
+}
