@@ -119,7 +119,10 @@ func WriteNewFile(path string, data []byte) (err error) {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	return f.Sync()
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // ReplaceFile atomically replaces path with data, mode 0600: it writes a new
@@ -151,8 +154,13 @@ func ReplaceFile(path string, data []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+// syncDir makes a new or renamed entry in dir durable.
+func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
-		return nil // directories can't be synced there; the rename is durable enough
+		return nil // directories can't be synced there
 	}
 	d, err := os.Open(dir)
 	if err != nil {

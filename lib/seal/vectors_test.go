@@ -91,13 +91,13 @@ func makeVectors(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		"rotated-record.cbor": rotatedRecord,
 		"tombstone.cbor":      tombstone,
-		"alice.identity":  alice.MarshalText(),
-		"bob.identity":    bob.MarshalText(),
-		"device.identity": device.MarshalText(),
-		"record.cbor":     signedRecord,
-		"message.cbor":    sealed.Signed,
-		"envelope.cbor":   sealed.Envelope,
-		"frame.bin":       wire.AppendFrame(nil, sealed.Envelope),
+		"alice.identity":      alice.MarshalText(),
+		"bob.identity":        bob.MarshalText(),
+		"device.identity":     device.MarshalText(),
+		"record.cbor":         signedRecord,
+		"message.cbor":        sealed.Signed,
+		"envelope.cbor":       sealed.Envelope,
+		"frame.bin":           wire.AppendFrame(nil, sealed.Envelope),
 	}
 }
 

@@ -1,0 +1,205 @@
+// Package cli holds the conventions every SMVS command follows, on top of
+// github.com/urfave/cli/v2 (which commands import under the name urfave):
+//
+//   - Data goes to standard output; every line for the user on standard
+//     error reads "NAME: error: …", "NAME: warning: …" or "NAME: hint: …",
+//     lowercase, with no final period.
+//   - The exit status is ExitOK (0) on success, ExitFailure (1) on failure,
+//     ExitUsage (2) for bad flags or arguments, or another code the command
+//     documents in its man page (see Error.WithExitCode).
+//   - --help prints the help on standard output; an error never prints the
+//     help, only a hint pointing at it.
+//   - --version prints "NAME VERSION" (see Version).
+//   - The hidden flag --completion bash|zsh prints a completion script
+//     generated from the command's flags and subcommands. A flag whose value
+//     is a file sets TakesFile, and completes file names (directories when
+//     its placeholder is `DIR`).
+//   - SMVS_HOME names the directory of the user's files (see Home).
+//
+// A command builds its *urfave.App, returns an *Error from its actions for
+// anything the user must read, and hands the app to Run:
+//
+//	func main() { os.Exit(cli.Run(newApp(), os.Args)) }
+//
+// Flags must not be marked Required (urfave then prints the whole help on
+// a missing flag): an action checks them and returns UsageErrorf instead.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	urfave "github.com/urfave/cli/v2"
+)
+
+// Exit statuses every command shares. A command may document others, given
+// with Error.WithExitCode.
+const (
+	ExitOK      = 0 // success
+	ExitFailure = 1 // the command failed; an error says why
+	ExitUsage   = 2 // bad flags or arguments; nothing was done
+)
+
+// The --help and --version flags and the version line are the same in every
+// command; urfave keeps them in package variables.
+func init() {
+	urfave.HelpFlag = &urfave.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "print this help and exit", DisableDefaultText: true}
+	urfave.VersionFlag = &urfave.BoolFlag{Name: "version", Usage: "print the version and exit", DisableDefaultText: true}
+	urfave.VersionPrinter = func(c *urfave.Context) {
+		fmt.Fprintf(c.App.Writer, "%s %s\n", c.App.Name, c.App.Version)
+	}
+}
+
+// Run runs app with args (the program name first, as in os.Args), reports
+// any error on app.ErrWriter (standard error by default) in the SMVS voice,
+// and returns the exit status. Run sets up app for the conventions above:
+// app must be new, and is not usable again afterwards.
+func Run(app *urfave.App, args []string) int {
+	prepare(app, args)
+	return report(app, app.Run(args))
+}
+
+func prepare(app *urfave.App, args []string) {
+	if app.Name == "" && len(args) > 0 {
+		app.Name = filepath.Base(args[0])
+	}
+	if app.Version == "" {
+		app.Version = Version()
+	}
+	app.HideVersion = false
+	// Run reports errors and picks the exit status, not urfave.
+	app.ExitErrHandler = func(*urfave.Context, error) {}
+	if len(app.Commands) == 0 {
+		// Else "help" would be a subcommand, and never a file name.
+		app.HideHelpCommand = true
+		if app.CustomAppHelpTemplate == "" {
+			app.CustomAppHelpTemplate = helpTemplate
+		}
+	}
+	app.OnUsageError = usageError
+	hideBoolDefaults(app.Flags)
+	for _, c := range app.Commands {
+		prepareCommand(c)
+	}
+	app.Flags = append(app.Flags, completionFlag())
+	app.Action = rootAction(app.Action)
+}
+
+func prepareCommand(c *urfave.Command) {
+	c.OnUsageError = usageError
+	hideBoolDefaults(c.Flags)
+	if len(c.Subcommands) > 0 && c.Action == nil {
+		c.Action = missingCommand
+	}
+	for _, sub := range c.Subcommands {
+		prepareCommand(sub)
+	}
+}
+
+// hideBoolDefaults drops the "(default: false)" urfave adds to the help of
+// every boolean flag.
+func hideBoolDefaults(flags []urfave.Flag) {
+	for _, f := range flags {
+		if b, ok := f.(*urfave.BoolFlag); ok {
+			b.DisableDefaultText = true
+		}
+	}
+}
+
+// helpTemplate is the help of a command with no subcommands: urfave's, less
+// "GLOBAL", plus a pointer to the manual.
+const helpTemplate = `NAME:
+   {{template "helpNameTemplate" .}}
+
+USAGE:
+   {{if .UsageText}}{{wrap .UsageText 3}}{{else}}{{.HelpName}}{{if .VisibleFlags}} [options]{{end}}{{if .ArgsUsage}} {{.ArgsUsage}}{{end}}{{end}}{{if .Description}}
+
+DESCRIPTION:
+   {{template "descriptionTemplate" .}}{{end}}{{if .VisibleFlags}}
+
+OPTIONS:{{template "visibleFlagTemplate" .}}{{end}}
+
+The manual has more: man {{.Name}}
+`
+
+// rootAction handles --completion, then runs action.
+func rootAction(action urfave.ActionFunc) urfave.ActionFunc {
+	return func(c *urfave.Context) error {
+		if shell := c.String(completionFlagName); shell != "" {
+			if c.Args().Present() {
+				return UsageErrorf(c, "--completion takes no arguments")
+			}
+			return writeCompletion(c, shell)
+		}
+		if action == nil {
+			return missingCommand(c)
+		}
+		return action(c)
+	}
+}
+
+// missingCommand is the action of a command that only has subcommands.
+func missingCommand(c *urfave.Context) error {
+	if c.Args().Present() {
+		return UsageErrorf(c, "unknown command %q", c.Args().First())
+	}
+	return UsageErrorf(c, "missing command")
+}
+
+// usageError turns urfave's flag parsing errors into usage errors.
+func usageError(c *urfave.Context, err error, _ bool) error {
+	return UsageErrorf(c, "%s", flagMessage(err.Error()))
+}
+
+var (
+	// "-name" for a flag of several letters, in the flag package's errors.
+	singleDashLong = regexp.MustCompile(`(^|[\s:])-([[:alnum:]][[:alnum:]_-]+)`)
+	flagMessages   = strings.NewReplacer(
+		"flag provided but not defined:", "unknown flag",
+		"flag needs an argument: ", "missing value for ",
+	)
+)
+
+// flagMessage rewords an error of the flag package: "unknown flag --foo"
+// rather than "flag provided but not defined: -foo".
+func flagMessage(msg string) string {
+	return singleDashLong.ReplaceAllString(flagMessages.Replace(msg), "$1--$2")
+}
+
+// report prints err, if any, and returns the exit status.
+func report(app *urfave.App, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	code := ExitFailure
+	var hints []string
+	var e *Error
+	var coder urfave.ExitCoder
+	switch {
+	case errors.As(err, &e):
+		code, hints = e.code, e.hints
+	case errors.As(err, &coder):
+		code = coder.ExitCode()
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(app.ErrWriter, "%s: error: %s\n", app.Name, msg)
+	}
+	for _, h := range hints {
+		fmt.Fprintf(app.ErrWriter, "%s: hint: %s\n", app.Name, h)
+	}
+	return code
+}
+
+// Warningf prints "NAME: warning: …" on the command's standard error.
+func Warningf(c *urfave.Context, format string, a ...any) {
+	fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", c.App.Name, fmt.Sprintf(format, a...))
+}
+
+// Hintf prints "NAME: hint: …" on the command's standard error, to follow a
+// warning.
+func Hintf(c *urfave.Context, format string, a ...any) {
+	fmt.Fprintf(c.App.ErrWriter, "%s: hint: %s\n", c.App.Name, fmt.Sprintf(format, a...))
+}
