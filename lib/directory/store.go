@@ -21,7 +21,8 @@ func (r *Row) live(now int64) bool {
 
 // Store keeps rows. Implementations: SQLite (embedded, the default) and
 // PostgreSQL (for many replicas). A Store is safe for concurrent use, also
-// by several processes sharing one database.
+// by several processes sharing one database. Its errors never name the
+// names or keys involved, so they can be logged.
 type Store interface {
 	// Update runs fn in a transaction that sees and changes the store as if
 	// it ran alone (serializable). fn may be run more than once if the

@@ -187,7 +187,7 @@ type querier interface {
 func rowByName(ctx context.Context, q querier, name string) (*directory.Row, error) {
 	row, err := scan(q.QueryRow(ctx, selByName, name))
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: looking up name %q: %w", name, err)
+		return nil, fmt.Errorf("pgstore: looking up a name: %w", err)
 	}
 	return row, nil
 }
@@ -195,7 +195,7 @@ func rowByName(ctx context.Context, q querier, name string) (*directory.Row, err
 func rowByKey(ctx context.Context, q querier, key []byte) (*directory.Row, error) {
 	row, err := scan(q.QueryRow(ctx, selByKey, key))
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: looking up key %x: %w", key, err)
+		return nil, fmt.Errorf("pgstore: looking up a key: %w", err)
 	}
 	return row, nil
 }
@@ -257,7 +257,7 @@ func (t *txn) Put(r *directory.Row) error {
 		name = &r.Name
 	}
 	if _, err := t.tx.Exec(t.ctx, upsert, r.Identity, name, int64(r.Seq), r.Expires, r.Record); err != nil {
-		return fmt.Errorf("pgstore: storing key %x: %w", r.Identity, err)
+		return fmt.Errorf("pgstore: storing a row: %w", err)
 	}
 	return nil
 }

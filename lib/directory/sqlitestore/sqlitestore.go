@@ -211,7 +211,7 @@ func (s *Store) fail(doing string, err error) error {
 func (s *Store) RowByName(ctx context.Context, name string) (*directory.Row, error) {
 	row, err := scan(s.readByName.QueryRowContext(ctx, name))
 	if err != nil {
-		return nil, s.fail(fmt.Sprintf("looking up name %q in", name), err)
+		return nil, s.fail("looking up a name in", err)
 	}
 	return row, nil
 }
@@ -220,7 +220,7 @@ func (s *Store) RowByName(ctx context.Context, name string) (*directory.Row, err
 func (s *Store) RowByKey(ctx context.Context, key []byte) (*directory.Row, error) {
 	row, err := scan(s.readByKey.QueryRowContext(ctx, key))
 	if err != nil {
-		return nil, s.fail(fmt.Sprintf("looking up key %x in", key), err)
+		return nil, s.fail("looking up a key in", err)
 	}
 	return row, nil
 }
@@ -269,7 +269,7 @@ type txn struct {
 func (t *txn) RowByName(name string) (*directory.Row, error) {
 	row, err := scan(t.tx.StmtContext(t.ctx, t.s.writeByName).QueryRowContext(t.ctx, name))
 	if err != nil {
-		return nil, t.s.fail(fmt.Sprintf("looking up name %q in", name), err)
+		return nil, t.s.fail("looking up a name in", err)
 	}
 	return row, nil
 }
@@ -277,7 +277,7 @@ func (t *txn) RowByName(name string) (*directory.Row, error) {
 func (t *txn) RowByKey(key []byte) (*directory.Row, error) {
 	row, err := scan(t.tx.StmtContext(t.ctx, t.s.writeByKey).QueryRowContext(t.ctx, key))
 	if err != nil {
-		return nil, t.s.fail(fmt.Sprintf("looking up key %x in", key), err)
+		return nil, t.s.fail("looking up a key in", err)
 	}
 	return row, nil
 }
@@ -295,7 +295,7 @@ func (t *txn) Put(r *directory.Row) error {
 	}
 	_, err := t.tx.StmtContext(t.ctx, t.s.put).ExecContext(t.ctx, r.Identity, name, int64(r.Seq), r.Expires, record)
 	if err != nil {
-		return t.s.fail(fmt.Sprintf("storing key %x in", r.Identity), err)
+		return t.s.fail("storing a row in", err)
 	}
 	return nil
 }
