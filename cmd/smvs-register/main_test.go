@@ -1,0 +1,745 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/cli"
+	"smvs/lib/contacts"
+	"smvs/lib/directory"
+	"smvs/lib/directory/server"
+	"smvs/lib/directory/sqlitestore"
+	"smvs/lib/identity"
+	"smvs/lib/tlspin"
+	"smvs/lib/wire"
+)
+
+// wrongPin is the pin of no test server's key. (All httptest servers
+// share one certificate, so one's pin is every one's.)
+var wrongPin = "sha256//" + base64.StdEncoding.EncodeToString(make([]byte, 32))
+
+var quietLog = log.New(io.Discard, "", 0)
+
+// dir is a real directory (lib/directory/server over SQLite) on an
+// httptest TLS server.
+type dir struct {
+	url, pin string
+}
+
+func newDir(t *testing.T) dir {
+	t.Helper()
+	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "directory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(server.New(&directory.Directory{Store: store}, server.Options{}))
+	srv.Config.ErrorLog = quietLog // refused handshakes are what some tests are about
+	srv.StartTLS()
+	t.Cleanup(func() {
+		srv.Close()
+		store.Close()
+	})
+	return dir{srv.URL, tlspin.Pin(srv.Certificate())}
+}
+
+// user is an SMVS home with an identity in it.
+type user struct {
+	home string
+	dirs []dir
+}
+
+func newUser(t *testing.T, dirs ...dir) *user {
+	t.Helper()
+	u := &user{home: t.TempDir(), dirs: dirs}
+	id, err := identity.Generate(identity.KindIdentity, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer id.Destroy()
+	if err := identity.WriteNewFile(u.identityPath(), id.MarshalText()); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func (u *user) identityPath() string { return filepath.Join(u.home, "identity") }
+func (u *user) contactsPath() string { return filepath.Join(u.home, "contacts") }
+
+func (u *user) identity(t *testing.T) *identity.Identity {
+	t.Helper()
+	id, err := identity.ReadFile(u.identityPath(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(id.Destroy)
+	return id
+}
+
+func (u *user) key(t *testing.T) string { return u.identity(t).Public().String() }
+
+func (u *user) contacts(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(u.contactsPath())
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// result is what one run of smvs-register did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs smvs-register in-process as u, with u's directories in the
+// environment (SMVS_DIR, SMVS_DIR_PIN), and nothing else from it.
+func (u *user) run(t *testing.T, args ...string) result {
+	t.Helper()
+	var urls, pins []string
+	for _, d := range u.dirs {
+		urls, pins = append(urls, d.url), append(pins, d.pin)
+	}
+	t.Setenv(cli.HomeEnv, u.home)
+	t.Setenv(dirEnv, strings.Join(urls, ","))
+	t.Setenv(dirPinEnv, strings.Join(pins, ","))
+	t.Setenv(cli.PassphraseFDEnv, "")
+	t.Setenv(cli.PassphraseFileEnv, "")
+	var stdout, stderr bytes.Buffer
+	code := run(append([]string{"smvs-register"}, args...), &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// ok runs smvs-register and fails the test unless it succeeds.
+func (u *user) ok(t *testing.T, args ...string) result {
+	t.Helper()
+	r := u.run(t, args...)
+	if r.code != 0 {
+		t.Fatalf("%q: status %d, stdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// fails runs smvs-register and fails the test unless it exits with code
+// and its standard error has want.
+func (u *user) fails(t *testing.T, code int, want string, args ...string) result {
+	t.Helper()
+	r := u.run(t, args...)
+	if r.code != code || !strings.Contains(r.stderr, want) {
+		t.Fatalf("%q: status %d, stderr:\n%s\nwant status %d and %q", args, r.code, r.stderr, code, want)
+	}
+	return r
+}
+
+func lookupJSON(t *testing.T, u *user, query string) contactJSON {
+	t.Helper()
+	r := u.ok(t, "lookup", "--json", query)
+	var out contactJSON
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("lookup --json: %v\n%s", err, r.stdout)
+	}
+	return out
+}
+
+func TestPublishAndLookup(t *testing.T) {
+	d := newDir(t)
+	alice, bob := newUser(t, d), newUser(t, d)
+
+	r := alice.ok(t, "publish", "--host", "alice.example.net:7447", "Alice")
+	if !strings.Contains(r.stderr, `warning: publishing "Alice" as "alice"`) ||
+		!strings.Contains(r.stderr, `published "alice" (`+alice.key(t)+") to "+d.url) {
+		t.Errorf("publish stderr:\n%s", r.stderr)
+	}
+
+	r = bob.ok(t, "lookup", "alice")
+	for _, want := range []string{
+		"name:        alice\n",
+		"id:          " + alice.key(t) + "\n",
+		"host:        alice.example.net:7447\n",
+		"directory:   " + d.url + "\n",
+		"verified:    no\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("lookup output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !strings.Contains(r.stderr, "pinned the key of alice on first use") || !strings.Contains(r.stderr, "hint: compare safety numbers") {
+		t.Errorf("lookup stderr:\n%s", r.stderr)
+	}
+	if got, want := bob.contacts(t), "alice "+alice.key(t)+"\n"; got != want {
+		t.Errorf("bob's contacts:\n%s\nwant\n%s", got, want)
+	}
+
+	// Pinned now: no news the second time.
+	if r := bob.ok(t, "lookup", "alice"); r.stderr != "" {
+		t.Errorf("second lookup stderr:\n%s", r.stderr)
+	}
+
+	out := lookupJSON(t, bob, alice.key(t))
+	kem, err := alice.identity(t).CurrentKEM(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Name != "alice" || out.ID != alice.key(t) || out.Host != "alice.example.net:7447" || !out.Contact ||
+		out.Verified || out.Change != "" || out.Directory != d.url || out.Record == "" || out.Seq == 0 ||
+		out.KEMKeyID != hex.EncodeToString(kem.ID()) {
+		t.Errorf("lookup --json by key: %+v", out)
+	}
+
+	// Bob's own name is unknown.
+	bob.fails(t, exitNotFound, `error: "bob": not found`, "lookup", "bob")
+	// Without a directory, only the contacts file is asked.
+	bob.dirs = nil
+	bob.ok(t, "lookup", "alice")
+	r = bob.fails(t, exitNotFound, "not found", "lookup", "carol")
+	if !strings.Contains(r.stderr, "hint: it is not in your contacts; to look it up in a directory, give --dir URL or set SMVS_DIR") {
+		t.Errorf("no hint about --dir:\n%s", r.stderr)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	d := newDir(t)
+	alice, bob := newUser(t, d), newUser(t, d)
+	alice.fails(t, exitNotFound, "no directory has a record of yours", "update")
+	alice.ok(t, "publish", "--host", "old.example.net:7447", "--lifetime", "2d", "alice")
+	before := lookupJSON(t, bob, "alice")
+
+	alice.ok(t, "update", "--host", "new.example.net:7447")
+	after := lookupJSON(t, bob, "alice")
+	if after.Host != "new.example.net:7447" || after.Seq <= before.Seq || after.Expires <= before.Expires || after.Name != "alice" {
+		t.Errorf("before %+v\nafter %+v", before, after)
+	}
+	// Without --host, the host stays.
+	alice.ok(t, "update")
+	if got := lookupJSON(t, bob, "alice"); got.Host != "new.example.net:7447" {
+		t.Errorf("update without --host changed the host to %q", got.Host)
+	}
+}
+
+func TestConflict(t *testing.T) {
+	d := newDir(t)
+	alice, mallory := newUser(t, d), newUser(t, d)
+	alice.ok(t, "publish", "alice")
+	mallory.fails(t, exitConflict, "name is held by another key", "publish", "alice")
+}
+
+func TestSeveralDirectories(t *testing.T) {
+	d1, d2 := newDir(t), newDir(t)
+	alice := newUser(t, d1, d2)
+	r := alice.ok(t, "publish", "--host", "a.example:1", "alice")
+	if !strings.Contains(r.stderr, "to "+d1.url) || !strings.Contains(r.stderr, "to "+d2.url) {
+		t.Errorf("publish stderr:\n%s", r.stderr)
+	}
+	for _, d := range []dir{d1, d2} {
+		bob := newUser(t, d)
+		if got := lookupJSON(t, bob, "alice"); got.ID != alice.key(t) {
+			t.Errorf("%s: %+v", d.url, got)
+		}
+	}
+
+	// A wrong pin for one directory: the other still takes the record.
+	alice.dirs = []dir{d1, {d2.url, wrongPin}}
+	r = alice.run(t, "update")
+	if r.code != 1 || !strings.Contains(r.stderr, "warning: directory "+d2.url) ||
+		!strings.Contains(r.stderr, "does not match the pin") || !strings.Contains(r.stderr, "error: published to 1 of 2 directories") {
+		t.Errorf("status %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+func TestRotateKEM(t *testing.T) {
+	d := newDir(t)
+	alice, bob := newUser(t, d), newUser(t, d)
+	alice.ok(t, "publish", "alice")
+	before := lookupJSON(t, bob, "alice")
+	oldKEM := alice.identity(t)
+
+	r := alice.ok(t, "rotate", "--kem")
+	if !strings.Contains(r.stderr, "new KEM key ") || !strings.Contains(r.stderr, "published \"alice\"") {
+		t.Errorf("rotate --kem stderr:\n%s", r.stderr)
+	}
+	id := alice.identity(t)
+	kem, err := id.CurrentKEM(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := lookupJSON(t, bob, "alice")
+	if after.KEMKeyID == before.KEMKeyID || after.KEMKeyID != hex.EncodeToString(kem.ID()) || after.ID != before.ID {
+		t.Errorf("before %+v\nafter %+v", before, after)
+	}
+	// The old KEM key is kept for the grace period.
+	oldID, _ := hex.DecodeString(before.KEMKeyID)
+	if _, err := id.KEMKey(oldID, time.Now()); err != nil {
+		t.Errorf("the old KEM key is gone: %v", err)
+	}
+	if id.Public() != oldKEM.Public() {
+		t.Error("rotate --kem changed the identity key")
+	}
+	if info, err := os.Stat(alice.identityPath()); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v, %v", info, err)
+	}
+}
+
+func TestRotateKEMProtected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scrypt at full cost")
+	}
+	alice := newUser(t) // no directory: the rotation is saved, and nothing published
+	id := alice.identity(t)
+	if err := identity.ReplaceFile(alice.identityPath(), cheaplyProtected(t, id.MarshalText(), "correct horse")); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(alice.identityPath())
+	alice.fails(t, 1, "wrong passphrase for "+alice.identityPath(), "rotate", "--kem", "--passphrase-file", writeTemp(t, "wrong\n"))
+	if after, _ := os.ReadFile(alice.identityPath()); !bytes.Equal(before, after) {
+		t.Fatal("a wrong passphrase changed the identity file")
+	}
+
+	r := alice.ok(t, "rotate", "--kem", "--passphrase-file", writeTemp(t, "correct horse\n"))
+	if !strings.Contains(r.stderr, "warning: no record of yours was found") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	data, err := os.ReadFile(alice.identityPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !identity.IsEncrypted(data) {
+		t.Fatal("the rotated identity is no longer protected")
+	}
+	rotated, err := identity.Unmarshal(data, func() ([]byte, error) { return []byte("correct horse"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rotated.Destroy()
+	k1, _ := id.CurrentKEM(time.Now())
+	k2, _ := rotated.CurrentKEM(time.Now())
+	if rotated.Public() != id.Public() || bytes.Equal(k1.ID(), k2.ID()) {
+		t.Error("the KEM key was not rotated")
+	}
+}
+
+// cheaplyProtected protects a key file's text as identity.Encrypt does,
+// but with a cheap scrypt work factor, so the test spends its time on the
+// one full-cost encryption it checks.
+func cheaplyProtected(t *testing.T, text []byte, passphrase string) []byte {
+	t.Helper()
+	r, err := age.NewScryptRecipient(passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetWorkFactor(10)
+	var out bytes.Buffer
+	aw := armor.NewWriter(&out)
+	w, err := age.Encrypt(aw, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := aw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func writeTemp(t *testing.T, content string) string {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRotateIdentity(t *testing.T) {
+	d := newDir(t)
+	alice, bob := newUser(t, d), newUser(t, d)
+	alice.ok(t, "publish", "--host", "alice.example.net:7447", "alice")
+	bob.ok(t, "lookup", "alice")
+	bob.ok(t, "verify", "--yes", "alice")
+	oldKey := alice.key(t)
+	oldFile, err := os.ReadFile(alice.identityPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := alice.ok(t, "rotate", "--identity")
+	newKey := strings.TrimSpace(r.stdout)
+	if !regexp.MustCompile(`^smvs1[a-z0-9]+$`).MatchString(newKey) || newKey == oldKey || alice.key(t) != newKey {
+		t.Fatalf("rotate --identity printed %q; the identity is now %s (was %s)", r.stdout, alice.key(t), oldKey)
+	}
+	old := alice.identityPath() + ".old"
+	if got, err := os.ReadFile(old); err != nil || !bytes.Equal(got, oldFile) {
+		t.Errorf("identity.old: %v", err)
+	}
+	if info, err := os.Stat(old); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("identity.old: %v, %v", info, err)
+	}
+	if _, err := os.Stat(alice.identityPath() + ".new"); !os.IsNotExist(err) {
+		t.Errorf("identity.new was left behind: %v", err)
+	}
+
+	// Bob, who pinned the old key, accepts the new one: the old key
+	// signed it over.
+	r = bob.ok(t, "lookup", "alice")
+	if !strings.Contains(r.stdout, "id:          "+newKey) || !strings.Contains(r.stderr, "alice moved to a new key, with a rotation signed by the pinned one") ||
+		!strings.Contains(r.stderr, "no longer marked verified") || !strings.Contains(r.stdout, "host:        alice.example.net:7447") {
+		t.Errorf("lookup after the rotation:\n%s\n%s", r.stdout, r.stderr)
+	}
+	if got, want := bob.contacts(t), "alice "+newKey+"\n"; got != want {
+		t.Errorf("bob's contacts:\n%s\nwant\n%s", got, want)
+	}
+
+	// Later updates keep the rotation statement, for contacts who have
+	// not looked alice up since.
+	carol := newUser(t, d)
+	if err := os.WriteFile(carol.contactsPath(), []byte("alice "+oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice.ok(t, "update")
+	if got := lookupJSON(t, carol, "alice"); got.ID != newKey || got.Change != "rotated" {
+		t.Errorf("carol's lookup after an update: %+v", got)
+	}
+}
+
+func TestRotateIdentityFails(t *testing.T) {
+	d := newDir(t)
+	alice := newUser(t, d)
+	alice.fails(t, exitNotFound, "no directory has a record of yours", "rotate", "--identity")
+	alice.ok(t, "publish", "alice")
+	before, _ := os.ReadFile(alice.identityPath())
+
+	// A directory that can't be trusted, and one that refuses the new
+	// record: the identity stays as it was.
+	alice.dirs = []dir{{d.url, wrongPin}}
+	alice.fails(t, 1, "does not match the pin", "rotate", "--identity")
+	alice.dirs = []dir{d}
+	alice.fails(t, 1, "record valid for longer than", "rotate", "--identity", "--lifetime", "100d")
+	if _, err := os.Stat(alice.identityPath() + ".new"); !os.IsNotExist(err) {
+		t.Errorf("a failed rotation left identity.new: %v", err)
+	}
+	if err := os.WriteFile(alice.identityPath()+".new", []byte("left over"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	alice.fails(t, 1, "identity.new exists: an earlier rotation did not finish", "rotate", "--identity")
+	if after, _ := os.ReadFile(alice.identityPath()); !bytes.Equal(before, after) {
+		t.Error("a failed rotation changed the identity")
+	}
+	if _, err := os.Stat(alice.identityPath() + ".old"); !os.IsNotExist(err) {
+		t.Errorf("a failed rotation made identity.old: %v", err)
+	}
+}
+
+func TestSubstitutedKey(t *testing.T) {
+	d := newDir(t)
+	alice, mallory, bob := newUser(t, d), newUser(t, d), newUser(t, d)
+	alice.ok(t, "publish", "alice")
+	bob.ok(t, "lookup", "alice")
+	before := bob.contacts(t)
+
+	// Alice's record goes; mallory takes the name.
+	alice.ok(t, "remove")
+	mallory.ok(t, "publish", "alice")
+
+	r := bob.fails(t, exitKeyChanged, `error: the key of "alice" changed: pinned `+alice.key(t), "lookup", "alice")
+	if !strings.Contains(r.stderr, "hint: if alice really has a new key, compare safety numbers") ||
+		!strings.Contains(r.stderr, "smvs-register trust alice "+mallory.key(t)) || r.stdout != "" {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	if got := bob.contacts(t); got != before {
+		t.Errorf("the contacts file changed:\n%s", got)
+	}
+
+	// verify shows the number for the new key, and still refuses it.
+	r = bob.fails(t, exitKeyChanged, "the key of \"alice\" changed", "verify", "alice")
+	number := contacts.SafetyNumber(bob.identity(t).Public(), mallory.identity(t).Public())
+	if !strings.Contains(r.stdout, number) || !strings.Contains(r.stderr, "the number above is for the new key") {
+		t.Errorf("verify:\n%s\n%s", r.stdout, r.stderr)
+	}
+	if got := bob.contacts(t); got != before {
+		t.Errorf("the contacts file changed:\n%s", got)
+	}
+
+	// After comparing numbers out of band, bob trusts the new key.
+	bob.ok(t, "trust", "alice", mallory.key(t))
+	if got := lookupJSON(t, bob, "alice"); got.ID != mallory.key(t) || !got.Verified {
+		t.Errorf("after trust: %+v", got)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	d := newDir(t)
+	alice, bob := newUser(t, d), newUser(t, d)
+	alice.fails(t, exitNotFound, "no directory has a record of yours", "remove")
+	alice.ok(t, "publish", "alice")
+	r := alice.ok(t, "remove")
+	if !strings.Contains(r.stderr, `removed "alice" (`+alice.key(t)+") from "+d.url) {
+		t.Errorf("remove stderr:\n%s", r.stderr)
+	}
+	bob.fails(t, exitNotFound, "not found", "lookup", "alice")
+	bob.fails(t, exitNotFound, "not found", "lookup", alice.key(t))
+	alice.fails(t, exitNotFound, "no directory has a record of yours", "remove")
+
+	// Publishing again works: the sequence number is above the tombstone's.
+	alice.ok(t, "publish", "alice")
+	bob.ok(t, "lookup", "alice")
+}
+
+func TestAddVerifyTrust(t *testing.T) {
+	me, carol, other := newUser(t), newUser(t), newUser(t)
+	me.ok(t, "add", "--host", "carol.example.net:7447", "Carol", carol.key(t))
+	if got, want := me.ok(t, "contacts").stdout, "carol "+carol.key(t)+" host=carol.example.net:7447\n"; got != want {
+		t.Errorf("contacts:\n%s\nwant\n%s", got, want)
+	}
+	if r := me.ok(t, "lookup", "carol"); !strings.Contains(r.stdout, "record:      none: from your contacts file alone") ||
+		!strings.Contains(r.stdout, "host:        carol.example.net:7447") {
+		t.Errorf("lookup:\n%s", r.stdout)
+	}
+
+	r := me.ok(t, "verify", "carol")
+	number := contacts.SafetyNumber(me.identity(t).Public(), carol.identity(t).Public())
+	if number != contacts.SafetyNumber(carol.identity(t).Public(), me.identity(t).Public()) {
+		t.Fatal("the two sides see different numbers")
+	}
+	for _, want := range []string{"    " + number + "\n", "you    " + me.key(t) + "\n", "carol  " + carol.key(t) + "\n", "smvs-register verify --yes carol"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if !regexp.MustCompile(`\n    \d{5} \d{5} \d{5} \d{5} \d{5} \d{5}\n`).MatchString(r.stdout) {
+		t.Errorf("no safety number of 6 groups of 5 digits:\n%s", r.stdout)
+	}
+	me.ok(t, "verify", "--yes", "carol")
+	if got := me.ok(t, "contacts", "--json").stdout; got != `{"name":"carol","id":"`+carol.key(t)+`","host":"carol.example.net:7447","verified":true,"contact":true}`+"\n" {
+		t.Errorf("contacts --json:\n%s", got)
+	}
+	if r := me.ok(t, "verify", "carol"); !strings.Contains(r.stderr, "carol is marked verified") {
+		t.Errorf("verify of a verified contact:\n%s", r.stderr)
+	}
+
+	// A different key for carol is refused by add, accepted by trust.
+	me.fails(t, exitKeyChanged, "carol is pinned to another key", "add", "carol", other.key(t))
+	r = me.ok(t, "trust", "carol", other.key(t))
+	if !strings.Contains(r.stderr, "carol is now pinned to "+other.key(t)+" (was "+carol.key(t)+"), marked verified") {
+		t.Errorf("trust stderr:\n%s", r.stderr)
+	}
+	if got, want := me.ok(t, "list").stdout, "carol "+other.key(t)+" host=carol.example.net:7447 verified\n"; got != want {
+		t.Errorf("contacts:\n%s\nwant\n%s", got, want)
+	}
+	me.ok(t, "trust", "dave", carol.key(t))
+	me.fails(t, exitNotFound, "not found", "verify", "erin")
+}
+
+func TestContactsFileErrors(t *testing.T) {
+	me := newUser(t)
+	if err := os.WriteFile(me.contactsPath(), []byte("# mine\nbroken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := me.fails(t, 1, "contacts: line 2: want NAME smvs1...", "contacts")
+	if !strings.Contains(r.stderr, "hint: the contacts file is yours, a plain text file") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	me.fails(t, 1, "line 2", "lookup", "alice")
+	me.fails(t, 1, "line 2", "add", "alice", newUser(t).key(t))
+	if err := os.WriteFile(me.contactsPath(), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(me.contactsPath(), 0o622); err != nil {
+		t.Fatal(err)
+	}
+	me.fails(t, 1, "hint: if nobody else could have changed it, run: chmod 600 ", "contacts")
+}
+
+func TestUsageErrors(t *testing.T) {
+	d := newDir(t)
+	u := newUser(t, d)
+	key := u.key(t)
+	for _, tt := range []struct {
+		args    []string
+		message string
+	}{
+		{nil, "missing command"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"publish"}, "missing argument: want NAME"},
+		{[]string{"publish", "a"}, `invalid name "a"`},
+		{[]string{"publish", "admin"}, `invalid name "admin": reserved`},
+		{[]string{"publish", "alice", "--host", "x:1"}, "flag --host after an argument: flags come before arguments"},
+		{[]string{"publish", "--host", "nowhere", "alice"}, `--host: invalid host address "nowhere"`},
+		{[]string{"publish", "--lifetime", "forever", "alice"}, `invalid --lifetime "forever"`},
+		{[]string{"publish", "--lifetime", "-1h", "alice"}, `invalid --lifetime "-1h"`},
+		{[]string{"update", "alice"}, `unexpected argument "alice"`},
+		{[]string{"rotate"}, "say what to rotate: --kem or --identity"},
+		{[]string{"rotate", "--kem", "--identity"}, "--kem and --identity can't go together"},
+		{[]string{"lookup"}, "missing argument"},
+		{[]string{"lookup", "x"}, `invalid name "x"`},
+		{[]string{"lookup", "smvs1" + strings.Repeat("q", 58)}, "not a valid SMVS public key"},
+		{[]string{"verify", key}, "is a key; give the contact's name"},
+		{[]string{"trust", "alice"}, "missing argument: want NAME smvs1..."},
+		{[]string{"trust", "alice", "smvs1bogus"}, "not a valid SMVS public key"},
+		{[]string{"add", "alice", key, "extra"}, `unexpected argument "extra"`},
+		{[]string{"contacts", "extra"}, `unexpected argument "extra"`},
+		{[]string{"lookup", "--dir", "http://dir.example.net", "alice"}, "plain http is allowed only to a loopback address"},
+		{[]string{"lookup", "--dir-pin", "a,b", "alice"}, "2 pins for 1 directories"},
+		{[]string{"lookup", "--dir", "https://a.example,https://b.example", "--dir-pin", ",sha256//x", "alice"},
+			`directory pin for https://b.example: not a valid key pin (want sha256//BASE64): "sha256//x"`},
+	} {
+		r := u.run(t, tt.args...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "smvs-register: error: ") || !strings.Contains(r.stderr, tt.message) || !strings.Contains(r.stderr, "hint: see 'smvs-register") || r.stdout != "" {
+			t.Errorf("%q: status %d, stdout %q, stderr:\n%s\nwant status 2 and %q", tt.args, r.code, r.stdout, r.stderr, tt.message)
+		}
+	}
+	u.dirs = nil
+	r := u.run(t, "publish", "alice")
+	if r.code != 2 || !strings.Contains(r.stderr, "error: no directory: give --dir URL or set SMVS_DIR") {
+		t.Errorf("publish with no directory: status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	r = u.run(t, "lookup", "--dir-pin", d.pin, "alice")
+	if r.code != 2 || !strings.Contains(r.stderr, "error: --dir-pin given without --dir") {
+		t.Errorf("pin without a directory: status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(u.contactsPath()); !os.IsNotExist(err) {
+		t.Errorf("usage errors made a contacts file: %v", err)
+	}
+}
+
+func TestNoIdentity(t *testing.T) {
+	d := newDir(t)
+	u := &user{home: t.TempDir(), dirs: []dir{d}}
+	r := u.fails(t, 1, "no key file at ", "publish", "alice")
+	if !strings.Contains(r.stderr, "hint: make one with: smvs-keygen -o ") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+}
+
+func TestBadRecordFromDirectory(t *testing.T) {
+	// The record served for alice is bob's, renamed: its signature fails.
+	d := newDir(t)
+	bob := newUser(t, d)
+	bob.ok(t, "publish", "bob")
+	me := newUser(t)
+	key := bob.identity(t)
+	kem, _ := key.CurrentKEM(time.Now())
+	now := time.Now()
+	signed, err := wire.SignRecord(key.Signer(), &wire.Record{
+		Name: "alice", Identity: key.Public().Bytes(), KEM: kem.Public(),
+		Seq: 1, Issued: now.UnixMilli(), Expires: now.Add(time.Hour).UnixMilli(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := wire.DecodeSigned(signed)
+	s.Sig[0] ^= 1
+	fake := httptest.NewTLSServer(fakeHandler(s.Encode()))
+	defer fake.Close()
+	me.dirs = []dir{{fake.URL, tlspin.Pin(fake.Certificate())}}
+	r := me.fails(t, 1, "bad record for \"alice\": smvs/1 record: bad signature", "lookup", "alice")
+	if !strings.Contains(r.stderr, "hint: the directory is broken or lying; nothing was pinned") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if me.contacts(t) != "" {
+		t.Error("a bad record was pinned")
+	}
+}
+
+// fakeHandler is a directory that answers every look-up with signed.
+func fakeHandler(signed []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]string{"record": base64.StdEncoding.EncodeToString(signed)})
+	})
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	u := &user{home: t.TempDir()}
+	r := u.ok(t, "--help")
+	for _, cmd := range []string{"publish", "update", "rotate", "remove", "lookup", "verify", "trust", "add", "contacts"} {
+		if !strings.Contains(r.stdout, "   "+cmd) {
+			t.Errorf("--help lacks %s:\n%s", cmd, r.stdout)
+		}
+	}
+	if r := u.ok(t, "--version"); !regexp.MustCompile(`^smvs-register \S+\n$`).MatchString(r.stdout) {
+		t.Errorf("--version: %q", r.stdout)
+	}
+	if r := u.ok(t, "publish", "--help"); !strings.Contains(r.stdout, "--lifetime DURATION") {
+		t.Errorf("publish --help:\n%s", r.stdout)
+	}
+	if r := u.ok(t, "--completion", "bash"); !strings.Contains(r.stdout, "--dir-pin") {
+		t.Errorf("completion lacks --dir-pin:\n%s", r.stdout)
+	}
+}
+
+// TestManPage checks that man/smvs-register.1 documents every command and
+// flag, and no flag that does not exist, so the manual can't drift from
+// --help.
+func TestManPage(t *testing.T) {
+	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-register.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(page), `\-`, "-")
+
+	app := newApp()
+	flags := map[string]bool{"--completion": true}
+	all := append(app.Flags, urfave.HelpFlag, urfave.VersionFlag)
+	for _, cmd := range app.Commands {
+		all = append(all, cmd.Flags...)
+		for _, name := range cmd.Names() {
+			if !regexp.MustCompile(`\n\.B(R)? "?` + regexp.QuoteMeta(name) + `\b`).MatchString(text) {
+				t.Errorf("the man page does not document the command %s", name)
+			}
+		}
+	}
+	for _, f := range all {
+		for _, name := range f.Names() {
+			if len(name) == 1 {
+				flags["-"+name] = true
+			} else {
+				flags["--"+name] = true
+			}
+		}
+	}
+	for flag := range flags {
+		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
+			t.Errorf("the man page does not mention %s", flag)
+		}
+	}
+	for _, env := range []string{dirEnv, dirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv} {
+		if !strings.Contains(text, "\n.B "+env+"\n") {
+			t.Errorf("ENVIRONMENT does not document %s", env)
+		}
+	}
+	for _, code := range []int{exitNotFound, exitKeyChanged, exitConflict} {
+		if !regexp.MustCompile(`\n\.TP\n\.B ` + string(rune('0'+code)) + `\n`).MatchString(text) {
+			t.Errorf("EXIT STATUS does not document %d", code)
+		}
+	}
+
+	// The options documented: the first line after each .TP in OPTIONS.
+	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
+	options = options[:strings.Index(options[1:], "\n.SH ")+1]
+	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
+		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
+			if !flags[name] {
+				t.Errorf("the man page documents %s, which is not a flag", name)
+			}
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package contacts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"smvs/lib/dirclient"
+	"smvs/lib/directory"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// Directory is where a Resolver looks records up; a *dirclient.Client is
+// one. It answers an unknown name or key with an error that matches
+// dirclient.ErrNotFound. Its String names it in messages.
+type Directory interface {
+	LookupName(ctx context.Context, name string) ([]byte, error)
+	LookupKey(ctx context.Context, key identity.PublicKey) ([]byte, error)
+	String() string
+}
+
+var (
+	// ErrNotFound means neither the contacts file nor any directory knows
+	// the name or key.
+	ErrNotFound = errors.New("not found")
+	// ErrBadRecord means a directory served a record that fails
+	// verification: a bad signature, another name or key than asked for,
+	// or an expired record. The directory is broken or lying.
+	ErrBadRecord = errors.New("bad record")
+)
+
+// KeyChangedError means a directory gives a contact a key other than the
+// pinned one, with no rotation signed by the pinned key. It may be an
+// attack, or the contact may have lost their key; only comparing safety
+// numbers out of band tells which.
+type KeyChangedError struct {
+	Name      string
+	Pinned    identity.PublicKey // the key in the contacts file
+	Got       identity.PublicKey // the key the directory gives
+	Directory string             // the directory that gave it
+}
+
+func (e *KeyChangedError) Error() string {
+	return fmt.Sprintf("the key of %q changed: pinned %s, but %s gives %s, with no rotation signed by the pinned key",
+		e.Name, e.Pinned, e.Directory, e.Got)
+}
+
+// Hint says what the user can do about it.
+func (e *KeyChangedError) Hint() string {
+	return fmt.Sprintf("if %s really has a new key, compare safety numbers out of band (smvs-register verify %s), "+
+		"then accept it with: smvs-register trust %s %s", e.Name, e.Name, e.Name, e.Got)
+}
+
+// Change is what Resolve changed in the contacts file.
+type Change int
+
+// The changes Resolve makes.
+const (
+	Unchanged Change = iota
+	Pinned           // a new contact, pinned on first use
+	Rotated          // re-pinned to a new key by a rotation the pinned key signed
+)
+
+// Resolved is a contact as Resolve found it.
+type Resolved struct {
+	// Contact is the contact as it is pinned now. For a key that is not
+	// in the contacts file, it is the record's name and key, and InFile
+	// is false.
+	Contact Contact
+	InFile  bool
+	// Record is the verified, unexpired record for Contact.Key, as
+	// Signed. It is nil when the contact resolved from the contacts file
+	// alone (no directory has a record for it). Its KEM key may have
+	// expired: a sender must check.
+	Record    *wire.Record
+	Signed    []byte
+	Directory string // the directory that served Record
+	// Change is what Resolve changed in the contacts file; for Rotated,
+	// Previous is the key that was pinned before.
+	Change   Change
+	Previous identity.PublicKey
+	// Skipped are the errors of directories that failed or served a bad
+	// record when the contact resolved nonetheless.
+	Skipped []error
+}
+
+// Host returns the address of the contact's host: the contacts file's
+// host=, else the record's, else "".
+func (r *Resolved) Host() string {
+	if r.Contact.Host != "" {
+		return r.Contact.Host
+	}
+	if r.Record != nil {
+		return r.Record.Host
+	}
+	return ""
+}
+
+// Resolver resolves contacts through the contacts file and directories.
+// It is safe for concurrent use if its directories are.
+type Resolver struct {
+	Path        string           // the contacts file
+	Directories []Directory      // asked in order; none means the contacts file alone
+	Now         func() time.Time // time.Now if nil
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Resolve finds the contact that query names: a name, or a public id
+// "smvs1…".
+//
+// For a name, it asks the directories in order for the name's record, and
+// takes the first one that verifies, carries that name and has not
+// expired. If the contacts file has no key for the name yet, it pins the
+// record's key (trust on first use) and saves the file. If the pinned key
+// differs, it accepts the new key only if the record carries a rotation
+// signed by the pinned key, then re-pins the contact to it and clears its
+// verified mark; any other change is a *KeyChangedError, and the file is
+// left as it was. If no directory has the name's record, a pinned contact
+// resolves by its key, or else from the contacts file alone.
+//
+// For a key, it asks for that key's record, and verifies that the record
+// is the key's; it changes nothing in the contacts file.
+func (r *Resolver) Resolve(ctx context.Context, query string) (*Resolved, error) {
+	key, name, err := parseQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Load(r.Path)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return r.resolveKey(ctx, f, key)
+	}
+	return r.resolveName(ctx, f, name)
+}
+
+// parseQuery returns the key or the normalised name query stands for.
+func parseQuery(query string) (identity.PublicKey, string, error) {
+	if key, err := identity.ParsePublicKey(query); err == nil {
+		if key.Kind() != identity.KindIdentity {
+			return key, "", fmt.Errorf("%s is a device key, not a contact's identity", query)
+		}
+		return key, "", nil
+	} else if strings.HasPrefix(query, "smvs1") && len(query) > directory.MaxNameLen {
+		return key, "", err // meant as a key: say what is wrong with it
+	}
+	name, err := directory.NormalizeName(query)
+	if err != nil {
+		return identity.PublicKey{}, "", err
+	}
+	return identity.PublicKey{}, name, nil
+}
+
+func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Resolved, error) {
+	pinned, isPinned := f.Lookup(name)
+	found, skipped, err := r.fetch(ctx, fmt.Sprintf("%q", name),
+		func(d Directory) ([]byte, error) { return d.LookupName(ctx, name) },
+		func(rec *wire.Record) error {
+			if rec.Name != name {
+				return fmt.Errorf("it is the record of %q", rec.Name)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		if !isPinned {
+			return nil, notFound(fmt.Sprintf("%q", name), skipped)
+		}
+		res, err := r.resolveKey(ctx, f, pinned.Key)
+		if err != nil {
+			return nil, err
+		}
+		res.Skipped = append(skipped, res.Skipped...)
+		return res, nil
+	}
+	found.Skipped = skipped
+	got := found.Contact.Key
+	if isPinned && pinned.Key == got {
+		found.Contact, found.InFile = pinned, true
+		return found, nil
+	}
+	// Pin, or re-pin after a rotation, under the lock, deciding again on
+	// the file as it is now: another process may have pinned meanwhile.
+	err = Update(r.Path, func(f *File) error {
+		c, ok := f.Lookup(name)
+		switch {
+		case !ok:
+			c, found.Change = Contact{Name: name, Key: got}, Pinned
+		case c.Key == got:
+			found.Change = Unchanged
+		case bytes.Equal(found.Record.RotatedFrom(), c.Key.Bytes()):
+			found.Previous, found.Change = c.Key, Rotated
+			c.Key, c.Verified = got, false
+		default:
+			return &KeyChangedError{Name: name, Pinned: c.Key, Got: got, Directory: found.Directory}
+		}
+		found.Contact, found.InFile = c, true
+		return f.Set(c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicKey) (*Resolved, error) {
+	entry, inFile := f.LookupKey(key)
+	found, skipped, err := r.fetch(ctx, key.String(),
+		func(d Directory) ([]byte, error) { return d.LookupKey(ctx, key) },
+		func(rec *wire.Record) error {
+			if !bytes.Equal(rec.Identity, key.Bytes()) {
+				return fmt.Errorf("it is the record of another key")
+			}
+			return nil
+		})
+	switch {
+	case err != nil:
+		return nil, err
+	case found != nil:
+		found.Skipped = skipped
+		if inFile {
+			found.Contact, found.InFile = entry, true
+		}
+		return found, nil
+	case inFile:
+		return &Resolved{Contact: entry, InFile: true, Skipped: skipped}, nil
+	}
+	return nil, notFound(key.String(), skipped)
+}
+
+// notFound is the error for what when no directory had a good record:
+// the first directory's error if one failed or served a bad record, else
+// ErrNotFound.
+func notFound(what string, skipped []error) error {
+	switch len(skipped) {
+	case 0:
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	case 1:
+		return skipped[0]
+	}
+	return fmt.Errorf("%w (and %d more directories failed)", skipped[0], len(skipped)-1)
+}
+
+// fetch asks the directories in order, with lookup, for the record of
+// what, and returns the first one that verifies, has not expired and
+// passes check, with the errors of the directories before it. It returns
+// nil and no error if no directory has a good record; a context error
+// ends it.
+func (r *Resolver) fetch(ctx context.Context, what string, lookup func(Directory) ([]byte, error),
+	check func(*wire.Record) error) (*Resolved, []error, error) {
+	var skipped []error
+	for _, d := range r.Directories {
+		signed, err := lookup(d)
+		if errors.Is(err, dirclient.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, nil, err
+			}
+			skipped = append(skipped, err)
+			continue
+		}
+		rec, key, err := r.verify(signed, check)
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("directory %s: %w for %s: %v", d, ErrBadRecord, what, err))
+			continue
+		}
+		return &Resolved{Contact: Contact{Name: rec.Name, Key: key}, Record: rec, Signed: signed, Directory: d.String()}, skipped, nil
+	}
+	return nil, skipped, nil
+}
+
+// verify checks a signed record from a directory: its signature, that it
+// has not expired, that its KEM key id is the key's, and check.
+func (r *Resolver) verify(signed []byte, check func(*wire.Record) error) (*wire.Record, identity.PublicKey, error) {
+	var key identity.PublicKey
+	if len(signed) > directory.MaxRecordSize {
+		return nil, key, fmt.Errorf("%d bytes, limit %d", len(signed), directory.MaxRecordSize)
+	}
+	rec, err := wire.VerifyRecord(signed)
+	if err != nil {
+		return nil, key, err
+	}
+	if key, err = identity.NewPublicKey(identity.KindIdentity, rec.Identity); err != nil {
+		return nil, key, err
+	}
+	if err := check(rec); err != nil {
+		return nil, key, err
+	}
+	if expires := time.UnixMilli(rec.Expires); !expires.After(r.now()) {
+		return nil, key, fmt.Errorf("it expired at %s", expires.UTC().Format(time.RFC3339))
+	}
+	if !bytes.Equal(rec.KEM.ID, identity.KEMKeyID(rec.KEM.Key)) {
+		return nil, key, errors.New("its KEM key id does not match its KEM key")
+	}
+	return rec, key, nil
+}
