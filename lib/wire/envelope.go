@@ -44,7 +44,7 @@ func (e *Envelope) AAD() []byte {
 // DecodeEnvelope strictly decodes an envelope.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
 	e := new(Envelope)
-	if err := decode("envelope", data, e); err != nil {
+	if err := decode("envelope", data, e, e.validate); err != nil {
 		return nil, err
 	}
 	return e, nil

@@ -26,7 +26,7 @@ func (k *KEMSecret) validate() error {
 // DecodeKEMSecret strictly decodes a KEM secret.
 func DecodeKEMSecret(data []byte) (*KEMSecret, error) {
 	k := new(KEMSecret)
-	if err := decode("KEM secret", data, k); err != nil {
+	if err := decode("KEM secret", data, k, k.validate); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -86,7 +86,7 @@ func (m *Message) validate() error {
 // DecodeMessage strictly decodes a message body.
 func DecodeMessage(body []byte) (*Message, error) {
 	m := new(Message)
-	if err := decode("message", body, m); err != nil {
+	if err := decode("message", body, m, m.validate); err != nil {
 		return nil, err
 	}
 	return m, nil

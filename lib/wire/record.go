@@ -66,7 +66,7 @@ func (r *Record) validate() error {
 // DecodeRecord strictly decodes a record body.
 func DecodeRecord(body []byte) (*Record, error) {
 	r := new(Record)
-	if err := decode("record", body, r); err != nil {
+	if err := decode("record", body, r, r.validate); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -32,7 +32,7 @@ func (r *Rotation) validate() error {
 // DecodeRotation strictly decodes a rotation statement body.
 func DecodeRotation(body []byte) (*Rotation, error) {
 	r := new(Rotation)
-	if err := decode("rotation", body, r); err != nil {
+	if err := decode("rotation", body, r, r.validate); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -61,7 +61,7 @@ func (s *Signed) Verify(key []byte, p Purpose) error {
 // signature: the key is inside Body, so see VerifyRecord and VerifyMessage.
 func DecodeSigned(data []byte) (*Signed, error) {
 	s := new(Signed)
-	if err := decode("signed", data, s); err != nil {
+	if err := decode("signed", data, s, s.validate); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -28,7 +28,7 @@ func (t *Tombstone) validate() error {
 // DecodeTombstone strictly decodes a tombstone body.
 func DecodeTombstone(body []byte) (*Tombstone, error) {
 	t := new(Tombstone)
-	if err := decode("tombstone", body, t); err != nil {
+	if err := decode("tombstone", body, t, t.validate); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -119,13 +119,9 @@ func encode(v any) []byte {
 	return b
 }
 
-// validator is a structure that can check its own field sizes and values.
-type validator interface {
-	validate() error
-}
-
-// decode strictly decodes data, a structure of kind what, into v.
-func decode(what string, data []byte, v validator) error {
+// decode strictly decodes data, a structure of kind what, into v (a
+// pointer), then checks its fields with validate.
+func decode(what string, data []byte, v any, validate func() error) error {
 	var version struct {
 		V uint64 `cbor:"0,keyasint"`
 	}
@@ -138,7 +134,7 @@ func decode(what string, data []byte, v validator) error {
 	if err := decMode.Unmarshal(data, v); err != nil {
 		return decodeError(what, err)
 	}
-	if err := v.validate(); err != nil {
+	if err := validate(); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if !bytes.Equal(encode(v), data) {
@@ -181,4 +177,21 @@ func checkTime(field string, t int64) error {
 		return fmt.Errorf("%w: %s is negative", ErrMalformed, field)
 	}
 	return nil
+}
+
+// Validator is a structure defined outside this package, following its
+// conventions (integer keys, version field 0), that checks its own fields.
+type Validator interface {
+	Validate() error
+}
+
+// Marshal returns the deterministic encoding of v, a structure following
+// this package's conventions. v must encode; an error is a programming error.
+func Marshal(v any) []byte { return encode(v) }
+
+// Unmarshal decodes data, a structure of kind what, into v exactly as this
+// package's own decoders do: known version, no unknown or duplicate fields,
+// deterministic encoding, then v.Validate.
+func Unmarshal(what string, data []byte, v Validator) error {
+	return decode(what, data, v, v.Validate)
 }

@@ -1,0 +1,112 @@
+package hostapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"smvs/lib/wire"
+)
+
+// Validate checks that exactly the field for Op is set and its contents are
+// sane; it is called on every decoded request.
+func (r *Request) Validate() error {
+	set := 0
+	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil} {
+		if present {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("%w: a request carries exactly one operation", wire.ErrMalformed)
+	}
+	switch {
+	case r.Op == OpSubmit && r.Submit != nil:
+		return r.Submit.validate()
+	case r.Op == OpList && r.List != nil:
+		return nil
+	case r.Op == OpStatus && r.Status != nil:
+		if len(r.Status.ID) != wire.MessageIDSize || r.Status.Wait < 0 {
+			return fmt.Errorf("%w: status request", wire.ErrMalformed)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: operation %d does not match its field", wire.ErrMalformed, r.Op)
+}
+
+func (s *Submit) validate() error {
+	switch {
+	case s.To == "":
+		return fmt.Errorf("%w: no recipient", wire.ErrMalformed)
+	case s.Kind != wire.KindText && s.Kind != wire.KindFile:
+		return fmt.Errorf("%w: a device can submit only text or file messages", wire.ErrMalformed)
+	case len(s.ContentType) > wire.MaxContentTypeLen || len(s.FileName) > wire.MaxFileNameLen:
+		return fmt.Errorf("%w: content type or file name", wire.ErrTooLarge)
+	case s.Expires < 0:
+		return fmt.Errorf("%w: negative expiry", wire.ErrMalformed)
+	}
+	return nil
+}
+
+// Validate checks a decoded response: at most one result, or an error.
+func (r *Response) Validate() error {
+	set := 0
+	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil} {
+		if present {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("%w: a response carries exactly one result or error", wire.ErrMalformed)
+	}
+	if r.Event != nil && r.Event.Kind != EventLive && r.Event.Item == nil {
+		return fmt.Errorf("%w: event without an item", wire.ErrMalformed)
+	}
+	return nil
+}
+
+// WriteRequest writes r as one frame.
+func WriteRequest(w io.Writer, r *Request) error {
+	r.V = Version
+	return wire.WriteFrame(w, wire.Marshal(r))
+}
+
+// ReadRequest reads one request frame of at most limit bytes. It returns
+// io.EOF when the device closed the connection between requests.
+func ReadRequest(rd io.Reader, limit int) (*Request, error) {
+	data, err := wire.ReadFrame(rd, limit)
+	if err != nil {
+		return nil, err
+	}
+	r := new(Request)
+	if err := wire.Unmarshal("request", data, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// WriteResponse writes r as one frame.
+func WriteResponse(w io.Writer, r *Response) error {
+	r.V = Version
+	return wire.WriteFrame(w, wire.Marshal(r))
+}
+
+// ReadResponse reads one response frame of at most limit bytes. A response
+// carrying an error is returned as that *Error.
+func ReadResponse(rd io.Reader, limit int) (*Response, error) {
+	data, err := wire.ReadFrame(rd, limit)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.ErrUnexpectedEOF // the host closed before answering
+		}
+		return nil, err
+	}
+	r := new(Response)
+	if err := wire.Unmarshal("response", data, r); err != nil {
+		return nil, err
+	}
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return r, nil
+}

@@ -1,0 +1,105 @@
+package hostapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"smvs/lib/wire"
+)
+
+func TestRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	req := &Request{Op: OpSubmit, Submit: &Submit{To: "bob", Kind: wire.KindText, Body: []byte("hi")}}
+	if err := WriteRequest(&buf, req); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRequest(&buf, MaxFrame)
+	if err != nil || got.Submit.To != "bob" || string(got.Submit.Body) != "hi" {
+		t.Fatalf("ReadRequest = %+v, %v", got, err)
+	}
+	if _, err := ReadRequest(&buf, MaxFrame); err != io.EOF {
+		t.Fatalf("at the end: %v", err)
+	}
+
+	resp := &Response{Err: &Error{Code: ErrUnknownRecipient, Message: "no such contact"}}
+	if err := WriteResponse(&buf, resp); err != nil {
+		t.Fatal(err)
+	}
+	var apiErr *Error
+	if _, err := ReadResponse(&buf, MaxFrame); !errors.As(err, &apiErr) || apiErr.Code != ErrUnknownRecipient {
+		t.Fatalf("error response: %v", err)
+	}
+	if _, err := ReadResponse(&buf, MaxFrame); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("closed before an answer: %v", err)
+	}
+}
+
+func TestRejects(t *testing.T) {
+	for name, r := range map[string]*Request{
+		"no operation":   {Op: OpSubmit},
+		"two operations": {Op: OpSubmit, Submit: &Submit{To: "a", Kind: wire.KindText}, List: &List{}},
+		"wrong field":    {Op: OpList, Submit: &Submit{To: "a", Kind: wire.KindText}},
+		"no recipient":   {Op: OpSubmit, Submit: &Submit{Kind: wire.KindText}},
+		"receipt kind":   {Op: OpSubmit, Submit: &Submit{To: "a", Kind: wire.KindReceipt}},
+		"short id":       {Op: OpStatus, Status: &Status{ID: []byte{1}}},
+	} {
+		var buf bytes.Buffer
+		if err := WriteRequest(&buf, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadRequest(&buf, MaxFrame); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	var buf bytes.Buffer
+	WriteRequest(&buf, &Request{Op: OpList, List: &List{Follow: true}})
+	if _, err := ReadRequest(&buf, 3); !errors.Is(err, wire.ErrTooLarge) {
+		t.Errorf("over the limit: %v", err)
+	}
+}
+
+// FuzzRequest checks that the host's request decoder never panics and that
+// what it accepts re-encodes to the same bytes.
+func FuzzRequest(f *testing.F) {
+	for _, r := range []*Request{
+		{Op: OpSubmit, Submit: &Submit{To: "bob", Kind: wire.KindFile, FileName: "a.txt", Body: []byte("x")}},
+		{Op: OpList, List: &List{After: 7, Peer: "bob", Follow: true}},
+		{Op: OpStatus, Status: &Status{ID: make([]byte, wire.MessageIDSize), Wait: 1000}},
+	} {
+		r.V = Version
+		f.Add(wire.Marshal(r))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := new(Request)
+		if err := wire.Unmarshal("request", data, r); err != nil {
+			return
+		}
+		if !bytes.Equal(wire.Marshal(r), data) {
+			t.Fatalf("decode→encode changed %x", data)
+		}
+	})
+}
+
+// FuzzResponse does the same for the device's response decoder.
+func FuzzResponse(f *testing.F) {
+	for _, r := range []*Response{
+		{Sent: &SubmitResult{Seq: 1, ID: make([]byte, 16), Recipient: make([]byte, 32), Name: "bob"}},
+		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 2, Direction: In, Kind: wire.KindText, Body: []byte("hi"), Status: Received}}},
+		{Event: &Event{Kind: EventLive}},
+		{Err: &Error{Code: ErrTooLarge, Message: "too large", Hint: "limit 64 MiB"}},
+	} {
+		r.V = Version
+		f.Add(wire.Marshal(r))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := new(Response)
+		if err := wire.Unmarshal("response", data, r); err != nil {
+			return
+		}
+		if !bytes.Equal(wire.Marshal(r), data) {
+			t.Fatalf("decode→encode changed %x", data)
+		}
+	})
+}
