@@ -15,7 +15,9 @@ package identity
 import (
 	"crypto"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -168,4 +170,16 @@ func (id *Identity) Destroy() {
 		k.destroy()
 	}
 	id.kem = nil
+}
+
+// StorageKey derives a 32-byte key for purpose from the secret key, with
+// HKDF-SHA256 (info "smvs/1 storage key", a zero byte, then purpose). The
+// host uses it to wrap the keys it keeps at rest, so its data opens only
+// with the identity. The caller clears the key when done.
+func (id *Identity) StorageKey(purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, id.priv.Seed(), nil, "smvs/1 storage key\x00"+purpose, 32)
+	if err != nil {
+		panic(err) // 32 bytes of SHA-256 HKDF output can't fail
+	}
+	return key
 }

@@ -295,3 +295,18 @@ func FuzzParseText(f *testing.F) {
 		}
 	})
 }
+
+func TestStorageKey(t *testing.T) {
+	a, b := generate(t, KindIdentity), generate(t, KindIdentity)
+	k1, k2 := a.StorageKey("store"), a.StorageKey("store")
+	if len(k1) != 32 || !bytes.Equal(k1, k2) {
+		t.Fatal("StorageKey is not a stable 32-byte key")
+	}
+	if bytes.Equal(k1, a.StorageKey("other")) || bytes.Equal(k1, b.StorageKey("store")) {
+		t.Fatal("StorageKey does not depend on purpose and key")
+	}
+	back, err := ParseText(a.MarshalText())
+	if err != nil || !bytes.Equal(back.StorageKey("store"), k1) {
+		t.Fatal("StorageKey changed across a save and load")
+	}
+}
