@@ -66,3 +66,42 @@ func IdentityPath(c *urfave.Context) (string, error) {
 	}
 	return filepath.Join(home, "identity"), nil
 }
+
+// SocketEnv names the host's device socket, the twin of the --socket flag.
+const SocketEnv = "SMVS_SOCKET"
+
+// SocketFlag returns the --socket flag of the host and its local devices.
+func SocketFlag() *urfave.PathFlag {
+	return &urfave.PathFlag{
+		Name:      "socket",
+		Usage:     "the host's device socket `FILE` (default: $XDG_RUNTIME_DIR/smvs/host.sock, or host.sock in the SMVS home)",
+		EnvVars:   []string{SocketEnv},
+		TakesFile: true,
+	}
+}
+
+// SocketPath returns the path of the host's device socket: the --socket
+// flag or $SMVS_SOCKET if set; host.sock in the SMVS home if that was set
+// explicitly (so a test or a second user gets its own); else
+// $XDG_RUNTIME_DIR/smvs/host.sock when there is a runtime directory; else
+// host.sock in the default SMVS home.
+func SocketPath(c *urfave.Context) (string, error) {
+	if path := c.Path("socket"); path != "" {
+		return path, nil
+	}
+	if c.Path("home") != "" || os.Getenv(HomeEnv) != "" {
+		home, err := Home(c)
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(home, "host.sock"), nil
+	}
+	if dir := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "smvs", "host.sock"), nil
+	}
+	home, err := Home(c)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "host.sock"), nil
+}

@@ -145,3 +145,43 @@ func FuzzTombstone(f *testing.F) {
 		}
 	})
 }
+
+func FuzzHostRequest(f *testing.F) {
+	f.Add((&HostRequest{Op: OpDeliver, Envelope: readVector(f, "envelope.cbor")}).Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeHostRequest(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Encode(), data) {
+			t.Fatalf("decode→encode changed %x", data)
+		}
+	})
+}
+
+func FuzzHostResponse(f *testing.F) {
+	f.Add((&HostResponse{Status: StatusStored}).Encode())
+	f.Add((&HostResponse{Status: StatusRefused, Message: "refused by policy"}).Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeHostResponse(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Encode(), data) {
+			t.Fatalf("decode→encode changed %x", data)
+		}
+	})
+}
+
+func FuzzReceipt(f *testing.F) {
+	f.Add((&Receipt{IDs: [][]byte{make([]byte, MessageIDSize), bytes.Repeat([]byte{1}, MessageIDSize)}}).Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeReceipt(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Encode(), data) {
+			t.Fatalf("decode→encode changed %x", data)
+		}
+	})
+}

@@ -99,7 +99,7 @@ func mustDecMode(extra cbor.ExtraDecErrorCond) cbor.DecMode {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: extra,
 		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
+		MaxArrayElements:  MaxReceiptIDs,
 		MaxMapPairs:       16,
 		UTF8:              cbor.UTF8RejectInvalid,
 	}.DecMode()

@@ -353,3 +353,41 @@ func TestRotationAndTombstone(t *testing.T) {
 		t.Errorf("tombstone signed for the record purpose: %v", err)
 	}
 }
+
+func TestHostProtocol(t *testing.T) {
+	req := &HostRequest{Op: OpDeliver, Envelope: []byte{1, 2, 3}}
+	got, err := DecodeHostRequest(req.Encode())
+	if err != nil || !bytes.Equal(got.Envelope, req.Envelope) {
+		t.Fatalf("host request: %+v, %v", got, err)
+	}
+	if _, err := DecodeHostRequest((&HostRequest{Op: 9, Envelope: []byte{1}}).Encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unknown op: %v", err)
+	}
+	for s := StatusStored; s <= StatusInternal; s++ {
+		resp, err := DecodeHostResponse((&HostResponse{Status: s, Message: s.String()}).Encode())
+		if err != nil || resp.Status != s {
+			t.Fatalf("status %v: %v", s, err)
+		}
+	}
+	if !StatusDuplicate.Accepted() || StatusBusy.Accepted() || HostStatus(99).String() != "status(99)" {
+		t.Error("HostStatus methods")
+	}
+	if _, err := DecodeHostResponse((&HostResponse{Status: 11}).Encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("unknown status: %v", err)
+	}
+
+	ids := make([][]byte, MaxReceiptIDs)
+	for i := range ids {
+		ids[i] = bytes.Repeat([]byte{byte(i)}, MessageIDSize)
+	}
+	r, err := DecodeReceipt((&Receipt{IDs: ids}).Encode())
+	if err != nil || len(r.IDs) != MaxReceiptIDs {
+		t.Fatalf("full receipt: %v", err)
+	}
+	if _, err := DecodeReceipt((&Receipt{IDs: append(ids, ids[0])}).Encode()); err == nil {
+		t.Error("a receipt over the limit decoded")
+	}
+	if _, err := DecodeReceipt((&Receipt{IDs: [][]byte{{1}}}).Encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("short id: %v", err)
+	}
+}

@@ -1,0 +1,143 @@
+package wire
+
+import "fmt"
+
+// HostRequest is what one host sends another on a QUIC stream: today only
+// the delivery of an envelope.
+type HostRequest struct {
+	V        uint64 `cbor:"0,keyasint"`
+	Op       HostOp `cbor:"1,keyasint"`
+	Envelope []byte `cbor:"2,keyasint"`
+}
+
+// HostOp is the operation of a HostRequest.
+type HostOp uint64
+
+// OpDeliver asks the receiving host to store an envelope for its user.
+const OpDeliver HostOp = 1
+
+func (r *HostRequest) validate() error {
+	if r.Op != OpDeliver || len(r.Envelope) == 0 {
+		return fmt.Errorf("%w: host request", ErrMalformed)
+	}
+	return nil
+}
+
+// DecodeHostRequest strictly decodes a host request. The envelope inside is
+// decoded separately.
+func DecodeHostRequest(data []byte) (*HostRequest, error) {
+	r := new(HostRequest)
+	if err := decode("host request", data, r, r.validate); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Encode returns the deterministic encoding of r.
+func (r *HostRequest) Encode() []byte {
+	r.V = Version
+	return encode(r)
+}
+
+// HostStatus is a receiving host's answer to a delivery.
+type HostStatus uint64
+
+// The answers. Only StatusStored and StatusDuplicate mean the sender may
+// drop the envelope from its outbox; StatusStaleKEMKey asks it to look the
+// record up again and re-seal; the others are final refusals except
+// StatusBusy and StatusInternal, which are retried.
+const (
+	StatusStored       HostStatus = 1 // stored durably
+	StatusDuplicate    HostStatus = 2 // already stored before; nothing changed
+	StatusRefused      HostStatus = 3 // the user's policy refuses this sender
+	StatusWrongHost    HostStatus = 4 // not for this host's user, or not from the connection's key
+	StatusInvalid      HostStatus = 5 // does not open or verify
+	StatusStaleKEMKey  HostStatus = 6 // sealed to a KEM key this host no longer has
+	StatusTooLarge     HostStatus = 7 // over the host's message size limit
+	StatusQuota        HostStatus = 8 // the host's disk quota is full
+	StatusBusy         HostStatus = 9 // over the per-peer rate or stream limits; retry later
+	StatusInternal     HostStatus = 10
+	maxHostStatusValue HostStatus = 10
+)
+
+var hostStatusNames = [...]string{
+	StatusStored: "stored", StatusDuplicate: "duplicate", StatusRefused: "refused by policy",
+	StatusWrongHost: "wrong host", StatusInvalid: "invalid envelope", StatusStaleKEMKey: "stale KEM key",
+	StatusTooLarge: "too large", StatusQuota: "quota full", StatusBusy: "busy", StatusInternal: "internal error",
+}
+
+func (s HostStatus) String() string {
+	if s >= 1 && s <= maxHostStatusValue {
+		return hostStatusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint64(s))
+}
+
+// Accepted reports whether the receiving host holds the message.
+func (s HostStatus) Accepted() bool { return s == StatusStored || s == StatusDuplicate }
+
+// HostResponse answers a HostRequest.
+type HostResponse struct {
+	V       uint64     `cbor:"0,keyasint"`
+	Status  HostStatus `cbor:"1,keyasint"`
+	Message string     `cbor:"2,keyasint,omitempty"` // one line for the sender's log
+}
+
+func (r *HostResponse) validate() error {
+	if r.Status < 1 || r.Status > maxHostStatusValue {
+		return fmt.Errorf("%w: host response status %d", ErrMalformed, r.Status)
+	}
+	return checkMax("host response message", len(r.Message), 1024)
+}
+
+// DecodeHostResponse strictly decodes a host response.
+func DecodeHostResponse(data []byte) (*HostResponse, error) {
+	r := new(HostResponse)
+	if err := decode("host response", data, r, r.validate); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Encode returns the deterministic encoding of r.
+func (r *HostResponse) Encode() []byte {
+	r.V = Version
+	return encode(r)
+}
+
+// Receipt is the body of a KindReceipt message: the recipient's signed word
+// that it stored the messages with these ids.
+type Receipt struct {
+	V   uint64   `cbor:"0,keyasint"`
+	IDs [][]byte `cbor:"1,keyasint"`
+}
+
+// MaxReceiptIDs bounds the ids of one receipt.
+const MaxReceiptIDs = 1024
+
+func (r *Receipt) validate() error {
+	if len(r.IDs) == 0 || len(r.IDs) > MaxReceiptIDs {
+		return fmt.Errorf("%w: a receipt carries 1 to %d ids", ErrMalformed, MaxReceiptIDs)
+	}
+	for _, id := range r.IDs {
+		if err := checkSize("receipt id", id, MessageIDSize); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DecodeReceipt strictly decodes a receipt body.
+func DecodeReceipt(data []byte) (*Receipt, error) {
+	r := new(Receipt)
+	if err := decode("receipt", data, r, r.validate); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Encode returns the deterministic encoding of r.
+func (r *Receipt) Encode() []byte {
+	r.V = Version
+	return encode(r)
+}
