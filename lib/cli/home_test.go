@@ -72,3 +72,39 @@ func TestHomeUnknown(t *testing.T) {
 		t.Errorf("status %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
+
+func TestSocketPath(t *testing.T) {
+	for _, tt := range []struct {
+		name                  string
+		args                  []string
+		socket, smvsHome, run string
+		want                  string
+	}{
+		{"flag", []string{"--socket", "/flag.sock"}, "/env.sock", "/env", "/runtime", "/flag.sock"},
+		{"env", nil, "/env.sock", "/env", "/runtime", "/env.sock"},
+		{"home flag", []string{"--home", "/flaghome"}, "", "", "/runtime", filepath.Join("/flaghome", "host.sock")},
+		{"home env", nil, "", "/env", "/runtime", filepath.Join("/env", "host.sock")},
+		{"runtime dir", nil, "", "", "/runtime", filepath.Join("/runtime", "smvs", "host.sock")},
+		{"relative runtime dir is ignored", nil, "", "", "run", filepath.Join("/xdg", "smvs", "host.sock")},
+		{"default home", nil, "", "", "", filepath.Join("/xdg", "smvs", "host.sock")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(SocketEnv, tt.socket)
+			t.Setenv(HomeEnv, tt.smvsHome)
+			t.Setenv("XDG_RUNTIME_DIR", tt.run)
+			t.Setenv("XDG_CONFIG_HOME", "/xdg")
+			app := actionApp([]urfave.Flag{SocketFlag(), HomeFlag()}, func(c *urfave.Context) error {
+				path, err := SocketPath(c)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer, path)
+				return nil
+			})
+			r := runApp(app, tt.args...)
+			if r.code != 0 || r.stdout != tt.want+"\n" {
+				t.Errorf("status %d, stdout %q, want %q; stderr:\n%s", r.code, r.stdout, tt.want+"\n", r.stderr)
+			}
+		})
+	}
+}

@@ -7,7 +7,10 @@
 // frame (wire.WriteFrame) holding a CBOR Request. The host answers each with
 // one Response frame, except a List with Follow set, which turns the
 // connection into a stream of Response frames (one Event each) until the
-// device closes it. Every structure has the version field 0, as in wire.
+// device closes it. A List without Follow gets its history, then one
+// EventLive event, and then the host closes the connection, so a device can
+// tell the end of the history from a broken connection. Every structure has
+// the version field 0, as in wire.
 package hostapi
 
 import (
@@ -96,7 +99,7 @@ type EventKind uint64
 const (
 	EventMessage EventKind = 1 // a message, from history or new
 	EventStatus  EventKind = 2 // a message's delivery status changed (Item has no body)
-	EventLive    EventKind = 3 // history is over; what follows is live (Follow only)
+	EventLive    EventKind = 3 // the history is over; with Follow, what follows is live
 )
 
 // Event is one item of a List stream.

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"smvs/lib/contacts"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// localTime is the layout of times in the text output (and one that
+// --since reads back).
+const localTime = "2006-01-02 15:04:05"
+
+// formatter writes messages and status changes as lines of text or as
+// NDJSON.
+type formatter struct {
+	json     bool
+	contacts *contacts.File // may be empty, never nil
+}
+
+// message writes one message.
+func (f *formatter) message(w io.Writer, it *hostapi.Item) error {
+	if f.json {
+		return writeJSON(w, f.messageJSON(it))
+	}
+	var b strings.Builder
+	b.WriteString(time.UnixMilli(it.Sent).Local().Format(localTime))
+	if it.Direction == hostapi.Out {
+		fmt.Fprintf(&b, " > %s (%s): ", f.peerName(it), it.Status)
+	} else {
+		fmt.Fprintf(&b, " < %s: ", f.peerName(it))
+	}
+	if it.Kind == wire.KindText {
+		b.WriteString(escape(string(it.Body)))
+	} else {
+		b.WriteString(describe(it))
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// status writes a change of a message's delivery status; only the JSON
+// output has them.
+func (f *formatter) status(w io.Writer, it *hostapi.Item) error {
+	if !f.json {
+		return nil
+	}
+	return writeJSON(w, statusJSON{
+		Event: "status", Seq: it.Seq, ID: hex.EncodeToString(it.ID), Direction: direction(it.Direction),
+		Peer: peerKey(it.Peer), PeerName: f.name(it), Status: it.Status.String(),
+	})
+}
+
+// name is the name of the message's peer: the user's own name for it in
+// the contacts file, else the name the host gave, if any.
+func (f *formatter) name(it *hostapi.Item) string {
+	if key, err := identity.NewPublicKey(identity.KindIdentity, it.Peer); err == nil {
+		if c, ok := f.contacts.LookupKey(key); ok {
+			return c.Name
+		}
+	}
+	return it.PeerName
+}
+
+// peerName is how the text output names the message's peer: by its name,
+// else by the start of its key.
+func (f *formatter) peerName(it *hostapi.Item) string {
+	if name := f.name(it); name != "" {
+		return escape(name)
+	}
+	if key := peerKey(it.Peer); len(key) > 16 {
+		return key[:16] + "…"
+	}
+	return peerKey(it.Peer)
+}
+
+// peerKey is a peer's public id, smvs1…, or the bytes in hexadecimal if
+// they are no key.
+func peerKey(b []byte) string {
+	key, err := identity.NewPublicKey(identity.KindIdentity, b)
+	if err != nil {
+		return hex.EncodeToString(b)
+	}
+	return key.String()
+}
+
+// describe says what a message that is not text is, and how to get it:
+// "[file report.pdf, application/pdf, 1.2 MiB, seq 42]".
+func describe(it *hostapi.Item) string {
+	return fmt.Sprintf("[%s, seq %d]", summary(it), it.Seq)
+}
+
+// summary says what a message that is not text is:
+// "file report.pdf, application/pdf, 1.2 MiB".
+func summary(it *hostapi.Item) string {
+	parts := []string{it.Kind.String()}
+	if it.FileName != "" {
+		parts[0] += " " + escape(it.FileName)
+	}
+	if it.Kind == wire.KindFile {
+		if it.ContentType != "" {
+			parts = append(parts, escape(it.ContentType))
+		}
+		parts = append(parts, formatSize(int64(len(it.Body))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// escape makes s safe to print on one line of a terminal: a newline, tab
+// or carriage return becomes \n, \t or \r, a backslash \\, and any other
+// control or invisible formatting character (a bidirectional override,
+// say, which could make the line read otherwise) \xHH, \uHHHH or
+// \UHHHHHHHH, as do bytes that are not UTF-8. The joiners of emoji
+// sequences stay.
+func escape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case unicode.IsGraphic(r) || r == '\u200c' || r == '\u200d':
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// formatSize formats n bytes for people: "512 B", "1.2 MiB".
+func formatSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, "KiB"
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	return fmt.Sprintf("%.1f %s", v, unit)
+}
+
+// messageJSON is a message in the --json output.
+type messageJSON struct {
+	Event       string  `json:"event"` // "message"
+	Seq         uint64  `json:"seq"`
+	ID          string  `json:"id"`
+	Time        string  `json:"time"`
+	Stored      string  `json:"stored"`
+	Direction   string  `json:"direction"`
+	Peer        string  `json:"peer"`
+	PeerName    string  `json:"peer_name,omitempty"`
+	Kind        string  `json:"kind"`
+	ContentType string  `json:"content_type,omitempty"`
+	FileName    string  `json:"file_name,omitempty"`
+	Size        int     `json:"size"`
+	Status      string  `json:"status"`
+	Expires     string  `json:"expires,omitempty"`
+	Text        *string `json:"text,omitempty"`
+	BodyBase64  *string `json:"body_base64,omitempty"`
+}
+
+// statusJSON is a change of delivery status in the --json output.
+type statusJSON struct {
+	Event     string `json:"event"` // "status"
+	Seq       uint64 `json:"seq"`
+	ID        string `json:"id"`
+	Direction string `json:"direction"`
+	Peer      string `json:"peer"`
+	PeerName  string `json:"peer_name,omitempty"`
+	Status    string `json:"status"`
+}
+
+func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
+	m := messageJSON{
+		Event: "message", Seq: it.Seq, ID: hex.EncodeToString(it.ID),
+		Time: jsonTime(it.Sent), Stored: jsonTime(it.Stored), Direction: direction(it.Direction),
+		Peer: peerKey(it.Peer), PeerName: f.name(it), Kind: it.Kind.String(),
+		ContentType: it.ContentType, FileName: it.FileName, Size: len(it.Body), Status: it.Status.String(),
+	}
+	if it.Expires != 0 {
+		m.Expires = jsonTime(it.Expires)
+	}
+	if it.Kind == wire.KindText && utf8.Valid(it.Body) {
+		text := string(it.Body)
+		m.Text = &text
+	} else {
+		b64 := base64.StdEncoding.EncodeToString(it.Body)
+		m.BodyBase64 = &b64
+	}
+	return m
+}
+
+// jsonTime formats Unix milliseconds as RFC 3339 in UTC.
+func jsonTime(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+func direction(d hostapi.Direction) string {
+	if d == hostapi.Out {
+		return "out"
+	}
+	return "in"
+}
+
+// writeJSON writes v as one line of JSON, with <, > and & as they are.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

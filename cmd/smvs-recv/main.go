@@ -1,0 +1,530 @@
+// Command smvs-recv prints the user's messages from their host: the
+// history, then with --follow new messages as they come; as text, NDJSON,
+// or one message's raw body. See man/smvs-recv.1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	urfave "github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"smvs/lib/cli"
+	"smvs/lib/contacts"
+	"smvs/lib/directory"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// Exit statuses beyond cli's, documented in the man page.
+const (
+	exitNotFound       = 3 // no such message (--raw, --since ID) or contact (--from)
+	exitHostNotRunning = 5 // nothing listens on the host's socket (without --follow)
+)
+
+// How long --follow waits before it connects again: doubling from the
+// first to the last.
+const (
+	firstBackoff = 100 * time.Millisecond
+	lastBackoff  = 5 * time.Second
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
+}
+
+// run runs smvs-recv with args until it is done or ctx ends, and returns
+// its exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(ctx)
+	app.Writer, app.ErrWriter = stdout, stderr
+	return cli.Run(app, args)
+}
+
+func newApp(ctx context.Context) *urfave.App {
+	return &urfave.App{
+		Name:  "smvs-recv",
+		Usage: "print your SMVS messages: the history, new ones as they come, or one message's body",
+		UsageText: "smvs-recv [--from NAME] [--since TIME|DURATION|ID|SEQ] [--follow] [--json] [--cursor FILE]\n" +
+			"smvs-recv --export [--from NAME] [--since TIME|DURATION|ID|SEQ] [--cursor FILE]\n" +
+			"smvs-recv --raw ID|SEQ",
+		Description: "Prints the messages your host keeps, oldest first, one a line: the time, < for a message\n" +
+			"received or > for one sent (with its delivery status), the contact, and the text.",
+		Flags: []urfave.Flag{
+			&urfave.StringFlag{Name: "from", Usage: "only the conversation with `NAME` (a contact name or an smvs1... key)"},
+			&urfave.StringFlag{Name: "since", Usage: "only messages sent since `WHEN`: a time, a duration ago (1h, 2d), or a message's id or seq"},
+			&urfave.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "after the history, print new messages as they come, reconnecting to the host when needed"},
+			&urfave.BoolFlag{Name: "json", Usage: "print one JSON object a line (NDJSON)"},
+			&urfave.StringFlag{Name: "raw", Usage: "write exactly the body of the message with `ID` (or seq) to standard output"},
+			&urfave.PathFlag{Name: "cursor", Usage: "start after the message whose seq is in `FILE`, and keep it up to date", TakesFile: true},
+			&urfave.BoolFlag{Name: "export", Usage: "print every message as NDJSON, for a backup: --json without --follow"},
+			cli.SocketFlag(),
+			cli.HomeFlag(),
+		},
+		Action: func(c *urfave.Context) error {
+			book := loadContacts(c)
+			o, err := parseOptions(c, book)
+			if err != nil {
+				return err
+			}
+			if o.rawSeq != 0 || o.rawID != nil {
+				return raw(ctx, c, o)
+			}
+			r := &receiver{c: c, o: o, f: &formatter{json: o.json, contacts: book}, out: bufio.NewWriter(c.App.Writer), last: o.after}
+			if o.follow {
+				return r.follow(ctx)
+			}
+			return r.history(ctx)
+		},
+	}
+}
+
+// options are the checked flags.
+type options struct {
+	socket  string
+	from    string // as the host gets it: a key, or a name
+	since   int64  // Unix ms
+	after   uint64 // only messages above this seq
+	sinceID []byte // only this message and later ones, once its seq is known
+	follow  bool
+	json    bool
+	cursor  string
+	rawSeq  uint64
+	rawID   []byte
+}
+
+func parseOptions(c *urfave.Context, book *contacts.File) (*options, error) {
+	if err := cli.CheckArgs(c, 0, 0); err != nil {
+		return nil, err
+	}
+	o := &options{follow: c.Bool("follow"), json: c.Bool("json") || c.Bool("export"), cursor: c.Path("cursor")}
+	if c.IsSet("raw") {
+		for _, name := range []string{"follow", "json", "export", "cursor", "since", "from"} {
+			if c.IsSet(name) {
+				return nil, cli.UsageErrorf(c, "--raw writes one message's body: it can't be used with --%s", name)
+			}
+		}
+		seq, id, ok := parseMessageRef(c.String("raw"))
+		if !ok {
+			return nil, cli.UsageErrorf(c, "invalid --raw %q: want a message's id (32 hexadecimal digits) or its seq", c.String("raw"))
+		}
+		o.rawSeq, o.rawID = seq, id
+	}
+	if c.Bool("export") && o.follow {
+		return nil, cli.UsageErrorf(c, "--export prints the history: it can't be used with --follow")
+	}
+	if c.IsSet("cursor") && o.cursor == "" {
+		return nil, cli.UsageErrorf(c, "--cursor needs a file name")
+	}
+	if s := c.String("since"); s != "" {
+		if err := o.parseSince(s, time.Now()); err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --since %q: want a time (2006-01-02 15:04:05, or RFC 3339), a duration ago (such as 1h or 2d), or a message's id or seq", s)
+		}
+	}
+	if from := c.String("from"); from != "" {
+		var err error
+		if o.from, err = resolveFrom(from, book); err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --from: %w", err)
+		}
+	}
+	if o.cursor != "" {
+		seq, err := readCursor(o.cursor)
+		if err != nil {
+			return nil, cli.Errorf("%w", err).WithHintf("remove it to start from the first message")
+		}
+		o.after = max(o.after, seq)
+	}
+	var err error
+	if o.socket, err = cli.SocketPath(c); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+var (
+	seqPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
+	idPattern  = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+)
+
+// parseMessageRef parses a message's seq or its id.
+func parseMessageRef(s string) (seq uint64, id []byte, ok bool) {
+	switch {
+	case seqPattern.MatchString(s):
+		seq, err := strconv.ParseUint(s, 10, 64)
+		return seq, nil, err == nil && seq > 0
+	case idPattern.MatchString(s):
+		id, err := hex.DecodeString(s)
+		return 0, id, err == nil
+	}
+	return 0, nil, false
+}
+
+// parseSince sets where --since starts: at a time, a duration before now,
+// or a message (which is shown).
+func (o *options) parseSince(s string, now time.Time) error {
+	if seq, id, ok := parseMessageRef(s); ok {
+		if id != nil {
+			o.sinceID = id
+		} else {
+			o.after = seq - 1
+		}
+		return nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		o.since = t.UnixMilli()
+		return nil
+	}
+	for _, layout := range []string{localTime, "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			o.since = t.UnixMilli()
+			return nil
+		}
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	o.since = now.Add(-d).UnixMilli()
+	return nil
+}
+
+// parseDuration parses a Go duration, or a whole number of days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n uint64
+		if n, err = strconv.ParseUint(days, 10, 16); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err == nil && d <= 0 {
+		err = errors.New("not positive")
+	}
+	return d, err
+}
+
+// resolveFrom turns --from into what the host is asked for: the key of a
+// contact in the user's contacts file, else the key or name as given.
+func resolveFrom(from string, book *contacts.File) (string, error) {
+	if strings.HasPrefix(from, "smvs1") {
+		key, err := identity.ParsePublicKey(from)
+		if err != nil {
+			return "", err
+		}
+		return key.String(), nil
+	}
+	name, err := directory.NormalizeName(from)
+	if err != nil {
+		return "", err
+	}
+	if ct, ok := book.Lookup(name); ok {
+		return ct.Key.String(), nil
+	}
+	return name, nil
+}
+
+// loadContacts reads the user's contacts file, to name peers. If it can't,
+// it warns, and peers are named as the host names them.
+func loadContacts(c *urfave.Context) *contacts.File {
+	home, err := cli.Home(c)
+	if err != nil {
+		return new(contacts.File)
+	}
+	book, err := contacts.Load(contacts.Path(home))
+	if err != nil {
+		cli.Warningf(c, "not using the contacts file: %v", err)
+		return new(contacts.File)
+	}
+	return book
+}
+
+// receiver prints what List streams.
+type receiver struct {
+	c    *urfave.Context
+	o    *options
+	f    *formatter
+	out  *bufio.Writer
+	last uint64 // the seq of the last message printed, or where to start after
+}
+
+// history prints the messages there are, and returns.
+func (r *receiver) history(ctx context.Context) error {
+	err := r.once(ctx, func() {})
+	if err == io.EOF {
+		err = nil
+	}
+	if ferr := r.out.Flush(); err == nil && ferr != nil {
+		err = localError{fmt.Errorf("writing to standard output: %w", ferr)}
+	}
+	if err != nil {
+		return recvError(err)
+	}
+	return nil
+}
+
+// follow prints the history and then what comes, connecting again
+// whenever the connection to the host breaks, until ctx ends or a failure
+// that connecting again can't mend.
+func (r *receiver) follow(ctx context.Context) error {
+	backoff := firstBackoff
+	everConnected, down := false, false
+	connected := func() {
+		if down {
+			if everConnected {
+				cli.Warningf(r.c, "reconnected to the host")
+			} else {
+				cli.Warningf(r.c, "connected to the host")
+			}
+		}
+		everConnected, down, backoff = true, false, firstBackoff
+	}
+	for {
+		err := r.once(ctx, connected)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !retryable(err) {
+			return recvError(err)
+		}
+		if !down {
+			down = true
+			if everConnected {
+				cli.Warningf(r.c, "lost the connection to the host (%v); reconnecting", err)
+			} else {
+				cli.Warningf(r.c, "can't reach the host (%v); waiting for it", err)
+				if errors.Is(err, hostapi.ErrHostNotRunning) {
+					cli.Hintf(r.c, "start smvs-hostd, or point --socket (or %s) at the socket it listens on", cli.SocketEnv)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, lastBackoff)
+	}
+}
+
+// once makes one connection and prints what the host sends on it, calling
+// connected when the first event comes. Without --follow it returns io.EOF
+// at the end of the history.
+func (r *receiver) once(ctx context.Context, connected func()) error {
+	client, err := hostapi.Dial(ctx, r.o.socket)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if r.o.sinceID != nil {
+		it, err := client.Status(ctx, r.o.sinceID, 0)
+		if err != nil {
+			return err
+		}
+		r.last, r.o.sinceID = max(r.last, it.Seq-1), nil
+	}
+	s, err := client.List(ctx, &hostapi.List{After: r.last, Peer: r.o.from, Since: r.o.since, Follow: r.o.follow})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for first := true; ; first = false {
+		e, err := s.Next()
+		if err != nil {
+			return err
+		}
+		if first {
+			connected()
+		}
+		switch e.Kind {
+		case hostapi.EventMessage:
+			if e.Item.Seq <= r.last {
+				continue // shown already
+			}
+			if err := r.f.message(r.out, e.Item); err != nil {
+				return localError{fmt.Errorf("writing to standard output: %w", err)}
+			}
+			if err := r.printed(e.Item.Seq); err != nil {
+				return err
+			}
+		case hostapi.EventStatus:
+			if err := r.f.status(r.out, e.Item); err != nil {
+				return localError{fmt.Errorf("writing to standard output: %w", err)}
+			}
+		}
+		if r.o.follow {
+			if err := r.out.Flush(); err != nil {
+				return localError{fmt.Errorf("writing to standard output: %w", err)}
+			}
+		}
+	}
+}
+
+// printed records that the message seq was printed: with --cursor, once
+// its line is out of the buffer, in the cursor file.
+func (r *receiver) printed(seq uint64) error {
+	r.last = seq
+	if r.o.cursor == "" {
+		return nil
+	}
+	if err := r.out.Flush(); err != nil {
+		return localError{fmt.Errorf("writing to standard output: %w", err)}
+	}
+	if err := writeCursor(r.o.cursor, seq); err != nil {
+		return localError{fmt.Errorf("updating the cursor file: %w", err)}
+	}
+	return nil
+}
+
+// localError is a failure on this side (writing the output or the cursor
+// file), which connecting again can't mend.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }
+
+// retryable reports whether --follow should connect again after err: the
+// host is down or the connection broke, rather than a refusal, a malformed
+// answer or a failure here.
+func retryable(err error) bool {
+	var (
+		hostErr *hostapi.Error
+		local   localError
+		version *wire.UnknownVersionError
+		opErr   *net.OpError
+	)
+	switch {
+	case errors.As(err, &hostErr):
+		return hostErr.Code == hostapi.ErrUnavailable
+	case errors.Is(err, hostapi.ErrHostNotRunning):
+		return true
+	case errors.As(err, &local), errors.As(err, &version),
+		errors.Is(err, hostapi.ErrProtocol), errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrNonCanonical),
+		errors.Is(err, wire.ErrTrailingData), errors.Is(err, wire.ErrTooLarge):
+		return false
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return false // such as no permission to use the socket
+	}
+	return true
+}
+
+// recvError explains an error from the host or from talking to it.
+func recvError(err error) error {
+	var hostErr *hostapi.Error
+	switch {
+	case errors.Is(err, hostapi.ErrHostNotRunning):
+		return cli.Errorf("%w", err).WithExitCode(exitHostNotRunning).
+			WithHintf("start smvs-hostd, or point --socket (or %s) at the socket it listens on", cli.SocketEnv)
+	case errors.As(err, &hostErr):
+		e := cli.Errorf("%s", hostErr.Message)
+		if hostErr.Hint != "" {
+			e.WithHintf("%s", hostErr.Hint)
+		}
+		switch hostErr.Code {
+		case hostapi.ErrNotFound:
+			e.WithExitCode(exitNotFound).WithHintf("smvs-recv --json lists every message with its id and seq")
+		case hostapi.ErrUnknownRecipient:
+			e.WithExitCode(exitNotFound).WithHintf("smvs-register contacts lists your contacts")
+		case hostapi.ErrUnavailable:
+			e.WithHintf("try again in a moment")
+		}
+		return e
+	}
+	return cli.Errorf("%w", err)
+}
+
+// raw writes the body of the one message --raw names.
+func raw(ctx context.Context, c *urfave.Context, o *options) error {
+	client, err := hostapi.Dial(ctx, o.socket)
+	if err != nil {
+		return recvError(err)
+	}
+	defer client.Close()
+	seq, what := o.rawSeq, strconv.FormatUint(o.rawSeq, 10)
+	if o.rawID != nil {
+		what = hex.EncodeToString(o.rawID)
+		it, err := client.Status(ctx, o.rawID, 0)
+		if err != nil {
+			return recvError(err)
+		}
+		seq = it.Seq
+	}
+	s, err := client.List(ctx, &hostapi.List{After: seq - 1})
+	if err != nil {
+		return recvError(err)
+	}
+	defer s.Close()
+	for {
+		e, err := s.Next()
+		if err == io.EOF || (err == nil && e.Kind == hostapi.EventMessage &&
+			(e.Item.Seq != seq || (o.rawID != nil && !bytes.Equal(e.Item.ID, o.rawID)))) {
+			return cli.Errorf("no message %s", what).WithExitCode(exitNotFound).
+				WithHintf("smvs-recv --json lists every message with its id and seq")
+		}
+		if err != nil {
+			return recvError(err)
+		}
+		if e.Kind == hostapi.EventMessage {
+			return writeRaw(c, e.Item, what)
+		}
+	}
+}
+
+// writeRaw writes the body of it to standard output, unless that is a
+// terminal and the body is not plain text, which could garble it, or
+// worse.
+func writeRaw(c *urfave.Context, it *hostapi.Item, what string) error {
+	if isTerminal(c.App.Writer) && !(it.Kind == wire.KindText && plainText(it.Body)) {
+		desc := "a message with control characters"
+		if it.Kind != wire.KindText {
+			desc = "a " + summary(it)
+		}
+		name := "FILE"
+		if it.FileName != "" && !strings.ContainsAny(it.FileName, "/\\") && plainText([]byte(it.FileName)) {
+			name = it.FileName
+		}
+		return cli.Errorf("refusing to write %s to the terminal", desc).
+			WithHintf("redirect it to a file: smvs-recv --raw %s > %s", what, name)
+	}
+	if _, err := c.App.Writer.Write(it.Body); err != nil {
+		return cli.Errorf("writing to standard output: %w", err)
+	}
+	return nil
+}
+
+// plainText reports whether b is UTF-8 text with no control or invisible
+// formatting character but newlines and tabs.
+func plainText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r != '\n' && r != '\t' && !unicode.IsGraphic(r) && r != '\u200c' && r != '\u200d' {
+			return false
+		}
+	}
+	return true
+}
+
+// isTerminal reports whether w is a terminal. Tests replace it.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

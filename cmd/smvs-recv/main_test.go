@@ -1,0 +1,622 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/cli"
+	"smvs/lib/hostapi"
+	"smvs/lib/hostapi/hostapitest"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+var (
+	aliceKey = bytes.Repeat([]byte{0xa1}, wire.KeySize)
+	bobKey   = bytes.Repeat([]byte{0xb0}, wire.KeySize)
+	carolKey = bytes.Repeat([]byte{0xca}, wire.KeySize)
+)
+
+// t0 is when the test messages were sent: 2025-03-01 10:00:00 UTC, which
+// the tests print in UTC+1.
+var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func TestMain(m *testing.M) {
+	time.Local = time.FixedZone("UTC+1", 3600)
+	os.Exit(m.Run())
+}
+
+func key(b []byte) string {
+	k, err := identity.NewPublicKey(identity.KindIdentity, b)
+	if err != nil {
+		panic(err)
+	}
+	return k.String()
+}
+
+// newHost starts a fake host, with SMVS_SOCKET pointing at it and an
+// SMVS_HOME whose contacts file names alice.
+func newHost(t *testing.T) *hostapitest.Host {
+	t.Helper()
+	h := hostapitest.Start(t)
+	h.AddContact("alice", aliceKey)
+	h.AddContact("bob", bobKey)
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "contacts"), []byte("alice "+key(aliceKey)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(cli.SocketEnv, h.Path())
+	t.Setenv(cli.HomeEnv, home)
+	return h
+}
+
+// at returns the time d after t0 in Unix ms.
+func at(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
+
+func incoming(from []byte, sent int64, body string) hostapi.Item {
+	return hostapi.Item{Direction: hostapi.In, Peer: from, Sent: sent, Stored: sent + 1500, Kind: wire.KindText, Body: []byte(body), Status: hostapi.Received}
+}
+
+func outgoing(to []byte, name string, sent int64, body string, status hostapi.DeliveryStatus) hostapi.Item {
+	return hostapi.Item{Direction: hostapi.Out, Peer: to, PeerName: name, Sent: sent, Stored: sent, Kind: wire.KindText, Body: []byte(body), Status: status}
+}
+
+// result is what one run of smvs-recv did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func recv(t *testing.T, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), append([]string{"smvs-recv"}, args...), &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func ok(t *testing.T, args ...string) result {
+	t.Helper()
+	r := recv(t, args...)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("%q: status %d, stdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+func fails(t *testing.T, code int, want string, args ...string) result {
+	t.Helper()
+	r := recv(t, args...)
+	if r.code != code || !strings.Contains(r.stderr, want) {
+		t.Errorf("%q: status %d, stderr:\n%s\nwant status %d and %q", args, r.code, r.stderr, code, want)
+	}
+	return r
+}
+
+func TestHistory(t *testing.T) {
+	h := newHost(t)
+	h.Add(incoming(aliceKey, at(0), "hi bob"))
+	h.Add(outgoing(bobKey, "bob", at(time.Minute), "hello\nsecond line\ttab \\ \x1b[31mred\u202etxt.exe 👩‍💻", hostapi.Delivered))
+	h.Add(outgoing(carolKey, "", at(2*time.Minute), "are you there?", hostapi.Queued))
+	h.Add(hostapi.Item{Direction: hostapi.In, Peer: carolKey, PeerName: "carol\n", Sent: at(3 * time.Minute), Kind: wire.KindFile,
+		ContentType: "application/pdf", FileName: "report.pdf", Body: make([]byte, 1258291), Status: hostapi.Received})
+	h.Add(hostapi.Item{Direction: hostapi.Out, Peer: aliceKey, Sent: at(4 * time.Minute), Kind: wire.KindFile,
+		ContentType: "application/octet-stream", Body: []byte{0xff}, Status: hostapi.Failed})
+
+	r := ok(t)
+	want := "2025-03-01 11:00:00 < alice: hi bob\n" +
+		`2025-03-01 11:01:00 > bob (delivered): hello\nsecond line\ttab \\ \x1b[31mred\u202etxt.exe 👩‍💻` + "\n" +
+		"2025-03-01 11:02:00 > " + key(carolKey)[:16] + "… (queued): are you there?\n" +
+		`2025-03-01 11:03:00 < carol\n: [file report.pdf, application/pdf, 1.2 MiB, seq 4]` + "\n" +
+		"2025-03-01 11:04:00 > alice (failed): [file, application/octet-stream, 1 B, seq 5]\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	// An empty history is no error.
+	h2 := hostapitest.Start(t)
+	t.Setenv(cli.SocketEnv, h2.Path())
+	if r := ok(t); r.stdout != "" {
+		t.Errorf("empty history: %q", r.stdout)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	h := newHost(t)
+	in := h.Add(incoming(aliceKey, at(0), "<b>hi</b> & bye"))
+	file := hostapi.Item{Direction: hostapi.Out, Peer: bobKey, PeerName: "bob", Sent: at(time.Minute), Stored: at(time.Minute),
+		Kind: wire.KindFile, ContentType: "image/png", FileName: "a.png", Body: []byte("\x89PNG"), Expires: at(time.Hour), Status: hostapi.Sent}
+	out := h.Add(file)
+
+	for _, flag := range []string{"--json", "--export"} {
+		r := ok(t, flag)
+		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%s printed:\n%s", flag, r.stdout)
+		}
+		if !strings.Contains(lines[0], `"text":"<b>hi</b> & bye"`) {
+			t.Errorf("HTML characters escaped: %s", lines[0])
+		}
+		var got [2]map[string]any
+		for i, l := range lines {
+			if err := json.Unmarshal([]byte(l), &got[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wantIn := map[string]any{
+			"event": "message", "seq": float64(1), "id": hex.EncodeToString(in.ID), "time": "2025-03-01T10:00:00.000Z",
+			"stored": "2025-03-01T10:00:01.500Z", "direction": "in", "peer": key(aliceKey), "peer_name": "alice",
+			"kind": "text", "size": float64(15), "status": "received", "text": "<b>hi</b> & bye",
+		}
+		wantOut := map[string]any{
+			"event": "message", "seq": float64(2), "id": hex.EncodeToString(out.ID), "time": "2025-03-01T10:01:00.000Z",
+			"stored": "2025-03-01T10:01:00.000Z", "direction": "out", "peer": key(bobKey), "peer_name": "bob",
+			"kind": "file", "content_type": "image/png", "file_name": "a.png", "size": float64(4), "status": "sent",
+			"expires": "2025-03-01T11:00:00.000Z", "body_base64": base64.StdEncoding.EncodeToString([]byte("\x89PNG")),
+		}
+		for i, want := range []map[string]any{wantIn, wantOut} {
+			if g, w := mustJSON(got[i]), mustJSON(want); g != w {
+				t.Errorf("%s line %d:\n%s\nwant:\n%s", flag, i+1, g, w)
+			}
+		}
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func TestFromAndSince(t *testing.T) {
+	h := newHost(t)
+	h.Add(incoming(aliceKey, at(0), "a1"))
+	h.Add(incoming(bobKey, at(time.Hour), "b1"))
+	second := h.Add(incoming(aliceKey, at(2*time.Hour), "a2"))
+	h.Add(incoming(bobKey, time.Now().Add(-10*time.Minute).UnixMilli(), "b2"))
+
+	texts := func(r result) string {
+		var out []string
+		for _, l := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
+			if l != "" {
+				out = append(out, l[strings.LastIndex(l, " ")+1:])
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", "alice"}, "a1 a2"},
+		{[]string{"--from", "Alice"}, "a1 a2"},
+		{[]string{"--from", key(bobKey)}, "b1 b2"},
+		{[]string{"--from", "bob"}, "b1 b2"}, // not in the contacts file: the host knows the name
+		{[]string{"--since", "3"}, "a2 b2"},
+		{[]string{"--since", hex.EncodeToString(second.ID)}, "a2 b2"},
+		{[]string{"--since", "2025-03-01T11:00:00Z"}, "b1 a2 b2"},
+		{[]string{"--since", "2025-03-01T11:00:00.001Z"}, "a2 b2"},
+		{[]string{"--since", "2025-03-01T10:30:00+00:00"}, "b1 a2 b2"},
+		{[]string{"--since", "2025-03-01 12:00:00"}, "b1 a2 b2"}, // local time, UTC+1
+		{[]string{"--since", "2025-03-01 12:00"}, "b1 a2 b2"},
+		{[]string{"--since", "2025-03-01"}, "a1 b1 a2 b2"},
+		{[]string{"--since", "1h"}, "b2"},
+		{[]string{"--since", "1d", "--from", "alice"}, ""},
+		{[]string{"--from", "alice", "--since", "2"}, "a2"},
+	} {
+		if got := texts(ok(t, tt.args...)); got != tt.want {
+			t.Errorf("%q: %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	fails(t, exitNotFound, "error: unknown contact carol", "--from", "carol")
+	fails(t, exitNotFound, "error: no such message", "--since", strings.Repeat("ab", 16))
+}
+
+func TestRaw(t *testing.T) {
+	h := newHost(t)
+	text := h.Add(incoming(aliceKey, at(0), "line 1\nline 2\n"))
+	body := []byte("%PDF-1.7\x00\xff binary")
+	file := h.Add(hostapi.Item{Direction: hostapi.In, Peer: aliceKey, Sent: at(time.Minute), Kind: wire.KindFile,
+		ContentType: "application/pdf", FileName: "report.pdf", Body: body, Status: hostapi.Received})
+	h.Add(incoming(aliceKey, at(2*time.Minute), "\x1b]0;owned\x07"))
+
+	if r := ok(t, "--raw", "1"); r.stdout != "line 1\nline 2\n" {
+		t.Errorf("--raw 1: %q", r.stdout)
+	}
+	if r := ok(t, "--raw", hex.EncodeToString(file.ID)); r.stdout != string(body) {
+		t.Errorf("--raw ID: %q", r.stdout)
+	}
+	if r := ok(t, "--raw", strings.ToUpper(hex.EncodeToString(text.ID))); r.stdout != "line 1\nline 2\n" {
+		t.Errorf("--raw upper-case ID: %q", r.stdout)
+	}
+	fails(t, exitNotFound, "error: no message 9\n", "--raw", "9")
+	fails(t, exitNotFound, "error: no such message", "--raw", strings.Repeat("00", 16))
+
+	// To a terminal: plain text only.
+	defer func(f func(io.Writer) bool) { isTerminal = f }(isTerminal)
+	isTerminal = func(io.Writer) bool { return true }
+	ok(t, "--raw", "1")
+	r := fails(t, 1, "error: refusing to write a file report.pdf, application/pdf, 17 B to the terminal", "--raw", "2")
+	if !strings.Contains(r.stderr, "hint: redirect it to a file: smvs-recv --raw 2 > report.pdf") || r.stdout != "" {
+		t.Errorf("stdout %q, stderr:\n%s", r.stdout, r.stderr)
+	}
+	if r := fails(t, 1, "error: refusing to write a message with control characters to the terminal", "--raw", "3"); r.stdout != "" {
+		t.Errorf("stdout %q", r.stdout)
+	}
+}
+
+// syncBuffer is a buffer a command writes while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// following is a run of smvs-recv --follow in the background.
+type following struct {
+	stdout, stderr syncBuffer
+	cancel         func()
+	done           chan int
+}
+
+func follow(t *testing.T, args ...string) *following {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &following{cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		f.done <- run(ctx, append([]string{"smvs-recv", "--follow"}, args...), &f.stdout, &f.stderr)
+	}()
+	t.Cleanup(func() { f.stop(t) })
+	return f
+}
+
+// waitFor waits until want is in w.
+func waitFor(t *testing.T, what string, w *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s lacks %q:\n%s", what, want, w.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stop stops the run, as a signal would, and returns its exit status.
+func (f *following) stop(t *testing.T) int {
+	f.cancel()
+	select {
+	case code := <-f.done:
+		f.done <- code
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatal("smvs-recv --follow did not stop")
+		return -1
+	}
+}
+
+func TestFollowReconnects(t *testing.T) {
+	h := newHost(t)
+	h.Add(incoming(aliceKey, at(0), "one"))
+	f := follow(t)
+	waitFor(t, "stdout", &f.stdout, "alice: one\n")
+
+	// Live messages are printed as they come, each line at once.
+	h.Add(incoming(bobKey, at(time.Minute), "two"))
+	waitFor(t, "stdout", &f.stdout, "bob: two\n")
+
+	// The host restarts; what came meanwhile comes once it is back, and
+	// nothing twice.
+	h.Stop()
+	waitFor(t, "stderr", &f.stderr, "smvs-recv: warning: lost the connection to the host (")
+	h.Add(incoming(aliceKey, at(2*time.Minute), "three"))
+	time.Sleep(300 * time.Millisecond) // a few tries in vain
+	if err := h.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stdout", &f.stdout, "alice: three\n")
+	waitFor(t, "stderr", &f.stderr, "smvs-recv: warning: reconnected to the host\n")
+	h.Add(incoming(aliceKey, at(3*time.Minute), "four"))
+	waitFor(t, "stdout", &f.stdout, "alice: four\n")
+
+	if code := f.stop(t); code != 0 {
+		t.Errorf("status %d", code)
+	}
+	want := "2025-03-01 11:00:00 < alice: one\n2025-03-01 11:01:00 < bob: two\n" +
+		"2025-03-01 11:02:00 < alice: three\n2025-03-01 11:03:00 < alice: four\n"
+	if got := f.stdout.String(); got != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+	}
+	if n := strings.Count(f.stderr.String(), "\n"); n != 2 {
+		t.Errorf("stderr has %d lines, want one when the host went and one when it came back:\n%s", n, f.stderr.String())
+	}
+}
+
+func TestFollowWaitsForHost(t *testing.T) {
+	h := newHost(t)
+	h.Stop()
+	h.Add(incoming(aliceKey, at(0), "one"))
+	f := follow(t)
+	waitFor(t, "stderr", &f.stderr, "smvs-recv: warning: can't reach the host (the host is not running: nothing listens on "+h.Path()+"); waiting for it\n"+
+		"smvs-recv: hint: start smvs-hostd")
+	if err := h.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stdout", &f.stdout, "alice: one\n")
+	waitFor(t, "stderr", &f.stderr, "smvs-recv: warning: connected to the host\n")
+}
+
+func TestFollowJSONStatus(t *testing.T) {
+	h := newHost(t)
+	sent := h.Add(outgoing(bobKey, "bob", at(0), "hi", hostapi.Queued))
+	f := follow(t, "--json", "--from", "bob")
+	waitFor(t, "stdout", &f.stdout, `"text":"hi"`)
+	h.SetStatus(sent.ID, hostapi.Delivered)
+	want := `{"event":"status","seq":1,"id":"` + hex.EncodeToString(sent.ID) + `","direction":"out","peer":"` + key(bobKey) +
+		`","peer_name":"bob","status":"delivered"}` + "\n"
+	waitFor(t, "stdout", &f.stdout, want)
+
+	// Text output has no status lines.
+	f2 := follow(t)
+	waitFor(t, "stdout", &f2.stdout, "bob (delivered): hi\n")
+	h.SetStatus(sent.ID, hostapi.Failed)
+	h.Add(incoming(aliceKey, at(time.Minute), "next"))
+	waitFor(t, "stdout", &f2.stdout, "alice: next\n")
+	if n := strings.Count(f2.stdout.String(), "\n"); n != 2 {
+		t.Errorf("text output:\n%s", f2.stdout.String())
+	}
+}
+
+// dyingWriter is standard output that ends after n lines, as if the
+// command were killed then; at each line it checks that the cursor file
+// holds the seq of the line before.
+type dyingWriter struct {
+	t      *testing.T
+	n      int
+	cursor string
+	lines  []string
+}
+
+func (w *dyingWriter) Write(p []byte) (int, error) {
+	if len(w.lines) == w.n {
+		return 0, errors.New("killed")
+	}
+	seq, err := readCursor(w.cursor)
+	if err != nil {
+		w.t.Error(err)
+	}
+	if want := len(w.lines); seq != uint64(want) {
+		w.t.Errorf("writing line %d with the cursor at %d", want+1, seq)
+	}
+	if bytes.Count(p, []byte("\n")) != 1 {
+		w.t.Errorf("a write of several lines, or of part of one: %q", p)
+	}
+	w.lines = append(w.lines, string(p))
+	return len(p), nil
+}
+
+func TestCursor(t *testing.T) {
+	h := newHost(t)
+	for i := range 5 {
+		h.Add(incoming(aliceKey, at(time.Duration(i)*time.Minute), string(rune('a'+i))))
+	}
+	cursor := filepath.Join(t.TempDir(), "cursor")
+
+	// Killed after two lines: the cursor says 2.
+	w := &dyingWriter{t: t, n: 2, cursor: cursor}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"smvs-recv", "--cursor", cursor}, w, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "error: writing to standard output: killed") {
+		t.Errorf("killed: status %d, stderr:\n%s", code, stderr.String())
+	}
+	if seq, _ := readCursor(cursor); seq != 2 {
+		t.Fatalf("cursor %d after two lines", seq)
+	}
+
+	// Resumed with --follow: from the third, and on.
+	f := follow(t, "--cursor", cursor)
+	waitFor(t, "stdout", &f.stdout, "alice: e\n")
+	if got := f.stdout.String(); !strings.HasPrefix(got, "2025-03-01 11:02:00 < alice: c\n") || strings.Count(got, "\n") != 3 {
+		t.Errorf("resumed:\n%s", got)
+	}
+	h.Add(incoming(aliceKey, at(10*time.Minute), "f"))
+	waitFor(t, "stdout", &f.stdout, "alice: f\n")
+	f.stop(t)
+	data, err := os.ReadFile(cursor)
+	if err != nil || string(data) != "6\n" {
+		t.Errorf("cursor file %q, %v", data, err)
+	}
+	if r := ok(t, "--cursor", cursor); r.stdout != "" {
+		t.Errorf("nothing new, but:\n%s", r.stdout)
+	}
+	h.Add(incoming(aliceKey, at(11*time.Minute), "g"))
+	if r := ok(t, "--cursor", cursor, "--json"); !strings.Contains(r.stdout, `"text":"g"`) || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("after g:\n%s", r.stdout)
+	}
+	// No temporary file left.
+	if entries, _ := os.ReadDir(filepath.Dir(cursor)); len(entries) != 1 {
+		t.Errorf("files beside the cursor: %v", entries)
+	}
+
+	if err := os.WriteFile(cursor, []byte("seven\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, 1, `holds "seven", not a sequence number`, "--cursor", cursor)
+}
+
+func TestHostNotRunning(t *testing.T) {
+	h := newHost(t)
+	h.Stop()
+	for _, args := range [][]string{nil, {"--raw", "1"}, {"--json"}} {
+		r := fails(t, exitHostNotRunning, "error: the host is not running: nothing listens on "+h.Path(), args...)
+		if !strings.Contains(r.stderr, "hint: start smvs-hostd") {
+			t.Errorf("no hint:\n%s", r.stderr)
+		}
+	}
+}
+
+func TestBadContactsFile(t *testing.T) {
+	h := newHost(t)
+	h.Add(outgoing(bobKey, "bob", at(0), "hi", hostapi.Queued))
+	home := os.Getenv(cli.HomeEnv)
+	if err := os.WriteFile(filepath.Join(home, "contacts"), []byte("not a contact line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := recv(t)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: not using the contacts file:") || !strings.Contains(r.stdout, "> bob (queued): hi") {
+		t.Errorf("status %d, stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	newHost(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bob"}, `unexpected argument "bob"`},
+		{[]string{"--raw", "1", "--json"}, "--raw writes one message's body: it can't be used with --json"},
+		{[]string{"--raw", "1", "--follow"}, "--raw writes one message's body: it can't be used with --follow"},
+		{[]string{"--raw", "1", "--from", "bob"}, "--raw writes one message's body: it can't be used with --from"},
+		{[]string{"--raw", "0"}, `invalid --raw "0"`},
+		{[]string{"--raw", "abc"}, `invalid --raw "abc"`},
+		{[]string{"--export", "--follow"}, "--export prints the history: it can't be used with --follow"},
+		{[]string{"--since", "yesterday"}, `invalid --since "yesterday"`},
+		{[]string{"--since", "-1h"}, `invalid --since "-1h"`},
+		{[]string{"--from", "x"}, "invalid --from: invalid name"},
+		{[]string{"--from", "smvs1bogus"}, "invalid --from:"},
+	} {
+		r := fails(t, cli.ExitUsage, "error: "+tt.want, tt.args...)
+		if !strings.Contains(r.stderr, "hint: see 'smvs-recv --help'") {
+			t.Errorf("%q: no hint:\n%s", tt.args, r.stderr)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ünïcode, 日本語\u3000全角": "plain text, ünïcode, 日本語\u3000全角",
+		"a\nb\r\nc\td":                `a\nb\r\nc\td`,
+		`back\slash`:                  `back\\slash`,
+		"\x1b[2J\x07\x00\x7f":         `\x1b[2J\x07\x00\x7f`,
+		"\u202egnp.exe \u2066x\u2069": `\u202egnp.exe \u2066x\u2069`,
+		"\xff\xfe":                    `\xff\xfe`,
+		"👩‍💻 👍🏽":                      "👩‍💻 👍🏽",
+		"\U000e0001":                  `\U000e0001`,
+		"\u0085\u2028":                `\u0085\u2028`,
+	} {
+		if got := escape(in); got != want {
+			t.Errorf("escape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]options{
+		"42":                        {after: 41},
+		"1":                         {after: 0},
+		strings.Repeat("0f", 16):    {sinceID: bytes.Repeat([]byte{0x0f}, 16)},
+		"2025-03-01T10:00:00Z":      {since: t0.UnixMilli()},
+		"2025-03-01T10:00:00+02:00": {since: t0.Add(-2 * time.Hour).UnixMilli()},
+		"2025-03-01 11:00:00":       {since: t0.UnixMilli()},
+		"2025-03-01T11:00:00":       {since: t0.UnixMilli()},
+		"90m":                       {since: now.Add(-90 * time.Minute).UnixMilli()},
+		"2d":                        {since: now.Add(-48 * time.Hour).UnixMilli()},
+	} {
+		var o options
+		if err := o.parseSince(in, now); err != nil || o.after != want.after || o.since != want.since || !bytes.Equal(o.sinceID, want.sinceID) {
+			t.Errorf("parseSince(%q): %+v, %v; want %+v", in, o, err, want)
+		}
+	}
+	for _, in := range []string{"0", "", "soon", "-5m", "0d", strings.Repeat("9", 21), "2026-13-01"} {
+		var o options
+		if err := o.parseSince(in, now); err == nil {
+			t.Errorf("parseSince(%q) accepted: %+v", in, o)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	r := ok(t, "--help")
+	for _, want := range []string{"--follow, -f", "--raw ID", "--cursor FILE", "--since WHEN", "man smvs-recv"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if r := ok(t, "--version"); !regexp.MustCompile(`^smvs-recv \S+\n$`).MatchString(r.stdout) {
+		t.Errorf("--version: %q", r.stdout)
+	}
+}
+
+// TestManPage checks that man/smvs-recv.1 documents every flag, and no
+// flag that does not exist, every environment variable and exit status.
+func TestManPage(t *testing.T) {
+	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-recv.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(page), `\-`, "-")
+
+	app := newApp(context.Background())
+	flags := map[string]bool{"--completion": true}
+	for _, f := range append(app.Flags, urfave.HelpFlag, urfave.VersionFlag) {
+		for _, name := range f.Names() {
+			if len(name) == 1 {
+				flags["-"+name] = true
+			} else {
+				flags["--"+name] = true
+			}
+		}
+	}
+	for flag := range flags {
+		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
+			t.Errorf("the man page does not mention %s", flag)
+		}
+	}
+	for _, env := range []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"} {
+		if !strings.Contains(text, "\n.B "+env+"\n") {
+			t.Errorf("ENVIRONMENT does not document %s", env)
+		}
+	}
+	for _, code := range []int{0, 1, 2, exitNotFound, exitHostNotRunning} {
+		if !regexp.MustCompile(`\n\.TP\n\.B ` + string(rune('0'+code)) + `\n`).MatchString(text) {
+			t.Errorf("EXIT STATUS does not document %d", code)
+		}
+	}
+	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
+	options = options[:strings.Index(options[1:], "\n.SH ")+1]
+	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
+		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
+			if !flags[name] {
+				t.Errorf("the man page documents %s, which is not a flag", name)
+			}
+		}
+	}
+}

@@ -1,0 +1,459 @@
+// Command smvs-send hands a message to the user's host, which seals it for
+// the recipient and delivers it: standard input as one message, each line
+// as a message of its own (-l), or a file. See man/smvs-send.1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	urfave "github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"smvs/lib/cli"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// Exit statuses beyond cli's, documented in the man page.
+const (
+	exitUnknownRecipient = 3 // no contact, key or directory name resolves
+	exitKeyChanged       = 4 // the recipient's key differs from the pinned one
+	exitHostNotRunning   = 5 // nothing listens on the host's socket
+	exitNotDelivered     = 6 // --wait: queued, but not delivered in time
+	exitTooLarge         = 7 // over the host's size limit or its quota
+)
+
+// defaultTimeout is how long --wait waits.
+const defaultTimeout = 30 * time.Second
+
+// octetStream is the content type of bytes of no known type.
+const octetStream = "application/octet-stream"
+
+func main() {
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run runs smvs-send with args, reading stdin, and returns its exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin)
+	app.Writer, app.ErrWriter = stdout, stderr
+	return cli.Run(app, args)
+}
+
+func newApp(stdin io.Reader) *urfave.App {
+	return &urfave.App{
+		Name:  "smvs-send",
+		Usage: "send standard input, each line of it, or a file to a contact",
+		UsageText: "smvs-send [--wait [--timeout DURATION]] [--expires DURATION] [--json] RECIPIENT < MESSAGE\n" +
+			"smvs-send -l [--wait [--timeout DURATION]] [--expires DURATION] [--json] RECIPIENT < LINES\n" +
+			"smvs-send --file FILE [--name NAME] [--type TYPE] [--wait [--timeout DURATION]] [--expires DURATION] [--json] RECIPIENT",
+		Description: "Hands a message to your host, which seals it for RECIPIENT (a contact name, an smvs1... key\n" +
+			"or a name in a directory) and delivers it. Exits 0 once the host has stored it durably.",
+		ArgsUsage: "RECIPIENT",
+		Flags: []urfave.Flag{
+			&urfave.BoolFlag{Name: "lines", Aliases: []string{"l"}, Usage: "send each line of standard input as a message of its own, as it arrives"},
+			&urfave.PathFlag{Name: "file", Usage: "send `FILE` as a file message", TakesFile: true},
+			&urfave.StringFlag{Name: "name", Usage: "the file's `NAME` as the recipient sees it (default: the base name of --file)"},
+			&urfave.StringFlag{Name: "type", Usage: "the content `TYPE` (default: from the name's extension, else from the bytes)"},
+			&urfave.BoolFlag{Name: "wait", Usage: "wait until the recipient's host confirmed delivery"},
+			&urfave.DurationFlag{Name: "timeout", Usage: "how long --wait waits, as `DURATION` (implies --wait)", Value: defaultTimeout},
+			&urfave.StringFlag{Name: "expires", Usage: "make the message disappear `DURATION` after it was sent (as 7d, 1h or 30m)"},
+			&urfave.BoolFlag{Name: "json", Usage: "print what the host stored, one JSON object a message"},
+			cli.SocketFlag(),
+			cli.HomeFlag(),
+		},
+		Action: func(c *urfave.Context) error {
+			o, err := parseOptions(c)
+			if err != nil {
+				return err
+			}
+			return send(c, o, stdin)
+		},
+	}
+}
+
+// options are the checked flags and argument.
+type options struct {
+	to      string
+	lines   bool
+	file    string
+	name    string
+	typ     string
+	wait    bool
+	timeout time.Duration
+	expires time.Duration
+	socket  string
+}
+
+func parseOptions(c *urfave.Context) (*options, error) {
+	if err := cli.CheckArgs(c, 1, 1); err != nil {
+		return nil, err
+	}
+	o := &options{
+		to:      c.Args().First(),
+		lines:   c.Bool("lines"),
+		file:    c.Path("file"),
+		name:    c.String("name"),
+		typ:     c.String("type"),
+		wait:    c.Bool("wait") || c.IsSet("timeout"),
+		timeout: c.Duration("timeout"),
+	}
+	switch {
+	case strings.TrimSpace(o.to) == "":
+		return nil, cli.UsageErrorf(c, "the recipient is empty")
+	case o.lines && (c.IsSet("file") || c.IsSet("name") || c.IsSet("type")):
+		return nil, cli.UsageErrorf(c, "-l sends lines of text: it can't be used with --file, --name or --type")
+	case c.IsSet("file") && o.file == "":
+		return nil, cli.UsageErrorf(c, "--file needs a file name")
+	case o.timeout <= 0:
+		return nil, cli.UsageErrorf(c, "invalid --timeout %s: want a positive duration such as 30s or 5m", o.timeout)
+	case len(o.name) > wire.MaxFileNameLen || strings.ContainsAny(o.name, "/\x00"):
+		return nil, cli.UsageErrorf(c, "invalid --name %q: want a file name of at most %d bytes, without /", o.name, wire.MaxFileNameLen)
+	case len(o.typ) > wire.MaxContentTypeLen:
+		return nil, cli.UsageErrorf(c, "--type is longer than %d bytes", wire.MaxContentTypeLen)
+	}
+	if o.typ != "" {
+		if _, _, err := mime.ParseMediaType(o.typ); err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --type %q: want a content type such as text/csv or image/png", o.typ)
+		}
+	}
+	if s := c.String("expires"); s != "" {
+		d, err := parseDuration(s)
+		if err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --expires %q: want a positive duration such as 7d, 1h or 30m", s)
+		}
+		o.expires = d
+	}
+	var err error
+	if o.socket, err = cli.SocketPath(c); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// parseDuration parses a Go duration, or a whole number of days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n uint64
+		if n, err = strconv.ParseUint(days, 10, 16); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err == nil && d <= 0 {
+		err = errors.New("not positive")
+	}
+	return d, err
+}
+
+// send sends what o says and, with --wait, waits for its delivery.
+func send(c *urfave.Context, o *options, stdin io.Reader) error {
+	ctx := context.Background()
+	client, err := hostapi.Dial(ctx, o.socket)
+	if err != nil {
+		return hostError(err, o.to)
+	}
+	defer client.Close()
+
+	var sent []*hostapi.SubmitResult
+	submit := func(s *hostapi.Submit) error {
+		s.To = o.to
+		if o.expires > 0 {
+			s.Expires = time.Now().Add(o.expires).UnixMilli()
+		}
+		res, err := client.Submit(ctx, s)
+		if err != nil {
+			e := hostError(err, o.to)
+			if mayBeStored(err) {
+				e.WithHintf("the host may have stored the message before it failed: see smvs-recv --from %s before sending it again", o.to)
+			}
+			return e
+		}
+		sent = append(sent, res)
+		if c.Bool("json") {
+			return printResult(c, res)
+		}
+		return nil
+	}
+
+	if o.lines {
+		err = sendLines(stdin, submit)
+	} else {
+		err = sendOne(c, o, stdin, submit)
+	}
+	if err != nil || !o.wait {
+		return err
+	}
+	return waitDelivered(ctx, client, o, sent)
+}
+
+// sendOne sends standard input, or --file, as one message.
+func sendOne(c *urfave.Context, o *options, stdin io.Reader, submit func(*hostapi.Submit) error) error {
+	src, name, what := stdin, o.name, "standard input"
+	size := int64(-1)
+	if o.file != "" {
+		f, err := os.Open(o.file)
+		if err != nil {
+			return cli.Errorf("%w", err)
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return cli.Errorf("%w", err)
+		}
+		if !info.Mode().IsRegular() {
+			return cli.Errorf("%s is not a regular file", o.file)
+		}
+		src, what, size = f, o.file, info.Size()
+		if name == "" {
+			name = filepath.Base(o.file)
+		}
+	} else if f, ok := stdin.(*os.File); ok {
+		if info, err := f.Stat(); err == nil && info.Mode().IsRegular() {
+			size = info.Size()
+		}
+	}
+
+	p := newProgress(c.App.ErrWriter, isTerminal(c.App.ErrWriter), size)
+	defer p.clear()
+	body, err := readBody(src, size, p)
+	if err != nil {
+		return bodyError(err, what)
+	}
+
+	s := &hostapi.Submit{Kind: wire.KindFile, ContentType: o.typ, FileName: name, Body: body}
+	switch {
+	case o.file != "" || o.name != "" || o.typ != "":
+		if s.ContentType == "" {
+			s.ContentType = contentType(name, body)
+		}
+	case utf8.Valid(body):
+		s.Kind, s.Body = wire.KindText, trimNewline(body)
+		if len(s.Body) == 0 {
+			return cli.Errorf("nothing to send: standard input is empty").
+				WithHintf("to send an empty file, use --file FILE or --name NAME")
+		}
+	default:
+		s.ContentType = octetStream
+	}
+	p.sending(len(body))
+	return submit(s)
+}
+
+// readBody reads all of r, in chunks that the progress bar counts, up to
+// the largest body a message may carry. size is r's size, or -1.
+func readBody(r io.Reader, size int64, p *progress) ([]byte, error) {
+	if size > hostapi.MaxBodyLimit {
+		return nil, errTooLarge
+	}
+	var buf bytes.Buffer
+	if size > 0 {
+		buf.Grow(int(size) + 1)
+	}
+	chunk := make([]byte, 256<<10)
+	for {
+		n, err := r.Read(chunk)
+		buf.Write(chunk[:n])
+		p.add(n)
+		if buf.Len() > hostapi.MaxBodyLimit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+var errTooLarge = fmt.Errorf("larger than the %d GiB a message can carry", hostapi.MaxBodyLimit>>30)
+
+func bodyError(err error, what string) error {
+	if errors.Is(err, errTooLarge) {
+		return cli.Errorf("%s is %w", what, err).WithExitCode(exitTooLarge).
+			WithHintf("split it, or send where to fetch it instead")
+	}
+	return cli.Errorf("reading %s: %w", what, err)
+}
+
+// trimNewline removes one final newline, as echo adds: a text message
+// does not end with one.
+func trimNewline(b []byte) []byte {
+	b, _ = bytes.CutSuffix(b, []byte("\n"))
+	b, _ = bytes.CutSuffix(b, []byte("\r"))
+	return b
+}
+
+// contentType guesses the content type of a file from its name, else from
+// its first bytes.
+func contentType(name string, body []byte) string {
+	if t := mime.TypeByExtension(filepath.Ext(name)); t != "" {
+		return t
+	}
+	return http.DetectContentType(body)
+}
+
+// maxLine bounds a line of -l: a message can carry no more.
+const maxLine = hostapi.MaxBodyLimit
+
+// sendLines sends each line of r as a text message as soon as its newline
+// arrives (or r ends). Empty lines are skipped; invalid UTF-8 becomes
+// U+FFFD.
+func sendLines(r io.Reader, submit func(*hostapi.Submit) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for n := 1; ; n++ {
+		line, err := readLine(br)
+		if err != nil && err != io.EOF {
+			return bodyError(err, fmt.Sprintf("line %d of standard input", n))
+		}
+		line = trimNewline(line)
+		if len(line) > 0 {
+			text := []byte(strings.ToValidUTF8(string(line), "\uFFFD"))
+			if serr := submit(&hostapi.Submit{Kind: wire.KindText, Body: text}); serr != nil {
+				return serr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+	}
+}
+
+// readLine reads up to and including the next newline, or to the end of
+// br (then with io.EOF), refusing a line longer than maxLine.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > maxLine+2 {
+			return nil, errTooLarge
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return line, err
+		}
+	}
+}
+
+// waitDelivered waits, up to --timeout from now, until every message sent
+// is delivered.
+func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent []*hostapi.SubmitResult) error {
+	deadline := time.Now().Add(o.timeout)
+	// The host answers at the deadline; give it a moment more to do so.
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(5*time.Second))
+	defer cancel()
+	for _, res := range sent {
+		status := hostapi.Queued
+		it, err := client.Status(ctx, res.ID, max(time.Until(deadline), time.Millisecond))
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+		case err != nil:
+			return hostError(err, o.to)
+		default:
+			status = it.Status
+		}
+		switch status {
+		case hostapi.Delivered:
+			continue
+		case hostapi.Failed:
+			return cli.Errorf("delivery of message %x to %s failed: the host gave up", res.ID, o.to).
+				WithHintf("check that %s's host is up, and send it again", o.to)
+		case hostapi.Sent:
+			return cli.Errorf("message %x is on %s's host, but no receipt came within %s", res.ID, o.to, o.timeout).
+				WithExitCode(exitNotDelivered).
+				WithHintf("the host keeps it and waits for the receipt; see its status with smvs-recv --json --from %s", o.to)
+		default:
+			return cli.Errorf("message %x to %s is queued, not delivered within %s", res.ID, o.to, o.timeout).
+				WithExitCode(exitNotDelivered).
+				WithHintf("the host keeps trying; see its status with smvs-recv --json --from %s", o.to)
+		}
+	}
+	return nil
+}
+
+// hostError explains an error from the host or from talking to it.
+func hostError(err error, to string) *cli.Error {
+	var hostErr *hostapi.Error
+	switch {
+	case errors.Is(err, hostapi.ErrHostNotRunning):
+		return cli.Errorf("%w", err).WithExitCode(exitHostNotRunning).
+			WithHintf("start smvs-hostd, or point --socket (or %s) at the socket it listens on", cli.SocketEnv)
+	case errors.As(err, &hostErr):
+		e := cli.Errorf("%s", hostErr.Message)
+		if hostErr.Hint != "" {
+			e.WithHintf("%s", hostErr.Hint)
+		}
+		switch hostErr.Code {
+		case hostapi.ErrUnknownRecipient:
+			e.WithExitCode(exitUnknownRecipient).
+				WithHintf("look them up in a directory: smvs-register lookup %s", to).
+				WithHintf("or add their key: smvs-register add %s smvs1...", to)
+		case hostapi.ErrKeyChanged:
+			e.WithExitCode(exitKeyChanged).
+				WithHintf("compare safety numbers with them: smvs-register verify %s", to).
+				WithHintf("then, if they match, accept the new key: smvs-register trust %s smvs1...", to)
+		case hostapi.ErrTooLarge, hostapi.ErrQuota:
+			e.WithExitCode(exitTooLarge)
+		case hostapi.ErrUnavailable:
+			e.WithHintf("try again in a moment")
+		}
+		return e
+	}
+	return cli.Errorf("%w", err)
+}
+
+// mayBeStored reports whether a submit that failed with err may have been
+// stored all the same: the connection broke before the host answered.
+func mayBeStored(err error) bool {
+	var hostErr *hostapi.Error
+	return !errors.As(err, &hostErr) && !errors.Is(err, wire.ErrMalformed) && !errors.Is(err, wire.ErrTooLarge)
+}
+
+// resultJSON is what --json prints for a message the host stored.
+type resultJSON struct {
+	Seq       uint64 `json:"seq"`
+	ID        string `json:"id"`
+	Recipient string `json:"recipient"`
+	Name      string `json:"name,omitempty"`
+}
+
+func printResult(c *urfave.Context, res *hostapi.SubmitResult) error {
+	key, err := identity.NewPublicKey(identity.KindIdentity, res.Recipient)
+	if err != nil {
+		return cli.Errorf("the host answered with a bad recipient key: %w", err)
+	}
+	b, err := json.Marshal(resultJSON{Seq: res.Seq, ID: hex.EncodeToString(res.ID), Recipient: key.String(), Name: res.Name})
+	if err != nil {
+		return cli.Errorf("%w", err)
+	}
+	if _, err := fmt.Fprintf(c.App.Writer, "%s\n", b); err != nil {
+		return cli.Errorf("writing to standard output: %w", err)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
