@@ -1,0 +1,164 @@
+package store
+
+// rotation is the key change of a transaction that deleted messages: a new
+// root key, and new keys for the conversations that lost messages.
+type rotation struct {
+	root    *root
+	convs   map[int64]*conversation
+	byPeer  map[string]*conversation
+	fresh   []*conversation // conversations with new keys
+	retired []*conversation // conversations whose keys are replaced or gone
+}
+
+// prepareRotation re-keys, inside b's transaction, every conversation that
+// lost messages (or deletes it if none are left), wraps every conversation
+// key under a new root key with new tags, and writes root.key with both the
+// current and the new root key, so that a crash before or after the commit
+// leaves a key that opens the database (Open keeps the one the database
+// names).
+func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
+	rot := &rotation{
+		root:   newRoot(s.root.gen+1, newKey()),
+		convs:  make(map[int64]*conversation, len(s.convs)),
+		byPeer: make(map[string]*conversation, len(s.convs)),
+	}
+	defer func() {
+		if err != nil {
+			rot.wipeNew()
+		}
+	}()
+	for id, c := range s.convs {
+		if b.dropped[id] {
+			rot.retired = append(rot.retired, c)
+			continue
+		}
+		next := c
+		if b.rekey[id] {
+			var left int
+			if err := s.wconn.QueryRowContext(b.ctx, `SELECT count(*) FROM messages WHERE conv = ?`, id).Scan(&left); err != nil {
+				return nil, fail("counting messages", err)
+			}
+			rot.retired = append(rot.retired, c)
+			if left == 0 {
+				if _, err := b.exec("deleting a conversation", `DELETE FROM conversations WHERE id = ?`, id); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			next = newConversation(id, c.peer, newKey())
+			rot.fresh = append(rot.fresh, next)
+			if err := b.rekeyMessages(c, next); err != nil {
+				return nil, err
+			}
+			if _, err := b.exec("re-keying a conversation", `UPDATE conversations SET peer = ? WHERE id = ?`, next.sealPeer(), id); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := b.exec("re-wrapping a conversation key", `UPDATE conversations SET tag = ?, key = ? WHERE id = ?`,
+			rot.root.tag(next.peer), rot.root.wrapConversation(id, next.key), id); err != nil {
+			return nil, err
+		}
+		rot.convs[id] = next
+		rot.byPeer[string(next.peer)] = next
+	}
+	if _, err := b.exec("rotating the root key", `UPDATE root SET gen = ?, verifier = ?`, rot.root.gen, rot.root.verifier); err != nil {
+		return nil, err
+	}
+	if err := s.writeRootFile(s.root, rot.root); err != nil {
+		s.rootStale = true // it may have been written before the failure
+		return nil, fail("rotating the root key", err)
+	}
+	return rot, nil
+}
+
+// rekeyMessages re-wraps the data key of every message of old under next
+// and recomputes its tag; bodies are not touched.
+func (b *batch) rekeyMessages(old, next *conversation) error {
+	update, err := b.s.wconn.PrepareContext(b.ctx, `UPDATE messages SET tag = ?, key = ? WHERE seq = ?`)
+	if err != nil {
+		return fail("re-keying a conversation", err)
+	}
+	defer update.Close()
+	type row struct {
+		seq            int64
+		wrapped, heads []byte
+	}
+	for after := int64(0); ; {
+		rows, err := b.s.wconn.QueryContext(b.ctx,
+			`SELECT seq, key, head FROM messages WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, old.id, after)
+		if err != nil {
+			return fail("re-keying a conversation", err)
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.wrapped, &r.heads); err != nil {
+				rows.Close()
+				return fail("re-keying a conversation", err)
+			}
+			page = append(page, r)
+		}
+		if err := rows.Close(); err != nil {
+			return fail("re-keying a conversation", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, r := range page {
+			seq := uint64(r.seq)
+			key, err := old.unwrapDataKey(seq, r.wrapped)
+			if err != nil {
+				return fail("re-keying a conversation", err)
+			}
+			h, err := sealed{newAEAD(append([]byte(nil), key...))}.openHead(seq, r.heads)
+			if err != nil {
+				clear(key)
+				return fail("re-keying a conversation", err)
+			}
+			wrapped := next.wrapDataKey(seq, key)
+			clear(key)
+			if _, err := update.ExecContext(b.ctx, next.messageTag(h.Direction, h.ID), wrapped, r.seq); err != nil {
+				return fail("re-keying a conversation", err)
+			}
+		}
+		after = page[len(page)-1].seq
+	}
+}
+
+// install makes the rotated keys the store's; the caller holds s.mu and has
+// committed.
+func (rot *rotation) install(s *Store) {
+	s.root, rot.root = rot.root, s.root
+	s.convs, s.byPeer = rot.convs, rot.byPeer
+}
+
+// finish rewrites root.key with the new root key alone and clears the old
+// keys. If root.key can't be written, the writer tries again after its next
+// commit, and Open does; until then the old root key is still in root.key,
+// which finish reports.
+func (rot *rotation) finish(s *Store) error {
+	err := s.writeRootFile(s.root)
+	s.rootStale = err != nil
+	rot.root.wipe() // the old root, after install
+	for _, c := range rot.retired {
+		c.wipe()
+	}
+	return err
+}
+
+// abandon clears the new keys of a rotation whose commit failed. root.key
+// keeps both root keys for now: a commit that reported failure may still
+// have reached the WAL, and SQLite would find it after a crash. The next
+// successful commit overwrites any such remains, and then root.key is
+// rewritten; Open, which sees what the database holds, also settles it.
+func (rot *rotation) abandon(s *Store) {
+	rot.wipeNew()
+	s.rootStale = true
+}
+
+func (rot *rotation) wipeNew() {
+	rot.root.wipe()
+	for _, c := range rot.fresh {
+		c.wipe()
+	}
+}
