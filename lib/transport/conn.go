@@ -1,0 +1,236 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// Conn is an authenticated connection to a listener, made by Dial or a
+// Pool. (A Listener keeps the same for each connection it accepts, and
+// hands its handlers the streams.)
+type Conn struct {
+	qc     *quic.Conn
+	peer   identity.PublicKey
+	cfg    Config
+	budget *budget
+	ctx    context.Context // canceled when the connection is over
+
+	lastStreamEnd atomic.Int64 // in a Listener: when a handler last finished, in Unix nanoseconds
+}
+
+func newConn(ctx context.Context, qc *quic.Conn, peer identity.PublicKey, cfg Config) *Conn {
+	return &Conn{qc: qc, peer: peer, cfg: cfg, budget: newBudget(cfg.ConnBuffer), ctx: ctx}
+}
+
+// Dial connects to the listener at addr ("host:port") and authenticates it:
+// the handshake fails with a *KeyMismatchError unless the listener presents
+// expect, and this side presents id's key. If host resolves to several
+// addresses, the first is dialed.
+//
+// The handshake completes before the listener has checked this side's
+// certificate, so a listener refusing it (AllowPeer, or a key of the wrong
+// type) shows as an error matching ErrHandshake from the first Request.
+func Dial(ctx context.Context, addr string, id *identity.Identity, expect identity.PublicKey, cfg Config) (*Conn, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := newCertificate(id.Signer())
+	if err != nil {
+		return nil, err
+	}
+	return dial(ctx, addr, cert, expect, cfg)
+}
+
+func dial(ctx context.Context, addr string, cert tls.Certificate, expect identity.PublicKey, cfg Config) (*Conn, error) {
+	if expect.IsZero() {
+		return nil, fmt.Errorf("transport: dial %q: no expected key", addr)
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
+	defer cancel()
+	raddr, err := resolve(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %q: %w", addr, err)
+	}
+	network := "udp6"
+	if raddr.Addr().Is4() {
+		network = "udp4"
+	}
+	udp, err := net.ListenUDP(network, nil)
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial %q: %w", addr, err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	closeTransport := func() {
+		tr.Close()
+		udp.Close()
+	}
+	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(raddr), clientTLS(cert, expect), cfg.quicConfig(false))
+	if err != nil {
+		closeTransport()
+		return nil, fmt.Errorf("transport: dial %q: %w", addr, dialError(err))
+	}
+	// The socket is this connection's alone: close it when the connection
+	// is over, however that comes about.
+	context.AfterFunc(qc.Context(), closeTransport)
+	return newConn(qc.Context(), qc, expect, cfg), nil
+}
+
+// dialError converts an error of quic-go's Dial: the connection never came
+// about, so whatever went wrong, the handshake failed.
+func dialError(err error) error {
+	_, idle := errors.AsType[*quic.IdleTimeoutError](err)
+	if idle || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w: no answer from the peer (%w)", ErrHandshake, ErrTimeout, err)
+	}
+	err = convertError(err)
+	if errors.Is(err, ErrHandshake) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrHandshake, err)
+}
+
+// resolve looks up the first address of host:port.
+func resolve(ctx context.Context, addr string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	p, err := net.DefaultResolver.LookupPort(ctx, "udp", port)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return netip.AddrPortFrom(ips[0].Unmap(), uint16(p)), nil
+}
+
+// linger waits until the last stream that ended has had about three probe
+// timeouts (RFC 9002) to be acknowledged, or ctx ends or the connection
+// does. That lets the last response through, lost packets included, before
+// the connection is closed.
+func (c *Conn) linger(ctx context.Context) {
+	end := c.lastStreamEnd.Load()
+	if end == 0 {
+		return
+	}
+	stats := c.qc.ConnectionStats()
+	pto := stats.SmoothedRTT + 4*stats.MeanDeviation + maxAckDelay
+	wait := time.Until(time.Unix(0, end).Add(3 * pto))
+	if wait <= 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-c.qc.Context().Done():
+	}
+}
+
+// maxAckDelay is how long a QUIC peer may hold back an acknowledgement by
+// default (RFC 9000, section 18.2).
+const maxAckDelay = 25 * time.Millisecond
+
+// Peer returns the peer's key, proven by the handshake.
+func (c *Conn) Peer() identity.PublicKey { return c.peer }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// TLS returns the state of the TLS handshake: negotiated key exchange,
+// protocol, certificates.
+func (c *Conn) TLS() tls.ConnectionState { return c.qc.ConnectionState().TLS }
+
+// Done returns a channel that is closed when the connection is over.
+func (c *Conn) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Close closes the connection at once: requests in flight on it fail.
+func (c *Conn) Close() error {
+	return c.qc.CloseWithError(quic.ApplicationErrorCode(CodeNoError), "")
+}
+
+// OpenStream opens a stream to the peer, waiting while the peer's limit on
+// concurrent streams is reached. The caller must end the stream with Close
+// or Reset.
+func (c *Conn) OpenStream(ctx context.Context) (*Stream, error) {
+	qs, err := c.qc.OpenStreamSync(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, contextError(ctx)
+		}
+		return nil, convertError(err)
+	}
+	return newStream(qs, c, time.Time{}), nil
+}
+
+// Request sends req as one frame on a new stream and returns the peer's
+// one-frame response. ctx bounds the whole exchange; when it ends first, the
+// stream is reset with CodeCanceled.
+func (c *Conn) Request(ctx context.Context, req []byte) ([]byte, error) {
+	if len(req) > c.cfg.MaxFrame {
+		return nil, fmt.Errorf("request: %w: %d bytes, limit %d", wire.ErrTooLarge, len(req), c.cfg.MaxFrame)
+	}
+	s, err := c.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset(CodeCanceled) })
+	defer stop()
+	resp, err := exchange(s, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = contextError(ctx)
+		}
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	return resp, nil
+}
+
+// exchange writes req, finishes this side, and reads one response frame
+// followed by the end of the stream.
+func exchange(s *Stream, req []byte) ([]byte, error) {
+	defer s.Close()
+	if err := s.WriteFrame(req); err != nil {
+		return nil, err
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, err
+	}
+	resp, err := s.ReadFrame()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("response: %w", wire.ErrTruncated)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.expectEnd(); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// contextError is the error of an operation cut short by ctx; a deadline
+// also matches ErrTimeout.
+func contextError(ctx context.Context) error {
+	err := context.Cause(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return err
+}
