@@ -22,7 +22,7 @@ func resolver(c *urfave.Context) (*contacts.Resolver, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := directories(c)
+	dirs, err := cli.Directories(c)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func resolveError(c *urfave.Context, r *contacts.Resolver, err error) error {
 	case errors.Is(err, contacts.ErrNotFound):
 		e := cli.Errorf("%w", err).WithExitCode(exitNotFound)
 		if len(r.Directories) == 0 {
-			e.WithHintf("it is not in your contacts; to look it up in a directory, give --dir URL or set %s", dirEnv)
+			e.WithHintf("it is not in your contacts; to look it up in a directory, give --dir URL or set %s", cli.DirEnv)
 		}
 		return e
 	case errors.Is(err, contacts.ErrBadRecord):

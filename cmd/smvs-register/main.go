@@ -29,12 +29,6 @@ const (
 	exitConflict   = 5 // a directory refused: name held by another key, or sequence number not above the stored one
 )
 
-// Environment twins of the directory flags.
-const (
-	dirEnv    = "SMVS_DIR"
-	dirPinEnv = "SMVS_DIR_PIN"
-)
-
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
@@ -47,21 +41,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // Flags shared by several commands.
-func dirFlags() []urfave.Flag {
-	return []urfave.Flag{
-		&urfave.StringSliceFlag{
-			Name:    "dir",
-			Usage:   "use the directory at `URL`; repeat it (or separate URLs by commas) for several",
-			EnvVars: []string{dirEnv},
-		},
-		&urfave.StringSliceFlag{
-			Name:    "dir-pin",
-			Usage:   "accept only the directory key whose pin is `PIN`: one for each --dir in order, or one for all",
-			EnvVars: []string{dirPinEnv},
-		},
-	}
-}
-
 func identityFlags() []urfave.Flag {
 	return append(cli.PassphraseFlags(), cli.HomeFlag())
 }
@@ -105,7 +84,7 @@ func newApp() *urfave.App {
 				Flags: flags([]urfave.Flag{
 					hostFlag("the address `ADDR` (HOST:PORT) where your host listens (default: the published one)"),
 					lifetimeFlag(),
-				}, dirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags()),
 				Action: publish,
 			},
 			{
@@ -114,7 +93,7 @@ func newApp() *urfave.App {
 				Flags: flags([]urfave.Flag{
 					hostFlag("change the host address to `ADDR` (HOST:PORT)"),
 					lifetimeFlag(),
-				}, dirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags()),
 				Action: update,
 			},
 			{
@@ -125,13 +104,13 @@ func newApp() *urfave.App {
 					&urfave.BoolFlag{Name: "identity", Usage: "make a new identity, signed over to by the old one"},
 					hostFlag("change the host address to `ADDR` (HOST:PORT)"),
 					lifetimeFlag(),
-				}, dirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags()),
 				Action: rotate,
 			},
 			{
 				Name:   "remove",
 				Usage:  "remove this identity's record from the directories",
-				Flags:  flags(dirFlags(), identityFlags()),
+				Flags:  flags(cli.DirFlags(), identityFlags()),
 				Action: remove,
 			},
 			{
@@ -139,7 +118,7 @@ func newApp() *urfave.App {
 				Usage:     "look a contact up, pinning its key on first use",
 				ArgsUsage: "NAME|smvs1...",
 				Flags: flags([]urfave.Flag{jsonFlag("print one JSON object")},
-					dirFlags(), []urfave.Flag{cli.HomeFlag()}),
+					cli.DirFlags(), []urfave.Flag{cli.HomeFlag()}),
 				Action: lookup,
 			},
 			{
@@ -148,7 +127,7 @@ func newApp() *urfave.App {
 				ArgsUsage: "NAME",
 				Flags: flags([]urfave.Flag{
 					&urfave.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "mark the contact verified: the numbers matched"},
-				}, dirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags()),
 				Action: verify,
 			},
 			{
@@ -182,53 +161,11 @@ func newApp() *urfave.App {
 	}
 }
 
-// directories returns clients of the directories --dir names, with their
-// pins. It returns none if no directory is given.
-func directories(c *urfave.Context) ([]*dirclient.Client, error) {
-	urls, pins := nonEmpty(c.StringSlice("dir")), c.StringSlice("dir-pin")
-	if len(nonEmpty(pins)) == 0 {
-		pins = nil // no pin at all; an empty one in a list is a directory without one
-	}
-	switch {
-	case len(urls) == 0 && len(pins) > 0:
-		return nil, cli.UsageErrorf(c, "--dir-pin given without --dir")
-	case len(pins) > 1 && len(pins) != len(urls):
-		return nil, cli.UsageErrorf(c, "%d pins for %d directories: give one --dir-pin for each --dir, or one for all",
-			len(pins), len(urls))
-	}
-	var out []*dirclient.Client
-	for i, u := range urls {
-		pin := ""
-		switch {
-		case len(pins) == 1:
-			pin = strings.TrimSpace(pins[0])
-		case len(pins) > 1:
-			pin = strings.TrimSpace(pins[i])
-		}
-		d, err := dirclient.New(u, pin)
-		if err != nil {
-			return nil, cli.UsageErrorf(c, "%w", err)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-func nonEmpty(ss []string) []string {
-	var out []string
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// needDirectories is directories, but at least one is required.
+// needDirectories is cli.Directories, but at least one is required.
 func needDirectories(c *urfave.Context) ([]*dirclient.Client, error) {
-	dirs, err := directories(c)
+	dirs, err := cli.Directories(c)
 	if err == nil && len(dirs) == 0 {
-		err = cli.UsageErrorf(c, "no directory: give --dir URL or set %s", dirEnv)
+		err = cli.UsageErrorf(c, "no directory: give --dir URL or set %s", cli.DirEnv)
 	}
 	return dirs, err
 }

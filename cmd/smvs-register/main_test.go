@@ -117,8 +117,8 @@ func (u *user) run(t *testing.T, args ...string) result {
 		urls, pins = append(urls, d.url), append(pins, d.pin)
 	}
 	t.Setenv(cli.HomeEnv, u.home)
-	t.Setenv(dirEnv, strings.Join(urls, ","))
-	t.Setenv(dirPinEnv, strings.Join(pins, ","))
+	t.Setenv(cli.DirEnv, strings.Join(urls, ","))
+	t.Setenv(cli.DirPinEnv, strings.Join(pins, ","))
 	t.Setenv(cli.PassphraseFDEnv, "")
 	t.Setenv(cli.PassphraseFileEnv, "")
 	var stdout, stderr bytes.Buffer
@@ -721,7 +721,7 @@ func TestManPage(t *testing.T) {
 			t.Errorf("the man page does not mention %s", flag)
 		}
 	}
-	for _, env := range []string{dirEnv, dirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv} {
+	for _, env := range []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv} {
 		if !strings.Contains(text, "\n.B "+env+"\n") {
 			t.Errorf("ENVIRONMENT does not document %s", env)
 		}

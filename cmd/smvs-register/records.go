@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"runtime"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -16,6 +13,7 @@ import (
 	"smvs/lib/dirclient"
 	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/record"
 	"smvs/lib/wire"
 )
 
@@ -50,78 +48,24 @@ func readSelf(c *urfave.Context) (*self, error) {
 	return &self{id: id, path: path}, nil
 }
 
-// maxKeyFile bounds what readSelfForRewrite reads; identity.ReadFile has
-// its own, smaller bound.
-const maxKeyFile = 1 << 20
-
 // readSelfForRewrite reads the user's identity and keeps the file's
-// contents and its passphrase, to write the changed identity back
-// protected the same way. The passphrase is read once.
+// contents and its passphrase (see cli.ReadIdentityForRewrite), to write
+// the changed identity back protected the same way.
 func readSelfForRewrite(c *urfave.Context) (*self, error) {
 	path, err := cli.IdentityPath(c)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := readKeyFile(path)
-	if err != nil || !identity.IsEncrypted(raw) {
-		// cli.ReadIdentity explains every problem with the file, and
-		// asks for no passphrase.
-		clear(raw)
-		s, err := readSelf(c)
-		if err != nil {
-			return nil, err
-		}
-		if s.raw, err = readKeyFile(path); err != nil {
-			s.close()
-			return nil, cli.Errorf("%w", err)
-		}
-		return s, nil
-	}
-	src, err := cli.PassphraseSource(c)
+	id, raw, pass, err := cli.ReadIdentityForRewrite(c, path)
 	if err != nil {
 		return nil, err
 	}
-	pass, err := src.Read(fmt.Sprintf("Enter passphrase for %s:", path))
-	if err != nil {
-		return nil, cli.PassphraseError(err)
+	s := &self{id: id, path: path, raw: raw, pass: pass}
+	if id.Kind() != identity.KindIdentity {
+		s.close()
+		return nil, cli.Errorf("%s holds a device key, not an identity", path)
 	}
-	id, err := identity.Unmarshal(raw, func() ([]byte, error) { return bytes.Clone(pass), nil })
-	switch {
-	case errors.Is(err, identity.ErrWrongPassphrase):
-		err = cli.Errorf("wrong passphrase for %s", path)
-	case err != nil:
-		err = cli.Errorf("%s: %w", path, err)
-	case id.Kind() != identity.KindIdentity:
-		id.Destroy()
-		err = cli.Errorf("%s holds a device key, not an identity", path)
-	}
-	if err != nil {
-		clear(pass)
-		return nil, err
-	}
-	return &self{id: id, path: path, raw: raw, pass: pass}, nil
-}
-
-// readKeyFile reads a secret key file as it is, refusing one others can
-// read as identity.ReadFile does.
-func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !info.Mode().IsRegular() || runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: not a regular file only its owner can read", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
-	if err != nil {
-		return nil, err
-	}
-	return data, nil
+	return s, nil
 }
 
 // marshal returns id's key file contents, protected with s's passphrase
@@ -139,37 +83,14 @@ func (s *self) marshal(id *identity.Identity) ([]byte, error) {
 	return data, nil
 }
 
-// currentRecord returns the newest record (the highest sequence number)
-// of key that the directories serve and that verifies as key's, or nil if
-// none does. A directory's error counts only if no directory has one.
+// currentRecord returns the newest record of key that the directories
+// serve (see record.Current), or nil if none does.
 func currentRecord(c *urfave.Context, dirs []*dirclient.Client, key identity.PublicKey) (*wire.Record, error) {
-	var newest *wire.Record
-	var errs []error
-	for _, d := range dirs {
-		signed, err := d.LookupKey(c.Context, key)
-		if errors.Is(err, dirclient.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		r, err := wire.VerifyRecord(signed)
-		if err == nil && !bytes.Equal(r.Identity, key.Bytes()) {
-			err = errors.New("it is another key's")
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("directory %s: it served a bad record for %s: %w", d, key, err))
-			continue
-		}
-		if newest == nil || r.Seq > newest.Seq {
-			newest = r
-		}
+	r, err := record.Current(c.Context, dirs, key)
+	if err != nil {
+		return nil, dirError(err)
 	}
-	if newest == nil && len(errs) > 0 {
-		return nil, dirError(errs[0])
-	}
-	return newest, nil
+	return r, nil
 }
 
 // noRecord is the error of a command that needs the user's current record.
@@ -183,30 +104,16 @@ func noRecord(key identity.PublicKey) *cli.Error {
 const kemWarning = identity.DefaultKEMGrace
 
 // newRecord returns id's record for name and host, issued now and valid
-// for lifetime, with its current KEM key and a sequence number above
-// prev's. It carries prev's rotation statement, if prev is id's and has
-// one, so that contacts who pinned the key before still accept this one.
+// for lifetime (see record.New), and warns if its KEM key expires soon.
 func newRecord(c *urfave.Context, id *identity.Identity, name, host string, prev *wire.Record, lifetime time.Duration) (*wire.Record, error) {
 	now := time.Now()
-	kem, err := id.CurrentKEM(now)
+	r, err := record.New(id, name, host, prev, lifetime, now)
 	if err != nil {
 		return nil, cli.Errorf("%w", err).WithHintf("make a new one with: smvs-register rotate --kem")
 	}
-	r := &wire.Record{
-		Name:     name,
-		Identity: id.Public().Bytes(),
-		KEM:      kem.Public(),
-		Host:     host,
-		Seq:      uint64(now.UnixMilli()),
-		Issued:   now.UnixMilli(),
-		Expires:  now.Add(lifetime).UnixMilli(),
-	}
-	if prev != nil && bytes.Equal(prev.Identity, r.Identity) {
-		r.Seq = max(r.Seq, prev.Seq+1)
-		r.Rotation = prev.Rotation
-	}
-	if soon := now.Add(kemWarning); kem.Expires().Before(soon) && kem.Expires().Before(now.Add(lifetime)) {
-		cli.Warningf(c, "the KEM key %x expires at %s, before the record does", kem.ID(), formatTime(r.KEM.Expires))
+	kemExpires := time.UnixMilli(r.KEM.Expires)
+	if soon := now.Add(kemWarning); kemExpires.Before(soon) && kemExpires.Before(now.Add(lifetime)) {
+		cli.Warningf(c, "the KEM key %x expires at %s, before the record does", r.KEM.ID, formatTime(r.KEM.Expires))
 		cli.Hintf(c, "nobody can send you messages after that: run smvs-register rotate --kem before then")
 	}
 	return r, nil
@@ -344,7 +251,7 @@ func rotateKEM(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	dirs, err := directories(c)
+	dirs, err := cli.Directories(c)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"regexp"
+	"runtime"
 	"strings"
 
 	urfave "github.com/urfave/cli/v2"
@@ -81,3 +85,68 @@ func shellArg(s string) string {
 }
 
 var safeShellArg = regexp.MustCompile(`^[[:alnum:]_@%+=:,./-]+$`)
+
+// maxKeyFile bounds what ReadIdentityForRewrite reads; identity.ReadFile
+// has its own, smaller bound.
+const maxKeyFile = 1 << 20
+
+// ReadIdentityForRewrite reads the secret key file at path as ReadIdentity
+// does, asking for the passphrase once, and also returns the file's
+// contents as read and its passphrase (nil if the file is not protected),
+// so that a command that changes the identity can write it back protected
+// the same way (see identity.Encrypt). The caller clears raw and pass when
+// done.
+func ReadIdentityForRewrite(c *urfave.Context, path string) (id *identity.Identity, raw, pass []byte, err error) {
+	raw, err = readKeyFile(path)
+	if err != nil || !identity.IsEncrypted(raw) {
+		// ReadIdentity explains every problem with the file, and asks
+		// for no passphrase.
+		clear(raw)
+		if id, err = ReadIdentity(c, path); err != nil {
+			return nil, nil, nil, err
+		}
+		if raw, err = readKeyFile(path); err != nil {
+			id.Destroy()
+			return nil, nil, nil, Errorf("%w", err)
+		}
+		return id, raw, nil, nil
+	}
+	src, err := PassphraseSource(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pass, err = src.Read(fmt.Sprintf("Enter passphrase for %s:", path))
+	if err != nil {
+		return nil, nil, nil, PassphraseError(err)
+	}
+	id, err = identity.Unmarshal(raw, func() ([]byte, error) { return bytes.Clone(pass), nil })
+	switch {
+	case errors.Is(err, identity.ErrWrongPassphrase):
+		err = Errorf("wrong passphrase for %s", path)
+	case err != nil:
+		err = Errorf("%s: %w", path, err)
+	}
+	if err != nil {
+		clear(pass)
+		return nil, nil, nil, err
+	}
+	return id, raw, pass, nil
+}
+
+// readKeyFile reads a secret key file as it is, refusing one others can
+// read as identity.ReadFile does.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() || runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s: not a regular file only its owner can read", path)
+	}
+	return io.ReadAll(io.LimitReader(f, maxKeyFile))
+}

@@ -148,6 +148,7 @@ func FuzzTombstone(f *testing.F) {
 
 func FuzzHostRequest(f *testing.F) {
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: readVector(f, "envelope.cbor")}).Encode())
+	f.Add((&HostRequest{Op: OpRecord}).Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostRequest(data)
 		if err != nil {
@@ -162,6 +163,7 @@ func FuzzHostRequest(f *testing.F) {
 func FuzzHostResponse(f *testing.F) {
 	f.Add((&HostResponse{Status: StatusStored}).Encode())
 	f.Add((&HostResponse{Status: StatusRefused, Message: "refused by policy"}).Encode())
+	f.Add((&HostResponse{Status: StatusStored, Record: readVector(f, "record.cbor")}).Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostResponse(data)
 		if err != nil {

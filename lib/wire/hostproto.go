@@ -2,8 +2,8 @@ package wire
 
 import "fmt"
 
-// HostRequest is what one host sends another on a QUIC stream: today only
-// the delivery of an envelope.
+// HostRequest is what one host sends another on a QUIC stream: the
+// delivery of an envelope, or a request for the host's record.
 type HostRequest struct {
 	V        uint64 `cbor:"0,keyasint"`
 	Op       HostOp `cbor:"1,keyasint"`
@@ -13,11 +13,20 @@ type HostRequest struct {
 // HostOp is the operation of a HostRequest.
 type HostOp uint64
 
-// OpDeliver asks the receiving host to store an envelope for its user.
-const OpDeliver HostOp = 1
+// The operations.
+const (
+	// OpDeliver asks the receiving host to store an envelope for its user.
+	OpDeliver HostOp = 1
+	// OpRecord asks the receiving host for its user's current signed
+	// record, so that a sender that knows the host's address and key (a
+	// contact's host=) but has no directory can seal to its KEM key. It
+	// carries no envelope; the answer carries the record, which the asker
+	// verifies like any other.
+	OpRecord HostOp = 2
+)
 
 func (r *HostRequest) validate() error {
-	if r.Op != OpDeliver || len(r.Envelope) == 0 {
+	if !(r.Op == OpDeliver && len(r.Envelope) > 0) && !(r.Op == OpRecord && len(r.Envelope) == 0) {
 		return fmt.Errorf("%w: host request", ErrMalformed)
 	}
 	return nil
@@ -81,11 +90,21 @@ type HostResponse struct {
 	V       uint64     `cbor:"0,keyasint"`
 	Status  HostStatus `cbor:"1,keyasint"`
 	Message string     `cbor:"2,keyasint,omitempty"` // one line for the sender's log
+	// Record is the encoded signed record answering an OpRecord request
+	// (with StatusStored), at most MaxHostRecordSize bytes.
+	Record []byte `cbor:"3,keyasint,omitempty"`
 }
+
+// MaxHostRecordSize bounds the record of a HostResponse, as directories
+// bound the records they store.
+const MaxHostRecordSize = 4096
 
 func (r *HostResponse) validate() error {
 	if r.Status < 1 || r.Status > maxHostStatusValue {
 		return fmt.Errorf("%w: host response status %d", ErrMalformed, r.Status)
+	}
+	if err := checkMax("host response record", len(r.Record), MaxHostRecordSize); err != nil {
+		return err
 	}
 	return checkMax("host response message", len(r.Message), 1024)
 }

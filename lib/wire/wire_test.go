@@ -360,6 +360,18 @@ func TestHostProtocol(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Envelope, req.Envelope) {
 		t.Fatalf("host request: %+v, %v", got, err)
 	}
+	if got, err := DecodeHostRequest((&HostRequest{Op: OpRecord}).Encode()); err != nil || got.Op != OpRecord {
+		t.Errorf("record request: %+v, %v", got, err)
+	}
+	if _, err := DecodeHostRequest((&HostRequest{Op: OpRecord, Envelope: []byte{1}}).Encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("record request with an envelope: %v", err)
+	}
+	if got, err := DecodeHostResponse((&HostResponse{Status: StatusStored, Record: []byte{1, 2}}).Encode()); err != nil || len(got.Record) != 2 {
+		t.Errorf("record response: %+v, %v", got, err)
+	}
+	if _, err := DecodeHostResponse((&HostResponse{Status: StatusStored, Record: make([]byte, MaxHostRecordSize+1)}).Encode()); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized record response: %v", err)
+	}
 	if _, err := DecodeHostRequest((&HostRequest{Op: 9, Envelope: []byte{1}}).Encode()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unknown op: %v", err)
 	}

@@ -11,39 +11,11 @@ setup() {
 	load helpers
 	smvs_setup
 	MKRECORD=$BATS_FILE_TMPDIR/mkrecord
-	DIRDS=()
 }
 
 teardown() {
-	local pid
-	for pid in "${DIRDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
+	stop_daemons
 	[ -z "${PGDATA_DIR:-}" ] || pg_stop
-}
-
-# start_dird NAME [FLAG...] starts a directory with its data in
-# $BATS_TEST_TMPDIR/NAME on a random port and sets DIR_URL and DIR_PIN.
-start_dird() {
-	local name=$1 out
-	shift
-	out=$BATS_TEST_TMPDIR/$name.out
-	smvs-dird --listen 127.0.0.1:0 --data "$BATS_TEST_TMPDIR/$name" "$@" >"$out" 2>"$BATS_TEST_TMPDIR/$name.log" &
-	DIRDS+=($!)
-	local i
-	for i in $(seq 100); do
-		[ -s "$out" ] && break
-		kill -0 "${DIRDS[-1]}" 2>/dev/null || fail "smvs-dird exited: $(cat "$BATS_TEST_TMPDIR/$name.log")"
-		sleep 0.1
-	done
-	read -r _ _ _ DIR_URL _ DIR_PIN <"$out" || fail "no start line from smvs-dird"
-	[[ $DIR_URL == https://127.0.0.1:* ]] || fail "start line: $(cat "$out")"
-}
-
-# use_dird points smvs-register at the directory start_dird started last.
-use_dird() {
-	export SMVS_DIR=$DIR_URL SMVS_DIR_PIN=$DIR_PIN
 }
 
 # dir_curl ARGS... runs curl against the directory, pinned to its key.
@@ -54,12 +26,6 @@ dir_curl() {
 # served NAME prints the base64 record the directory serves for NAME.
 served() {
 	dir_curl "$DIR_URL/v1/records/name/$1" | sed -n 's/^{"record":"\([^"]*\)"}$/\1/p'
-}
-
-# user NAME makes user NAME's identity and prints its public id.
-user() {
-	mkdir -p "$(user_home "$1")"
-	as_user "$1" new_identity "$(user_home "$1")/identity"
 }
 
 @test "two users register and look each other up" {

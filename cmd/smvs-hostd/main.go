@@ -1,0 +1,377 @@
+// Command smvs-hostd is the user's SMVS host: it receives sealed messages
+// from other hosts over QUIC, stores them encrypted, delivers the user's
+// outgoing messages with retries, and serves the user's devices on a unix
+// socket. The logic is in lib/host; see man/smvs-hostd.8.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/cli"
+	"smvs/lib/contacts"
+	"smvs/lib/directory"
+	"smvs/lib/host"
+	"smvs/lib/identity"
+)
+
+// The environment twins of the flags that are smvs-hostd's own.
+const (
+	envData        = "SMVS_HOSTD_DATA"
+	envListen      = "SMVS_HOSTD_LISTEN"
+	envAdvertise   = "SMVS_HOSTD_ADVERTISE"
+	envName        = "SMVS_HOSTD_NAME"
+	envMaxMessage  = "SMVS_HOSTD_MAX_MESSAGE"
+	envQuota       = "SMVS_HOSTD_QUOTA"
+	envRetryFor    = "SMVS_HOSTD_RETRY_FOR"
+	envBackoffMin  = "SMVS_HOSTD_BACKOFF_MIN"
+	envBackoffMax  = "SMVS_HOSTD_BACKOFF_MAX"
+	envPeerRate    = "SMVS_HOSTD_PEER_RATE"
+	envPeerBurst   = "SMVS_HOSTD_PEER_BURST"
+	envPeerStreams = "SMVS_HOSTD_PEER_STREAMS"
+	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
+)
+
+const (
+	// defaultListen is loopback: serving other machines is the user's
+	// choice, with --listen and --advertise.
+	defaultListen = "127.0.0.1:7447"
+	// shutdownTimeout bounds how long a stop waits for requests in flight.
+	shutdownTimeout = 10 * time.Second
+)
+
+func main() {
+	restrictUmask()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once
+	}()
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs smvs-hostd with args until it fails or ctx is done (SIGINT or
+// SIGTERM), and returns its exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(ctx)
+	app.Writer, app.ErrWriter = stdout, stderr
+	return cli.Run(app, args)
+}
+
+func newApp(ctx context.Context) *urfave.App {
+	flags := []urfave.Flag{
+		&urfave.StringFlag{
+			Name:    "listen",
+			Usage:   "listen for other hosts on UDP `ADDR`, host:port; port 0 picks a free port",
+			Value:   defaultListen,
+			EnvVars: []string{envListen},
+		},
+		&urfave.StringFlag{
+			Name:        "advertise",
+			Usage:       "publish `ADDR` (HOST:PORT) as where other hosts reach this one",
+			DefaultText: "the --listen address",
+			EnvVars:     []string{envAdvertise},
+		},
+		&urfave.StringFlag{
+			Name:        "name",
+			Usage:       "publish the record under `NAME`",
+			DefaultText: "the name of the record the directories serve",
+			EnvVars:     []string{envName},
+		},
+		&urfave.PathFlag{
+			Name:      "data",
+			Usage:     "keep the message store in `DIR` (default: host in the SMVS home if set, else $XDG_DATA_HOME/smvs/host)",
+			EnvVars:   []string{envData},
+			TakesFile: true,
+		},
+		cli.SocketFlag(),
+		cli.HomeFlag(),
+	}
+	flags = append(flags, cli.DirFlags()...)
+	flags = append(flags, cli.PassphraseFlags()...)
+	flags = append(flags,
+		&urfave.StringFlag{
+			Name:    "max-message",
+			Usage:   "take and send messages of up to `SIZE` (as 64MiB or 500KB)",
+			Value:   "64MiB",
+			EnvVars: []string{envMaxMessage},
+		},
+		&urfave.StringFlag{
+			Name:        "quota",
+			Usage:       "keep the message store under `SIZE` (as 10GiB)",
+			DefaultText: "no limit",
+			EnvVars:     []string{envQuota},
+		},
+		&urfave.StringFlag{
+			Name:    "retry-for",
+			Usage:   "give up delivering a message after `DURATION` (as 7d or 36h)",
+			Value:   "7d",
+			EnvVars: []string{envRetryFor},
+		},
+		&urfave.StringFlag{
+			Name:    "backoff-min",
+			Usage:   "wait `DURATION` before the first retry of a peer's host that failed",
+			Value:   host.DefaultBackoffMin.String(),
+			EnvVars: []string{envBackoffMin},
+		},
+		&urfave.StringFlag{
+			Name:    "backoff-max",
+			Usage:   "wait at most `DURATION` between retries",
+			Value:   host.DefaultBackoffMax.String(),
+			EnvVars: []string{envBackoffMax},
+		},
+		&urfave.Float64Flag{
+			Name:    "peer-rate",
+			Usage:   "let each peer host deliver `N` messages a second on average",
+			Value:   host.DefaultPeerRate,
+			EnvVars: []string{envPeerRate},
+		},
+		&urfave.IntFlag{
+			Name:    "peer-burst",
+			Usage:   "let each peer host deliver `N` messages at once",
+			Value:   host.DefaultPeerBurst,
+			EnvVars: []string{envPeerBurst},
+		},
+		&urfave.IntFlag{
+			Name:    "peer-streams",
+			Usage:   "let each peer host have `N` deliveries in flight",
+			Value:   host.DefaultPeerStreams,
+			EnvVars: []string{envPeerStreams},
+		},
+		&urfave.StringFlag{
+			Name:    "log-level",
+			Usage:   "log at `LEVEL`: debug, info, warn or error",
+			Value:   "info",
+			EnvVars: []string{envLogLevel},
+		},
+	)
+	return &urfave.App{
+		Name:      "smvs-hostd",
+		Usage:     "run the SMVS host for this identity",
+		UsageText: "smvs-hostd [--listen ADDR] [--advertise ADDR] [--dir URL] [--name NAME] [options]",
+		Description: "Receives sealed messages from other hosts over QUIC and stores them encrypted,\n" +
+			"delivers this identity's messages with retries, and serves its devices (smvs-send,\n" +
+			"smvs-recv) on a unix socket. Prints one line on standard output once it serves:\n" +
+			"  smvs-hostd: listening on ADDR id smvs1... socket PATH\n" +
+			"then serves until SIGTERM or SIGINT, and exits 0.",
+		Flags: flags,
+		Action: func(c *urfave.Context) error {
+			cfg, err := parseConfig(c)
+			if err != nil {
+				return err
+			}
+			return serve(ctx, c, cfg)
+		},
+	}
+}
+
+// config is what the flags say.
+type config struct {
+	host     host.Config
+	logLevel slog.Level
+}
+
+// parseConfig checks the flags: any error is a usage error, and nothing
+// is read or made yet.
+func parseConfig(c *urfave.Context) (*config, error) {
+	if err := cli.CheckArgs(c, 0, 0); err != nil {
+		return nil, err
+	}
+	cfg := &config{host: host.Config{
+		Listen:      c.String("listen"),
+		Advertise:   c.String("advertise"),
+		PeerRate:    c.Float64("peer-rate"),
+		PeerBurst:   c.Int("peer-burst"),
+		PeerStreams: c.Int("peer-streams"),
+	}}
+	h := &cfg.host
+	listenHost, _, err := net.SplitHostPort(h.Listen)
+	if err != nil {
+		return nil, cli.UsageErrorf(c, "invalid --listen address %q: want host:port, as 127.0.0.1:7447 or :7447", h.Listen)
+	}
+	if h.Advertise != "" {
+		if err := contacts.CheckHost(h.Advertise); err != nil {
+			return nil, cli.UsageErrorf(c, "--advertise: %w", err)
+		}
+	} else if ip := net.ParseIP(listenHost); listenHost == "" || ip != nil && ip.IsUnspecified() {
+		return nil, cli.UsageErrorf(c, "--listen %s takes every address: say where other hosts reach this one with --advertise HOST:PORT", h.Listen)
+	}
+	if name := c.String("name"); name != "" {
+		if h.Name, err = directory.NormalizeName(name); err != nil {
+			return nil, cli.UsageErrorf(c, "--name: %w", err)
+		}
+		if h.Name != name {
+			cli.Warningf(c, "publishing %q as %q, the form names take in the directory", name, h.Name)
+		}
+	}
+	if h.MaxMessage, err = parseSize(c.String("max-message")); err != nil || h.MaxMessage == 0 {
+		return nil, cli.UsageErrorf(c, "invalid --max-message %q: want a size such as 64MiB", c.String("max-message"))
+	}
+	if h.MaxMessage > host.MaxMessageLimit {
+		return nil, cli.UsageErrorf(c, "--max-message %s is over the limit of %d bytes", c.String("max-message"), host.MaxMessageLimit)
+	}
+	if q := c.String("quota"); q != "" {
+		if h.Quota, err = parseSize(q); err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --quota %q: want a size such as 10GiB", q)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    *time.Duration
+	}{{"retry-for", &h.RetryFor}, {"backoff-min", &h.BackoffMin}, {"backoff-max", &h.BackoffMax}} {
+		if *d.v, err = parseDuration(c.String(d.flag)); err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --%s: %v", d.flag, err)
+		}
+	}
+	switch {
+	case h.BackoffMax < h.BackoffMin:
+		return nil, cli.UsageErrorf(c, "--backoff-max %s is below --backoff-min %s", h.BackoffMax, h.BackoffMin)
+	case h.PeerRate <= 0 || math.IsNaN(h.PeerRate) || math.IsInf(h.PeerRate, 0):
+		return nil, cli.UsageErrorf(c, "invalid --peer-rate %v: want a positive number of messages a second", h.PeerRate)
+	case h.PeerBurst < 1:
+		return nil, cli.UsageErrorf(c, "invalid --peer-burst %d: want at least 1", h.PeerBurst)
+	case h.PeerStreams < 1:
+		return nil, cli.UsageErrorf(c, "invalid --peer-streams %d: want at least 1", h.PeerStreams)
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, cli.UsageErrorf(c, "invalid --log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	if h.Directories, err = cli.Directories(c); err != nil {
+		return nil, err
+	}
+	if h.Home, err = cli.Home(c); err != nil {
+		return nil, err
+	}
+	if h.Socket, err = cli.SocketPath(c); err != nil {
+		return nil, err
+	}
+	if h.DataDir, err = dataDir(c, h.Home); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseSize parses a number of bytes with an optional unit: B, KB, MB,
+// GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	num, mult := s, int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}
+
+// parseDuration parses a duration as time.ParseDuration does, or a whole
+// number of days, "7d".
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n uint64
+		n, err = strconv.ParseUint(days, 10, 16)
+		d = time.Duration(n) * 24 * time.Hour
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration, as 7d, 36h or 200ms", s)
+	}
+	return d, nil
+}
+
+// dataDir returns the data directory: --data; else host in the SMVS home
+// if that was set (so a test or a second user gets a world of its own);
+// else smvs/host in the user's data directory ($XDG_DATA_HOME, by default
+// ~/.local/share).
+func dataDir(c *urfave.Context, home string) (string, error) {
+	if dir := c.Path("data"); dir != "" {
+		return dir, nil
+	}
+	if c.Path("home") != "" || os.Getenv(cli.HomeEnv) != "" {
+		return filepath.Join(home, "host"), nil
+	}
+	if dir := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "smvs", "host"), nil
+	}
+	userHome, err := os.UserHomeDir()
+	if err != nil || userHome == "" {
+		return "", cli.Errorf("can't find a data directory: $HOME is not set").
+			WithHintf("give one with --data DIR or %s", envData)
+	}
+	return filepath.Join(userHome, ".local", "share", "smvs", "host"), nil
+}
+
+// serve runs the host until ctx is done.
+func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
+	path, err := cli.IdentityPath(c)
+	if err != nil {
+		return err
+	}
+	id, raw, pass, err := cli.ReadIdentityForRewrite(c, path)
+	if err != nil {
+		return err
+	}
+	clear(raw)
+	defer id.Destroy()
+	defer clear(pass)
+	if id.Kind() != identity.KindIdentity {
+		return cli.Errorf("%s holds a device key, not an identity", path)
+	}
+
+	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: cfg.logLevel}))
+	hc := cfg.host
+	hc.Identity, hc.IdentityPath, hc.Passphrase, hc.Log = id, path, pass, log
+	h, err := host.Start(hc)
+	if err != nil {
+		return startError(err, hc)
+	}
+	fmt.Fprintf(c.App.Writer, "smvs-hostd: listening on %s id %s socket %s\n", h.Addr(), id.Public(), h.Socket())
+
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := h.Shutdown(stopCtx); err != nil {
+		log.Error("stopping", "err", err)
+		return cli.Errorf("stopping: %w", err)
+	}
+	return nil
+}
+
+// startError explains why the host did not start.
+func startError(err error, hc host.Config) error {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, host.ErrSocketInUse):
+		return cli.Errorf("%w", err).WithHintf("is smvs-hostd already running? stop it, or give another --socket")
+	case errors.Is(err, host.ErrWrongIdentity):
+		return cli.Errorf("%w", err).WithHintf("each identity needs a data directory of its own: give one with --data")
+	case errors.As(err, &op) && errors.Is(err, syscall.EADDRINUSE):
+		return cli.Errorf("can't listen on %s: %w", hc.Listen, op.Err).
+			WithHintf("is another smvs-hostd running? choose another address with --listen")
+	}
+	return cli.Errorf("%w", err)
+}

@@ -1,0 +1,101 @@
+package host
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"smvs/lib/hostapi"
+	"smvs/lib/wire"
+)
+
+// BenchmarkDeliver measures durable 100-byte messages a second from
+// devices of alice's host to a follower on bob's host, end to end (submit,
+// seal, store, deliver over QUIC, open, store, push to the device), and the
+// latency from a submit's start to the follower seeing the message; with
+// one device submitting (latency) and 32 at once (throughput). Both hosts
+// run in this process, on the same cores.
+//
+//	go test -run '^$' -bench Deliver -benchtime 5000x ./lib/host
+func BenchmarkDeliver(b *testing.B) {
+	for _, senders := range []int{1, 32} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) { benchDeliver(b, senders) })
+	}
+}
+
+func benchDeliver(b *testing.B, senders int) {
+	alice := newUser(b, "alice")
+	alice.cfg.Log = nil
+	alice.start()
+	bob := newUser(b, "bob")
+	bob.cfg.Log = nil
+	bob.start()
+	alice.addContact(contactOf(bob, "bob"))
+	bob.addContact(contactOf(alice, "alice"))
+
+	follow := bob.device()
+	if err := hostapi.WriteRequest(follow.c, &hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{Follow: true}}); err != nil {
+		b.Fatal(err)
+	}
+	if r, err := follow.read(); err != nil || r.Event.Kind != hostapi.EventLive {
+		b.Fatalf("follow: %+v, %v", r, err)
+	}
+
+	body := bytes.Repeat([]byte("x"), 100)
+	var mu sync.Mutex
+	started := make(map[string]time.Time, b.N)
+	var latencies []time.Duration
+	seen := make(chan struct{})
+	go func() {
+		defer close(seen)
+		for n := 0; n < b.N; {
+			r, err := follow.read()
+			if err != nil {
+				return
+			}
+			if r.Event.Kind != hostapi.EventMessage {
+				continue
+			}
+			mu.Lock()
+			latencies = append(latencies, time.Since(started[string(r.Event.Item.Body)]))
+			mu.Unlock()
+			n++
+		}
+	}()
+
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := (b.N + senders - 1) / senders
+	for s := range senders {
+		d := alice.device()
+		wg.Go(func() {
+			for i := s * per; i < min(b.N, (s+1)*per); i++ {
+				msg := bytes.Clone(body)
+				copy(msg, []byte{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)})
+				mu.Lock()
+				started[string(msg)] = time.Now()
+				mu.Unlock()
+				if _, err := d.do(&hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{To: "bob", Kind: wire.KindText, Body: msg}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-seen:
+	case <-time.After(2 * time.Minute):
+		b.Fatal("the follower did not see every message")
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	slices.Sort(latencies)
+	if len(latencies) > 0 {
+		b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}

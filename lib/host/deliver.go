@@ -1,0 +1,334 @@
+package host
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/store"
+	"smvs/lib/transport"
+	"smvs/lib/wire"
+)
+
+// deliverer sends the outbox's envelopes to the peers' hosts. Each peer
+// with envelopes to send has a queue and a goroutine that starts up to
+// deliveryWindow deliveries at once, oldest first; while the peer's host
+// fails, the queue backs off and probes with one envelope at a time.
+type deliverer struct {
+	h      *Host
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	stopped bool
+	queues  map[identity.PublicKey]*peerQueue
+	wg      sync.WaitGroup
+}
+
+type peerQueue struct {
+	key      identity.PublicKey
+	pending  []*store.Outgoing // not in flight, by Seq
+	inflight int
+	failures int       // consecutive failures of the peer's host
+	retryAt  time.Time // no delivery starts before then
+	wake     chan struct{}
+}
+
+func newDeliverer(h *Host) *deliverer {
+	ctx, cancel := context.WithCancel(h.ctx)
+	return &deliverer{h: h, ctx: ctx, cancel: cancel, queues: make(map[identity.PublicKey]*peerQueue)}
+}
+
+// add queues an outbox entry for delivery.
+func (d *deliverer) add(o *store.Outgoing) {
+	key, err := identity.NewPublicKey(identity.KindIdentity, o.Peer)
+	if err != nil {
+		d.h.log.Error("outbox entry with a bad peer key", "seq", o.Seq)
+		return
+	}
+	// An entry's next attempt is on the real clock, which the host's
+	// protocol clock (the store's) may be ahead of in tests: one further
+	// off than any backoff is due now.
+	if now := time.Now(); o.Next.After(now.Add(d.h.cfg.BackoffMax)) {
+		o.Next = now
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	q := d.queues[key]
+	if q == nil {
+		q = &peerQueue{key: key, wake: make(chan struct{}, 1)}
+		d.queues[key] = q
+		d.wg.Go(func() { d.run(q) })
+	}
+	q.insert(o)
+	q.signal()
+}
+
+func (q *peerQueue) insert(o *store.Outgoing) {
+	i, _ := slices.BinarySearchFunc(q.pending, o.Seq, func(p *store.Outgoing, seq uint64) int { return cmp.Compare(p.Seq, seq) })
+	q.pending = slices.Insert(q.pending, i, o)
+}
+
+func (q *peerQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop cancels the deliveries in flight and waits for every queue's
+// goroutine. What was not delivered stays in the outbox.
+func (d *deliverer) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
+}
+
+// run serves q until it is empty or the deliverer stops.
+func (d *deliverer) run(q *peerQueue) {
+	var attempts sync.WaitGroup
+	defer attempts.Wait()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		if d.stopped {
+			d.mu.Unlock()
+			return
+		}
+		if len(q.pending) == 0 && q.inflight == 0 {
+			delete(d.queues, q.key)
+			d.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		wait := time.Hour
+		var start []*store.Outgoing
+		if now.Before(q.retryAt) {
+			wait = q.retryAt.Sub(now)
+		} else {
+			window := deliveryWindow
+			if q.failures > 0 {
+				window = 1 // probe the peer's host with one envelope
+			}
+			kept := q.pending[:0]
+			for _, o := range q.pending {
+				switch {
+				case q.inflight+len(start) >= window:
+					kept = append(kept, o)
+				case o.Next.After(now):
+					wait = min(wait, o.Next.Sub(now))
+					kept = append(kept, o)
+				default:
+					start = append(start, o)
+				}
+			}
+			clear(q.pending[len(kept):])
+			q.pending = kept
+			q.inflight += len(start)
+		}
+		failures := q.failures
+		d.mu.Unlock()
+
+		for _, o := range start {
+			attempts.Go(func() { d.attempt(q, o, failures) })
+		}
+		timer.Reset(wait)
+		select {
+		case <-q.wake:
+		case <-timer.C:
+		case <-d.ctx.Done():
+			return
+		}
+	}
+}
+
+// outcome is what became of one delivery attempt.
+type outcome int
+
+const (
+	delivered outcome = iota // accepted, or given up: the entry left the outbox
+	retry                    // the peer's host failed: back off
+	again                    // re-sealed to the peer's new KEM key: send again now
+	canceled                 // the host is stopping
+)
+
+// attempt delivers o once and puts it back in q unless it left the
+// outbox. failures is q's count of failures when the attempt began: the
+// attempts of one round that fail together count as one failure.
+func (d *deliverer) attempt(q *peerQueue, o *store.Outgoing, failures int) {
+	result := d.deliver(q.key, o, failures > 0)
+	if result == retry {
+		// Recorded before o is back in the queue, where another attempt
+		// could take it.
+		d.mu.Lock()
+		if q.failures <= failures {
+			q.failures = failures + 1
+			q.retryAt = time.Now().Add(d.backoff(q.failures))
+		}
+		next := q.retryAt
+		d.mu.Unlock()
+		o.Attempts++
+		o.Next = next
+		if err := d.h.store.OutboxRetry(o.Seq, o.Attempts, o.Next); err != nil && !errors.Is(err, store.ErrClosed) {
+			d.h.log.Error("recording a retry", "seq", o.Seq, "err", err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q.inflight--
+	switch result {
+	case delivered:
+		q.failures, q.retryAt = 0, time.Time{}
+	case retry, again:
+		q.insert(o)
+	}
+	q.signal()
+}
+
+// backoff returns the delay after the nth failure in a row: exponential
+// from BackoffMin to BackoffMax, with jitter of up to half of it.
+func (d *deliverer) backoff(n int) time.Duration {
+	delay := d.h.cfg.BackoffMax
+	if n < 32 {
+		delay = min(delay, d.h.cfg.BackoffMin<<(n-1))
+	}
+	return delay/2 + rand.N(delay/2+1)
+}
+
+// deliver sends o to the peer's host once and acts on the answer.
+func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh bool) outcome {
+	h := d.h
+	if !time.Now().Before(o.Until) {
+		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
+		return d.done(o, hostapi.Failed)
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
+	defer cancel()
+	res, err := h.peers.byKey(ctx, key, fresh)
+	if err == nil && (res.Record == nil || res.Host() == "") {
+		err = errNoHost
+	}
+	if err != nil {
+		if d.ctx.Err() != nil {
+			return canceled
+		}
+		h.log.Info("delivery postponed: the peer's record was not found")
+		h.log.Debug("peer not resolved", "peer", key, "err", err)
+		return retry
+	}
+	addr := res.Host()
+	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope}
+	data, err := h.pool.Request(ctx, addr, key, req.Encode())
+	if err != nil {
+		if d.ctx.Err() != nil {
+			return canceled
+		}
+		var mismatch *transport.KeyMismatchError
+		switch {
+		case errors.Is(err, wire.ErrTooLarge):
+			h.log.Warn("message given up: too large for the peer's host", "seq", o.Seq, "bytes", len(o.Envelope))
+			return d.done(o, hostapi.Failed)
+		case errors.As(err, &mismatch):
+			h.log.Warn("delivery postponed: the host at the peer's address presents another key")
+			h.log.Debug("peer host key mismatch", "peer", key, "addr", addr, "got", mismatch.Got)
+		default:
+			h.log.Info("delivery postponed: the peer's host did not answer")
+			h.log.Debug("delivery failed", "peer", key, "addr", addr, "err", err)
+		}
+		return retry
+	}
+	resp, err := wire.DecodeHostResponse(data)
+	if err != nil {
+		h.log.Info("delivery postponed: the peer's host answered garbage")
+		return retry
+	}
+	switch resp.Status {
+	case wire.StatusStored, wire.StatusDuplicate:
+		h.log.Debug("delivered", "peer", key, "seq", o.Seq, "status", resp.Status)
+		return d.done(o, hostapi.Sent)
+	case wire.StatusStaleKEMKey:
+		return d.reseal(ctx, key, o)
+	case wire.StatusBusy, wire.StatusInternal:
+		h.log.Info("delivery postponed", "status", resp.Status)
+		return retry
+	}
+	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", resp.Status, "reason", resp.Message)
+	return d.done(o, hostapi.Failed)
+}
+
+// done takes o out of the outbox with status st.
+func (d *deliverer) done(o *store.Outgoing, st hostapi.DeliveryStatus) outcome {
+	if err := d.h.store.OutboxDone(o.Seq, st); err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return canceled
+		}
+		d.h.log.Error("recording a delivery", "seq", o.Seq, "err", err)
+		return retry
+	}
+	return delivered
+}
+
+// reseal seals o's message again to the KEM key of the peer's record as
+// the directories (or its host) give it now, after the peer's host said it
+// no longer has the key o was sealed to.
+func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store.Outgoing) outcome {
+	h := d.h
+	res, err := h.peers.byKey(ctx, key, true)
+	if err != nil || res.Record == nil {
+		h.log.Info("delivery postponed: the peer's KEM key changed and its new record was not found")
+		return retry
+	}
+	env, err := wire.DecodeEnvelope(o.Envelope)
+	if err == nil && string(env.KEMKeyID) == string(res.Record.KEM.ID) {
+		h.log.Info("delivery postponed: the peer's host no longer has the KEM key its record names")
+		return retry
+	}
+	sent, err := h.storedMessage(o.Seq)
+	if err != nil {
+		h.log.Error("re-sealing a message: reading it", "seq", o.Seq, "err", err)
+		return retry
+	}
+	sealed, err := h.seal(key, res.Record, sent, h.now(), false)
+	if err == nil {
+		err = h.store.ReplaceEnvelope(o.Seq, sealed.Envelope)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return canceled
+		}
+		h.log.Error("re-sealing a message", "seq", o.Seq, "err", err)
+		return retry
+	}
+	h.log.Info("message re-sealed to the peer's new KEM key", "seq", o.Seq)
+	o.Envelope = sealed.Envelope
+	return again
+}
+
+// storedMessage returns outgoing message seq as it was signed: from its
+// signed bytes (so it keeps its chain hash), or, for a receipt, which is
+// stored without them, from its fields.
+func (h *Host) storedMessage(seq uint64) (*wire.Message, error) {
+	m, err := h.store.Get(seq)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Signed) > 0 {
+		return wire.VerifyMessage(m.Signed)
+	}
+	return &wire.Message{
+		ID: m.ID, Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
+		Body: m.Body, Expires: m.Expires,
+	}, nil
+}

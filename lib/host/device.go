@@ -1,0 +1,446 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/store"
+	"smvs/lib/wire"
+)
+
+// deviceServer serves the device protocol (package hostapi) on the unix
+// socket: requests one after another on a connection, each answered with
+// one response, except List, which streams events and ends the
+// connection (at once without Follow; when the device leaves with it).
+type deviceServer struct {
+	h     *Host
+	sock  *socket
+	limit int // the largest request frame
+
+	mu         sync.Mutex
+	closed     bool
+	conns      map[*deviceConn]struct{}
+	wg         sync.WaitGroup
+	acceptDone chan struct{}
+}
+
+// deviceConn is one device connection. It is busy while a Submit is being
+// handled: a stopping host lets that finish and answer.
+type deviceConn struct {
+	c    net.Conn
+	busy bool
+}
+
+// listPage is how many messages a List reads from the store at once.
+const listPage = 256
+
+// maxStatusWait bounds a Status request's wait.
+const maxStatusWait = 24 * time.Hour
+
+// serveDevices begins serving devices on sock.
+func serveDevices(h *Host, sock *socket) *deviceServer {
+	s := &deviceServer{
+		h: h, sock: sock, limit: int(h.cfg.MaxMessage) + 64<<10,
+		conns: make(map[*deviceConn]struct{}), acceptDone: make(chan struct{}),
+	}
+	go s.accept()
+	return s
+}
+
+func (s *deviceServer) accept() {
+	defer close(s.acceptDone)
+	for {
+		c, err := s.sock.ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.h.log.Error("accepting a device", "err", err)
+			time.Sleep(100 * time.Millisecond) // out of file descriptors, say: don't spin
+			continue
+		}
+		dc := &deviceConn{c: c}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.conns[dc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(dc)
+	}
+}
+
+// close stops accepting devices and closes every connection but those in
+// the middle of a Submit, which close once they have answered.
+func (s *deviceServer) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.sock.ln.Close()
+	for dc := range s.conns {
+		if !dc.busy {
+			dc.c.Close()
+		}
+	}
+}
+
+// wait waits for every connection to end.
+func (s *deviceServer) wait() {
+	<-s.acceptDone
+	s.wg.Wait()
+}
+
+// begin marks dc busy if busy is set, and reports whether the host still
+// serves.
+func (s *deviceServer) begin(dc *deviceConn, busy bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dc.busy = busy
+	return !s.closed
+}
+
+func (s *deviceServer) serve(dc *deviceConn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, dc)
+		s.mu.Unlock()
+		dc.c.Close()
+		s.wg.Done()
+	}()
+	br := bufio.NewReaderSize(dc.c, 64<<10)
+	w := bufio.NewWriterSize(dc.c, 64<<10)
+	for {
+		req, e, keep := s.read(br)
+		if req == nil {
+			if e != nil {
+				s.h.log.Info("device request refused", "code", e.Code)
+				s.respond(w, &hostapi.Response{Err: e})
+			}
+			if keep && s.begin(dc, false) {
+				continue
+			}
+			return
+		}
+		if !s.begin(dc, req.Op == hostapi.OpSubmit) {
+			return
+		}
+		switch req.Op {
+		case hostapi.OpSubmit:
+			r, e := s.h.submit(s.h.ctx, req.Submit)
+			if e != nil {
+				s.h.log.Info("submit refused", "code", e.Code)
+				s.h.log.Debug("submit refused", "err", e.Message)
+			}
+			if !s.respond(w, &hostapi.Response{Sent: r, Err: e}) {
+				return
+			}
+		case hostapi.OpStatus:
+			if !s.respond(w, s.status(req.Status)) {
+				return
+			}
+		case hostapi.OpList:
+			s.list(br, w, req.List)
+			return
+		}
+		if !s.begin(dc, false) {
+			return
+		}
+	}
+}
+
+// read reads the next request. With no request, it returns the error to
+// answer (if any) and whether the connection can go on. A frame over the
+// host's limit but within the protocol's is skipped and answered
+// ErrTooLarge, so the device learns why; anything else that is not a
+// request ends the connection.
+func (s *deviceServer) read(br *bufio.Reader) (*hostapi.Request, *hostapi.Error, bool) {
+	hdr, err := br.Peek(wire.FrameHeaderSize)
+	if err != nil {
+		if len(hdr) == 0 { // the device left between requests, or the host is stopping
+			return nil, nil, false
+		}
+		return nil, badRequest(fmt.Errorf("frame header: %w", wire.ErrTruncated)), false
+	}
+	if n := int64(binary.BigEndian.Uint32(hdr)); n > int64(s.limit) {
+		if n > hostapi.MaxFrame {
+			return nil, badRequest(fmt.Errorf("frame: %w: %d bytes", wire.ErrTooLarge, n)), false
+		}
+		if _, err := io.CopyN(io.Discard, br, wire.FrameHeaderSize+n); err != nil {
+			return nil, nil, false
+		}
+		return nil, s.h.tooLarge(n), true
+	}
+	req, err := hostapi.ReadRequest(br, s.limit)
+	if err != nil {
+		return nil, badRequest(err), false
+	}
+	return req, nil, true
+}
+
+func badRequest(err error) *hostapi.Error {
+	return &hostapi.Error{Code: hostapi.ErrBadRequest, Message: "bad request: " + err.Error()}
+}
+
+// respond writes r and flushes; it reports whether that worked.
+func (s *deviceServer) respond(w *bufio.Writer, r *hostapi.Response) bool {
+	return s.write(w, r) && w.Flush() == nil
+}
+
+func (s *deviceServer) write(w *bufio.Writer, r *hostapi.Response) bool {
+	return hostapi.WriteResponse(w, r) == nil
+}
+
+// item is m as a device sees it, with its body if body is set.
+func (s *deviceServer) item(m *store.Message, body bool) *hostapi.Item {
+	it := &hostapi.Item{
+		Seq: m.Seq, ID: m.ID, Direction: m.Direction, Peer: m.Peer, PeerName: s.h.peerName(m.Peer),
+		Sent: m.Sent, Stored: m.Stored, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
+		Expires: m.Expires, Status: m.Status,
+	}
+	if body {
+		it.Body = m.Body
+	}
+	return it
+}
+
+// peerName is what devices are told a peer is called: the user's own name
+// for it in the contacts file, else the name of its verified record, if
+// the host has seen one.
+func (h *Host) peerName(peer []byte) string {
+	if name := h.names.name(peer); name != "" {
+		return name
+	}
+	if key, err := identity.NewPublicKey(identity.KindIdentity, peer); err == nil {
+		return h.peers.recordName(key)
+	}
+	return ""
+}
+
+// visible reports whether devices see m: receipts are the host's own
+// business.
+func visible(m *store.Message) bool { return m.Kind != wire.KindReceipt }
+
+// status answers a Status request, waiting for a final status if asked.
+func (s *deviceServer) status(st *hostapi.Status) *hostapi.Response {
+	m, err := s.h.store.ByID(st.ID)
+	if err == nil && !visible(m) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return &hostapi.Response{Err: s.lookupError(st.ID, err)}
+	}
+	if st.Wait > 0 && !m.Status.Final() {
+		m = s.waitFinal(m, time.Duration(min(st.Wait, maxStatusWait.Milliseconds()))*time.Millisecond)
+	}
+	return &hostapi.Response{Status: s.item(m, false)}
+}
+
+func (s *deviceServer) lookupError(id []byte, err error) *hostapi.Error {
+	if errors.Is(err, store.ErrNotFound) {
+		return &hostapi.Error{Code: hostapi.ErrNotFound, Message: fmt.Sprintf("no message with id %x", id)}
+	}
+	if errors.Is(err, store.ErrClosed) {
+		return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: "the host is shutting down", Hint: "try again later"}
+	}
+	s.h.log.Error("reading a message", "err", err)
+	return &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not read the message"}
+}
+
+// waitFinal waits up to wait for m's status to become final, and returns
+// m as it is then.
+func (s *deviceServer) waitFinal(m *store.Message, wait time.Duration) *store.Message {
+	ch, unsubscribe := s.h.store.Subscribe()
+	defer func() { unsubscribe() }()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	check := true // the status may have changed before the subscription
+	for {
+		if check {
+			if now, err := s.h.store.Get(m.Seq); err == nil {
+				m = now
+			}
+			if m.Status.Final() {
+				return m
+			}
+		}
+		select {
+		case c, ok := <-ch:
+			if !ok { // overflow (or the store closed): subscribe again and look
+				if s.h.ctx.Err() != nil {
+					return m
+				}
+				ch, unsubscribe = s.h.store.Subscribe()
+				check = true
+				continue
+			}
+			check = c.Seq == m.Seq && c.Status
+		case <-timer.C:
+			return m
+		case <-s.h.ctx.Done():
+			return m
+		}
+	}
+}
+
+// listFilter is what a List asks for.
+type listFilter struct {
+	peer  []byte // nil for every conversation
+	since int64
+}
+
+func (f listFilter) match(m *store.Message) bool {
+	return visible(m) && (f.peer == nil || bytes.Equal(m.Peer, f.peer)) && m.Sent >= f.since
+}
+
+// list streams a List: the history after its cursor, then, with Follow, a
+// Live event and every new message and status change until the device
+// leaves or the host stops.
+func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) {
+	f := listFilter{since: l.Since}
+	if l.Peer != "" {
+		key, err := s.h.names.key(l.Peer)
+		if err != nil {
+			s.respond(w, &hostapi.Response{Err: &hostapi.Error{
+				Code: hostapi.ErrUnknownRecipient, Message: fmt.Sprintf("no contact %q", l.Peer),
+				Hint: "give a contact's name or an smvs1 key"}})
+			return
+		}
+		f.peer = key.Bytes()
+	}
+	var ch <-chan store.Change
+	unsubscribe := func() {}
+	if l.Follow {
+		// Subscribe before reading the history, so nothing falls between.
+		ch, unsubscribe = s.h.store.Subscribe()
+	}
+	defer func() { unsubscribe() }()
+
+	open := make(map[uint64]hostapi.DeliveryStatus) // sent messages shown with a status that will change
+	cursor, ok := s.sendAfter(w, l.After, f, open)
+	if !ok {
+		return
+	}
+	if !l.Follow {
+		w.Flush()
+		return
+	}
+	if !s.respond(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventLive}}) {
+		return
+	}
+	gone := make(chan struct{})
+	go func() {
+		// The device sends nothing more: anything, or the end, means it left.
+		br.ReadByte()
+		close(gone)
+	}()
+	changed := make(map[uint64]bool)
+	for {
+		var news, overflow bool
+		select {
+		case <-gone:
+			return
+		case <-s.h.ctx.Done():
+			return
+		case c, ok := <-ch:
+			if !ok {
+				overflow = true
+				break
+			}
+			// Take every change waiting, to answer them in one write.
+			for more := true; more; {
+				if c.Status {
+					changed[c.Seq] = true
+				} else {
+					news = true
+				}
+				select {
+				case c, more = <-ch:
+					overflow = overflow || !more
+				default:
+					more = false
+				}
+			}
+		}
+		if overflow {
+			// Changes were lost: subscribe again, then look at everything
+			// that may have changed.
+			if s.h.ctx.Err() != nil {
+				return
+			}
+			ch, unsubscribe = s.h.store.Subscribe()
+			news = true
+			for seq := range open {
+				changed[seq] = true
+			}
+		}
+		if news {
+			if cursor, ok = s.sendAfter(w, cursor, f, open); !ok {
+				return
+			}
+		}
+		for seq := range changed {
+			delete(changed, seq)
+			was, shown := open[seq]
+			if !shown {
+				continue
+			}
+			m, err := s.h.store.Get(seq)
+			if err != nil || m.Status == was {
+				continue
+			}
+			if m.Status.Final() {
+				delete(open, seq)
+			} else {
+				open[seq] = m.Status
+			}
+			if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventStatus, Item: s.item(m, false)}}) {
+				return
+			}
+		}
+		if w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// sendAfter sends every message after cursor that f matches, and returns
+// the new cursor and whether the device is still there.
+func (s *deviceServer) sendAfter(w *bufio.Writer, cursor uint64, f listFilter, open map[uint64]hostapi.DeliveryStatus) (uint64, bool) {
+	for {
+		page, err := s.h.store.List(cursor, listPage)
+		if err != nil {
+			s.respond(w, &hostapi.Response{Err: s.lookupError(nil, err)})
+			return cursor, false
+		}
+		for _, m := range page {
+			cursor = m.Seq
+			if !f.match(m) {
+				continue
+			}
+			if m.Direction == hostapi.Out && !m.Status.Final() {
+				open[m.Seq] = m.Status
+			}
+			if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventMessage, Item: s.item(m, true)}}) {
+				return cursor, false
+			}
+		}
+		if len(page) < listPage {
+			return cursor, true
+		}
+	}
+}

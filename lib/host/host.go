@@ -1,0 +1,404 @@
+// Package host is the user's host, the logic of smvs-hostd: it holds the
+// identity, receives sealed envelopes from other hosts over QUIC and
+// stores them encrypted, delivers the user's outgoing messages with
+// retries, and serves the user's devices over a unix socket (package
+// hostapi).
+//
+// # Promises
+//
+//   - A Submit is answered only once the message is durably in the store
+//     and its outbox (one store call); a delivery is acknowledged to the
+//     sending host (StatusStored) only once the message is durably stored.
+//     Together with the store's deduplication by (peer, message id), no
+//     acknowledged message is lost or stored twice, whenever either host
+//     stops.
+//   - The user's policy (the files blocked and allowed in the SMVS home)
+//     is applied to the peer key the TLS handshake proved, before anything
+//     of the envelope is decrypted or stored.
+//   - Nothing a peer or a device sends can change what is stored unless it
+//     is a valid request: garbage gets an error answer or a closed
+//     connection.
+//   - Logs never hold message content or key material; peer keys appear
+//     only at the debug level.
+//
+// # Delivery
+//
+// Outgoing envelopes wait in the store's outbox. Each peer has one queue,
+// which sends up to deliveryWindow envelopes at once over one pooled QUIC
+// connection, in the order they were queued; the receiving host stores
+// them in the order their chain hashes give (see chains). When the peer's
+// host fails to answer, the queue backs off exponentially with jitter
+// (Config BackoffMin to BackoffMax) and then probes with one envelope at a time,
+// looking the peer's record up afresh each time (it may have moved or
+// rotated its KEM key). An envelope is given up (status Failed) when the
+// peer's host refuses it for good or after Config.RetryFor.
+//
+// # Receipts
+//
+// For every message it stores, the host sends the sender a delivery
+// receipt: a sealed KindReceipt message whose body is a wire.Receipt of
+// the ids, collected per peer for up to Config.ReceiptDelay or
+// wire.MaxReceiptIDs ids. Receipts are stored as outgoing messages of kind
+// receipt and travel through the outbox like any other, so they survive a
+// restart; devices never see them (List and Status skip them). A receipt
+// received marks the messages it names Delivered and is not stored.
+// Receipts still being collected when the host is killed (not stopped)
+// are lost: their messages stay Sent at the sender.
+//
+// # Records without a directory
+//
+// A host answers wire.OpRecord with its user's current signed record, so a
+// contact reached by key with host=ADDR in the contacts file can be sealed
+// to with no directory at all: the record comes from the host that TLS
+// proved holds the contact's key, and is verified like a directory's.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"smvs/lib/contacts"
+	"smvs/lib/dirclient"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/store"
+	"smvs/lib/transport"
+	"smvs/lib/wire"
+)
+
+// Defaults of the Config fields.
+const (
+	DefaultMaxMessage     = 64 << 20
+	DefaultRetryFor       = 7 * 24 * time.Hour
+	DefaultBackoffMin     = 200 * time.Millisecond
+	DefaultBackoffMax     = 5 * time.Minute
+	DefaultPeerRate       = 5000
+	DefaultPeerBurst      = 10000
+	DefaultPeerStreams    = 64
+	DefaultRecordLifetime = 30 * 24 * time.Hour
+	DefaultResolveTTL     = time.Minute
+	DefaultReceiptDelay   = 50 * time.Millisecond
+)
+
+const (
+	// deliveryWindow is how many envelopes one peer's queue has in flight
+	// at once.
+	deliveryWindow = 64
+	// requestTimeout bounds one delivery, from dialling to the answer.
+	requestTimeout = 5 * time.Minute
+	// envelopeOverhead is what sealing adds to a body at most: padding to
+	// the next 64 KiB, the signature and the headers.
+	envelopeOverhead = 128 << 10
+	// maintenanceInterval is how often the host checks its KEM key and
+	// record.
+	maintenanceInterval = time.Hour
+	// republishAfter is how old a published record gets before the host
+	// publishes it afresh.
+	republishAfter = 24 * time.Hour
+	// publishTimeout bounds publishing the record to the directories.
+	publishTimeout = 30 * time.Second
+	// startPublishTimeout bounds the publish at start, which the start
+	// line waits for; a publish that fails is retried later.
+	startPublishTimeout = 10 * time.Second
+)
+
+// Config is what a Host needs. Identity, DataDir, Socket, Home and Listen
+// are required; a zero limit takes its default.
+type Config struct {
+	// Identity is the user's identity. The Host rotates its KEM keys; the
+	// caller must not use it otherwise while the Host runs, and destroys
+	// it after Shutdown.
+	Identity *identity.Identity
+	// IdentityPath is the identity's file, rewritten (atomically, and
+	// protected with Passphrase if not nil) after each KEM rotation. Empty
+	// keeps rotations in memory only, for tests.
+	IdentityPath string
+	Passphrase   []byte
+
+	Home    string // the SMVS home: contacts, blocked, allowed
+	DataDir string // the store's directory
+	Socket  string // the device socket's path
+
+	// Listen is the UDP address for QUIC; Advertise the address published
+	// in the record (default: Listen as bound).
+	Listen    string
+	Advertise string
+	// Name is the name to publish the record under (default: the name of
+	// the record the directories serve now).
+	Name        string
+	Directories []*dirclient.Client
+
+	MaxMessage  int64         // bytes of a message body, sent or received
+	Quota       int64         // bytes the store may hold; 0 for no limit
+	RetryFor    time.Duration // how long an outgoing message is retried
+	BackoffMin  time.Duration // the first retry delay
+	BackoffMax  time.Duration // the longest retry delay
+	PeerRate    float64       // deliveries a second a peer may make on average
+	PeerBurst   int           // and at once
+	PeerStreams int           // deliveries a peer may have in flight at once
+
+	KEMLifetime    time.Duration // a new KEM key's lifetime (identity.DefaultKEMLifetime)
+	KEMGrace       time.Duration // rotate when the KEM key has less left (identity.DefaultKEMGrace)
+	RecordLifetime time.Duration // how long a published record is valid
+	ResolveTTL     time.Duration // how long a resolved record is used before asking again
+	ReceiptDelay   time.Duration // how long receipts to one peer are collected
+
+	// Now is the clock of the protocol's times (sent, stored, record and
+	// KEM key times); time.Now if nil. Timers always use the real clock.
+	Now func() time.Time
+	Log *slog.Logger // nothing is logged if nil
+}
+
+func (c *Config) setDefaults() error {
+	switch {
+	case c.Identity == nil || c.Identity.Kind() != identity.KindIdentity:
+		return errors.New("host: no identity")
+	case c.DataDir == "" || c.Socket == "" || c.Home == "" || c.Listen == "":
+		return errors.New("host: DataDir, Socket, Home and Listen are required")
+	case c.MaxMessage < 0 || c.Quota < 0 || c.RetryFor < 0 || c.BackoffMin < 0 || c.BackoffMax < 0 ||
+		c.PeerRate < 0 || c.PeerBurst < 0 || c.PeerStreams < 0:
+		return errors.New("host: negative limit")
+	case c.MaxMessage > MaxMessageLimit:
+		return fmt.Errorf("host: message size limit %d above %d", c.MaxMessage, MaxMessageLimit)
+	}
+	setDefault(&c.MaxMessage, DefaultMaxMessage)
+	setDefault(&c.RetryFor, DefaultRetryFor)
+	setDefault(&c.BackoffMin, DefaultBackoffMin)
+	setDefault(&c.BackoffMax, DefaultBackoffMax)
+	setDefault(&c.PeerRate, DefaultPeerRate)
+	setDefault(&c.PeerBurst, DefaultPeerBurst)
+	setDefault(&c.PeerStreams, DefaultPeerStreams)
+	setDefault(&c.KEMLifetime, identity.DefaultKEMLifetime)
+	setDefault(&c.KEMGrace, identity.DefaultKEMGrace)
+	setDefault(&c.RecordLifetime, DefaultRecordLifetime)
+	setDefault(&c.ResolveTTL, DefaultResolveTTL)
+	setDefault(&c.ReceiptDelay, DefaultReceiptDelay)
+	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// MaxMessageLimit is the largest Config.MaxMessage: what a device's frame
+// can carry, less room for sealing.
+const MaxMessageLimit = hostapi.MaxBodyLimit - envelopeOverhead
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Host is a running host. Its methods are safe for concurrent use.
+type Host struct {
+	cfg Config
+	log *slog.Logger
+	me  identity.PublicKey
+
+	// idMu guards the identity's KEM keyring: sealing and opening read
+	// it, rotation changes it.
+	idMu sync.RWMutex
+	id   *identity.Identity
+
+	store    *store.Store
+	ln       *transport.Listener
+	pool     *transport.Pool
+	devices  *deviceServer
+	policy   *policy
+	limits   *peerLimits
+	peers    *peerCache
+	chains   *chains
+	out      *deliverer
+	receipts *receiptBatcher
+	names    *contactNames
+
+	selfMu         sync.Mutex
+	self           *wire.Record
+	selfSigned     []byte
+	published      time.Time // real time of the last publish every directory took
+	publishPending bool
+	identityDirty  bool // a rotation is not saved yet
+
+	busyLogged atomic.Int64 // Unix nanoseconds of the last busy refusal logged
+
+	ctx    context.Context // canceled when Shutdown begins
+	cancel context.CancelFunc
+	// lookupCtx bounds look-ups, which the last receipts of a stop still
+	// need; it is canceled after them.
+	lookupCtx    context.Context
+	lookupCancel context.CancelFunc
+	bg           sync.WaitGroup // background loops
+	stopOnce     sync.Once
+	stopErr      error
+}
+
+// ErrWrongIdentity means the data directory holds another identity's
+// store.
+var ErrWrongIdentity = errors.New("the data directory belongs to another identity")
+
+// Start starts a host: it opens the store, takes the device socket, listens
+// for QUIC, checks its KEM key, publishes its record, and begins
+// delivering what the outbox holds. When it returns, the host serves.
+func Start(cfg Config) (_ *Host, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	lookupCtx, lookupCancel := context.WithCancel(context.Background())
+	h := &Host{
+		cfg: cfg, log: cfg.Log, id: cfg.Identity, me: cfg.Identity.Public(),
+		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
+	}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			cancel()
+			lookupCancel()
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+
+	sock, err := takeSocket(cfg.Socket)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, sock.release)
+
+	kek := cfg.Identity.StorageKey("store")
+	h.store, err = store.Open(cfg.DataDir, kek, store.Options{Quota: cfg.Quota, Now: cfg.Now})
+	clear(kek)
+	if errors.Is(err, store.ErrWrongKey) {
+		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, ErrWrongIdentity)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
+	}
+	undo = append(undo, func() { h.store.Close() })
+
+	h.policy = newPolicy(cfg.Home, h.log)
+	h.limits = newPeerLimits(cfg.PeerRate, cfg.PeerBurst, cfg.PeerStreams)
+	h.names = newContactNames(contacts.Path(cfg.Home))
+	h.chains = newChains(h.store)
+	h.checkKEM()
+
+	tcfg := transport.Config{
+		MaxFrame:           int(cfg.MaxMessage + envelopeOverhead),
+		MaxIncomingStreams: cfg.PeerStreams,
+		OnError: func(peer identity.PublicKey, err error) {
+			h.log.Debug("peer connection", "peer", peer, "err", err)
+		},
+	}
+	h.pool, err = transport.NewPool(cfg.Identity, tcfg)
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { h.pool.Close() })
+	h.peers = newPeerCache(h)
+	h.out = newDeliverer(h)
+	undo = append(undo, h.out.stop)
+	h.receipts = newReceiptBatcher(h)
+	undo = append(undo, func() { h.receipts.close(context.Background()) })
+
+	h.ln, err = transport.Listen(cfg.Listen, cfg.Identity, tcfg, transport.RequestFunc(h.serveHost))
+	if err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { h.ln.Close() })
+
+	pctx, pcancel := context.WithTimeout(ctx, startPublishTimeout)
+	err = h.refreshRecord(pctx)
+	pcancel()
+	if err != nil {
+		return nil, err
+	}
+
+	pending, err := h.store.Outbox()
+	if err != nil {
+		return nil, fmt.Errorf("reading the outbox: %w", err)
+	}
+	for _, o := range pending {
+		h.out.add(o)
+	}
+
+	h.devices = serveDevices(h, sock)
+
+	h.bg.Go(h.maintenance)
+	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
+		"outbox", len(pending), "directories", len(cfg.Directories))
+	return h, nil
+}
+
+// Addr returns the UDP address the host listens on for QUIC.
+func (h *Host) Addr() net.Addr { return h.ln.Addr() }
+
+// Socket returns the path of the device socket.
+func (h *Host) Socket() string { return h.cfg.Socket }
+
+// Record returns the host's current signed record, as it publishes it and
+// answers wire.OpRecord with.
+func (h *Host) Record() []byte {
+	h.selfMu.Lock()
+	defer h.selfMu.Unlock()
+	return h.selfSigned
+}
+
+// advertise returns the address to publish: Config.Advertise, else the
+// address the listener is bound to.
+func (h *Host) advertise() string {
+	if h.cfg.Advertise != "" {
+		return h.cfg.Advertise
+	}
+	return h.ln.Addr().String()
+}
+
+func (h *Host) now() time.Time { return h.cfg.Now() }
+
+// Shutdown stops the host: it stops accepting devices and peers, lets the
+// requests in flight finish their store writes (until ctx ends), queues
+// the receipts being collected, stops delivering, closes the store and
+// removes the socket. It returns the first error of closing the store, or
+// ctx's error if the requests in flight did not finish in time.
+func (h *Host) Shutdown(ctx context.Context) error {
+	h.stopOnce.Do(func() { h.stopErr = h.shutdown(ctx) })
+	return h.stopErr
+}
+
+func (h *Host) shutdown(ctx context.Context) error {
+	h.log.Info("stopping")
+	h.cancel()
+	var errs []error
+	h.devices.close()
+	if err := h.ln.Shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	h.devices.wait()
+	h.receipts.close(ctx)
+	h.lookupCancel()
+	h.out.stop()
+	h.pool.Close()
+	h.bg.Wait()
+	if err := h.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing the store: %w", err))
+	}
+	h.devices.sock.release()
+	h.idMu.Lock()
+	clear(h.cfg.Passphrase)
+	h.idMu.Unlock()
+	if len(errs) == 0 {
+		h.log.Info("stopped")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,318 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"smvs/lib/contacts"
+	"smvs/lib/dirclient"
+	"smvs/lib/directory"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// resolveTimeout bounds one resolution, shared by all who wait for it.
+const resolveTimeout = 30 * time.Second
+
+// refreshMin is how recent a resolution may be and still serve a caller
+// that asks for a fresh one, so that a burst of failures asks once.
+const refreshMin = time.Second
+
+// peerCache resolves recipients and peers with contacts.Resolver, exactly
+// as smvs-register does (contacts file, then the directories, pinning on
+// first use), and keeps what it found for Config.ResolveTTL, so that
+// messages do not each cost a look-up. Callers asking for the same thing
+// at once share one look-up. It is safe for concurrent use.
+type peerCache struct {
+	h        *Host
+	resolver *contacts.Resolver
+
+	mu       sync.Mutex
+	entries  map[string]*resolution        // by query: a name as given, or a key string
+	known    map[identity.PublicKey]string // the last host address seen for a key
+	failures map[identity.PublicKey]hostFailure
+	names    map[identity.PublicKey]string    // the name of each peer's record, as last seen
+	asked    map[identity.PublicKey]time.Time // when a peer with no known name was looked up
+}
+
+type resolution struct {
+	done chan struct{}
+	res  *contacts.Resolved
+	err  error
+	at   time.Time // real time it finished
+}
+
+func newPeerCache(h *Host) *peerCache {
+	c := &peerCache{
+		h: h, entries: make(map[string]*resolution),
+		known: make(map[identity.PublicKey]string), failures: make(map[identity.PublicKey]hostFailure),
+		names: make(map[identity.PublicKey]string), asked: make(map[identity.PublicKey]time.Time),
+	}
+	dirs := make([]contacts.Directory, 0, len(h.cfg.Directories)+1)
+	for _, d := range h.cfg.Directories {
+		dirs = append(dirs, d)
+	}
+	dirs = append(dirs, hostDirectory{c})
+	c.resolver = &contacts.Resolver{Path: contacts.Path(h.cfg.Home), Directories: dirs, Now: h.cfg.Now}
+	return c
+}
+
+// resolve resolves query, a contact name, an smvs1 key or a directory
+// name. With fresh, a result older than refreshMin is not used.
+func (c *peerCache) resolve(ctx context.Context, query string, fresh bool) (*contacts.Resolved, error) {
+	c.mu.Lock()
+	r := c.entries[query]
+	if r != nil {
+		select {
+		case <-r.done:
+			age := time.Since(r.at)
+			if r.err != nil || age > c.h.cfg.ResolveTTL || fresh && age > refreshMin {
+				r = nil
+			}
+		default: // in progress: wait for it
+		}
+	}
+	if r == nil {
+		r = &resolution{done: make(chan struct{})}
+		c.entries[query] = r
+		go c.run(query, r)
+	}
+	c.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *peerCache) run(query string, r *resolution) {
+	ctx, cancel := context.WithTimeout(c.h.lookupCtx, resolveTimeout)
+	defer cancel()
+	r.res, r.err = c.resolver.Resolve(ctx, query)
+	r.at = time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r.err != nil && c.entries[query] == r {
+		delete(c.entries, query) // failures are not remembered
+	}
+	if r.res != nil {
+		if host := r.res.Host(); host != "" {
+			c.known[r.res.Contact.Key] = host
+		}
+		if r.res.Record != nil && r.res.Record.Name != "" {
+			c.names[r.res.Contact.Key] = r.res.Record.Name
+		}
+		// A look-up by name also answers look-ups by the key it found.
+		if key := r.res.Contact.Key.String(); key != query && r.res.Record != nil {
+			c.entries[key] = r
+		}
+	}
+	close(r.done)
+}
+
+// byKey resolves a peer by its key.
+func (c *peerCache) byKey(ctx context.Context, key identity.PublicKey, fresh bool) (*contacts.Resolved, error) {
+	return c.resolve(ctx, key.String(), fresh)
+}
+
+// nameWait bounds how long storing a peer's first message waits to learn
+// the peer's name.
+const nameWait = 2 * time.Second
+
+// learnName looks peer up by key, once in ResolveTTL, unless its record's
+// name is known already, so that the name is known when its messages
+// reach devices. The look-up is the one its receipt needs anyway.
+func (c *peerCache) learnName(ctx context.Context, peer identity.PublicKey) {
+	c.mu.Lock()
+	_, named := c.names[peer]
+	asked, ok := c.asked[peer]
+	fresh := ok && time.Since(asked) < c.h.cfg.ResolveTTL
+	if !named && !fresh {
+		c.asked[peer] = time.Now()
+	}
+	c.mu.Unlock()
+	if named || fresh {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, nameWait)
+	defer cancel()
+	c.byKey(ctx, peer, false)
+}
+
+// recordName returns the name of key's record as last seen, or "".
+func (c *peerCache) recordName(key identity.PublicKey) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.names[key]
+}
+
+// knownHost returns the host address last seen for key, or "".
+func (c *peerCache) knownHost(key identity.PublicKey) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.known[key]
+}
+
+// recordTimeout bounds asking a peer's host for its record, and
+// failureMemory is how long a host that did not answer is not asked again,
+// so that one resolution (which may ask twice) waits for it once.
+const (
+	recordTimeout = 5 * time.Second
+	failureMemory = 5 * time.Second
+)
+
+// failed remembers that key's host did not give its record.
+func (c *peerCache) failed(key identity.PublicKey, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failures[key] = hostFailure{err: err, at: time.Now()}
+}
+
+// recentFailure returns the error of key's host if it failed lately.
+func (c *peerCache) recentFailure(key identity.PublicKey) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.failures[key]
+	if ok && time.Since(f.at) < failureMemory {
+		return f.err
+	}
+	delete(c.failures, key)
+	return nil
+}
+
+type hostFailure struct {
+	err error
+	at  time.Time
+}
+
+// hostDirectory is the last directory a peerCache asks: the peer's own
+// host, at the address the contacts file gives it (host=) or the one last
+// seen in its record, for its current record (wire.OpRecord). The
+// transport proves the host holds the key, and the resolver verifies the
+// record as any other.
+type hostDirectory struct{ c *peerCache }
+
+var errNoHost = fmt.Errorf("no known host address: %w", dirclient.ErrNotFound)
+
+func (d hostDirectory) LookupName(context.Context, string) ([]byte, error) { return nil, errNoHost }
+
+func (d hostDirectory) LookupKey(ctx context.Context, key identity.PublicKey) ([]byte, error) {
+	addr := ""
+	if f, err := contacts.Load(d.c.resolver.Path); err == nil {
+		if ct, ok := f.LookupKey(key); ok {
+			addr = ct.Host
+		}
+	}
+	if addr == "" {
+		addr = d.c.knownHost(key)
+	}
+	if addr == "" {
+		return nil, errNoHost
+	}
+	if err := d.c.recentFailure(key); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	req := &wire.HostRequest{Op: wire.OpRecord}
+	data, err := d.c.h.pool.Request(ctx, addr, key, req.Encode())
+	if err != nil {
+		err = fmt.Errorf("asking the host at %s for its record: %w", addr, err)
+		d.c.failed(key, err)
+		return nil, err
+	}
+	resp, err := wire.DecodeHostResponse(data)
+	if err != nil {
+		return nil, fmt.Errorf("the host at %s: %w", addr, err)
+	}
+	if resp.Status != wire.StatusStored || len(resp.Record) == 0 {
+		return nil, fmt.Errorf("the host at %s gave no record: %s", addr, resp.Status)
+	}
+	return resp.Record, nil
+}
+
+func (d hostDirectory) String() string { return "the contact's host" }
+
+// contactNames maps keys to contact names for devices, reading the
+// contacts file again when it changes. It is safe for concurrent use.
+type contactNames struct {
+	path string
+
+	mu      sync.Mutex
+	checked time.Time
+	modTime time.Time
+	size    int64
+	names   map[identity.PublicKey]string
+	keys    map[string]identity.PublicKey
+}
+
+// namesRecheck is how often the contacts file is looked at again.
+const namesRecheck = time.Second
+
+func newContactNames(path string) *contactNames { return &contactNames{path: path} }
+
+func (n *contactNames) load() {
+	if time.Since(n.checked) < namesRecheck && n.names != nil {
+		return
+	}
+	n.checked = time.Now()
+	info, err := os.Stat(n.path)
+	if err != nil {
+		n.names, n.keys = map[identity.PublicKey]string{}, map[string]identity.PublicKey{}
+		return
+	}
+	if n.names != nil && info.ModTime().Equal(n.modTime) && info.Size() == n.size {
+		return
+	}
+	f, err := contacts.Load(n.path)
+	if err != nil {
+		return // keep what was known
+	}
+	n.modTime, n.size = info.ModTime(), info.Size()
+	n.names, n.keys = map[identity.PublicKey]string{}, map[string]identity.PublicKey{}
+	for _, c := range f.Contacts() {
+		if _, dup := n.names[c.Key]; !dup {
+			n.names[c.Key] = c.Name
+		}
+		n.keys[c.Name] = c.Key
+	}
+}
+
+// name returns the contact name of key, or "".
+func (n *contactNames) name(key []byte) string {
+	k, err := identity.NewPublicKey(identity.KindIdentity, key)
+	if err != nil {
+		return ""
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.load()
+	return n.names[k]
+}
+
+// errUnknownPeer means a name is neither a contact nor a key.
+var errUnknownPeer = errors.New("no contact or key")
+
+// key returns the key a contact name or key string stands for, from the
+// contacts file alone.
+func (n *contactNames) key(s string) (identity.PublicKey, error) {
+	if k, err := identity.ParsePublicKey(s); err == nil && k.Kind() == identity.KindIdentity {
+		return k, nil
+	}
+	name, err := directory.NormalizeName(s)
+	if err != nil {
+		return identity.PublicKey{}, fmt.Errorf("%q: %w", s, errUnknownPeer)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.load()
+	if k, ok := n.keys[name]; ok {
+		return k, nil
+	}
+	return identity.PublicKey{}, fmt.Errorf("%q: %w", s, errUnknownPeer)
+}

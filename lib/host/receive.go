@@ -1,0 +1,162 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/seal"
+	"smvs/lib/store"
+	"smvs/lib/wire"
+)
+
+// serveHost answers one request of a peer host. The transport has proved
+// the peer's key; the answer is always a HostResponse, never an error, so
+// the peer learns why it was refused.
+func (h *Host) serveHost(_ context.Context, peer identity.PublicKey, data []byte) ([]byte, error) {
+	return h.handleHost(peer, data).Encode(), nil
+}
+
+func (h *Host) handleHost(peer identity.PublicKey, data []byte) *wire.HostResponse {
+	if ok, over := h.limits.begin(peer); !ok {
+		h.logBusy(peer, over)
+		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
+	}
+	defer h.limits.end(peer)
+
+	if v, why := h.policy.check(peer); v != accept {
+		h.log.Info("delivery refused by policy", "reason", why)
+		h.log.Debug("delivery refused by policy", "peer", peer, "reason", why)
+		if v == unknown {
+			return &wire.HostResponse{Status: wire.StatusBusy, Message: why}
+		}
+		return &wire.HostResponse{Status: wire.StatusRefused, Message: why}
+	}
+	req, err := wire.DecodeHostRequest(data)
+	if err != nil {
+		h.log.Info("delivery refused: malformed request")
+		h.log.Debug("malformed request", "peer", peer, "err", err)
+		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "malformed request"}
+	}
+	if req.Op == wire.OpRecord {
+		return &wire.HostResponse{Status: wire.StatusStored, Record: h.Record()}
+	}
+	status, msg := h.receive(peer, req.Envelope)
+	return &wire.HostResponse{Status: status, Message: msg}
+}
+
+// receive checks, opens and stores an envelope from peer.
+func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatus, string) {
+	if int64(len(envelope)) > h.cfg.MaxMessage+envelopeOverhead {
+		h.log.Info("delivery refused: too large", "bytes", len(envelope))
+		return wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
+	}
+	env, err := wire.DecodeEnvelope(envelope)
+	if err != nil {
+		h.log.Info("delivery refused: malformed envelope")
+		return wire.StatusInvalid, "malformed envelope"
+	}
+	switch {
+	case !bytes.Equal(env.Sender, peer.Bytes()):
+		h.log.Info("delivery refused: the envelope's sender is not the connection's key")
+		return wire.StatusWrongHost, "the envelope's sender is not the connection's key"
+	case !bytes.Equal(env.Recipient, h.me.Bytes()):
+		h.log.Info("delivery refused: the envelope is for another recipient")
+		return wire.StatusWrongHost, "not for this host's user"
+	}
+	now := h.now()
+	h.idMu.RLock()
+	opened, err := seal.Open(h.id, envelope, now)
+	h.idMu.RUnlock()
+	switch {
+	case errors.Is(err, seal.ErrUnknownKEMKey), errors.Is(err, seal.ErrExpiredKEMKey):
+		h.log.Info("delivery refused: sealed to a KEM key this host no longer has")
+		return wire.StatusStaleKEMKey, "sealed to a KEM key this host no longer has: look the record up again"
+	case errors.Is(err, seal.ErrWrongRecipient):
+		return wire.StatusWrongHost, "not for this host's user"
+	case err != nil:
+		h.log.Info("delivery refused: the envelope does not open or verify")
+		h.log.Debug("envelope does not open", "peer", peer, "err", err)
+		return wire.StatusInvalid, "the envelope does not open or verify"
+	}
+	m := opened.Message
+	if int64(len(m.Body)) > h.cfg.MaxMessage {
+		h.log.Info("delivery refused: too large", "bytes", len(m.Body))
+		return wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
+	}
+	switch m.Kind {
+	case wire.KindReceipt:
+		return h.receiveReceipt(peer, m)
+	case wire.KindText, wire.KindFile:
+	default:
+		h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
+		return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
+	}
+
+	// Pipelined messages are stored in the order they were sent, and the
+	// device sees the sender's name with the first one.
+	h.peers.learnName(h.ctx, peer)
+	h.chains.await(h.ctx, peer, m.Chain)
+	defer h.chains.arrived(peer, opened.Signed)
+	dup, err := h.store.AddIncoming(&store.Message{
+		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.In, Status: hostapi.Received,
+		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
+		Body: m.Body, Expires: m.Expires, Signed: opened.Signed,
+	})
+	switch {
+	case errors.Is(err, store.ErrQuota):
+		h.log.Warn("delivery refused: disk quota full", "quota", h.cfg.Quota)
+		return wire.StatusQuota, "the host's disk quota is full"
+	case err != nil:
+		h.log.Error("storing a delivery", "err", err)
+		return wire.StatusInternal, "the host could not store the message"
+	}
+	h.receipts.add(peer, m.ID)
+	if dup {
+		h.log.Debug("duplicate delivery", "peer", peer)
+		return wire.StatusDuplicate, ""
+	}
+	h.chains.stored(peer, opened.Signed)
+	h.log.Debug("stored", "peer", peer, "bytes", len(m.Body))
+	return wire.StatusStored, ""
+}
+
+// receiveReceipt marks the messages a peer's receipt names Delivered.
+func (h *Host) receiveReceipt(peer identity.PublicKey, m *wire.Message) (wire.HostStatus, string) {
+	r, err := wire.DecodeReceipt(m.Body)
+	if err != nil {
+		h.log.Info("delivery refused: malformed receipt")
+		return wire.StatusInvalid, "malformed receipt"
+	}
+	// All at once, so that the store commits them together.
+	errs := make([]error, len(r.IDs))
+	var wg sync.WaitGroup
+	for i, id := range r.IDs {
+		wg.Go(func() { _, errs[i] = h.store.SetStatus(peer.Bytes(), id, hostapi.Delivered) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		// ErrNotFound is a message deleted since, or never sent to this peer.
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.log.Error("recording a receipt", "err", err)
+			return wire.StatusInternal, "the host could not record the receipt"
+		}
+	}
+	h.log.Debug("receipt", "peer", peer, "ids", len(r.IDs))
+	return wire.StatusStored, ""
+}
+
+// logBusy logs a refusal for being over a peer limit: at most one a
+// second at the info level, so a flood does not flood the log too.
+func (h *Host) logBusy(peer identity.PublicKey, over string) {
+	now := time.Now().UnixNano()
+	if last := h.busyLogged.Load(); now-last > int64(time.Second) && h.busyLogged.CompareAndSwap(last, now) {
+		h.log.Info("delivery refused: peer over its limits", "reason", over)
+	}
+	h.log.Debug("delivery refused: peer over its limits", "peer", peer, "reason", over)
+}

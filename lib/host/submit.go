@@ -1,0 +1,180 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"smvs/lib/contacts"
+	"smvs/lib/dirclient"
+	"smvs/lib/directory"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/seal"
+	"smvs/lib/store"
+	"smvs/lib/wire"
+)
+
+// submit sends a device's message: it resolves the recipient, seals the
+// message to it, and stores it with its envelope in the outbox in one
+// durable step. Only then does it answer, and delivery begins.
+func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitResult, *hostapi.Error) {
+	if int64(len(s.Body)) > h.cfg.MaxMessage {
+		return nil, h.tooLarge(int64(len(s.Body)))
+	}
+	now := h.now()
+	if s.Expires != 0 && s.Expires <= now.UnixMilli() {
+		return nil, &hostapi.Error{Code: hostapi.ErrBadRequest, Message: "the message's expiry is in the past"}
+	}
+	res, err := h.peers.resolve(ctx, s.To, false)
+	if err == nil && res.Record != nil && !now.Before(time.UnixMilli(res.Record.KEM.Expires)) {
+		res, err = h.peers.resolve(ctx, s.To, true) // the record may have been renewed
+	}
+	if err != nil {
+		h.log.Debug("recipient not resolved", "err", err)
+		return nil, resolveError(s.To, err)
+	}
+	if e := sendable(s.To, res, now); e != nil {
+		return nil, e
+	}
+	key := res.Contact.Key
+
+	m := &wire.Message{
+		Sent: now.UnixMilli(), Kind: s.Kind, ContentType: s.ContentType, FileName: s.FileName,
+		Body: s.Body, Expires: s.Expires,
+	}
+	sealed, err := h.seal(key, res.Record, m, now, true)
+	if err != nil {
+		h.log.Error("sealing a message", "err", err)
+		return nil, &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not seal the message"}
+	}
+	sm := &store.Message{
+		ID: m.ID, Peer: key.Bytes(), Direction: hostapi.Out, Status: hostapi.Queued,
+		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
+		Body: m.Body, Expires: m.Expires, Signed: sealed.Signed,
+	}
+	until := time.Now().Add(h.cfg.RetryFor)
+	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
+		h.chains.forget(key)
+		return nil, h.storeError("submit", err)
+	}
+	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	r := &hostapi.SubmitResult{Seq: sm.Seq, ID: m.ID, Recipient: key.Bytes()}
+	if res.InFile {
+		r.Name = res.Contact.Name
+	}
+	return r, nil
+}
+
+// seal seals m to the peer key's record. With chained, m carries the
+// conversation's chain hash: m is signed while the conversation's chain is
+// held, so messages to one peer chain one after another, and sealed (the
+// costly HPKE part) after it is released, so they seal in parallel.
+// seal.Seal signs m again, with the same result: Ed25519 signatures are
+// deterministic.
+func (h *Host) seal(key identity.PublicKey, rec *wire.Record, m *wire.Message, now time.Time, chained bool) (*seal.Sealed, error) {
+	if chained {
+		m.Sender, m.Recipient, m.KEMKeyID = h.me.Bytes(), bytes.Clone(rec.Identity), bytes.Clone(rec.KEM.ID)
+		if len(m.ID) == 0 {
+			m.ID = make([]byte, wire.MessageIDSize)
+			rand.Read(m.ID)
+		}
+		hash, done, err := h.chains.next(key)
+		if err != nil {
+			return nil, err
+		}
+		m.Chain = hash
+		signed, err := wire.SignMessage(h.id.Signer(), m)
+		done(signed)
+		if err != nil {
+			return nil, err
+		}
+	}
+	h.idMu.RLock()
+	defer h.idMu.RUnlock()
+	return seal.Seal(h.id, rec, m, now)
+}
+
+// sendable checks that a resolved recipient can be sealed to and reached.
+func sendable(to string, res *contacts.Resolved, now time.Time) *hostapi.Error {
+	switch {
+	case res.Record == nil && len(res.Skipped) > 0:
+		return &hostapi.Error{
+			Code:    hostapi.ErrUnavailable,
+			Message: fmt.Sprintf("no record of %q could be fetched: %v", to, res.Skipped[0]),
+			Hint:    "its host or a directory may be down; try again later",
+		}
+	case res.Record == nil:
+		return &hostapi.Error{
+			Code:    hostapi.ErrUnknownRecipient,
+			Message: fmt.Sprintf("no record of %q was found, so its KEM key is unknown", to),
+			Hint:    "give the host's address in the contacts file (host=ADDR), or a directory with --dir",
+		}
+	case !now.Before(time.UnixMilli(res.Record.KEM.Expires)):
+		return &hostapi.Error{
+			Code:    hostapi.ErrUnavailable,
+			Message: fmt.Sprintf("the KEM key in %q's record has expired", to),
+			Hint:    "the recipient's host must publish a new record; try again later",
+		}
+	case res.Host() == "":
+		return &hostapi.Error{
+			Code:    hostapi.ErrUnknownRecipient,
+			Message: fmt.Sprintf("%q has no host address", to),
+			Hint:    "give one in the contacts file: smvs-register add --host ADDR NAME smvs1...",
+		}
+	}
+	return nil
+}
+
+// resolveError is the device's error for a recipient that did not resolve.
+func resolveError(to string, err error) *hostapi.Error {
+	var changed *contacts.KeyChangedError
+	switch {
+	case errors.As(err, &changed):
+		return &hostapi.Error{Code: hostapi.ErrKeyChanged, Message: changed.Error(), Hint: changed.Hint()}
+	case errors.Is(err, contacts.ErrNotFound), errors.Is(err, dirclient.ErrNotFound):
+		return &hostapi.Error{
+			Code:    hostapi.ErrUnknownRecipient,
+			Message: fmt.Sprintf("unknown recipient %q: no contact, key or directory record", to),
+			Hint:    "check the name, or add the contact with: smvs-register add NAME smvs1...",
+		}
+	case errors.Is(err, directory.ErrBadName), errors.Is(err, identity.ErrBadPublicKey), errors.Is(err, contacts.ErrBadRecord):
+		return &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: err.Error()}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: fmt.Sprintf("looking %q up took too long", to),
+			Hint: "try again later"}
+	}
+	var insecure *contacts.InsecureFileError
+	var parse *contacts.ParseError
+	if errors.As(err, &insecure) || errors.As(err, &parse) {
+		return &hostapi.Error{Code: hostapi.ErrInternal, Message: err.Error(), Hint: "fix the contacts file"}
+	}
+	return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: fmt.Sprintf("looking %q up: %v", to, err),
+		Hint: "a directory may be down; try again later"}
+}
+
+// tooLarge is the device's error for a message over the size limit.
+func (h *Host) tooLarge(n int64) *hostapi.Error {
+	return &hostapi.Error{
+		Code:    hostapi.ErrTooLarge,
+		Message: fmt.Sprintf("the message is too large: %d bytes, over this host's limit of %d bytes", n, h.cfg.MaxMessage),
+		Hint:    "the host's limit is smvs-hostd --max-message",
+	}
+}
+
+// storeError is the device's error for a failed store write, logged.
+func (h *Host) storeError(op string, err error) *hostapi.Error {
+	switch {
+	case errors.Is(err, store.ErrQuota):
+		h.log.Warn(op+" refused: disk quota full", "quota", h.cfg.Quota)
+		return &hostapi.Error{Code: hostapi.ErrQuota, Message: "the host's disk quota is full",
+			Hint: "delete messages, or raise smvs-hostd --quota"}
+	case errors.Is(err, store.ErrClosed):
+		return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: "the host is shutting down", Hint: "try again later"}
+	}
+	h.log.Error(op+": store failed", "err", err)
+	return &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not store the message"}
+}

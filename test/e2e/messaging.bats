@@ -1,0 +1,208 @@
+# Messaging: smvs-hostd, smvs-send and smvs-recv as separate processes on
+# 127.0.0.1, with a directory, every user in an SMVS_HOME of their own.
+
+setup_file() {
+	go build -o "$BATS_FILE_TMPDIR/hostpoke" "$BATS_TEST_DIRNAME/tools/hostpoke"
+}
+
+setup() {
+	load helpers
+	smvs_setup
+	HOSTPOKE=$BATS_FILE_TMPDIR/hostpoke
+	start_dird dir && use_dird
+}
+
+teardown() {
+	stop_daemons
+}
+
+# alice_and_bob makes both users and starts their hosts; it sets ALICE,
+# BOB (their ids) and ALICE_ADDR, BOB_ADDR, BOB_PID.
+alice_and_bob() {
+	ALICE=$(user alice) BOB=$(user bob)
+	start_host alice "$@"
+	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
+	start_host bob "$@"
+	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
+}
+
+# texts USER prints the text of every message USER's host holds, one a line.
+texts() {
+	as_user "$1" smvs-recv --json | sed -n 's/.*"text":"\([^"]*\)".*/\1/p'
+}
+
+# has_text USER TEXT succeeds once USER's host holds a message TEXT.
+has_text() {
+	texts "$1" | grep -qxF "$2"
+}
+
+# count_in USER N succeeds once USER's host holds at least N incoming messages.
+count_in() {
+	[ "$(as_user "$1" smvs-recv --json | grep -c '"direction":"in"')" -ge "$2" ]
+}
+
+@test "echo hi | smvs-send bob arrives in bob's smvs-recv --follow and alice's history says delivered" {
+	alice_and_bob
+	as_user bob smvs-recv --follow >"$BATS_TEST_TMPDIR/follow" 2>/dev/null 3>&- &
+	follower=$!
+	DAEMONS+=("$follower")
+
+	run -0 as_user alice bash -c 'echo hi | smvs-send bob'
+	# The sender shows as alice once bob's host has her record, else by key.
+	eventually 10 grep -Eq ' < (alice|smvs1[a-z0-9]+): hi$' "$BATS_TEST_TMPDIR/follow"
+	eventually 10 bash -c "SMVS_HOME='$(user_home alice)' smvs-recv | grep -q '> bob (delivered): hi$'"
+	run -0 as_user alice smvs-send --wait bob <<<"and this one waits"
+}
+
+@test "a 20 MiB random file arrives byte-identical" {
+	alice_and_bob
+	head -c 20971520 /dev/urandom >"$BATS_TEST_TMPDIR/big.bin"
+	run -0 as_user alice smvs-send --file "$BATS_TEST_TMPDIR/big.bin" bob
+	eventually 30 count_in bob 1
+	seq=$(as_user bob smvs-recv --json | grep '"file_name":"big.bin"' | sed 's/.*"seq":\([0-9]*\).*/\1/')
+	as_user bob smvs-recv --raw "$seq" >"$BATS_TEST_TMPDIR/got.bin"
+	assert_equal "$(sha256sum <"$BATS_TEST_TMPDIR/got.bin")" "$(sha256sum <"$BATS_TEST_TMPDIR/big.bin")"
+}
+
+@test "1,000 lines through smvs-send -l arrive exactly once and in order" {
+	alice_and_bob
+	seq 1000 | sed 's/^/line /' >"$BATS_TEST_TMPDIR/lines"
+	run -0 as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines"
+	eventually 30 count_in bob 1000
+	texts bob >"$BATS_TEST_TMPDIR/got"
+	cmp "$BATS_TEST_TMPDIR/lines" "$BATS_TEST_TMPDIR/got"
+}
+
+@test "with bob's host down, sending succeeds and the messages arrive once it starts" {
+	alice_and_bob
+	kill -TERM "$BOB_PID" && wait "$BOB_PID" || true
+	run -0 as_user alice smvs-send bob <<<"while you were out"
+	run -0 as_user alice smvs-recv
+	assert_contains "$output" "> bob (queued): while you were out"
+	start_host bob
+	eventually 20 has_text bob "while you were out"
+}
+
+# stream_kill VICTIM: alice streams 5,000 lines to bob; VICTIM's host is
+# killed with SIGKILL partway and restarted; every line alice's host
+# accepted must arrive at bob exactly once.
+stream_kill() {
+	local victim=$1 pid
+	alice_and_bob
+	seq 5000 | sed 's/^/msg /' >"$BATS_TEST_TMPDIR/lines"
+	as_user alice smvs-send -l --json bob <"$BATS_TEST_TMPDIR/lines" >"$BATS_TEST_TMPDIR/accepted" 2>/dev/null 3>&- &
+	sender=$!
+	eventually 20 bash -c "[ \$(wc -l <'$BATS_TEST_TMPDIR/accepted') -ge 500 ]"
+	[ "$victim" = bob ] && pid=$BOB_PID || pid=$ALICE_PID
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	if [ "$victim" = alice ]; then
+		wait "$sender" || true # its host died under it
+	fi
+	start_host "$victim"
+	wait "$sender" || true
+	accepted=$(wc -l <"$BATS_TEST_TMPDIR/accepted")
+	[ "$accepted" -ge 500 ] || fail "only $accepted accepted"
+	eventually 120 count_in bob "$accepted"
+	texts bob | sort >"$BATS_TEST_TMPDIR/got"
+	[ -z "$(uniq -d "$BATS_TEST_TMPDIR/got")" ] || fail "duplicates: $(uniq -d "$BATS_TEST_TMPDIR/got" | head)"
+	# Every accepted line arrived: the first $accepted lines (accepted in order).
+	head -n "$accepted" "$BATS_TEST_TMPDIR/lines" | sort >"$BATS_TEST_TMPDIR/want"
+	[ -z "$(comm -23 "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got")" ] ||
+		fail "lost: $(comm -23 "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got" | head)"
+}
+
+@test "kill -9 of bob's host while 5,000 messages stream in loses and duplicates nothing" {
+	stream_kill bob
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/accepted")" 5000
+}
+
+@test "kill -9 of alice's host while 5,000 messages stream out loses and duplicates nothing" {
+	stream_kill alice
+}
+
+@test "no plaintext on disk: a marker is in no file of either host's data" {
+	alice_and_bob
+	marker="marker-$RANDOM-$RANDOM-plaintext"
+	as_user alice smvs-send bob <<<"$marker"
+	eventually 10 has_text bob "$marker"
+	echo "$marker in a file" >"$BATS_TEST_TMPDIR/notes.txt"
+	as_user alice smvs-send --file "$BATS_TEST_TMPDIR/notes.txt" bob
+	rm "$BATS_TEST_TMPDIR/notes.txt"
+	eventually 10 count_in bob 2
+	run grep -rl -- "$marker" "$(user_home alice)/data" "$(user_home bob)/data"
+	assert_equal "$status" 1
+	assert_equal "$output" ""
+}
+
+@test "a host presenting a key other than bob's pinned one is refused" {
+	alice_and_bob
+	user mallory >/dev/null
+	start_host mallory
+	as_user alice smvs-register lookup bob >/dev/null
+	# The contacts file sends alice's host to mallory's address for bob.
+	sed -i "s|^bob .*|bob $BOB host=$HOST_ADDR|" "$(user_home alice)/contacts"
+	run -0 as_user alice smvs-send bob <<<"for bob only"
+	sleep 2
+	run -0 as_user alice smvs-recv
+	assert_contains "$output" "> bob (queued): for bob only"
+	run -0 as_user mallory smvs-recv
+	assert_equal "$output" ""
+	assert_contains "$(cat "$(user_home alice)/hostd.out.log")" "key"
+}
+
+@test "an envelope for someone else is refused; a replayed one is stored once; garbage frames change nothing" {
+	alice_and_bob
+	user carol >/dev/null
+	poke() { "$HOSTPOKE" -identity "$(user_home alice)/identity" -addr "$BOB_ADDR" -expect "$BOB" "$@"; }
+	run -0 poke foreign "$(user_home carol)/identity"
+	assert_equal "$output" "wrong host"
+	run -0 poke replay "said twice"
+	assert_equal "$output" $'stored\nduplicate'
+	run -0 poke garbage
+	refute_contains "$output" "stored"
+	assert_equal "$(texts bob)" "said twice"
+}
+
+@test "a blocked sender's message is refused and nothing of it is stored; allow-only refuses strangers" {
+	alice_and_bob
+	user carol >/dev/null
+	start_host carol
+	echo "$ALICE" >"$(user_home bob)/blocked"
+	run -0 as_user alice smvs-send bob <<<"from a blocked sender"
+	run -0 as_user carol smvs-send bob <<<"from carol"
+	eventually 10 has_text bob "from carol"
+	refute_contains "$(texts bob)" "blocked sender"
+
+	rm "$(user_home bob)/blocked"
+	carol_id=$(as_user carol smvs-keygen -y)
+	printf '# only carol\n%s\n' "$carol_id" >"$(user_home bob)/allowed"
+	run -0 as_user alice smvs-send bob <<<"from a stranger"
+	run -0 as_user carol smvs-send bob <<<"carol again"
+	eventually 10 has_text bob "carol again"
+	refute_contains "$(texts bob)" "stranger"
+}
+
+@test "bad input gets a clear error and changes nothing stored" {
+	alice_and_bob --max-message 1024
+	as_user alice smvs-send bob <<<"before"
+	eventually 10 has_text bob "before"
+	before=$(as_user bob smvs-recv --json)
+
+	head -c 2048 /dev/zero | tr '\0' x >"$BATS_TEST_TMPDIR/big"
+	run -7 --separate-stderr as_user alice smvs-send bob <"$BATS_TEST_TMPDIR/big"
+	assert_contains "$stderr" "smvs-send: error:"
+	assert_contains "$stderr" "over this host's limit of 1024 bytes"
+
+	run -3 --separate-stderr as_user alice smvs-send nobody-at-all <<<"hello?"
+	assert_contains "$stderr" "smvs-send: error:"
+
+	run -0 "$HOSTPOKE" -socket "$(user_home bob)/host.sock" garbage
+	run -0 "$HOSTPOKE" -identity "$(user_home alice)/identity" -addr "$BOB_ADDR" -expect "$BOB" garbage
+	kill -0 "$BOB_PID" || fail "bob's host died"
+	assert_equal "$(as_user bob smvs-recv --json)" "$before"
+
+	kill -TERM "$BOB_PID" && wait "$BOB_PID" || true
+	run -5 --separate-stderr as_user bob smvs-send alice <<<"nobody home"
+	assert_contains "$stderr" "smvs-hostd"
+}
