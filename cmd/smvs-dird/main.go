@@ -15,9 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,11 +58,7 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills at once
-	}()
+	ctx, stop := cli.SignalContext()
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -151,12 +145,7 @@ func newApp(ctx context.Context) *urfave.App {
 				Usage:   "log every request with its client address and the name or key it looks up",
 				EnvVars: []string{envAccessLog},
 			},
-			&urfave.StringFlag{
-				Name:    "log-level",
-				Usage:   "log at `LEVEL`: debug, info, warn or error",
-				Value:   "info",
-				EnvVars: []string{envLogLevel},
-			},
+			cli.LogLevelFlag(envLogLevel),
 		},
 		Action: func(c *urfave.Context) error {
 			cfg, err := parseConfig(c)
@@ -215,31 +204,16 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, cli.UsageErrorf(c, "invalid --client-ip-header %q: want a header name, as X-Forwarded-For", cfg.clientIPHeader)
 	}
 	var err error
-	if cfg.maxLifetime, err = parseLifetime(c.String("max-lifetime")); err != nil {
-		return nil, cli.UsageErrorf(c, "invalid --max-lifetime: %v", err)
+	if cfg.maxLifetime, err = cli.ParseDuration(c.String("max-lifetime")); err != nil {
+		return nil, cli.UsageErrorf(c, "invalid --max-lifetime: %v, as 90d or 720h", err)
 	}
-	if err := cfg.logLevel.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, cli.UsageErrorf(c, "invalid --log-level %q: want debug, info, warn or error", c.String("log-level"))
+	if cfg.logLevel, err = cli.LogLevel(c); err != nil {
+		return nil, err
 	}
 	if cfg.dataDir, err = dataDir(c); err != nil {
 		return nil, err
 	}
 	return cfg, nil
-}
-
-// parseLifetime parses a duration as time.ParseDuration does, or a whole
-// number of days, "90d".
-func parseLifetime(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n uint64
-		n, err = strconv.ParseUint(days, 10, 16)
-		d = time.Duration(n) * 24 * time.Hour
-	}
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration, as 90d or 720h", s)
-	}
-	return d, nil
 }
 
 // dataDir returns the data directory: --data, else smvs/dird in the

@@ -13,7 +13,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -56,11 +55,7 @@ const (
 
 func main() {
 	restrictUmask()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills at once
-	}()
+	ctx, stop := cli.SignalContext()
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -154,12 +149,7 @@ func newApp(ctx context.Context) *urfave.App {
 			Value:   host.DefaultPeerStreams,
 			EnvVars: []string{envPeerStreams},
 		},
-		&urfave.StringFlag{
-			Name:    "log-level",
-			Usage:   "log at `LEVEL`: debug, info, warn or error",
-			Value:   "info",
-			EnvVars: []string{envLogLevel},
-		},
+		cli.LogLevelFlag(envLogLevel),
 	)
 	return &urfave.App{
 		Name:      "smvs-hostd",
@@ -235,8 +225,8 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		flag string
 		v    *time.Duration
 	}{{"retry-for", &h.RetryFor}, {"backoff-min", &h.BackoffMin}, {"backoff-max", &h.BackoffMax}} {
-		if *d.v, err = parseDuration(c.String(d.flag)); err != nil {
-			return nil, cli.UsageErrorf(c, "invalid --%s: %v", d.flag, err)
+		if *d.v, err = cli.ParseDuration(c.String(d.flag)); err != nil {
+			return nil, cli.UsageErrorf(c, "invalid --%s: %v, as 7d, 36h or 200ms", d.flag, err)
 		}
 	}
 	switch {
@@ -249,8 +239,8 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	case h.PeerStreams < 1:
 		return nil, cli.UsageErrorf(c, "invalid --peer-streams %d: want at least 1", h.PeerStreams)
 	}
-	if err := cfg.logLevel.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, cli.UsageErrorf(c, "invalid --log-level %q: want debug, info, warn or error", c.String("log-level"))
+	if cfg.logLevel, err = cli.LogLevel(c); err != nil {
+		return nil, err
 	}
 	if h.Directories, err = cli.Directories(c); err != nil {
 		return nil, err
@@ -286,21 +276,6 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size %q", s)
 	}
 	return n * mult, nil
-}
-
-// parseDuration parses a duration as time.ParseDuration does, or a whole
-// number of days, "7d".
-func parseDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n uint64
-		n, err = strconv.ParseUint(days, 10, 16)
-		d = time.Duration(n) * 24 * time.Hour
-	}
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration, as 7d, 36h or 200ms", s)
-	}
-	return d, nil
 }
 
 // dataDir returns the data directory: --data; else host in the SMVS home

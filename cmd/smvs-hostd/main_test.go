@@ -17,32 +17,13 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
-	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/clitest"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
 )
-
-// lockedBuffer is a bytes.Buffer safe to write from the daemon while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // isolate gives the test an environment of its own: no SMVS_* setting
 // from the caller, and HOME and XDG directories in a temporary directory,
@@ -100,7 +81,7 @@ func newHome(t *testing.T, passphrase string) (string, identity.PublicKey) {
 type daemon struct {
 	addr, id, socket string
 	stop             func() int // cancels its context, as SIGTERM does, and returns the exit status
-	stderr           *lockedBuffer
+	stderr           *clitest.Buffer
 }
 
 // startLine is what smvs-hostd prints on standard output once it serves.
@@ -111,7 +92,7 @@ func start(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdoutR, stdoutW := io.Pipe()
-	d := &daemon{stderr: &lockedBuffer{}}
+	d := &daemon{stderr: &clitest.Buffer{}}
 	done := make(chan int, 1)
 	go func() {
 		code := run(ctx, append([]string{"smvs-hostd"}, args...), stdoutW, d.stderr)
@@ -380,46 +361,9 @@ func TestHelpAndVersion(t *testing.T) {
 // environment twin, and no flag that does not exist, so the manual can't
 // drift from --help.
 func TestManPage(t *testing.T) {
-	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-hostd.8"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(page), `\-`, "-")
-
-	flags := map[string]bool{"--completion": true}
-	var envs []string
-	for _, f := range append(newApp(context.Background()).Flags, urfave.HelpFlag, urfave.VersionFlag) {
-		for _, name := range f.Names() {
-			if len(name) == 1 {
-				flags["-"+name] = true
-			} else {
-				flags["--"+name] = true
-			}
-		}
-		if e, ok := f.(interface{ GetEnvVars() []string }); ok {
-			envs = append(envs, e.GetEnvVars()...)
-		}
-	}
-	for flag := range flags {
-		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
-			t.Errorf("the man page does not mention %s", flag)
-		}
-	}
-	environment := text[strings.Index(text, "\n.SH ENVIRONMENT\n"):]
-	for _, env := range envs {
-		if !strings.Contains(environment, "\n.B "+env+"\n") {
-			t.Errorf("the man page's ENVIRONMENT does not document %s", env)
-		}
-	}
-
-	// The options documented: the first line after each .TP in OPTIONS.
-	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
-	options = options[:strings.Index(options[1:], "\n.SH ")+1]
-	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
-		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
-			if !flags[name] {
-				t.Errorf("the man page documents %s, which is not a flag", name)
-			}
-		}
-	}
+	clitest.CheckManPage(t, clitest.ManPage{
+		Name:    "smvs-hostd.8",
+		App:     newApp(context.Background()),
+		FlagEnv: true,
+	})
 }

@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	urfave "github.com/urfave/cli/v2"
-
 	"smvs/lib/cli"
+	"smvs/lib/cli/clitest"
 	"smvs/lib/identity"
 )
 
@@ -247,36 +246,8 @@ func TestHelpAndVersion(t *testing.T) {
 // TestManPage checks that man/smvs-keygen.1 documents every flag, and no
 // flag that does not exist, so the manual can't drift from --help.
 func TestManPage(t *testing.T) {
-	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-keygen.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(page), `\-`, "-")
-
-	flags := map[string]bool{"--completion": true}
-	for _, f := range append(newApp().Flags, urfave.HelpFlag, urfave.VersionFlag) {
-		for _, name := range f.Names() {
-			if len(name) == 1 {
-				flags["-"+name] = true
-			} else {
-				flags["--"+name] = true
-			}
-		}
-	}
-	for flag := range flags {
-		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
-			t.Errorf("the man page does not mention %s", flag)
-		}
-	}
-
-	// The options documented: the first line after each .TP in OPTIONS.
-	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
-	options = options[:strings.Index(options[1:], "\n.SH ")+1]
-	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
-		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
-			if !flags[name] {
-				t.Errorf("the man page documents %s, which is not a flag", name)
-			}
-		}
-	}
+	clitest.CheckManPage(t, clitest.ManPage{
+		Name: "smvs-keygen.1",
+		App:  newApp(),
+	})
 }

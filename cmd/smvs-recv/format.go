@@ -11,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"smvs/lib/cli"
 	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
@@ -112,7 +113,7 @@ func summary(it *hostapi.Item) string {
 		if it.ContentType != "" {
 			parts = append(parts, escape(it.ContentType))
 		}
-		parts = append(parts, formatSize(int64(len(it.Body))))
+		parts = append(parts, cli.FormatSize(int64(len(it.Body))))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -150,21 +151,6 @@ func escape(s string) string {
 		i += size
 	}
 	return b.String()
-}
-
-// formatSize formats n bytes for people: "512 B", "1.2 MiB".
-func formatSize(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, unit := float64(n)/1024, "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB"} {
-		if v < 1024 {
-			break
-		}
-		v, unit = v/1024, u
-	}
-	return fmt.Sprintf("%.1f %s", v, unit)
 }
 
 // messageJSON is a message in the --json output.

@@ -195,30 +195,12 @@ func (o *options) parseSince(s string, now time.Time) error {
 			return nil
 		}
 	}
-	d, err := parseDuration(s)
+	d, err := cli.ParseDuration(s)
 	if err != nil {
 		return err
 	}
 	o.since = now.Add(-d).UnixMilli()
 	return nil
-}
-
-// parseDuration parses a Go duration, or a whole number of days ("7d").
-func parseDuration(s string) (time.Duration, error) {
-	var d time.Duration
-	var err error
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n uint64
-		if n, err = strconv.ParseUint(days, 10, 16); err == nil {
-			d = time.Duration(n) * 24 * time.Hour
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
-	if err == nil && d <= 0 {
-		err = errors.New("not positive")
-	}
-	return d, err
 }
 
 // resolveFrom turns --from into what the host is asked for: the key of a
@@ -430,8 +412,7 @@ func recvError(err error) error {
 	var hostErr *hostapi.Error
 	switch {
 	case errors.Is(err, hostapi.ErrHostNotRunning):
-		return cli.Errorf("%w", err).WithExitCode(exitHostNotRunning).
-			WithHintf("start smvs-hostd, or point --socket (or %s) at the socket it listens on", cli.SocketEnv)
+		return cli.HostNotRunning(err).WithExitCode(exitHostNotRunning)
 	case errors.As(err, &hostErr):
 		e := cli.Errorf("%s", hostErr.Message)
 		if hostErr.Hint != "" {

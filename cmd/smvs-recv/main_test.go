@@ -12,13 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	urfave "github.com/urfave/cli/v2"
-
 	"smvs/lib/cli"
+	"smvs/lib/cli/clitest"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/identity"
@@ -260,27 +258,9 @@ func TestRaw(t *testing.T) {
 	}
 }
 
-// syncBuffer is a buffer a command writes while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // following is a run of smvs-recv --follow in the background.
 type following struct {
-	stdout, stderr syncBuffer
+	stdout, stderr clitest.Buffer
 	cancel         func()
 	done           chan int
 }
@@ -297,7 +277,7 @@ func follow(t *testing.T, args ...string) *following {
 }
 
 // waitFor waits until want is in w.
-func waitFor(t *testing.T, what string, w *syncBuffer, want string) {
+func waitFor(t *testing.T, what string, w *clitest.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(w.String(), want) {
@@ -578,45 +558,10 @@ func TestHelpAndVersion(t *testing.T) {
 // TestManPage checks that man/smvs-recv.1 documents every flag, and no
 // flag that does not exist, every environment variable and exit status.
 func TestManPage(t *testing.T) {
-	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-recv.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(page), `\-`, "-")
-
-	app := newApp(context.Background())
-	flags := map[string]bool{"--completion": true}
-	for _, f := range append(app.Flags, urfave.HelpFlag, urfave.VersionFlag) {
-		for _, name := range f.Names() {
-			if len(name) == 1 {
-				flags["-"+name] = true
-			} else {
-				flags["--"+name] = true
-			}
-		}
-	}
-	for flag := range flags {
-		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
-			t.Errorf("the man page does not mention %s", flag)
-		}
-	}
-	for _, env := range []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"} {
-		if !strings.Contains(text, "\n.B "+env+"\n") {
-			t.Errorf("ENVIRONMENT does not document %s", env)
-		}
-	}
-	for _, code := range []int{0, 1, 2, exitNotFound, exitHostNotRunning} {
-		if !regexp.MustCompile(`\n\.TP\n\.B ` + string(rune('0'+code)) + `\n`).MatchString(text) {
-			t.Errorf("EXIT STATUS does not document %d", code)
-		}
-	}
-	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
-	options = options[:strings.Index(options[1:], "\n.SH ")+1]
-	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
-		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
-			if !flags[name] {
-				t.Errorf("the man page documents %s, which is not a flag", name)
-			}
-		}
-	}
+	clitest.CheckManPage(t, clitest.ManPage{
+		Name:      "smvs-recv.1",
+		App:       newApp(context.Background()),
+		Env:       []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"},
+		ExitCodes: []int{0, 1, 2, exitNotFound, exitHostNotRunning},
+	})
 }

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -174,17 +172,8 @@ func needDirectories(c *urfave.Context) ([]*dirclient.Client, error) {
 // ("90d").
 func lifetime(c *urfave.Context) (time.Duration, error) {
 	s := c.String("lifetime")
-	var d time.Duration
-	var err error
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n uint64
-		if n, err = strconv.ParseUint(days, 10, 16); err == nil {
-			d = time.Duration(n) * 24 * time.Hour
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
-	if err != nil || d <= 0 {
+	d, err := cli.ParseDuration(s)
+	if err != nil {
 		return 0, cli.UsageErrorf(c, "invalid --lifetime %q: want a positive duration such as 90d, 36h or 45m", s)
 	}
 	return d, nil

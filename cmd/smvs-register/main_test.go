@@ -18,9 +18,9 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
-	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/clitest"
 	"smvs/lib/contacts"
 	"smvs/lib/directory"
 	"smvs/lib/directory/server"
@@ -690,56 +690,10 @@ func TestHelpAndVersion(t *testing.T) {
 // flag, and no flag that does not exist, so the manual can't drift from
 // --help.
 func TestManPage(t *testing.T) {
-	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-register.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(page), `\-`, "-")
-
-	app := newApp()
-	flags := map[string]bool{"--completion": true}
-	all := append(app.Flags, urfave.HelpFlag, urfave.VersionFlag)
-	for _, cmd := range app.Commands {
-		all = append(all, cmd.Flags...)
-		for _, name := range cmd.Names() {
-			if !regexp.MustCompile(`\n\.B(R)? "?` + regexp.QuoteMeta(name) + `\b`).MatchString(text) {
-				t.Errorf("the man page does not document the command %s", name)
-			}
-		}
-	}
-	for _, f := range all {
-		for _, name := range f.Names() {
-			if len(name) == 1 {
-				flags["-"+name] = true
-			} else {
-				flags["--"+name] = true
-			}
-		}
-	}
-	for flag := range flags {
-		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
-			t.Errorf("the man page does not mention %s", flag)
-		}
-	}
-	for _, env := range []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv} {
-		if !strings.Contains(text, "\n.B "+env+"\n") {
-			t.Errorf("ENVIRONMENT does not document %s", env)
-		}
-	}
-	for _, code := range []int{exitNotFound, exitKeyChanged, exitConflict} {
-		if !regexp.MustCompile(`\n\.TP\n\.B ` + string(rune('0'+code)) + `\n`).MatchString(text) {
-			t.Errorf("EXIT STATUS does not document %d", code)
-		}
-	}
-
-	// The options documented: the first line after each .TP in OPTIONS.
-	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
-	options = options[:strings.Index(options[1:], "\n.SH ")+1]
-	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
-		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
-			if !flags[name] {
-				t.Errorf("the man page documents %s, which is not a flag", name)
-			}
-		}
-	}
+	clitest.CheckManPage(t, clitest.ManPage{
+		Name:      "smvs-register.1",
+		App:       newApp(),
+		Env:       []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv},
+		ExitCodes: []int{exitNotFound, exitKeyChanged, exitConflict},
+	})
 }

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -134,7 +133,7 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		}
 	}
 	if s := c.String("expires"); s != "" {
-		d, err := parseDuration(s)
+		d, err := cli.ParseDuration(s)
 		if err != nil {
 			return nil, cli.UsageErrorf(c, "invalid --expires %q: want a positive duration such as 7d, 1h or 30m", s)
 		}
@@ -145,24 +144,6 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		return nil, err
 	}
 	return o, nil
-}
-
-// parseDuration parses a Go duration, or a whole number of days ("7d").
-func parseDuration(s string) (time.Duration, error) {
-	var d time.Duration
-	var err error
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		var n uint64
-		if n, err = strconv.ParseUint(days, 10, 16); err == nil {
-			d = time.Duration(n) * 24 * time.Hour
-		}
-	} else {
-		d, err = time.ParseDuration(s)
-	}
-	if err == nil && d <= 0 {
-		err = errors.New("not positive")
-	}
-	return d, err
 }
 
 // send sends what o says and, with --wait, waits for its delivery.
@@ -396,8 +377,7 @@ func hostError(err error, to string) *cli.Error {
 	var hostErr *hostapi.Error
 	switch {
 	case errors.Is(err, hostapi.ErrHostNotRunning):
-		return cli.Errorf("%w", err).WithExitCode(exitHostNotRunning).
-			WithHintf("start smvs-hostd, or point --socket (or %s) at the socket it listens on", cli.SocketEnv)
+		return cli.HostNotRunning(err).WithExitCode(exitHostNotRunning)
 	case errors.As(err, &hostErr):
 		e := cli.Errorf("%s", hostErr.Message)
 		if hostErr.Hint != "" {

@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	urfave "github.com/urfave/cli/v2"
-
 	"smvs/lib/cli"
+	"smvs/lib/cli/clitest"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/identity"
@@ -272,12 +271,8 @@ func TestWait(t *testing.T) {
 	ok(t, "a\nb\n", "-l", "--wait", "bob")
 
 	h.DeliverAfter(0)
-	start := time.Now()
 	fails(t, exitNotDelivered, "hi", []string{"is queued, not delivered within 200ms", "hint: the host keeps trying"},
 		"--timeout", "200ms", "bob")
-	if d := time.Since(start); d < 200*time.Millisecond || d > 5*time.Second {
-		t.Errorf("waited %s for a timeout of 200ms", d)
-	}
 
 	// Stored by the peer's host, but no receipt.
 	done := make(chan result)
@@ -411,12 +406,6 @@ func TestProgress(t *testing.T) {
 	if buf.Len() != 0 {
 		t.Errorf("progress on no terminal: %q", buf.String())
 	}
-
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB"} {
-		if got := formatSize(n); got != want {
-			t.Errorf("formatSize(%d) = %q, want %q", n, got, want)
-		}
-	}
 }
 
 func TestHelpAndVersion(t *testing.T) {
@@ -437,45 +426,10 @@ func TestHelpAndVersion(t *testing.T) {
 // TestManPage checks that man/smvs-send.1 documents every flag, and no
 // flag that does not exist, every environment variable and exit status.
 func TestManPage(t *testing.T) {
-	page, err := os.ReadFile(filepath.Join("..", "..", "man", "smvs-send.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.ReplaceAll(string(page), `\-`, "-")
-
-	app := newApp(nil)
-	flags := map[string]bool{"--completion": true}
-	for _, f := range append(app.Flags, urfave.HelpFlag, urfave.VersionFlag) {
-		for _, name := range f.Names() {
-			if len(name) == 1 {
-				flags["-"+name] = true
-			} else {
-				flags["--"+name] = true
-			}
-		}
-	}
-	for flag := range flags {
-		if !regexp.MustCompile(`(^|[^\w-])` + regexp.QuoteMeta(flag) + `($|[^\w-])`).MatchString(text) {
-			t.Errorf("the man page does not mention %s", flag)
-		}
-	}
-	for _, env := range []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"} {
-		if !strings.Contains(text, "\n.B "+env+"\n") {
-			t.Errorf("ENVIRONMENT does not document %s", env)
-		}
-	}
-	for _, code := range []int{0, 1, 2, exitUnknownRecipient, exitKeyChanged, exitHostNotRunning, exitNotDelivered, exitTooLarge} {
-		if !regexp.MustCompile(`\n\.TP\n\.B ` + string(rune('0'+code)) + `\n`).MatchString(text) {
-			t.Errorf("EXIT STATUS does not document %d", code)
-		}
-	}
-	options := text[strings.Index(text, "\n.SH OPTIONS\n"):]
-	options = options[:strings.Index(options[1:], "\n.SH ")+1]
-	for _, m := range regexp.MustCompile(`\n\.TP\n\.BI? "?([^\n]*)`).FindAllStringSubmatch(options, -1) {
-		for _, name := range regexp.MustCompile(`--?[\w-]+`).FindAllString(m[1], -1) {
-			if !flags[name] {
-				t.Errorf("the man page documents %s, which is not a flag", name)
-			}
-		}
-	}
+	clitest.CheckManPage(t, clitest.ManPage{
+		Name:      "smvs-send.1",
+		App:       newApp(nil),
+		Env:       []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"},
+		ExitCodes: []int{0, 1, 2, exitUnknownRecipient, exitKeyChanged, exitHostNotRunning, exitNotDelivered, exitTooLarge},
+	})
 }

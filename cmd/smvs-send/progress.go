@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"smvs/lib/cli"
 )
 
 // progressMin is the size from which reading a body shows progress.
@@ -37,16 +39,16 @@ func (p *progress) add(n int) {
 		const width = 30
 		filled := int(min(p.done, p.total) * width / p.total)
 		p.draw(fmt.Sprintf("[%s%s] %3d%% %s of %s", strings.Repeat("#", filled), strings.Repeat(" ", width-filled),
-			min(p.done, p.total)*100/p.total, formatSize(p.done), formatSize(p.total)))
+			min(p.done, p.total)*100/p.total, cli.FormatSize(p.done), cli.FormatSize(p.total)))
 		return
 	}
-	p.draw("read " + formatSize(p.done))
+	p.draw("read " + cli.FormatSize(p.done))
 }
 
 // sending says that n bytes are on their way to the host.
 func (p *progress) sending(n int) {
 	if p.drawn {
-		p.draw("handing " + formatSize(int64(n)) + " to the host")
+		p.draw("handing " + cli.FormatSize(int64(n)) + " to the host")
 	}
 }
 
@@ -61,19 +63,4 @@ func (p *progress) clear() {
 		fmt.Fprint(p.w, "\r\x1b[K")
 		p.drawn = false
 	}
-}
-
-// formatSize formats n bytes for people: "512 B", "1.2 MiB".
-func formatSize(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, unit := float64(n)/1024, "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB"} {
-		if v < 1024 {
-			break
-		}
-		v, unit = v/1024, u
-	}
-	return fmt.Sprintf("%.1f %s", v, unit)
 }

@@ -9,6 +9,7 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
 )
@@ -88,7 +89,24 @@ func makeVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 
+	// The host and device protocols. They draw no randomness, so they come
+	// last only by convention: vectors added later must not consume the
+	// random stream before the ones above.
+	hostRequest := (&wire.HostRequest{Op: wire.OpDeliver, Envelope: sealed.Envelope}).Encode()
+	hostResponse := (&wire.HostResponse{Status: wire.StatusStored}).Encode()
+	receipt := (&wire.Receipt{IDs: [][]byte{m.ID}}).Encode()
+	var deviceRequest bytes.Buffer
+	if err := hostapi.WriteRequest(&deviceRequest, &hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{
+		To: "bob", Kind: wire.KindText, ContentType: "text/plain; charset=utf-8", Body: []byte("hi bob"),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
 	return map[string][]byte{
+		"host-request.cbor":   hostRequest,
+		"host-response.cbor":  hostResponse,
+		"receipt.cbor":        receipt,
+		"device-request.cbor": deviceRequest.Bytes()[wire.FrameHeaderSize:],
 		"rotated-record.cbor": rotatedRecord,
 		"tombstone.cbor":      tombstone,
 		"alice.identity":      alice.MarshalText(),
@@ -148,6 +166,24 @@ func TestVectors(t *testing.T) {
 	}
 	if ts, err := wire.VerifyTombstone(got["tombstone.cbor"]); err != nil || ts.Seq != 2 {
 		t.Fatalf("the tombstone vector: %+v, %v", ts, err)
+	}
+
+	hreq, err := wire.DecodeHostRequest(got["host-request.cbor"])
+	if err != nil || hreq.Op != wire.OpDeliver || !bytes.Equal(hreq.Envelope, got["envelope.cbor"]) {
+		t.Fatalf("the host request vector: %+v, %v", hreq, err)
+	}
+	hresp, err := wire.DecodeHostResponse(got["host-response.cbor"])
+	if err != nil || hresp.Status != wire.StatusStored || hresp.Message != "" || hresp.Record != nil {
+		t.Fatalf("the host response vector: %+v, %v", hresp, err)
+	}
+	rc, err := wire.DecodeReceipt(got["receipt.cbor"])
+	if err != nil || len(rc.IDs) != 1 || !bytes.Equal(rc.IDs[0], o.Message.ID) {
+		t.Fatalf("the receipt vector: %+v, %v", rc, err)
+	}
+	dreq, err := hostapi.ReadRequest(bytes.NewReader(wire.AppendFrame(nil, got["device-request.cbor"])), hostapi.MaxFrame)
+	if err != nil || dreq.Op != hostapi.OpSubmit || dreq.Submit == nil || dreq.Submit.To != "bob" ||
+		dreq.Submit.Kind != wire.KindText || string(dreq.Submit.Body) != "hi bob" {
+		t.Fatalf("the device request vector: %+v, %v", dreq, err)
 	}
 }
 
