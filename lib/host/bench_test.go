@@ -99,3 +99,48 @@ func benchDeliver(b *testing.B, senders int) {
 		b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 	}
 }
+
+// BenchmarkDeliverLarge measures one 64 MiB message from a device of
+// alice's host until bob's follower sees it, end to end.
+//
+//	go test -run '^$' -bench DeliverLarge -benchtime 3x ./lib/host
+func BenchmarkDeliverLarge(b *testing.B) {
+	const size = 64 << 20
+	alice := newUser(b, "alice")
+	alice.cfg.Log = nil
+	alice.cfg.MaxMessage = size
+	alice.start()
+	bob := newUser(b, "bob")
+	bob.cfg.Log = nil
+	bob.cfg.MaxMessage = size
+	bob.start()
+	alice.addContact(contactOf(bob, "bob"))
+	bob.addContact(contactOf(alice, "alice"))
+
+	follow := bob.device()
+	if err := hostapi.WriteRequest(follow.c, &hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{Follow: true}}); err != nil {
+		b.Fatal(err)
+	}
+	if r, err := follow.read(); err != nil || r.Event.Kind != hostapi.EventLive {
+		b.Fatalf("follow: %+v, %v", r, err)
+	}
+	send := alice.device()
+	body := bytes.Repeat([]byte("x"), size)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := range b.N {
+		body[0] = byte(i)
+		if _, err := send.do(&hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{To: "bob", Kind: wire.KindFile, FileName: "big", Body: body}}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			r, err := follow.read()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Event.Kind == hostapi.EventMessage && len(r.Event.Item.Body) == size {
+				break
+			}
+		}
+	}
+}

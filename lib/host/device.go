@@ -335,11 +335,10 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 	if !ok {
 		return
 	}
-	if !l.Follow {
+	// EventLive ends the history, so a device can tell it from a broken
+	// connection; without Follow the host then closes.
+	if !s.respond(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventLive}}) || !l.Follow {
 		w.Flush()
-		return
-	}
-	if !s.respond(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventLive}}) {
 		return
 	}
 	gone := make(chan struct{})

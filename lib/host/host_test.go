@@ -94,8 +94,16 @@ func TestDeliverThroughDirectory(t *testing.T) {
 		t.Errorf("status %v, want delivered", s)
 	}
 	// bob has no contact for alice: devices get the name of her record.
-	if r, err := bob.device().do(&hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{}}); err != nil || r.Event.Item.PeerName != "alice" {
+	lister := bob.device()
+	if r, err := lister.do(&hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{}}); err != nil || r.Event.Item.PeerName != "alice" {
 		t.Errorf("bob's list: %+v, %v", r, err)
+	}
+	// The history ends with a live event, then the host closes.
+	if r, err := lister.read(); err != nil || r.Event.Kind != hostapi.EventLive {
+		t.Errorf("after the history: %+v, %v; want the live event", r, err)
+	}
+	if r, err := lister.read(); err == nil {
+		t.Errorf("after the live event: %+v; want the connection closed", r)
 	}
 	// The contact was pinned on first use, as smvs-register pins.
 	f, err := contacts.Load(contacts.Path(alice.home))
