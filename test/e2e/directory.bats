@@ -266,3 +266,17 @@ pg_stop() {
 	"${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PGDATA_DIR/data" -m fast -w stop >/dev/null || true
 	rm -rf "$PGDATA_DIR"
 }
+
+@test "both sides see one safety number, and verify --yes marks the contact verified" {
+	start_dird dir && use_dird
+	user alice >/dev/null && user bob >/dev/null
+	as_user alice smvs-register publish --host 127.0.0.1:7001 alice
+	as_user bob smvs-register publish --host 127.0.0.1:7002 bob
+	number() { as_user "$1" smvs-register verify "$2" | grep -E '^ +[0-9]{5}( [0-9]{5}){5}$'; }
+	a=$(number alice bob) b=$(number bob alice)
+	[ -n "$a" ] || fail "no safety number"
+	assert_equal "$a" "$b"
+	run -0 as_user alice smvs-register verify --yes bob
+	run -0 as_user alice smvs-register lookup bob
+	assert_contains "$output" "verified:    yes"
+}

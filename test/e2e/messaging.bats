@@ -206,3 +206,17 @@ stream_kill() {
 	run -5 --separate-stderr as_user bob smvs-send alice <<<"nobody home"
 	assert_contains "$stderr" "smvs-hostd"
 }
+
+@test "smvs-recv --cursor shows each message once across runs" {
+	alice_and_bob
+	printf 'one\ntwo\nthree\n' | as_user alice smvs-send -l bob
+	eventually 10 count_in bob 3
+	run -0 as_user bob smvs-recv --cursor "$BATS_TEST_TMPDIR/cursor"
+	assert_equal "$(grep -c ' < ' <<<"$output")" 3
+	printf 'four\nfive\n' | as_user alice smvs-send -l bob
+	eventually 10 count_in bob 5
+	run -0 as_user bob smvs-recv --cursor "$BATS_TEST_TMPDIR/cursor"
+	assert_equal "$(sed 's/.*: //' <<<"$output")" $'four\nfive'
+	run -0 as_user bob smvs-recv --cursor "$BATS_TEST_TMPDIR/cursor"
+	assert_equal "$output" ""
+}
