@@ -1,0 +1,92 @@
+package wire
+
+import "fmt"
+
+// SignalType says what a call signal is for.
+type SignalType uint64
+
+// The call signals. Offer, Answer, Candidate and Hangup travel between the
+// two devices in a call; the others end a call before it begins, sent by
+// the callee's device (Reject) or by the callee's host on its behalf (Busy,
+// Unavailable). Taken only travels from a host to its own devices: another
+// device of the user answered.
+const (
+	SignalOffer       SignalType = 1 // SDP holds the caller's offer
+	SignalAnswer      SignalType = 2 // SDP holds the callee's answer
+	SignalCandidate   SignalType = 3 // Candidate holds one trickled ICE candidate
+	SignalHangup      SignalType = 4 // either side ends the call
+	SignalReject      SignalType = 5 // the callee declined
+	SignalBusy        SignalType = 6 // the callee is already in a call
+	SignalUnavailable SignalType = 7 // no device of the callee is waiting for calls
+	SignalRinging     SignalType = 8 // the callee's devices are ringing
+	SignalTaken       SignalType = 9 // another device of the callee answered
+)
+
+var signalNames = map[SignalType]string{
+	SignalOffer: "offer", SignalAnswer: "answer", SignalCandidate: "candidate", SignalHangup: "hangup",
+	SignalReject: "reject", SignalBusy: "busy", SignalUnavailable: "unavailable", SignalRinging: "ringing",
+	SignalTaken: "taken",
+}
+
+func (t SignalType) String() string {
+	if s, ok := signalNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("signal(%d)", uint64(t))
+}
+
+// CallIDSize is the size of a call id, chosen at random by the caller.
+const CallIDSize = 16
+
+// MaxSignalText bounds an SDP, a candidate or a reason.
+const MaxSignalText = 64 << 10
+
+// CallSignal is the body of a KindCall message. Because it travels inside a
+// sealed, signed message, the SDP's DTLS fingerprint is the signer's word:
+// no host or network on the way can swap it.
+type CallSignal struct {
+	V         uint64     `cbor:"0,keyasint"`
+	CallID    []byte     `cbor:"1,keyasint"`
+	Type      SignalType `cbor:"2,keyasint"`
+	SDP       string     `cbor:"3,keyasint,omitempty"` // offer and answer
+	Candidate string     `cbor:"4,keyasint,omitempty"` // JSON of a webrtc.ICECandidateInit
+	Reason    string     `cbor:"5,keyasint,omitempty"` // why a call ended, for people
+}
+
+// Validate checks what a decoder can: a known type, a call id, and the
+// field each type needs.
+func (s *CallSignal) Validate() error {
+	if _, ok := signalNames[s.Type]; !ok {
+		return fmt.Errorf("%w: unknown call signal type %d", ErrMalformed, uint64(s.Type))
+	}
+	if err := checkSize("call id", s.CallID, CallIDSize); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{{"SDP", s.SDP}, {"candidate", s.Candidate}, {"reason", s.Reason}} {
+		if len(f.v) > MaxSignalText {
+			return fmt.Errorf("%w: call signal %s over %d bytes", ErrMalformed, f.name, MaxSignalText)
+		}
+	}
+	switch {
+	case (s.Type == SignalOffer || s.Type == SignalAnswer) && s.SDP == "":
+		return fmt.Errorf("%w: call %s without SDP", ErrMalformed, s.Type)
+	case s.Type == SignalCandidate && s.Candidate == "":
+		return fmt.Errorf("%w: call candidate signal without a candidate", ErrMalformed)
+	}
+	return nil
+}
+
+// DecodeCallSignal strictly decodes a KindCall message body.
+func DecodeCallSignal(data []byte) (*CallSignal, error) {
+	s := new(CallSignal)
+	if err := decode("call signal", data, s, s.Validate); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Encode returns the deterministic encoding of s.
+func (s *CallSignal) Encode() []byte {
+	s.V = Version
+	return encode(s)
+}
