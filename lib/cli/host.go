@@ -1,6 +1,17 @@
 package cli
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/link"
+)
 
 // HostNotRunning explains err, which wraps hostapi.ErrHostNotRunning, with
 // a hint to start the host or point at its socket. The command sets the
@@ -23,4 +34,55 @@ func FormatSize(n int64) string {
 		v, unit = v/1024, u
 	}
 	return fmt.Sprintf("%.1f %s", v, unit)
+}
+
+// DialHost connects this device to its host. With --socket (or
+// $SMVS_SOCKET) set, or no link file in the SMVS home, that is the host's
+// unix socket on this machine; else the host the link file names, over
+// QUIC with the device key in the SMVS home (see package link). Errors are
+// explained with hints; one wrapping hostapi.ErrHostNotRunning means the
+// host can't be reached, and the command sets the exit status it
+// documents for that.
+func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
+	home, err := Home(c)
+	if err != nil {
+		return nil, err
+	}
+	l, err := link.Read(home)
+	if errors.Is(err, link.ErrNotLinked) || c.Path("socket") != "" {
+		socket, err := SocketPath(c)
+		if err != nil {
+			return nil, err
+		}
+		client, err := hostapi.Dial(ctx, socket)
+		if err != nil {
+			if errors.Is(err, hostapi.ErrHostNotRunning) {
+				return nil, HostNotRunning(err)
+			}
+			return nil, err
+		}
+		return client, nil
+	}
+	if err != nil {
+		return nil, Errorf("reading this device's link to its host: %w", err).
+			WithHintf("link the device again with smvs-device link, or remove the file")
+	}
+	device, err := ReadIdentity(c, filepath.Join(home, link.DeviceKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	defer device.Destroy()
+	if device.Kind() != identity.KindDevice {
+		return nil, Errorf("%s holds an identity, not a device key", filepath.Join(home, link.DeviceKeyFile)).
+			WithHintf("a remote device has its own key: smvs-keygen --device")
+	}
+	client, err := hostapi.DialRemote(ctx, l.Address, l.Identity, device)
+	if err != nil {
+		if errors.Is(err, hostapi.ErrHostNotRunning) {
+			return nil, Errorf("%w", err).WithHintf("is smvs-hostd running there, and is its UDP port open? (this device's link: %s)",
+				filepath.Join(home, link.FileName))
+		}
+		return nil, Errorf("%w", err).WithHintf("if the host's identity really changed, link this device again with smvs-device link")
+	}
+	return client, nil
 }

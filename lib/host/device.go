@@ -14,21 +14,27 @@ import (
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/store"
+	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
 
 // deviceServer serves the device protocol (package hostapi) on the unix
-// socket: requests one after another on a connection, each answered with
-// one response, except List, which streams events and ends the
-// connection (at once without Follow; when the device leaves with it).
+// socket, to the owner's local devices, and on QUIC streams, to remote
+// devices presenting a linked device key: requests one after another on a
+// connection, each answered with one response, except List, which streams
+// events and ends the connection (at once without Follow; when the device
+// leaves with it).
 type deviceServer struct {
 	h     *Host
 	sock  *socket
-	limit int // the largest request frame
+	reg   *registry
+	limit int           // the largest request frame
+	ready chan struct{} // closed by start: remote devices wait for it
 
 	mu         sync.Mutex
 	closed     bool
 	conns      map[*deviceConn]struct{}
+	lastSeen   map[identity.PublicKey]time.Time
 	wg         sync.WaitGroup
 	acceptDone chan struct{}
 }
@@ -38,7 +44,13 @@ type deviceServer struct {
 type deviceConn struct {
 	c    net.Conn
 	busy bool
+	// device is a remote device's key, and qc its QUIC connection; the
+	// zero key is the unix socket, which only the owner can open.
+	device identity.PublicKey
+	qc     *transport.Conn
 }
+
+func (dc *deviceConn) remote() bool { return !dc.device.IsZero() }
 
 // listPage is how many messages a List reads from the store at once.
 const listPage = 256
@@ -46,14 +58,77 @@ const listPage = 256
 // maxStatusWait bounds a Status request's wait.
 const maxStatusWait = 24 * time.Hour
 
-// serveDevices begins serving devices on sock.
-func serveDevices(h *Host, sock *socket) *deviceServer {
-	s := &deviceServer{
-		h: h, sock: sock, limit: int(h.cfg.MaxMessage) + 64<<10,
-		conns: make(map[*deviceConn]struct{}), acceptDone: make(chan struct{}),
+// newDeviceServer returns a device server for sock and the devices of
+// reg; start begins serving.
+func newDeviceServer(h *Host, sock *socket, reg *registry) *deviceServer {
+	return &deviceServer{
+		h: h, sock: sock, reg: reg, limit: int(h.cfg.MaxMessage) + 64<<10, ready: make(chan struct{}),
+		conns: make(map[*deviceConn]struct{}), lastSeen: make(map[identity.PublicKey]time.Time),
+		acceptDone: make(chan struct{}),
 	}
+}
+
+// start begins serving the socket and remote devices.
+func (s *deviceServer) start() {
+	close(s.ready)
 	go s.accept()
-	return s
+}
+
+// add registers dc, unless the host is stopping.
+func (s *deviceServer) add(dc *deviceConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[dc] = struct{}{}
+	if dc.remote() {
+		s.lastSeen[dc.device] = s.h.now()
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// serveRemote serves a remote device's stream, once the host has started.
+func (s *deviceServer) serveRemote(device identity.PublicKey, st *transport.Stream) {
+	select {
+	case <-s.ready:
+	case <-s.h.ctx.Done():
+		return
+	}
+	dc := &deviceConn{c: st.NetConn(), device: device, qc: st.Conn()}
+	if !s.add(dc) {
+		dc.c.Close()
+		return
+	}
+	s.serve(dc)
+}
+
+// revoked closes every connection of a device just revoked: its QUIC
+// connection with CodeRevoked, so the device learns why.
+func (s *deviceServer) revoked(device identity.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for dc := range s.conns {
+		if dc.device == device {
+			dc.qc.CloseWithError(transport.CodeRevoked, "this device was revoked by its owner")
+			dc.c.Close()
+		}
+	}
+}
+
+// connected returns how many connections device has open, and when it
+// last made one since the host started.
+func (s *deviceServer) connected(device identity.PublicKey) (int, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for dc := range s.conns {
+		if dc.device == device {
+			n++
+		}
+	}
+	return n, s.lastSeen[device]
 }
 
 func (s *deviceServer) accept() {
@@ -72,15 +147,10 @@ func (s *deviceServer) accept() {
 			continue
 		}
 		dc := &deviceConn{c: c}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
+		if !s.add(dc) {
 			c.Close()
 			continue
 		}
-		s.conns[dc] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
 		go s.serve(dc)
 	}
 }
@@ -101,7 +171,11 @@ func (s *deviceServer) close() {
 
 // wait waits for every connection to end.
 func (s *deviceServer) wait() {
-	<-s.acceptDone
+	select {
+	case <-s.ready:
+		<-s.acceptDone
+	default: // never started
+	}
 	s.wg.Wait()
 }
 
@@ -136,10 +210,29 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			}
 			return
 		}
+		if e := s.authorize(dc, req.Op); e != nil {
+			s.h.log.Info("device request refused", "device", dc.device, "code", e.Code)
+			if !s.respond(w, &hostapi.Response{Err: e}) {
+				return
+			}
+			continue
+		}
 		if !s.begin(dc, req.Op == hostapi.OpSubmit) {
 			return
 		}
 		switch req.Op {
+		case hostapi.OpDevices:
+			if !s.respond(w, s.manage(req.Devices)) {
+				return
+			}
+		case hostapi.OpLink:
+			if !s.respond(w, s.link(dc, req.Link)) {
+				return
+			}
+		case hostapi.OpRead:
+			if !s.respond(w, s.markRead(req.Read)) {
+				return
+			}
 		case hostapi.OpSubmit:
 			r, e := s.h.submit(s.h.ctx, req.Submit)
 			if e != nil {
@@ -155,6 +248,12 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			}
 		case hostapi.OpList:
 			s.list(br, w, req.List)
+			return
+		case hostapi.OpCall:
+			s.call(br, w, req.Call)
+			return
+		case hostapi.OpSignal:
+			s.respond(w, &hostapi.Response{Err: badRequest(errors.New("a call signal outside a call stream"))})
 			return
 		}
 		if !s.begin(dc, false) {
@@ -210,7 +309,7 @@ func (s *deviceServer) item(m *store.Message, body bool) *hostapi.Item {
 	it := &hostapi.Item{
 		Seq: m.Seq, ID: m.ID, Direction: m.Direction, Peer: m.Peer, PeerName: s.h.peerName(m.Peer),
 		Sent: m.Sent, Stored: m.Stored, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
-		Expires: m.Expires, Status: m.Status,
+		Expires: m.Expires, Status: m.Status, Read: m.Read,
 	}
 	if body {
 		it.Body = m.Body
@@ -396,6 +495,12 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 			delete(changed, seq)
 			was, shown := open[seq]
 			if !shown {
+				// A received message shown already was marked read.
+				if m, err := s.h.store.Get(seq); err == nil && m.Direction == hostapi.In && seq <= cursor && f.match(m) {
+					if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventStatus, Item: s.item(m, false)}}) {
+						return
+					}
+				}
 				continue
 			}
 			m, err := s.h.store.Get(seq)

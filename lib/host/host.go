@@ -221,6 +221,7 @@ type Host struct {
 	chains   *chains
 	out      *deliverer
 	receipts *receiptBatcher
+	calls    *callHub
 	names    *contactNames
 
 	selfMu         sync.Mutex
@@ -310,9 +311,17 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.out = newDeliverer(h)
 	undo = append(undo, h.out.stop)
 	h.receipts = newReceiptBatcher(h)
+	h.calls = newCallHub(h)
 	undo = append(undo, func() { h.receipts.close(context.Background()) })
 
-	h.ln, err = transport.Listen(cfg.Listen, cfg.Identity, tcfg, transport.RequestFunc(h.serveHost))
+	reg, err := openRegistry(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the linked devices: %w", err)
+	}
+	h.devices = newDeviceServer(h, sock, reg)
+	undo = append(undo, func() { h.devices.close(); h.devices.wait() })
+
+	h.ln, err = transport.Listen(cfg.Listen, cfg.Identity, tcfg, transport.StreamFunc(h.serveStream))
 	if err != nil {
 		return nil, err
 	}
@@ -333,12 +342,23 @@ func Start(cfg Config) (_ *Host, err error) {
 		h.out.add(o)
 	}
 
-	h.devices = serveDevices(h, sock)
+	h.devices.start()
 
 	h.bg.Go(h.maintenance)
 	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
 		"outbox", len(pending), "directories", len(cfg.Directories))
 	return h, nil
+}
+
+// serveStream serves a QUIC stream: the host protocol to other hosts, the
+// device protocol to the user's remote devices. The key's kind says which,
+// as the client's application protocol decided it.
+func (h *Host) serveStream(ctx context.Context, peer identity.PublicKey, s *transport.Stream) {
+	if peer.Kind() == identity.KindDevice {
+		h.devices.serveRemote(peer, s)
+		return
+	}
+	transport.RequestFunc(h.serveHost).ServeStream(ctx, peer, s)
 }
 
 // Addr returns the UDP address the host listens on for QUIC.
@@ -385,6 +405,7 @@ func (h *Host) shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	h.devices.wait()
+	h.calls.close()
 	h.receipts.close(ctx)
 	h.lookupCancel()
 	h.out.stop()

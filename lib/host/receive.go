@@ -92,6 +92,8 @@ func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatu
 	switch m.Kind {
 	case wire.KindReceipt:
 		return h.receiveReceipt(peer, m)
+	case wire.KindCall:
+		return h.calls.receive(peer, m)
 	case wire.KindText, wire.KindFile:
 	default:
 		h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)

@@ -12,7 +12,7 @@ import (
 // sane; it is called on every decoded request.
 func (r *Request) Validate() error {
 	set := 0
-	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil} {
+	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil, r.Devices != nil, r.Link != nil, r.Read != nil, r.Call != nil, r.Signal != nil} {
 		if present {
 			set++
 		}
@@ -30,6 +30,16 @@ func (r *Request) Validate() error {
 			return fmt.Errorf("%w: status request", wire.ErrMalformed)
 		}
 		return nil
+	case r.Op == OpDevices && r.Devices != nil:
+		return r.Devices.validate()
+	case r.Op == OpLink && r.Link != nil:
+		return r.Link.validate()
+	case r.Op == OpRead && r.Read != nil:
+		return r.Read.validate()
+	case r.Op == OpCall && r.Call != nil:
+		return r.Call.validate()
+	case r.Op == OpSignal && r.Signal != nil:
+		return validSignal(r.Signal)
 	}
 	return fmt.Errorf("%w: operation %d does not match its field", wire.ErrMalformed, r.Op)
 }
@@ -51,7 +61,7 @@ func (s *Submit) validate() error {
 // Validate checks a decoded response: at most one result, or an error.
 func (r *Response) Validate() error {
 	set := 0
-	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil} {
+	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil, r.Devices != nil, r.Linked != nil, r.Read != nil} {
 		if present {
 			set++
 		}
@@ -59,8 +69,8 @@ func (r *Response) Validate() error {
 	if set != 1 {
 		return fmt.Errorf("%w: a response carries exactly one result or error", wire.ErrMalformed)
 	}
-	if r.Event != nil && r.Event.Kind != EventLive && r.Event.Item == nil {
-		return fmt.Errorf("%w: event without an item", wire.ErrMalformed)
+	if r.Event != nil {
+		return r.Event.validate()
 	}
 	return nil
 }

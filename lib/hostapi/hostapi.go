@@ -2,8 +2,8 @@
 // smvs-recv, smvs-call) and the user's host (smvs-hostd): the requests a
 // device makes and the answers and events the host sends back.
 //
-// A device opens a connection (the host's unix socket, mode 0600; later also
-// QUIC for remote devices) and sends requests one after another, each one
+// A device opens a connection (the host's unix socket, mode 0600, or for a
+// remote device a QUIC stream to the host, see DialRemote) and sends requests one after another, each one
 // frame (wire.WriteFrame) holding a CBOR Request. The host answers each with
 // one Response frame, except a List with Follow set, which turns the
 // connection into a stream of Response frames (one Event each) until the
@@ -35,15 +35,25 @@ const (
 	OpSubmit Op = 1 // send a message
 	OpList   Op = 2 // history, optionally followed by live events
 	OpStatus Op = 3 // the delivery status of a message, optionally waiting for a change
+
+	OpDevices Op = 6 // the owner lists, adds, revokes or pairs devices: only over the unix socket
+	OpLink    Op = 7 // a remote device links itself with a pairing code, or checks it is linked
+	OpRead    Op = 8 // mark received messages read, on every device
 )
 
 // Request is one request frame. Exactly the field for Op is set.
 type Request struct {
-	V      uint64  `cbor:"0,keyasint"`
-	Op     Op      `cbor:"1,keyasint"`
-	Submit *Submit `cbor:"2,keyasint,omitempty"`
-	List   *List   `cbor:"3,keyasint,omitempty"`
-	Status *Status `cbor:"4,keyasint,omitempty"`
+	V      uint64           `cbor:"0,keyasint"`
+	Op     Op               `cbor:"1,keyasint"`
+	Submit *Submit          `cbor:"2,keyasint,omitempty"`
+	List   *List            `cbor:"3,keyasint,omitempty"`
+	Status *Status          `cbor:"4,keyasint,omitempty"`
+	Call   *CallRequest     `cbor:"5,keyasint,omitempty"` // OpCall
+	Signal *wire.CallSignal `cbor:"6,keyasint,omitempty"` // OpSignal
+
+	Devices *DevicesRequest `cbor:"7,keyasint,omitempty"`
+	Link    *Link           `cbor:"8,keyasint,omitempty"`
+	Read    *MarkRead       `cbor:"9,keyasint,omitempty"`
 }
 
 // Submit asks the host to send a message. The host answers once the message
@@ -82,6 +92,10 @@ type Response struct {
 	Sent   *SubmitResult `cbor:"2,keyasint,omitempty"`
 	Event  *Event        `cbor:"3,keyasint,omitempty"`
 	Status *Item         `cbor:"4,keyasint,omitempty"`
+
+	Devices *DevicesResult `cbor:"6,keyasint,omitempty"`
+	Linked  *Linked        `cbor:"7,keyasint,omitempty"`
+	Read    *ReadResult    `cbor:"8,keyasint,omitempty"`
 }
 
 // SubmitResult says what the host stored.
@@ -98,14 +112,15 @@ type EventKind uint64
 // The kinds of event.
 const (
 	EventMessage EventKind = 1 // a message, from history or new
-	EventStatus  EventKind = 2 // a message's delivery status changed (Item has no body)
+	EventStatus  EventKind = 2 // a message's delivery status or read state changed (Item has no body)
 	EventLive    EventKind = 3 // the history is over; with Follow, what follows is live
 )
 
 // Event is one item of a List stream.
 type Event struct {
-	Kind EventKind `cbor:"1,keyasint"`
-	Item *Item     `cbor:"2,keyasint,omitempty"`
+	Kind EventKind  `cbor:"1,keyasint"`
+	Item *Item      `cbor:"2,keyasint,omitempty"`
+	Call *CallEvent `cbor:"3,keyasint,omitempty"` // EventCall
 }
 
 // Direction says whether a message was sent or received by this user.
@@ -158,6 +173,7 @@ type Item struct {
 	Body        []byte         `cbor:"11,keyasint,omitempty"`
 	Expires     int64          `cbor:"12,keyasint,omitempty"`
 	Status      DeliveryStatus `cbor:"13,keyasint"`
+	Read        bool           `cbor:"14,keyasint,omitempty"` // a received message some device marked read
 }
 
 // ErrorCode lets a device tell failures apart (and exit with the status its
@@ -168,12 +184,14 @@ type ErrorCode uint64
 const (
 	ErrInternal         ErrorCode = 1
 	ErrBadRequest       ErrorCode = 2
-	ErrUnknownRecipient ErrorCode = 3 // no contact, key or directory name resolves
-	ErrKeyChanged       ErrorCode = 4 // the directory's key differs from the pinned one
-	ErrTooLarge         ErrorCode = 5 // over the host's message size limit
-	ErrQuota            ErrorCode = 6 // the host's disk quota is full
-	ErrNotFound         ErrorCode = 7 // no message with that id
-	ErrUnavailable      ErrorCode = 8 // the host is shutting down or overloaded; try again
+	ErrUnknownRecipient ErrorCode = 3  // no contact, key or directory name resolves
+	ErrKeyChanged       ErrorCode = 4  // the directory's key differs from the pinned one
+	ErrTooLarge         ErrorCode = 5  // over the host's message size limit
+	ErrQuota            ErrorCode = 6  // the host's disk quota is full
+	ErrNotFound         ErrorCode = 7  // no message with that id
+	ErrUnavailable      ErrorCode = 8  // the host is shutting down or overloaded; try again
+	ErrNotLinked        ErrorCode = 9  // the device is not (or no longer) linked, or its pairing code is wrong or spent
+	ErrForbidden        ErrorCode = 10 // only the owner, on the host's own machine, may do that
 )
 
 // Error is a failure the host reports to a device.

@@ -22,6 +22,22 @@ const vectorDir = "../../testdata/vectors"
 // vectorTime is the fixed clock of the vectors.
 var vectorTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
+// vectorSDP is the SDP of the call-signal vector: a WebRTC offer cut to
+// what matters, with the DTLS fingerprint a host must not be able to swap.
+const vectorSDP = "v=0\r\n" +
+	"o=- 1767323045 1 IN IP4 0.0.0.0\r\n" +
+	"s=-\r\n" +
+	"t=0 0\r\n" +
+	"a=fingerprint:sha-256 2D:AD:EB:A6:3C:8E:A0:3A:8A:09:4C:FB:F7:1F:F5:22:BD:B6:8F:E4:58:5E:59:38:A4:2E:CC:18:B3:22:4B:74\r\n" +
+	"a=group:BUNDLE 0\r\n" +
+	"m=video 9 UDP/TLS/RTP/SAVPF 96\r\n" +
+	"c=IN IP4 0.0.0.0\r\n" +
+	"a=setup:actpass\r\n" +
+	"a=mid:0\r\n" +
+	"a=ice-ufrag:smvs\r\n" +
+	"a=ice-pwd:smvsvectorpassword0123\r\n" +
+	"a=rtpmap:96 VP8/90000\r\n"
+
 // makeVectors regenerates every vector from fixed randomness and a fixed
 // clock. It returns the files by name.
 func makeVectors(t *testing.T) map[string][]byte {
@@ -102,7 +118,23 @@ func makeVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 
+	// Call signalling: an offer, and the message from alice to bob that
+	// carries it. Neither draws randomness (the ids are fixed).
+	callSignal := (&wire.CallSignal{
+		CallID: []byte("0123456789abcdef"), Type: wire.SignalOffer, SDP: vectorSDP,
+	}).Encode()
+	callMessage, err := wire.SignMessage(alice.Signer(), &wire.Message{
+		Sender: alice.Public().Bytes(), Recipient: bob.Public().Bytes(), KEMKeyID: kem.Public().ID,
+		ID: bytes.Repeat([]byte{0xca}, wire.MessageIDSize), Sent: vectorTime.UnixMilli(), Kind: wire.KindCall,
+		Body: callSignal,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	return map[string][]byte{
+		"call-signal.cbor":    callSignal,
+		"call-message.cbor":   callMessage,
 		"host-request.cbor":   hostRequest,
 		"host-response.cbor":  hostResponse,
 		"receipt.cbor":        receipt,
@@ -184,6 +216,15 @@ func TestVectors(t *testing.T) {
 	if err != nil || dreq.Op != hostapi.OpSubmit || dreq.Submit == nil || dreq.Submit.To != "bob" ||
 		dreq.Submit.Kind != wire.KindText || string(dreq.Submit.Body) != "hi bob" {
 		t.Fatalf("the device request vector: %+v, %v", dreq, err)
+	}
+	cs, err := wire.DecodeCallSignal(got["call-signal.cbor"])
+	if err != nil || cs.Type != wire.SignalOffer || cs.SDP != vectorSDP {
+		t.Fatalf("the call signal vector: %+v, %v", cs, err)
+	}
+	cm, err := wire.VerifyMessage(got["call-message.cbor"])
+	if err != nil || cm.Kind != wire.KindCall || len(cm.Chain) != 0 || !bytes.Equal(cm.Body, got["call-signal.cbor"]) ||
+		!bytes.Equal(cm.Sender, alice.Public().Bytes()) {
+		t.Fatalf("the call message vector: %+v, %v", cm, err)
 	}
 }
 

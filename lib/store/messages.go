@@ -214,6 +214,37 @@ func (s *Store) SetStatus(peer, id []byte, st hostapi.DeliveryStatus) (*Message,
 	return m, nil
 }
 
+// MarkRead marks the received messages seqs read, and returns how many were
+// unread. Sequence numbers of sent messages, or of none, are skipped: a
+// device may mark what it showed without sorting it first.
+func (s *Store) MarkRead(seqs []uint64) (int, error) {
+	marked := 0
+	err := s.do(&request{apply: func(b *batch) error {
+		marked = 0
+		for _, seq := range seqs {
+			_, d, h, err := b.message(seq, false)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if h.Direction != hostapi.In || h.Read {
+				continue
+			}
+			h.Read = true
+			if _, err := b.exec("storing a read mark", `UPDATE messages SET head = ? WHERE seq = ?`,
+				d.seal(partHead, marshal(h)), int64(seq)); err != nil {
+				return err
+			}
+			b.changes = append(b.changes, Change{Seq: seq, Status: true})
+			marked++
+		}
+		return nil
+	}})
+	return marked, err
+}
+
 // OutboxDone removes message seq's outbox entry and sets its status to st,
 // Sent or Failed (if that is forward: a receipt may have come first).
 // ErrNotFound if seq is not in the outbox.
@@ -354,7 +385,7 @@ func toMessage(seq uint64, c *conversation, d sealed, h *head, bodyCT, signedCT 
 	m := &Message{
 		Seq: seq, ID: h.ID, Peer: bytes.Clone(c.peer), Direction: h.Direction, Status: h.Status,
 		Sent: h.Sent, Stored: h.Stored, Kind: h.Kind, ContentType: h.ContentType, FileName: h.FileName,
-		Expires: h.Expires,
+		Expires: h.Expires, Read: h.Read,
 	}
 	var err error
 	if bodyCT != nil {

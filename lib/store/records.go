@@ -49,6 +49,7 @@ type head struct {
 	ContentType string                 `cbor:"7,keyasint,omitempty"`
 	FileName    string                 `cbor:"8,keyasint,omitempty"`
 	Expires     int64                  `cbor:"9,keyasint,omitempty"`
+	Read        bool                   `cbor:"10,keyasint,omitempty"`
 }
 
 // Validate implements wire.Validator.

@@ -147,6 +147,7 @@ type Message struct {
 	Body        []byte
 	Expires     int64  // Unix ms, 0 never; kept, not acted on: the host deletes what expires
 	Signed      []byte // the signed message as sent or received
+	Read        bool   // a received message the user marked read (MarkRead)
 }
 
 // Outgoing is an outbox entry: an envelope waiting to be delivered.
@@ -160,8 +161,8 @@ type Outgoing struct {
 	Until    time.Time // give up after this
 }
 
-// Change is a new message (Status false) or a status change (Status true) of
-// message Seq.
+// Change is a new message (Status false) or a change of message Seq's
+// status or read state (Status true).
 type Change struct {
 	Seq    uint64
 	Status bool

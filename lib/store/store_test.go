@@ -848,3 +848,37 @@ func TestQuota(t *testing.T) {
 		t.Errorf("after deleting: %v", err)
 	}
 }
+
+// Read marks apply to received messages only, once, survive a restart, and
+// are published as changes.
+func TestMarkRead(t *testing.T) {
+	s, dir, kek := newStore(t)
+	peer := random(wire.KeySize)
+	in1, in2, out := message(peer, "one"), message(peer, "two"), message(peer, "mine")
+	addIn(t, s, in1)
+	addIn(t, s, in2)
+	addOut(t, s, out)
+	ch, unsubscribe := s.Subscribe()
+	defer unsubscribe()
+	n, err := s.MarkRead([]uint64{in1.Seq, out.Seq, 0, 99999, in1.Seq})
+	if err != nil || n != 1 {
+		t.Fatalf("MarkRead = %d, %v; want 1 marked", n, err)
+	}
+	if c := <-ch; c.Seq != in1.Seq || !c.Status {
+		t.Fatalf("change %+v, want a status change of %d", c, in1.Seq)
+	}
+	if n, err := s.MarkRead([]uint64{in1.Seq}); err != nil || n != 0 {
+		t.Fatalf("marking again = %d, %v; want 0", n, err)
+	}
+	s.Close()
+	s = open(t, dir, kek, Options{})
+	for _, c := range []struct {
+		seq  uint64
+		read bool
+	}{{in1.Seq, true}, {in2.Seq, false}, {out.Seq, false}} {
+		m, err := s.Get(c.seq)
+		if err != nil || m.Read != c.read {
+			t.Fatalf("message %d: read %v, %v; want %v", c.seq, m.Read, err, c.read)
+		}
+	}
+}

@@ -57,7 +57,7 @@ func bareQUIC(b *testing.B, serve func(s *quic.Stream)) requester {
 			}()
 		}
 	}()
-	qc, err := quic.DialAddr(testContext(b), ql.Addr().String(), clientTLS(clientCert, server.Public()), cfg.quicConfig(false))
+	qc, err := quic.DialAddr(testContext(b), ql.Addr().String(), clientTLS(clientCert, ALPN, server.Public()), cfg.quicConfig(false))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func BenchmarkHandshake(b *testing.B) {
 	cfg, _ := Config{}.withDefaults()
 	ctx := context.Background()
 	for b.Loop() {
-		c, err := dial(ctx, addr, cert, server.Public(), cfg)
+		c, err := dial(ctx, addr, cert, ALPN, server.Public(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

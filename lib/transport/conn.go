@@ -36,8 +36,9 @@ func newConn(ctx context.Context, qc *quic.Conn, peer identity.PublicKey, cfg Co
 
 // Dial connects to the listener at addr ("host:port") and authenticates it:
 // the handshake fails with a *KeyMismatchError unless the listener presents
-// expect, and this side presents id's key. If host resolves to several
-// addresses, the first is dialed.
+// expect, and this side presents id's key: an identity key as a host
+// (ALPN), a device key as one of the user's devices (DeviceALPN). If host
+// resolves to several addresses, the first is dialed.
 //
 // The handshake completes before the listener has checked this side's
 // certificate, so a listener refusing it (AllowPeer, or a key of the wrong
@@ -51,10 +52,14 @@ func Dial(ctx context.Context, addr string, id *identity.Identity, expect identi
 	if err != nil {
 		return nil, err
 	}
-	return dial(ctx, addr, cert, expect, cfg)
+	alpn := ALPN
+	if id.Kind() == identity.KindDevice {
+		alpn = DeviceALPN
+	}
+	return dial(ctx, addr, cert, alpn, expect, cfg)
 }
 
-func dial(ctx context.Context, addr string, cert tls.Certificate, expect identity.PublicKey, cfg Config) (*Conn, error) {
+func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config) (*Conn, error) {
 	if expect.IsZero() {
 		return nil, fmt.Errorf("transport: dial %q: no expected key", addr)
 	}
@@ -77,7 +82,7 @@ func dial(ctx context.Context, addr string, cert tls.Certificate, expect identit
 		tr.Close()
 		udp.Close()
 	}
-	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(raddr), clientTLS(cert, expect), cfg.quicConfig(false))
+	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(raddr), clientTLS(cert, alpn, expect), cfg.quicConfig(false))
 	if err != nil {
 		closeTransport()
 		return nil, fmt.Errorf("transport: dial %q: %w", addr, dialError(err))
@@ -163,6 +168,13 @@ func (c *Conn) Done() <-chan struct{} { return c.ctx.Done() }
 // Close closes the connection at once: requests in flight on it fail.
 func (c *Conn) Close() error {
 	return c.qc.CloseWithError(quic.ApplicationErrorCode(CodeNoError), "")
+}
+
+// CloseWithError closes the connection at once with code, and reason for
+// the peer to read: its streams fail with an error matching the code's
+// (ErrRevoked for CodeRevoked, else ErrClosed).
+func (c *Conn) CloseWithError(code ErrorCode, reason string) error {
+	return c.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
 }
 
 // OpenStream opens a stream to the peer, waiting while the peer's limit on

@@ -22,6 +22,9 @@ var (
 	// ErrRequestFailed means the peer's handler failed on the request. The
 	// request may or may not have had an effect.
 	ErrRequestFailed = errors.New("the peer failed to handle the request")
+	// ErrRevoked means the peer closed the connection because the key this
+	// side presents is no longer allowed (a revoked device).
+	ErrRevoked = errors.New("the peer revoked this key's access")
 )
 
 // ErrorCode is an SMVS error code, carried by QUIC when a stream is reset or
@@ -37,6 +40,7 @@ const (
 	CodeShutdown  ErrorCode = 0x4 // the listener is shutting down; the request was not handled
 	CodeTimeout   ErrorCode = 0x5 // a frame took longer than FrameTimeout
 	CodeCanceled  ErrorCode = 0x6 // the requester gave up
+	CodeRevoked   ErrorCode = 0x7 // the client's key is no longer allowed
 )
 
 func (c ErrorCode) String() string {
@@ -55,6 +59,8 @@ func (c ErrorCode) String() string {
 		return "timed out"
 	case CodeCanceled:
 		return "canceled"
+	case CodeRevoked:
+		return "access revoked"
 	}
 	return fmt.Sprintf("error code %#x", uint64(c))
 }
@@ -115,6 +121,9 @@ func convertError(err error) error {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	if ae, ok := errors.AsType[*quic.ApplicationError](err); ok && ae.Remote {
+		if ErrorCode(ae.ErrorCode) == CodeRevoked {
+			return fmt.Errorf("%w: %w by the peer: %s", ErrRevoked, ErrClosed, ae.ErrorMessage)
+		}
 		return fmt.Errorf("%w by the peer: %s", ErrClosed, ErrorCode(ae.ErrorCode))
 	}
 	if errors.Is(err, ErrHandshake) || errors.Is(err, ErrClosed) || errors.Is(err, ErrTimeout) {

@@ -165,8 +165,13 @@ func (l *Listener) accept() {
 		if err != nil {
 			return
 		}
-		// VerifyConnection has checked the certificate, so this succeeds.
-		peer, err := peerKey(qc.ConnectionState().TLS, identity.KindIdentity)
+		// VerifyConnection has checked the protocol and certificate, so
+		// this succeeds.
+		kind, err := clientKind(qc.ConnectionState().TLS)
+		var peer identity.PublicKey
+		if err == nil {
+			peer, err = peerKey(qc.ConnectionState().TLS, kind)
+		}
 		if err != nil {
 			qc.CloseWithError(quic.ApplicationErrorCode(CodeMalformed), "bad certificate")
 			continue

@@ -101,7 +101,7 @@ func (e *poolEntry) over() bool {
 }
 
 func (p *Pool) dial(key poolKey, e *poolEntry) {
-	conn, err := dial(context.Background(), key.addr, p.cert, key.expect, p.cfg)
+	conn, err := dial(context.Background(), key.addr, p.cert, ALPN, key.expect, p.cfg)
 	p.mu.Lock()
 	e.conn, e.err = conn, err
 	close(e.ready)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -247,3 +248,40 @@ func (s *Stream) fail(err error) error {
 	s.Reset(code)
 	return err
 }
+
+// Conn returns the connection the stream belongs to.
+func (s *Stream) Conn() *Conn { return s.conn }
+
+// NetConn returns the stream as a plain byte stream, for a protocol that
+// does its own framing (the device protocol of package hostapi). Reads and
+// writes go straight to QUIC, outside the frame budget and FrameTimeout;
+// errors are converted as this package's are. Close ends the stream as
+// Stream.Close does. Use either NetConn or the frame methods, not both.
+func (s *Stream) NetConn() net.Conn { return streamConn{s} }
+
+type streamConn struct{ s *Stream }
+
+func (c streamConn) Read(p []byte) (int, error) {
+	n, err := c.s.qs.Read(p)
+	if n > 0 && !c.s.firstBy.IsZero() {
+		// The request has begun: lift the listener's first-frame bound.
+		c.s.firstBy = time.Time{}
+		c.s.qs.SetReadDeadline(time.Time{})
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = convertError(err)
+	}
+	return n, err
+}
+
+func (c streamConn) Write(p []byte) (int, error) {
+	n, err := c.s.qs.Write(p)
+	return n, convertError(err)
+}
+
+func (c streamConn) Close() error                       { return c.s.Close() }
+func (c streamConn) LocalAddr() net.Addr                { return c.s.conn.qc.LocalAddr() }
+func (c streamConn) RemoteAddr() net.Addr               { return c.s.conn.qc.RemoteAddr() }
+func (c streamConn) SetDeadline(t time.Time) error      { return c.s.qs.SetDeadline(t) }
+func (c streamConn) SetReadDeadline(t time.Time) error  { return c.s.qs.SetReadDeadline(t) }
+func (c streamConn) SetWriteDeadline(t time.Time) error { return c.s.qs.SetWriteDeadline(t) }

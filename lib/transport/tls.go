@@ -112,7 +112,7 @@ func serverTLS(cert tls.Certificate, cfg Config) *tls.Config {
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		Certificates:     []tls.Certificate{cert},
-		NextProtos:       []string{ALPN},
+		NextProtos:       []string{ALPN, DeviceALPN},
 		CurvePreferences: curves,
 		// A client certificate is required but not chained to anything:
 		// VerifyConnection checks it is an Ed25519 key, and the handshake's
@@ -129,11 +129,24 @@ func serverTLS(cert tls.Certificate, cfg Config) *tls.Config {
 	}
 }
 
-func verifyServerSide(cs tls.ConnectionState, cfg Config) error {
-	if cs.NegotiatedProtocol != ALPN {
-		return fmt.Errorf("%w: application protocol %q, want %q", ErrHandshake, cs.NegotiatedProtocol, ALPN)
+// clientKind is the kind of key a client presents under each application
+// protocol: the protocol, not the client, says what the key may do.
+func clientKind(cs tls.ConnectionState) (identity.Kind, error) {
+	switch cs.NegotiatedProtocol {
+	case ALPN:
+		return identity.KindIdentity, nil
+	case DeviceALPN:
+		return identity.KindDevice, nil
 	}
-	peer, err := peerKey(cs, identity.KindIdentity)
+	return 0, fmt.Errorf("%w: application protocol %q, want %q or %q", ErrHandshake, cs.NegotiatedProtocol, ALPN, DeviceALPN)
+}
+
+func verifyServerSide(cs tls.ConnectionState, cfg Config) error {
+	kind, err := clientKind(cs)
+	if err != nil {
+		return err
+	}
+	peer, err := peerKey(cs, kind)
 	if err != nil {
 		return fmt.Errorf("client certificate: %w", err)
 	}
@@ -145,13 +158,13 @@ func verifyServerSide(cs tls.ConnectionState, cfg Config) error {
 	return nil
 }
 
-// clientTLS is the TLS configuration of a dialer presenting cert and
-// accepting exactly the key expect.
-func clientTLS(cert tls.Certificate, expect identity.PublicKey) *tls.Config {
+// clientTLS is the TLS configuration of a dialer presenting cert under the
+// application protocol alpn and accepting exactly the key expect.
+func clientTLS(cert tls.Certificate, alpn string, expect identity.PublicKey) *tls.Config {
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		Certificates:     []tls.Certificate{cert},
-		NextProtos:       []string{ALPN},
+		NextProtos:       []string{alpn},
 		CurvePreferences: curves,
 		// A fixed name keeps the peer's host name out of the cleartext
 		// ClientHello; it is not checked by anyone.

@@ -122,7 +122,7 @@ func TestHandshakeWithAgents(t *testing.T) {
 				srvErr <- srv.Handshake()
 				a.Close()
 			}()
-			cli := tls.Client(b, clientTLS(clientCert, tc.expect))
+			cli := tls.Client(b, clientTLS(clientCert, ALPN, tc.expect))
 			err := cli.Handshake()
 			if tc.ok {
 				if err != nil {

@@ -75,8 +75,15 @@ package transport
 
 import "time"
 
-// ALPN is the application protocol SMVS negotiates in the TLS handshake.
+// ALPN is the application protocol hosts negotiate with each other in the
+// TLS handshake; both sides present identity keys.
 const ALPN = "smvs/1"
+
+// DeviceALPN is the application protocol of a user's remote device talking
+// to its host: the client presents a device key, the host its identity key.
+// A Listener accepts both; its handlers tell them apart by the kind of the
+// peer's key.
+const DeviceALPN = "smvs-device/1"
 
 // Defaults of the Config fields.
 const (

@@ -40,6 +40,7 @@ type Host struct {
 	nconns   int
 	deliver  time.Duration
 	maxBody  int
+	calls    callState
 	wg       sync.WaitGroup
 }
 
@@ -299,6 +300,9 @@ func (h *Host) handle(conn net.Conn, n int, down chan struct{}) {
 			resp = h.status(req.Status, down)
 		case hostapi.OpList:
 			h.list(conn, req.List, down)
+			return
+		case hostapi.OpCall:
+			h.call(conn, req.Call, n, down)
 			return
 		}
 		if resp == nil || hostapi.WriteResponse(conn, resp) != nil {

@@ -1,0 +1,151 @@
+// Package link reads and writes a remote device's link to its host: the
+// file "host" in the device's SMVS home, written by smvs-device link. It
+// holds where the host listens and the host's identity key, which the
+// device pins: a host presenting any other key is refused.
+//
+//	# The host this device is linked to, written by smvs-device link.
+//	address 192.0.2.7:7443
+//	identity smvs1…
+//	name laptop
+//
+// The file holds no secret (the device key is in the file "device"), but
+// it decides whom the device trusts, so it is written 0600 like the rest.
+package link
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"smvs/lib/identity"
+)
+
+// FileName is the link file's name in the SMVS home; DeviceKeyFile is the
+// device key's.
+const (
+	FileName      = "host"
+	DeviceKeyFile = "device"
+)
+
+// ErrNotLinked means the SMVS home holds no link file.
+var ErrNotLinked = errors.New("this device is not linked to a remote host")
+
+// Link is a device's link to its host.
+type Link struct {
+	Address  string             // host:port of the host's QUIC listener
+	Identity identity.PublicKey // the host's (the user's) identity key
+	Name     string             // the device's name on the host
+}
+
+// maxFile bounds a link file.
+const maxFile = 64 << 10
+
+// Parse reads a link file.
+func Parse(data []byte) (*Link, error) {
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("link file over %d bytes", maxFile)
+	}
+	l := new(Link)
+	seen := make(map[string]bool)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, _ := strings.Cut(line, " ")
+		value = strings.TrimSpace(value)
+		if seen[key] {
+			return nil, fmt.Errorf("line %d: %s given twice", n, key)
+		}
+		seen[key] = true
+		switch key {
+		case "address":
+			if _, _, err := net.SplitHostPort(value); err != nil || value == "" {
+				return nil, fmt.Errorf("line %d: address %q: want host:port", n, value)
+			}
+			l.Address = value
+		case "identity":
+			k, err := identity.ParsePublicKey(value)
+			if err != nil || k.Kind() != identity.KindIdentity {
+				return nil, fmt.Errorf("line %d: %q is not an smvs1 identity key", n, value)
+			}
+			l.Identity = k
+		case "name":
+			l.Name = value
+		default:
+			return nil, fmt.Errorf("line %d: unknown setting %q", n, key)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if l.Address == "" || l.Identity.IsZero() {
+		return nil, errors.New("the link file needs an address and an identity line")
+	}
+	return l, nil
+}
+
+// Format returns the text of l's link file.
+func (l *Link) Format() []byte {
+	var b bytes.Buffer
+	b.WriteString("# The host this device is linked to, written by smvs-device link.\n")
+	fmt.Fprintf(&b, "address %s\nidentity %s\n", l.Address, l.Identity)
+	if l.Name != "" {
+		fmt.Fprintf(&b, "name %s\n", l.Name)
+	}
+	return b.Bytes()
+}
+
+// Read reads the link file in the SMVS home; ErrNotLinked if there is none.
+func Read(home string) (*Link, error) {
+	path := filepath.Join(home, FileName)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotLinked
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFile+1))
+	if err != nil {
+		return nil, err
+	}
+	l, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Write writes l as the link file in the SMVS home, replacing any.
+func Write(home string, l *Link) error {
+	path := filepath.Join(home, FileName)
+	tmp := path + ".new"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(l.Format())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
