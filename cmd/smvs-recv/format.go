@@ -59,7 +59,7 @@ func (f *formatter) status(w io.Writer, it *hostapi.Item) error {
 	}
 	return writeJSON(w, statusJSON{
 		Event: "status", Seq: it.Seq, ID: hex.EncodeToString(it.ID), Direction: direction(it.Direction),
-		Peer: peerKey(it.Peer), PeerName: f.name(it), Status: it.Status.String(),
+		Peer: peerKey(it.Peer), PeerName: f.name(it), Status: it.Status.String(), Read: it.Read,
 	})
 }
 
@@ -168,6 +168,7 @@ type messageJSON struct {
 	FileName    string  `json:"file_name,omitempty"`
 	Size        int     `json:"size"`
 	Status      string  `json:"status"`
+	Read        bool    `json:"read,omitempty"`
 	Expires     string  `json:"expires,omitempty"`
 	Text        *string `json:"text,omitempty"`
 	BodyBase64  *string `json:"body_base64,omitempty"`
@@ -182,6 +183,7 @@ type statusJSON struct {
 	Peer      string `json:"peer"`
 	PeerName  string `json:"peer_name,omitempty"`
 	Status    string `json:"status"`
+	Read      bool   `json:"read,omitempty"`
 }
 
 func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
@@ -190,6 +192,7 @@ func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
 		Time: jsonTime(it.Sent), Stored: jsonTime(it.Stored), Direction: direction(it.Direction),
 		Peer: peerKey(it.Peer), PeerName: f.name(it), Kind: it.Kind.String(),
 		ContentType: it.ContentType, FileName: it.FileName, Size: len(it.Body), Status: it.Status.String(),
+		Read: it.Read,
 	}
 	if it.Expires != 0 {
 		m.Expires = jsonTime(it.Expires)

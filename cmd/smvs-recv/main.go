@@ -35,6 +35,7 @@ import (
 const (
 	exitNotFound       = 3 // no such message (--raw, --since ID) or contact (--from)
 	exitHostNotRunning = 5 // nothing listens on the host's socket (without --follow)
+	exitNotLinked      = 8 // a remote device the host does not know, or revoked
 )
 
 // How long --follow waits before it connects again: doubling from the
@@ -73,6 +74,8 @@ func newApp(ctx context.Context) *urfave.App {
 			&urfave.StringFlag{Name: "raw", Usage: "write exactly the body of the message with `ID` (or seq) to standard output"},
 			&urfave.PathFlag{Name: "cursor", Usage: "start after the message whose seq is in `FILE`, and keep it up to date", TakesFile: true},
 			&urfave.BoolFlag{Name: "export", Usage: "print every message as NDJSON, for a backup: --json without --follow"},
+			&urfave.BoolFlag{Name: "unread", Usage: "only received messages no device has marked read"},
+			&urfave.BoolFlag{Name: "mark-read", Usage: "mark the received messages printed as read, on every device"},
 			cli.SocketFlag(),
 			cli.HomeFlag(),
 		},
@@ -96,25 +99,27 @@ func newApp(ctx context.Context) *urfave.App {
 
 // options are the checked flags.
 type options struct {
-	socket  string
-	from    string // as the host gets it: a key, or a name
-	since   int64  // Unix ms
-	after   uint64 // only messages above this seq
-	sinceID []byte // only this message and later ones, once its seq is known
-	follow  bool
-	json    bool
-	cursor  string
-	rawSeq  uint64
-	rawID   []byte
+	from     string // as the host gets it: a key, or a name
+	since    int64  // Unix ms
+	after    uint64 // only messages above this seq
+	sinceID  []byte // only this message and later ones, once its seq is known
+	follow   bool
+	json     bool
+	unread   bool
+	markRead bool
+	cursor   string
+	rawSeq   uint64
+	rawID    []byte
 }
 
 func parseOptions(c *urfave.Context, book *contacts.File) (*options, error) {
 	if err := cli.CheckArgs(c, 0, 0); err != nil {
 		return nil, err
 	}
-	o := &options{follow: c.Bool("follow"), json: c.Bool("json") || c.Bool("export"), cursor: c.Path("cursor")}
+	o := &options{follow: c.Bool("follow"), json: c.Bool("json") || c.Bool("export"), cursor: c.Path("cursor"),
+		unread: c.Bool("unread"), markRead: c.Bool("mark-read")}
 	if c.IsSet("raw") {
-		for _, name := range []string{"follow", "json", "export", "cursor", "since", "from"} {
+		for _, name := range []string{"follow", "json", "export", "cursor", "since", "from", "unread", "mark-read"} {
 			if c.IsSet(name) {
 				return nil, cli.UsageErrorf(c, "--raw writes one message's body: it can't be used with --%s", name)
 			}
@@ -148,10 +153,6 @@ func parseOptions(c *urfave.Context, book *contacts.File) (*options, error) {
 			return nil, cli.Errorf("%w", err).WithHintf("remove it to start from the first message")
 		}
 		o.after = max(o.after, seq)
-	}
-	var err error
-	if o.socket, err = cli.SocketPath(c); err != nil {
-		return nil, err
 	}
 	return o, nil
 }
@@ -245,13 +246,15 @@ type receiver struct {
 	f    *formatter
 	out  *bufio.Writer
 	last uint64 // the seq of the last message printed, or where to start after
+	// toMark holds received messages printed, for --mark-read to mark.
+	toMark []uint64
 }
 
 // history prints the messages there are, and returns.
 func (r *receiver) history(ctx context.Context) error {
 	err := r.once(ctx, func() {})
 	if err == io.EOF {
-		err = nil
+		err = r.mark(ctx)
 	}
 	if ferr := r.out.Flush(); err == nil && ferr != nil {
 		err = localError{fmt.Errorf("writing to standard output: %w", ferr)}
@@ -310,7 +313,7 @@ func (r *receiver) follow(ctx context.Context) error {
 // connected when the first event comes. Without --follow it returns io.EOF
 // at the end of the history.
 func (r *receiver) once(ctx context.Context, connected func()) error {
-	client, err := hostapi.Dial(ctx, r.o.socket)
+	client, err := cli.DialHost(ctx, r.c)
 	if err != nil {
 		return err
 	}
@@ -327,6 +330,7 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 		return err
 	}
 	defer s.Close()
+	live := false
 	for first := true; ; first = false {
 		e, err := s.Next()
 		if err != nil {
@@ -340,11 +344,18 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 			if e.Item.Seq <= r.last {
 				continue // shown already
 			}
+			if r.o.unread && (e.Item.Direction != hostapi.In || e.Item.Read) {
+				r.last = e.Item.Seq
+				continue
+			}
 			if err := r.f.message(r.out, e.Item); err != nil {
 				return localError{fmt.Errorf("writing to standard output: %w", err)}
 			}
 			if err := r.printed(e.Item.Seq); err != nil {
 				return err
+			}
+			if r.o.markRead && e.Item.Direction == hostapi.In && !e.Item.Read {
+				r.toMark = append(r.toMark, e.Item.Seq)
 			}
 		case hostapi.EventStatus:
 			if err := r.f.status(r.out, e.Item); err != nil {
@@ -355,8 +366,39 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 			if err := r.out.Flush(); err != nil {
 				return localError{fmt.Errorf("writing to standard output: %w", err)}
 			}
+			// Mark in one go what the history held, then as messages come.
+			live = live || e.Kind == hostapi.EventLive
+			if live {
+				if err := r.mark(ctx); err != nil {
+					return err
+				}
+			}
 		}
 	}
+}
+
+// mark marks the messages printed so far read, on a connection of its own:
+// the List has this one. Only what is out of the buffer counts as seen.
+func (r *receiver) mark(ctx context.Context) error {
+	if len(r.toMark) == 0 {
+		return nil
+	}
+	if err := r.out.Flush(); err != nil {
+		return localError{fmt.Errorf("writing to standard output: %w", err)}
+	}
+	client, err := cli.DialHost(ctx, r.c)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	for len(r.toMark) > 0 {
+		n := min(len(r.toMark), hostapi.MaxReadSeqs)
+		if _, err := client.MarkRead(ctx, r.toMark[:n]); err != nil {
+			return err
+		}
+		r.toMark = r.toMark[n:]
+	}
+	return nil
 }
 
 // printed records that the message seq was printed: with --cursor, once
@@ -397,6 +439,8 @@ func retryable(err error) bool {
 		return hostErr.Code == hostapi.ErrUnavailable
 	case errors.Is(err, hostapi.ErrHostNotRunning):
 		return true
+	case errors.Is(err, hostapi.ErrRevoked), errors.As(err, new(*cli.Error)):
+		return false
 	case errors.As(err, &local), errors.As(err, &version),
 		errors.Is(err, hostapi.ErrProtocol), errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrNonCanonical),
 		errors.Is(err, wire.ErrTrailingData), errors.Is(err, wire.ErrTooLarge):
@@ -409,10 +453,19 @@ func retryable(err error) bool {
 
 // recvError explains an error from the host or from talking to it.
 func recvError(err error) error {
-	var hostErr *hostapi.Error
+	var (
+		hostErr *hostapi.Error
+		cliErr  *cli.Error
+	)
 	switch {
-	case errors.Is(err, hostapi.ErrHostNotRunning):
-		return cli.HostNotRunning(err).WithExitCode(exitHostNotRunning)
+	case errors.As(err, &cliErr): // explained already, by cli.DialHost
+		if errors.Is(err, hostapi.ErrHostNotRunning) {
+			cliErr.WithExitCode(exitHostNotRunning)
+		}
+		return cliErr
+	case errors.Is(err, hostapi.ErrRevoked):
+		return cli.Errorf("%w", err).WithExitCode(exitNotLinked).
+			WithHintf("the owner can link it again: smvs-device pair on the host's machine, then smvs-device link here")
 	case errors.As(err, &hostErr):
 		e := cli.Errorf("%s", hostErr.Message)
 		if hostErr.Hint != "" {
@@ -425,6 +478,8 @@ func recvError(err error) error {
 			e.WithExitCode(exitNotFound).WithHintf("smvs-register contacts lists your contacts")
 		case hostapi.ErrUnavailable:
 			e.WithHintf("try again in a moment")
+		case hostapi.ErrNotLinked:
+			e.WithExitCode(exitNotLinked)
 		}
 		return e
 	}
@@ -433,7 +488,7 @@ func recvError(err error) error {
 
 // raw writes the body of the one message --raw names.
 func raw(ctx context.Context, c *urfave.Context, o *options) error {
-	client, err := hostapi.Dial(ctx, o.socket)
+	client, err := cli.DialHost(ctx, c)
 	if err != nil {
 		return recvError(err)
 	}

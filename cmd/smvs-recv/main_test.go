@@ -562,6 +562,6 @@ func TestManPage(t *testing.T) {
 		Name:      "smvs-recv.1",
 		App:       newApp(context.Background()),
 		Env:       []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"},
-		ExitCodes: []int{0, 1, 2, exitNotFound, exitHostNotRunning},
+		ExitCodes: []int{0, 1, 2, exitNotFound, exitHostNotRunning, exitNotLinked},
 	})
 }

@@ -36,6 +36,7 @@ const (
 	exitHostNotRunning   = 5 // nothing listens on the host's socket
 	exitNotDelivered     = 6 // --wait: queued, but not delivered in time
 	exitTooLarge         = 7 // over the host's size limit or its quota
+	exitNotLinked        = 8 // a remote device the host does not know, or revoked
 )
 
 // defaultTimeout is how long --wait waits.
@@ -97,7 +98,6 @@ type options struct {
 	wait    bool
 	timeout time.Duration
 	expires time.Duration
-	socket  string
 }
 
 func parseOptions(c *urfave.Context) (*options, error) {
@@ -139,17 +139,13 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		}
 		o.expires = d
 	}
-	var err error
-	if o.socket, err = cli.SocketPath(c); err != nil {
-		return nil, err
-	}
 	return o, nil
 }
 
 // send sends what o says and, with --wait, waits for its delivery.
 func send(c *urfave.Context, o *options, stdin io.Reader) error {
 	ctx := context.Background()
-	client, err := hostapi.Dial(ctx, o.socket)
+	client, err := cli.DialHost(ctx, c)
 	if err != nil {
 		return hostError(err, o.to)
 	}
@@ -374,10 +370,19 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 
 // hostError explains an error from the host or from talking to it.
 func hostError(err error, to string) *cli.Error {
-	var hostErr *hostapi.Error
+	var (
+		hostErr *hostapi.Error
+		cliErr  *cli.Error
+	)
 	switch {
-	case errors.Is(err, hostapi.ErrHostNotRunning):
-		return cli.HostNotRunning(err).WithExitCode(exitHostNotRunning)
+	case errors.As(err, &cliErr): // explained already, by cli.DialHost
+		if errors.Is(err, hostapi.ErrHostNotRunning) {
+			cliErr.WithExitCode(exitHostNotRunning)
+		}
+		return cliErr
+	case errors.Is(err, hostapi.ErrRevoked):
+		return cli.Errorf("%w", err).WithExitCode(exitNotLinked).
+			WithHintf("the owner can link it again: smvs-device pair on the host's machine, then smvs-device link here")
 	case errors.As(err, &hostErr):
 		e := cli.Errorf("%s", hostErr.Message)
 		if hostErr.Hint != "" {
@@ -396,6 +401,8 @@ func hostError(err error, to string) *cli.Error {
 			e.WithExitCode(exitTooLarge)
 		case hostapi.ErrUnavailable:
 			e.WithHintf("try again in a moment")
+		case hostapi.ErrNotLinked:
+			e.WithExitCode(exitNotLinked)
 		}
 		return e
 	}

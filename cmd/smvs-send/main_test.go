@@ -430,6 +430,6 @@ func TestManPage(t *testing.T) {
 		Name:      "smvs-send.1",
 		App:       newApp(nil),
 		Env:       []string{cli.SocketEnv, cli.HomeEnv, "XDG_RUNTIME_DIR"},
-		ExitCodes: []int{0, 1, 2, exitUnknownRecipient, exitKeyChanged, exitHostNotRunning, exitNotDelivered, exitTooLarge},
+		ExitCodes: []int{0, 1, 2, exitUnknownRecipient, exitKeyChanged, exitHostNotRunning, exitNotDelivered, exitTooLarge, exitNotLinked},
 	})
 }
