@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"smvs/lib/hostapi"
+	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
 
@@ -143,4 +145,87 @@ func BenchmarkDeliverLarge(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkFanout measures the cost of the user's devices: the latency
+// from a message's arrival at alice's host (a peer's deliver request
+// starting) to its output on every one of 0, 1, 4 and 16 remote devices
+// following over QUIC. With 0 devices it is the deliver round trip alone
+// (stored and answered), the floor the others are beside.
+//
+//	go test -run '^$' -bench Fanout -benchtime 200x ./lib/host
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{0, 1, 4, 16} {
+		b.Run(fmt.Sprintf("devices=%d", n), func(b *testing.B) { benchFanout(b, n) })
+	}
+}
+
+func benchFanout(b *testing.B, devices int) {
+	alice := newUser(b, "alice")
+	alice.cfg.Log = nil
+	alice.start()
+	p := newPeer(b)
+	conn := p.conn(alice, transport.Config{})
+
+	seen := make(chan time.Time, devices*64)
+	for range devices {
+		key := newDeviceKey(b)
+		if _, err := alice.owner().Devices(testCtx(b), &hostapi.DevicesRequest{Action: hostapi.DevicesAdd, Key: key.Public().Bytes()}); err != nil {
+			b.Fatal(err)
+		}
+		stream, err := alice.remote(key).List(context.Background(), &hostapi.List{Follow: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { stream.Close() })
+		if ev, err := stream.Next(); err != nil || ev.Kind != hostapi.EventLive {
+			b.Fatalf("follow: %+v, %v", ev, err)
+		}
+		go func() {
+			for {
+				ev, err := stream.Next()
+				if err != nil {
+					return
+				}
+				if ev.Kind == hostapi.EventMessage {
+					seen <- time.Now()
+				}
+			}
+		}()
+	}
+
+	var first, last []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		env := p.seal(alice, fmt.Sprintf("message %d", i), time.Now())
+		b.StartTimer()
+		start := time.Now()
+		if r := p.deliver(conn, env); r.Status != wire.StatusStored {
+			b.Fatalf("deliver: %+v", r)
+		}
+		end := time.Now()
+		var f time.Time
+		for d := range devices {
+			select {
+			case t := <-seen:
+				if d == 0 {
+					f = t
+				}
+				end = t
+			case <-time.After(waitFor):
+				b.Fatalf("device output %d of %d never came", d+1, devices)
+			}
+		}
+		if devices == 0 {
+			f = end
+		}
+		first, last = append(first, f.Sub(start)), append(last, end.Sub(start))
+	}
+	b.StopTimer()
+	slices.Sort(first)
+	slices.Sort(last)
+	b.ReportMetric(float64(first[len(first)/2].Microseconds())/1000, "first-p50-ms")
+	b.ReportMetric(float64(last[len(last)/2].Microseconds())/1000, "all-p50-ms")
+	b.ReportMetric(float64(last[len(last)*99/100].Microseconds())/1000, "all-p99-ms")
 }
