@@ -118,6 +118,21 @@ func makeVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 
+	// Linking a device: a link request with a pairing code, and the
+	// owner's answer to a pair request. No randomness either.
+	var linkRequest, pairResponse bytes.Buffer
+	if err := hostapi.WriteRequest(&linkRequest, &hostapi.Request{Op: hostapi.OpLink, Link: &hostapi.Link{
+		Code: "7K2M-QX9P-4TRD-HB3W", Name: "laptop",
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hostapi.WriteResponse(&pairResponse, &hostapi.Response{Devices: &hostapi.DevicesResult{Pairing: &hostapi.Pairing{
+		Code: "7K2M-QX9P-4TRD-HB3W", Name: "laptop", Expires: vectorTime.Add(10 * time.Minute).UnixMilli(),
+		Address: "192.0.2.7:7447", Identity: alice.Public().Bytes(),
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+
 	// Call signalling: an offer, and the message from alice to bob that
 	// carries it. Neither draws randomness (the ids are fixed).
 	callSignal := (&wire.CallSignal{
@@ -139,6 +154,8 @@ func makeVectors(t *testing.T) map[string][]byte {
 		"host-response.cbor":  hostResponse,
 		"receipt.cbor":        receipt,
 		"device-request.cbor": deviceRequest.Bytes()[wire.FrameHeaderSize:],
+		"link-request.cbor":   linkRequest.Bytes()[wire.FrameHeaderSize:],
+		"pair-response.cbor":  pairResponse.Bytes()[wire.FrameHeaderSize:],
 		"rotated-record.cbor": rotatedRecord,
 		"tombstone.cbor":      tombstone,
 		"alice.identity":      alice.MarshalText(),
@@ -216,6 +233,15 @@ func TestVectors(t *testing.T) {
 	if err != nil || dreq.Op != hostapi.OpSubmit || dreq.Submit == nil || dreq.Submit.To != "bob" ||
 		dreq.Submit.Kind != wire.KindText || string(dreq.Submit.Body) != "hi bob" {
 		t.Fatalf("the device request vector: %+v, %v", dreq, err)
+	}
+	lreq, err := hostapi.ReadRequest(bytes.NewReader(wire.AppendFrame(nil, got["link-request.cbor"])), hostapi.MaxFrame)
+	if err != nil || lreq.Op != hostapi.OpLink || lreq.Link.Code != "7K2M-QX9P-4TRD-HB3W" || lreq.Link.Name != "laptop" {
+		t.Fatalf("the link request vector: %+v, %v", lreq, err)
+	}
+	presp, err := hostapi.ReadResponse(bytes.NewReader(wire.AppendFrame(nil, got["pair-response.cbor"])), hostapi.MaxFrame)
+	if err != nil || presp.Devices == nil || presp.Devices.Pairing == nil ||
+		!bytes.Equal(presp.Devices.Pairing.Identity, alice.Public().Bytes()) || presp.Devices.Pairing.Address != "192.0.2.7:7447" {
+		t.Fatalf("the pair response vector: %+v, %v", presp, err)
 	}
 	cs, err := wire.DecodeCallSignal(got["call-signal.cbor"])
 	if err != nil || cs.Type != wire.SignalOffer || cs.SDP != vectorSDP {
