@@ -370,19 +370,11 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 
 // hostError explains an error from the host or from talking to it.
 func hostError(err error, to string) *cli.Error {
-	var (
-		hostErr *hostapi.Error
-		cliErr  *cli.Error
-	)
+	if e, ok := cli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
+		return e
+	}
+	var hostErr *hostapi.Error
 	switch {
-	case errors.As(err, &cliErr): // explained already, by cli.DialHost
-		if errors.Is(err, hostapi.ErrHostNotRunning) {
-			cliErr.WithExitCode(exitHostNotRunning)
-		}
-		return cliErr
-	case errors.Is(err, hostapi.ErrRevoked):
-		return cli.Errorf("%w", err).WithExitCode(exitNotLinked).
-			WithHintf("the owner can link it again: smvs-device pair on the host's machine, then smvs-device link here")
 	case errors.As(err, &hostErr):
 		e := cli.Errorf("%s", hostErr.Message)
 		if hostErr.Hint != "" {

@@ -86,3 +86,22 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 	}
 	return client, nil
 }
+
+// DeviceError explains the failures every device command shares: an error
+// DialHost explained already, given exit status hostDown when the host
+// can't be reached, and the host revoking this device mid-connection,
+// given notLinked. It reports false for any other error.
+func DeviceError(err error, hostDown, notLinked int) (*Error, bool) {
+	var explained *Error
+	switch {
+	case errors.As(err, &explained):
+		if errors.Is(err, hostapi.ErrHostNotRunning) {
+			explained.WithExitCode(hostDown)
+		}
+		return explained, true
+	case errors.Is(err, hostapi.ErrRevoked):
+		return Errorf("%w", err).WithExitCode(notLinked).
+			WithHintf("the owner can link it again: smvs-device pair on the host's machine, then smvs-device link here"), true
+	}
+	return nil, false
+}
