@@ -20,6 +20,7 @@ test: deps
 	$(STATICCHECK) ./...
 	@echo '==> go test -race'
 	go test -race -count=1 ./...
+	CGO_ENABLED=1 go test -count=1 -tags mediadevices ./lib/capture/
 	@echo '==> fuzz'
 	scripts/fuzz
 	@echo '==> build'

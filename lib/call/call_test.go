@@ -1,0 +1,347 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"smvs/lib/call/calltest"
+	"smvs/lib/media"
+	"smvs/lib/wire"
+)
+
+// TestBothWays: VP8 and Opus one way, H.264 and Opus the other, at once.
+func TestBothWays(t *testing.T) {
+	t.Parallel()
+	vp8, h264 := streams(t)
+	audio := opusStream(75)
+	aVideo, aAudio := newRecorder(), newRecorder()
+	bVideo, bAudio := newRecorder(), newRecorder()
+	stats := &syncBuffer{}
+	caller := loopback(t, Config{
+		Video: &sliceReader{codec: media.VP8, samples: vp8}, Audio: &sliceReader{codec: media.Opus, samples: audio},
+		VideoOut: aVideo.open, AudioOut: aAudio.open,
+	})
+	callee := loopback(t, Config{
+		Video: &sliceReader{codec: media.H264, samples: h264}, Audio: &sliceReader{codec: media.Opus, samples: audio},
+		VideoOut: bVideo.open, AudioOut: bAudio.open, Stats: stats,
+	})
+	a, b, _, _ := dialAccept(t, caller, callee)
+	errA, errB := wait(t, a, 10*time.Second), wait(t, b, 10*time.Second)
+	// Both inputs end at about the same time: each side ends by its own
+	// input or by the other's hang-up.
+	for _, err := range []error{errA, errB} {
+		if err != nil && !errors.Is(err, ErrHungUp) {
+			t.Errorf("Wait: %v", err)
+		}
+	}
+	for _, c := range []struct {
+		what string
+		w    *recorder
+		sent []media.Sample
+		want media.Codec
+	}{
+		{"VP8 to the callee", bVideo, vp8, media.VP8},
+		{"H.264 to the caller", aVideo, h264, media.H264},
+		{"Opus to the callee", bAudio, audio, media.Opus},
+		{"Opus to the caller", aAudio, audio, media.Opus},
+	} {
+		got, _, closed := c.w.got()
+		if !closed {
+			t.Errorf("%s: the Writer was not closed", c.what)
+		}
+		if c.w.codec != c.want {
+			t.Errorf("%s: the Writer was opened for %q", c.what, c.w.codec)
+		}
+		checkReceived(t, c.what, c.sent, got)
+	}
+	got, _, _ := bVideo.got()
+	if len(got) > 0 && !got[0].Keyframe {
+		t.Error("the first frame written is not a keyframe")
+	}
+	st := a.Stats()
+	if st.VideoOut.Frames != uint64(len(vp8)) || st.VideoOut.Codec != media.VP8 || st.Connected <= 0 || st.FirstFrame <= 0 {
+		t.Errorf("caller stats: %+v", st)
+	}
+	if !regexp.MustCompile(`(?m)^rtt [0-9.]+ms loss [0-9.]+% jitter [0-9.]+ms in [0-9]+kbit/s [0-9]+fps out [0-9]+kbit/s [0-9]+fps$`).MatchString(stats.String()) {
+		t.Errorf("stats lines: %q", stats.String())
+	}
+}
+
+// TestOneWay: one side only sends, the other only receives, whichever
+// side dials; the SDP says so. The sender's input ends: its Wait is nil,
+// the receiver hears the hang-up, and every frame was written before its
+// Writer was closed.
+func TestOneWay(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	for _, callerSends := range []bool{true, false} {
+		t.Run(fmt.Sprintf("caller sends %v", callerSends), func(t *testing.T) {
+			t.Parallel()
+			w := newRecorder()
+			sender := Config{Video: &sliceReader{codec: media.VP8, samples: vp8[:30]}}
+			receiver := Config{VideoOut: w.open}
+			caller, callee := sender, receiver
+			if !callerSends {
+				caller, callee = receiver, sender
+			}
+			a, b, sa, sb := dialAccept(t, loopback(t, caller), loopback(t, callee))
+			ended := a
+			if !callerSends {
+				ended = b
+			}
+			if err := wait(t, ended, 10*time.Second); err != nil {
+				t.Fatalf("the sender's Wait: %v", err)
+			}
+			other := b
+			if !callerSends {
+				other = a
+			}
+			if err := wait(t, other, 5*time.Second); !errors.Is(err, ErrHungUp) {
+				t.Errorf("the receiver's Wait: %v", err)
+			}
+			// The receiver closes its Writer as its call ends: look after.
+			got, _, closed := w.got()
+			if !closed {
+				t.Error("the Writer was not closed")
+			}
+			checkReceived(t, "VP8", vp8[:30], got)
+			offer, answer := sa.Sent()[0].SDP, sb.Sent()[0].SDP
+			wantOffer, wantAnswer := "a=sendonly", "a=recvonly"
+			if !callerSends {
+				wantOffer, wantAnswer = wantAnswer, wantOffer
+			}
+			if !strings.Contains(offer, wantOffer) || !strings.Contains(answer, wantAnswer) {
+				t.Errorf("offer or answer lacks %s / %s:\n%s\n%s", wantOffer, wantAnswer, offer, answer)
+			}
+			if strings.Contains(offer, "m=audio") {
+				t.Error("the offer has an audio m-line though neither side has audio")
+			}
+		})
+	}
+}
+
+// TestFingerprintRewritten: a fingerprint swapped on the way ends the call
+// on both sides with ErrFingerprint, before any frame.
+func TestFingerprintRewritten(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	fp := regexp.MustCompile(`(?m)^a=fingerprint:sha-256 ([0-9A-F:]+)`)
+	forge := func(s *wire.CallSignal) *wire.CallSignal {
+		if s.SDP != "" {
+			s.SDP = fp.ReplaceAllString(s.SDP, "a=fingerprint:sha-256 "+strings.TrimSuffix(strings.Repeat("AB:", 32), ":"))
+		}
+		return s
+	}
+	for _, which := range []string{"offer", "answer", "both"} {
+		t.Run(which, func(t *testing.T) {
+			t.Parallel()
+			sa, sb := calltest.Pipe()
+			if which != "answer" {
+				sa.Rewrite(forge)
+			}
+			if which != "offer" {
+				sb.Rewrite(forge)
+			}
+			wa, wb := newRecorder(), newRecorder()
+			cfg := func(w *recorder) Config {
+				return loopback(t, Config{Video: &sliceReader{codec: media.VP8, samples: vp8}, VideoOut: w.open})
+			}
+			a, b, _, _ := dialAcceptOn(t, sa, sb, cfg(wa), cfg(wb))
+			for _, c := range []*Call{a, b} {
+				err := wait(t, c, 10*time.Second)
+				if !errors.Is(err, ErrFingerprint) {
+					t.Errorf("Wait: %v, want ErrFingerprint", err)
+				}
+				t.Logf("the %s: %v", c.role, err)
+				if st := c.Stats(); st.VideoOut.Frames != 0 || st.VideoIn.Frames != 0 {
+					t.Errorf("media flowed: %+v", st)
+				}
+			}
+			for _, w := range []*recorder{wa, wb} {
+				if got, _, _ := w.got(); len(got) != 0 {
+					t.Errorf("a Writer got %d frames", len(got))
+				}
+			}
+		})
+	}
+}
+
+// TestRelayOnly: with RelayOnly, no signal carries any but relay
+// candidates, and media flows through the TURN server.
+func TestRelayOnly(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	turnServer, user, pass := calltest.NewTURN(t)
+	servers := []webrtc.ICEServer{{URLs: []string{"turn:" + turnServer.Addr + "?transport=udp"}, Username: user, Credential: pass}}
+	w := newRecorder()
+	caller := loopback(t, Config{Video: &sliceReader{codec: media.VP8, samples: vp8[:30]}, ICEServers: servers, RelayOnly: true})
+	callee := loopback(t, Config{VideoOut: w.open, ICEServers: servers, RelayOnly: true})
+	a, b, sa, sb := dialAccept(t, caller, callee)
+	if err := wait(t, a, 15*time.Second); err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	wait(t, b, 5*time.Second)
+	got, _, _ := w.got()
+	checkReceived(t, "VP8 relayed", vp8[:30], got)
+	if n := turnServer.Allocations(); n < 2 {
+		t.Errorf("%d TURN allocations, want one per side", n)
+	}
+	candidates := 0
+	for _, s := range append(sa.Sent(), sb.Sent()...) {
+		for l := range strings.Lines(s.SDP) {
+			if strings.HasPrefix(l, "a=candidate:") && !strings.Contains(l, " typ relay") {
+				t.Errorf("the %s carries a candidate that is not a relay: %s", s.Type, l)
+			}
+		}
+		if s.Type == wire.SignalCandidate {
+			candidates++
+			if !strings.Contains(s.Candidate, " typ relay") {
+				t.Errorf("trickled a candidate that is not a relay: %s", s.Candidate)
+			}
+		}
+	}
+	if candidates == 0 {
+		t.Error("no candidate was trickled")
+	}
+}
+
+// TestEndBeforeAnswer: every way a call ends before it is answered.
+func TestEndBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		reply wire.SignalType // 0: ring and never answer
+		want  error
+	}{
+		{0, ErrNoAnswer},
+		{wire.SignalReject, ErrRejected},
+		{wire.SignalBusy, ErrBusy},
+		{wire.SignalUnavailable, ErrUnavailable},
+	} {
+		t.Run(fmt.Sprint(c.want), func(t *testing.T) {
+			t.Parallel()
+			sa, sb := calltest.Pipe()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			go func() {
+				offer, err := sb.Recv(ctx)
+				if err != nil {
+					return
+				}
+				sb.Send(ctx, &wire.CallSignal{CallID: offer.CallID, Type: wire.SignalRinging})
+				switch c.reply {
+				case 0:
+				case wire.SignalReject:
+					Reject(ctx, sb, offer, "not now")
+				default:
+					sb.Send(ctx, &wire.CallSignal{CallID: offer.CallID, Type: c.reply})
+				}
+			}()
+			start := time.Now()
+			cfg := loopback(t, Config{VideoOut: newRecorder().open, RingTimeout: 300 * time.Millisecond})
+			call, err := Dial(ctx, sa, cfg)
+			if call != nil || !errors.Is(err, c.want) {
+				t.Fatalf("Dial: %v, %v; want %v", call, err, c.want)
+			}
+			if c.want == ErrRejected && !strings.Contains(err.Error(), "not now") {
+				t.Errorf("the rejection lost its reason: %v", err)
+			}
+			if c.want == ErrNoAnswer {
+				if d := time.Since(start); d < 300*time.Millisecond {
+					t.Errorf("gave up after %v", d)
+				}
+				// The callee's devices stop ringing.
+				for {
+					s, err := sb.Recv(ctx)
+					if err != nil {
+						t.Fatalf("no hang-up after no answer: %v", err)
+					}
+					if s.Type == wire.SignalHangup {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPeerHangsUp: Hangup on one side is ErrHungUp with its reason on the
+// other, and nil on its own.
+func TestPeerHangsUp(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	w := newRecorder()
+	caller := loopback(t, Config{Video: &sliceReader{codec: media.VP8, samples: vp8, live: true}})
+	callee := loopback(t, Config{VideoOut: w.open})
+	a, b, _, _ := dialAccept(t, caller, callee)
+	select {
+	case <-w.first:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame arrived")
+	}
+	if err := b.Hangup("bob hung up"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(); err != nil {
+		t.Errorf("the callee's Wait: %v", err)
+	}
+	err := wait(t, a, 5*time.Second)
+	var ended *Ended
+	if !errors.Is(err, ErrHungUp) || !errors.As(err, &ended) || ended.Reason != "bob hung up" {
+		t.Errorf("the caller's Wait: %v", err)
+	}
+	if _, _, closed := w.got(); !closed {
+		t.Error("the Writer was not closed")
+	}
+}
+
+// TestBadInput: a broken input ends the call with ErrMedia, and the peer
+// hears a hang-up.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	caller := loopback(t, Config{Video: &sliceReader{codec: media.VP8, samples: vp8[:5], err: errors.New("ivf: truncated frame")}})
+	callee := loopback(t, Config{VideoOut: newRecorder().open})
+	a, b, _, _ := dialAccept(t, caller, callee)
+	if err := wait(t, a, 10*time.Second); !errors.Is(err, ErrMedia) || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("the caller's Wait: %v", err)
+	}
+	if err := wait(t, b, 5*time.Second); !errors.Is(err, ErrHungUp) {
+		t.Errorf("the callee's Wait: %v", err)
+	}
+}
+
+// TestUnsendableCodec: an input codec no call can carry is ErrMedia at once.
+func TestUnsendableCodec(t *testing.T) {
+	t.Parallel()
+	sa, _ := calltest.Pipe()
+	_, err := Dial(context.Background(), sa, loopback(t, Config{Video: &sliceReader{codec: "H265"}}))
+	if !errors.Is(err, ErrMedia) {
+		t.Errorf("Dial: %v", err)
+	}
+}
+
+// syncBuffer is a strings.Builder safe for the stats goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,118 @@
+package call
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"smvs/lib/media"
+)
+
+// sender sends one input on one track.
+type sender struct {
+	name  string // "video" or "audio"
+	in    media.Reader
+	track *webrtc.TrackLocalStaticSample
+	rtp   *webrtc.RTPSender
+}
+
+func (c *Call) startSenders() {
+	c.mu.Lock()
+	c.inputs = len(c.senders)
+	c.mu.Unlock()
+	for _, s := range c.senders {
+		go c.readRTCP(s.rtp)
+		go c.send(s)
+	}
+}
+
+// readRTCP keeps the interceptors (NACK, reports) fed with the peer's
+// feedback. A keyframe request cannot be honoured: the input is encoded
+// already, and the receiver waits for its next keyframe.
+func (c *Call) readRTCP(r *webrtc.RTPSender) {
+	for {
+		if _, _, err := r.ReadRTCP(); err != nil {
+			return
+		}
+	}
+}
+
+// send paces the input by its timestamps: a sample leaves when its PTS is
+// due relative to the first one, or at once when the input is late.
+func (c *Call) send(s sender) {
+	if !c.waitVerified() {
+		return
+	}
+	flow := c.counters.flow(s.name, true)
+	c.counters.setCodec(s.name, true, s.in.Codec())
+	var (
+		start           time.Time
+		first, prevPTS  time.Duration
+		stamped         time.Duration // RTP time handed to pion so far, from the first sample
+		n               int
+		defaultDuration = 33 * time.Millisecond
+	)
+	if s.name == "audio" {
+		defaultDuration = 20 * time.Millisecond
+	}
+	for {
+		sample, err := s.in.Next()
+		if errors.Is(err, io.EOF) {
+			c.log.Debug("input ended", "media", s.name, "samples", n)
+			c.inputEnded()
+			return
+		}
+		if err != nil {
+			c.end(fmt.Errorf("%w: %s: %w", ErrMedia, s.name, err), "the "+c.role+" hung up: bad media input")
+			return
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		now := time.Now()
+		if n == 0 {
+			start, first, prevPTS = now, sample.PTS, sample.PTS
+		}
+		if wait := time.Until(start.Add(sample.PTS - first)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-c.ctx.Done():
+				t.Stop()
+				return
+			}
+		}
+		// Pion stamps a sample with the sum of the durations before it.
+		// Handing it this sample's duration corrected by the drift so far
+		// keeps the RTP timestamps on the input's PTS, so the receiver's
+		// PTS are the sender's even when durations are missing or rounded.
+		duration := sample.Duration
+		if duration <= 0 {
+			duration = sample.PTS - prevPTS
+		}
+		if duration <= 0 {
+			duration = defaultDuration
+		}
+		duration = max(0, duration+(sample.PTS-first)-stamped)
+		stamped += duration
+		prevPTS = sample.PTS
+		n++
+		if len(sample.Data) == 0 {
+			continue
+		}
+		if err := s.track.WriteSample(pionmedia.Sample{Data: sample.Data, Duration: duration}); err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Debug("sending a sample", "media", s.name, "err", err)
+			}
+			if errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+		}
+		flow.frames.Add(1)
+		flow.bytes.Add(uint64(len(sample.Data)))
+	}
+}
