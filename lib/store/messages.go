@@ -481,8 +481,8 @@ func (s *Store) List(after uint64, limit int) ([]*Message, error) {
 	return ms, nil
 }
 
-// ByID returns the outgoing message with id, without its body.
-// ErrNotFound if there is none.
+// ByID returns the message with id, without its body: the sent one if
+// there is one, else the received one. ErrNotFound if there is none.
 //
 // Message tags are keyed per conversation, so this computes id's tag in
 // every conversation and looks them all up: one indexed query per 256
@@ -495,23 +495,27 @@ func (s *Store) ByID(id []byte) (*Message, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	tags := make([]any, 0, len(s.convs))
-	for _, c := range s.convs {
-		tags = append(tags, c.messageTag(hostapi.Out, id))
-	}
-	for len(tags) > 0 {
-		n := min(len(tags), 256)
-		q := `SELECT ` + headColumns + ` FROM messages WHERE tag IN (?` + strings.Repeat(`, ?`, n-1) + `)`
-		m, err := s.readMessage(s.read.QueryRow(q, tags[:n]...), false)
-		switch {
-		case err == nil && bytes.Equal(m.ID, id) && m.Direction == hostapi.Out:
-			return m, nil
-		case err != nil && !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("store: finding message %x: %w", id, err)
+	// A sent message first: its id is this host's own choice, while a
+	// received one's is the peer's, who may have copied it.
+	for _, dir := range []hostapi.Direction{hostapi.Out, hostapi.In} {
+		tags := make([]any, 0, len(s.convs))
+		for _, c := range s.convs {
+			tags = append(tags, c.messageTag(dir, id))
 		}
-		tags = tags[n:]
+		for len(tags) > 0 {
+			n := min(len(tags), 256)
+			q := `SELECT ` + headColumns + ` FROM messages WHERE tag IN (?` + strings.Repeat(`, ?`, n-1) + `)`
+			m, err := s.readMessage(s.read.QueryRow(q, tags[:n]...), false)
+			switch {
+			case err == nil && bytes.Equal(m.ID, id) && m.Direction == dir:
+				return m, nil
+			case err != nil && !errors.Is(err, sql.ErrNoRows):
+				return nil, fmt.Errorf("store: finding message %x: %w", id, err)
+			}
+			tags = tags[n:]
+		}
 	}
-	return nil, fmt.Errorf("%w: no outgoing message %x", ErrNotFound, id)
+	return nil, fmt.Errorf("%w: no message %x", ErrNotFound, id)
 }
 
 // LastSigned returns the signed bytes of the newest message (either

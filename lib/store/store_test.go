@@ -160,8 +160,15 @@ func TestByIDAndLastSigned(t *testing.T) {
 	want := *first
 	want.Body = nil
 	equal(t, got, &want)
-	if _, err := s.ByID(in.ID); !errors.Is(err, ErrNotFound) {
-		t.Errorf("ByID of an incoming message: %v, want ErrNotFound", err)
+	if got, err := s.ByID(in.ID); err != nil || got.Seq != in.Seq || got.Direction != hostapi.In {
+		t.Errorf("ByID of an incoming message: %+v, %v", got, err)
+	}
+	// A received message that copies a sent one's id does not hide it.
+	copied := message(bob, "copy")
+	copied.ID = first.ID
+	addIn(t, s, copied)
+	if got, err := s.ByID(first.ID); err != nil || got.Seq != first.Seq {
+		t.Errorf("ByID of a sent id a peer copied: %+v, %v", got, err)
 	}
 	if _, err := s.ByID(random(16)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ByID of an unknown id: %v, want ErrNotFound", err)

@@ -220,3 +220,15 @@ stream_kill() {
 	run -0 as_user bob smvs-recv --cursor "$BATS_TEST_TMPDIR/cursor"
 	assert_equal "$output" ""
 }
+
+@test "a received message is found by its id: smvs-recv --raw ID and --since ID" {
+	alice_and_bob
+	run -0 as_user alice smvs-send --wait bob <<<"first"
+	run -0 as_user alice smvs-send --wait bob <<<"second"
+	id=$(as_user bob smvs-recv --json | grep '"text":"first"' | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
+	run -0 as_user bob smvs-recv --raw "$id"
+	assert_equal "$output" "first"
+	run -0 as_user bob smvs-recv --since "$id"
+	assert_contains "$output" "first"
+	assert_contains "$output" "second"
+}
