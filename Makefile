@@ -21,6 +21,7 @@ test: deps
 	@echo '==> go test -race'
 	go test -race -count=1 ./...
 	CGO_ENABLED=1 go test -count=1 -tags mediadevices ./lib/capture/
+	CGO_ENABLED=1 go build -tags mediadevices -o /dev/null ./cmd/smvs-call
 	@echo '==> fuzz'
 	scripts/fuzz
 	@echo '==> build'

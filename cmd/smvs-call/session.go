@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/call"
+	"smvs/lib/cli"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// session is one run of smvs-call: one call placed or answered.
+type session struct {
+	ctx context.Context // done when the user interrupts
+	c   *urfave.Context
+	o   *options
+	io  stdio
+	log *slog.Logger
+	who string // the peer, as lines name them
+	tty io.ReadWriteCloser
+}
+
+// rejectTimeout bounds the refusal of a call this side won't take.
+const rejectTimeout = 3 * time.Second
+
+func (s *session) run() error {
+	s.log = slog.New(slog.NewTextHandler(&prefixed{w: s.io.stderr}, &slog.HandlerOptions{Level: s.o.logLevel, ReplaceAttr: noTime}))
+	// Everything that can be refused is refused before the host hears of
+	// the call.
+	if err := s.preflight(); err != nil {
+		return err
+	}
+	if s.tty != nil {
+		defer s.tty.Close()
+	}
+	client, err := cli.DialHost(s.ctx, s.c)
+	if err != nil {
+		return hostError(err, s.o.peer)
+	}
+	// The stream outlives an interruption, which still sends a hang-up.
+	streamCtx := context.WithoutCancel(s.ctx)
+	var stream *hostapi.CallStream
+	if s.o.answer {
+		stream, err = client.Answer(streamCtx, s.o.from)
+	} else {
+		stream, err = client.Call(streamCtx, s.o.peer)
+	}
+	if err != nil {
+		client.Close()
+		return hostError(err, firstOf(s.o.peer, s.o.from))
+	}
+	sig := call.NewHostSignaller(stream, s.log)
+	defer sig.Close()
+	if s.o.answer {
+		return s.answer(sig)
+	}
+	if name := stream.PeerName(); name != "" {
+		s.who = name
+	}
+	return s.place(sig, label(stream.PeerName(), stream.Peer()))
+}
+
+// firstOf returns a, or b when a is empty.
+func firstOf(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// preflight checks what smvs-call will read and write, and opens the
+// terminal that asks whether to answer.
+func (s *session) preflight() error {
+	o := s.o
+	if !o.sendOnly && isTerminal(s.io.stdout) {
+		return cli.Errorf("standard output is a terminal: refusing to write the peer's video to it").
+			WithHintf("pipe it to a player: smvs-call ... | ffplay -").
+			WithHintf("or receive no video: --send-only")
+	}
+	if sendsStdin(o) && isTerminal(s.io.stdin) {
+		return cli.Errorf("standard input is a terminal, not encoded video").
+			WithHintf("pipe video in: ffmpeg ... -f ivf - | smvs-call ...").
+			WithHintf("or send no video: --receive-only")
+	}
+	if (o.camera || o.mic) && !captureAvailable() {
+		return captureError()
+	}
+	if o.answer && !o.yes {
+		tty, err := s.io.tty()
+		if err != nil {
+			return cli.Errorf("no terminal to ask whether to answer: %w", err).WithExitCode(cli.ExitUsage).
+				WithHintf("give --yes to answer the first call without asking")
+		}
+		s.tty = tty
+	}
+	if len(o.turn) > 0 {
+		if _, _, err := turnCredentials(s.c, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// place calls the peer and waits until the call ends.
+func (s *session) place(sig *call.HostSignaller, peerLabel string) error {
+	in, err := s.openInputs()
+	if err != nil {
+		return err
+	}
+	defer in.close()
+	cfg, err := s.config(in)
+	if err != nil {
+		return err
+	}
+	ringing := &ringNotice{HostSignaller: sig, notify: func() {
+		fmt.Fprintf(s.io.stderr, "smvs-call: ringing %s…\n", s.who)
+	}}
+	c, err := call.Dial(s.ctx, ringing, cfg)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return interruptedBy(s.ctx, "stopped calling "+s.who)
+		}
+		return outcome(err, s.who, false)
+	}
+	return s.wait(c, sig, "caller", peerLabel)
+}
+
+// answer waits for a call, rings, and takes it if the user says so.
+func (s *session) answer(sig *call.HostSignaller) error {
+	if s.o.from != "" {
+		fmt.Fprintf(s.io.stderr, "smvs-call: waiting for a call from %s\n", s.o.from)
+	} else {
+		fmt.Fprintf(s.io.stderr, "smvs-call: waiting for a call\n")
+	}
+	wait := s.ctx
+	if s.o.timeout > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(s.ctx, s.o.timeout)
+		defer cancel()
+	}
+	var offer *hostapi.CallEvent
+	for offer == nil {
+		ev, err := sig.Next(wait)
+		switch {
+		case s.ctx.Err() != nil:
+			return interruptedBy(s.ctx, "stopped waiting for a call")
+		case wait.Err() != nil:
+			return cli.Errorf("no call came within %s", s.o.timeout).WithExitCode(exitNoAnswer)
+		case err != nil:
+			return streamError(err)
+		case ev.Signal.Type == wire.SignalOffer:
+			offer = ev
+		}
+		// Anything else belongs to no call of this device.
+	}
+	s.who = label(offer.PeerName, nil)
+	if s.who == "" {
+		s.who = label("", offer.Peer)
+	}
+	peerLabel := label(offer.PeerName, offer.Peer)
+	fmt.Fprintf(s.io.stderr, "smvs-call: %s is calling\n", peerLabel)
+	if err := s.ring(sig, offer); err != nil {
+		return err
+	}
+	in, err := s.openInputs()
+	if err != nil {
+		s.reject(sig, offer.Signal, "the callee hung up: bad media input")
+		return err
+	}
+	defer in.close()
+	cfg, err := s.config(in)
+	if err != nil {
+		s.reject(sig, offer.Signal, "the callee hung up")
+		return err
+	}
+	c, err := call.Accept(s.ctx, sig, offer.Signal, cfg)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			s.reject(sig, offer.Signal, "the callee hung up")
+			return interruptedBy(s.ctx, "hung up on "+s.who)
+		}
+		return outcome(err, s.who, sig.Taken(offer.Signal.CallID))
+	}
+	return s.wait(c, sig, "callee", peerLabel)
+}
+
+// ring returns nil once the user accepts the call offer, or why it is
+// not taken: declined, answered on another device, or the caller gave up.
+// Other calls that ring meanwhile are declined.
+func (s *session) ring(sig *call.HostSignaller, offer *hostapi.CallEvent) error {
+	if s.o.yes {
+		return nil
+	}
+	ctx, stop := context.WithCancel(s.ctx)
+	defer stop()
+	decision := make(chan bool, 1)
+	go func() {
+		decision <- ask(s.tty, fmt.Sprintf("smvs-call: answer the call from %s? [y/N] ", s.who))
+		stop()
+	}()
+	for {
+		ev, err := sig.Next(ctx)
+		if err != nil {
+			select {
+			case yes := <-decision:
+				if yes {
+					return nil
+				}
+				s.reject(sig, offer.Signal, "declined")
+				return &ended{exitRejected, "declined the call from " + s.who}
+			default:
+			}
+			if s.ctx.Err() != nil {
+				s.reject(sig, offer.Signal, "declined")
+				return interruptedBy(s.ctx, "declined the call from "+s.who)
+			}
+			return streamError(err)
+		}
+		got := ev.Signal
+		if !bytes.Equal(got.CallID, offer.Signal.CallID) {
+			if got.Type == wire.SignalOffer {
+				s.reject(sig, got, "busy: answering another call")
+			}
+			continue
+		}
+		switch got.Type {
+		case wire.SignalTaken:
+			return &ended{exitTaken, "the call from " + s.who + " was answered on another device"}
+		case wire.SignalHangup:
+			return &ended{exitHungUp, "the call from " + s.who + " ended before it was answered" + peerReason(got.Reason)}
+		case wire.SignalUnavailable:
+			return outcome(&call.Ended{Err: call.ErrUnavailable, Reason: got.Reason}, s.who, false)
+		}
+	}
+}
+
+// reject declines a call offer, best effort: the call is over for this
+// side either way.
+func (s *session) reject(sig *call.HostSignaller, offer *wire.CallSignal, reason string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), rejectTimeout)
+	defer cancel()
+	if err := call.Reject(ctx, sig, offer, reason); err != nil {
+		s.log.Debug("declining a call", "err", err)
+	}
+}
+
+// ask asks a yes or no question on the terminal; anything but y or yes is
+// no.
+func ask(tty io.ReadWriter, question string) bool {
+	if _, err := io.WriteString(tty, question); err != nil {
+		return false
+	}
+	line, err := bufio.NewReader(tty).ReadString('\n')
+	if err != nil && line == "" {
+		return false
+	}
+	answer := strings.ToLower(strings.TrimSpace(line))
+	return answer == "y" || answer == "yes"
+}
+
+// wait waits until the call ends, telling the user once it is connected;
+// an interruption hangs up first.
+func (s *session) wait(c *call.Call, sig *call.HostSignaller, role, peerLabel string) error {
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		s.announceConnected(c, peerLabel)
+	}()
+	select {
+	case <-c.Done():
+	case <-s.ctx.Done():
+		c.Hangup("the " + role + " hung up")
+		<-connected
+		return interruptedBy(s.ctx, "hung up on "+s.who)
+	}
+	<-connected
+	return outcome(c.Wait(), s.who, sig.Taken(c.ID()))
+}
+
+// connectPoll is how often announceConnected looks.
+const connectPoll = 20 * time.Millisecond
+
+// announceConnected prints one line once the peer's certificate has been
+// checked and media flows, and returns then or when the call ends.
+func (s *session) announceConnected(c *call.Call, peerLabel string) {
+	t := time.NewTicker(connectPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.Done():
+			return
+		case <-t.C:
+		}
+		if c.Stats().Connected > 0 {
+			fmt.Fprintf(s.io.stderr, "smvs-call: connected to %s\n", peerLabel)
+			return
+		}
+	}
+}
+
+// streamError explains the end of the call stream before a call.
+func streamError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return cli.Errorf("the host ended the call stream: it is stopping").WithExitCode(exitHostNotRunning)
+	}
+	return hostError(err, "")
+}
+
+// label names a peer for the user: "bob (smvs1…)", the name or the key
+// alone when that is all there is.
+func label(name string, key []byte) string {
+	id := ""
+	if len(key) > 0 {
+		if k, err := identity.NewPublicKey(identity.KindIdentity, key); err == nil {
+			id = k.String()
+		}
+	}
+	switch {
+	case name != "" && id != "":
+		return name + " (" + id + ")"
+	case name != "":
+		return name
+	}
+	return id
+}
+
+// ringNotice tells the user once that the peer's devices ring.
+type ringNotice struct {
+	*call.HostSignaller
+	once   sync.Once
+	notify func()
+}
+
+func (r *ringNotice) Recv(ctx context.Context) (*wire.CallSignal, error) {
+	sig, err := r.HostSignaller.Recv(ctx)
+	if err == nil && sig.Type == wire.SignalRinging {
+		r.once.Do(r.notify)
+	}
+	return sig, err
+}
+
+// prefixed puts "smvs-call: " before each write: each is a line of the
+// log or of the stats.
+type prefixed struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *prefixed) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.w.Write(append([]byte("smvs-call: "), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// noTime leaves the time out of log lines: they go to a terminal.
+func noTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
