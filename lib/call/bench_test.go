@@ -2,6 +2,7 @@ package call
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -32,14 +33,22 @@ func BenchmarkCallSetup(b *testing.B) {
 
 // BenchmarkCallLatency measures the time each frame takes from the
 // sender's input (a live source, so pacing adds nothing) to the
-// receiver's Writer, on 127.0.0.1: the median and 99th percentile.
+// receiver's Writer, on 127.0.0.1: the median and 99th percentile. The
+// stream is the tests' small one, or the IVF file $SMVS_BENCH_IVF
+// (scripts/bench call gives it 720p30).
 func BenchmarkCallLatency(b *testing.B) {
 	vp8, _ := streams(b)
+	if path := os.Getenv("SMVS_BENCH_IVF"); path != "" {
+		var err error
+		if vp8, err = readIVF(path); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var latencies []time.Duration
 	for b.Loop() {
 		r, w := &sliceReader{codec: media.VP8, samples: vp8, live: true}, newRecorder()
 		a, c, _, _ := dialAccept(b, loopback(b, Config{Video: r}), loopback(b, Config{VideoOut: w.open}))
-		wait(b, a, 10*time.Second)
+		wait(b, a, time.Duration(len(vp8))*time.Second/10+10*time.Second)
 		wait(b, c, 5*time.Second)
 		readAt := r.times()
 		got, at, _ := w.got()
