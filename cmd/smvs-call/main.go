@@ -105,6 +105,7 @@ func newApp(ctx context.Context, io stdio) *urfave.App {
 			&urfave.DurationFlag{Name: "ring-timeout", Usage: "give up when the peer did not answer within `DURATION`", Value: defaultRingTimeout},
 			&urfave.StringFlag{Name: "format", Usage: "standard input is `FORMAT`: ivf or h264 (default: detected)"},
 			&urfave.Float64Flag{Name: "fps", Usage: "the frame rate of H.264 input, which carries no timestamps, as `N` frames a second (default 30)"},
+			&urfave.BoolFlag{Name: "live", Usage: "the inputs are live sources that pace themselves (a camera, ffmpeg -re): send each frame as it comes"},
 			&urfave.BoolFlag{Name: "send-only", Usage: "send video but receive none: nothing is written to standard output"},
 			&urfave.BoolFlag{Name: "receive-only", Usage: "receive video but send none: standard input is not read"},
 			&urfave.PathFlag{Name: "audio-in", Usage: "send the Ogg/Opus audio of `FILE` (a file or a FIFO)", TakesFile: true},
@@ -155,6 +156,7 @@ type options struct {
 	stun, turn  []string
 	turnFile    string
 	relayOnly   bool
+	live        bool
 	local       []net.IP
 	stats       bool
 	logLevel    slog.Level
@@ -179,6 +181,7 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		turn:        c.StringSlice("turn"),
 		turnFile:    c.Path("turn-credentials"),
 		relayOnly:   c.Bool("relay-only"),
+		live:        c.Bool("live"),
 		stats:       c.Bool("stats"),
 	}
 	if o.answer {

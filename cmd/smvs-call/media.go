@@ -43,6 +43,13 @@ func (s *session) openInputs() (*inputs, error) {
 		if err != nil {
 			return nil, captureErr(err)
 		}
+		// A camera and a microphone pace themselves.
+		if video != nil {
+			video = call.Live(video)
+		}
+		if audio != nil {
+			audio = call.Live(audio)
+		}
 		in.video, in.audio = video, audio
 		in.closers = append(in.closers, stop)
 	}
@@ -54,6 +61,9 @@ func (s *session) openInputs() (*inputs, error) {
 				WithHintf("smvs-call reads IVF (VP8, VP9, AV1) or H.264 Annex-B, as ffmpeg writes with -f ivf - or -f h264 -")
 		}
 		in.video = r
+		if o.live {
+			in.video = call.Live(r)
+		}
 	}
 	if o.audioIn != "" {
 		f, err := os.Open(o.audioIn)
@@ -69,6 +79,9 @@ func (s *session) openInputs() (*inputs, error) {
 				WithHintf("smvs-call reads Ogg/Opus audio, as ffmpeg writes with -c:a libopus -f ogg")
 		}
 		in.audio = r
+		if o.live {
+			in.audio = call.Live(r)
+		}
 	}
 	return in, nil
 }

@@ -1,6 +1,7 @@
 package call
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -421,5 +423,33 @@ func probeIVF(t *testing.T, codec media.Codec, samples []media.Sample, frames in
 		"-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
 	if want := fmt.Sprintf("64,48,%d", frames); err != nil || strings.TrimSpace(string(out)) != want {
 		t.Errorf("ffprobe of what arrived: %q, %v; want %s", out, err, want)
+	}
+}
+
+// TestLive: a Live input is not paced by its timestamps. Its samples are
+// ten minutes apart, so a paced sender would still be waiting for the
+// second when the test gives up.
+func TestLive(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	sent := slices.Clone(vp8[:20])
+	for i := range sent {
+		sent[i].PTS, sent[i].Duration = time.Duration(i)*10*time.Minute, 10*time.Minute
+	}
+	w := newRecorder()
+	a, b, _, _ := dialAccept(t, loopback(t, Config{Video: Live(&sliceReader{codec: media.VP8, samples: sent})}),
+		loopback(t, Config{VideoOut: w.open}))
+	if err := wait(t, a, 10*time.Second); err != nil {
+		t.Fatalf("the sender's Wait: %v", err)
+	}
+	wait(t, b, 5*time.Second)
+	got, _, _ := w.got()
+	if len(got) != len(sent) {
+		t.Fatalf("%d of %d frames arrived", len(got), len(sent))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i].Data, sent[i].Data) {
+			t.Fatalf("frame %d differs", i)
+		}
 	}
 }

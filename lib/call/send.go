@@ -41,9 +41,19 @@ func (c *Call) readRTCP(r *webrtc.RTPSender) {
 	}
 }
 
+// Live marks r as a source that paces itself (a camera, a live encoder
+// behind a pipe): its samples are sent as soon as they are read, not by
+// their timestamps. What such a source produced while the call rang then
+// goes at once, instead of delaying the whole call by the ringing time.
+func Live(r media.Reader) media.Reader { return liveReader{r} }
+
+type liveReader struct{ media.Reader }
+
 // send paces the input by its timestamps: a sample leaves when its PTS is
-// due relative to the first one, or at once when the input is late.
+// due relative to the first one, or at once when the input is late. A Live
+// input is not paced.
 func (c *Call) send(s sender) {
+	_, live := s.in.(liveReader)
 	if !c.waitVerified() {
 		return
 	}
@@ -77,7 +87,7 @@ func (c *Call) send(s sender) {
 		if n == 0 {
 			start, first, prevPTS = now, sample.PTS, sample.PTS
 		}
-		if wait := time.Until(start.Add(sample.PTS - first)); wait > 0 {
+		if wait := time.Until(start.Add(sample.PTS - first)); wait > 0 && !live {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:

@@ -108,6 +108,12 @@ func OpenVideo(r io.Reader, format string, fps float64) (Reader, error) {
 	default:
 		return nil, fmt.Errorf("media: unknown video format %q (want \"ivf\" or \"h264\")", format)
 	}
+	// IVF's signature first: a live source may write its 32-byte header
+	// and then nothing until its first frame, and the call must not wait
+	// for that.
+	if sig, err := br.Peek(len(ivfSignature)); err == nil && string(sig) == ivfSignature {
+		return openIVF(br)
+	}
 	// 64 bytes: a start code may follow leading zero bytes.
 	head, err := br.Peek(64)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {

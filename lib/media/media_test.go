@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -292,4 +293,32 @@ func writeToPipe(t *testing.T, c Codec, samples []Sample) probe {
 	p := ffprobe(t, pr)
 	<-done
 	return p
+}
+
+// A live source writes its IVF header and then nothing until its first
+// frame: detecting the format must not wait for more.
+func TestOpenVideoHeaderOnly(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "vp8.ivf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(data[:32])
+	opened := make(chan error, 1)
+	go func() {
+		r, err := OpenVideo(pr, "", 0)
+		if err == nil && r.Codec() != VP8 {
+			err = fmt.Errorf("codec %q", r.Codec())
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OpenVideo waited for more than the IVF header")
+	}
 }
