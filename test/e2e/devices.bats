@@ -7,7 +7,7 @@ setup() {
 	start_dird dir && use_dird
 	ALICE=$(user alice) BOB=$(user bob)
 	start_host alice
-	ALICE_ADDR=$HOST_ADDR
+	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
 	start_host bob
 	BOB_ADDR=$HOST_ADDR
 }
@@ -170,4 +170,19 @@ lines_in() {
 	assert_contains "$stderr" "this SMVS home is a linked device"
 	run -0 as_user alice smvs-recv
 	refute_contains "$output" "as alice?"
+}
+
+@test "the laptop's --follow rides out a restart of the host and shows what came meanwhile" {
+	link_device alice laptop
+	as_user laptop smvs-recv --follow >"$BATS_TEST_TMPDIR/laptop" 2>"$BATS_TEST_TMPDIR/laptop.err" 3>&- &
+	DAEMONS+=($!)
+	run -0 as_user bob smvs-send --wait alice <<<"before the restart"
+	eventually 10 grep -q ' < bob: before the restart$' "$BATS_TEST_TMPDIR/laptop"
+	kill -TERM "$ALICE_PID" && wait "$ALICE_PID" || true
+	eventually 10 grep -q 'lost the connection to the host' "$BATS_TEST_TMPDIR/laptop.err"
+	run -0 as_user bob smvs-send alice <<<"while it was down"
+	start_host alice --listen "$ALICE_ADDR"
+	eventually 30 grep -q ' < bob: while it was down$' "$BATS_TEST_TMPDIR/laptop"
+	assert_contains "$(cat "$BATS_TEST_TMPDIR/laptop.err")" "reconnected to the host"
+	[ "$(grep -c 'before the restart' "$BATS_TEST_TMPDIR/laptop")" = 1 ]
 }
