@@ -279,3 +279,25 @@ audio_packets() {
 	assert_video "$OUT/$winner-got.ivf" 30 320 180
 	[ ! -s "$OUT/$loser-got.ivf" ] || fail "the $loser wrote video too"
 }
+
+@test "a live feed from ffmpeg with --live; bob rings only for alice and prints --stats; --camera says how to get it" {
+	start_host bob
+	user carol >/dev/null
+	start_host carol
+	call_bg bob bob --answer --yes --from alice --stats --receive-only >"$OUT/bob-got.ivf"
+	eventually 10 waiting bob
+	# Bob waits for alice only: carol finds no device of his waiting.
+	call_bg carol carol --receive-only bob >/dev/null
+	assert_status carol 14
+	mkfifo "$OUT/live.ivf"
+	ffmpeg -hide_banner -loglevel error -re -i "$MEDIA/vp8.ivf" -c copy -f ivf -y "$OUT/live.ivf" 3>&- &
+	call_bg alice alice --live bob <"$OUT/live.ivf" >/dev/null
+	assert_status alice 0
+	assert_status bob 10
+	assert_video "$OUT/bob-got.ivf" 150 640 360
+	grep -Eq '^smvs-call: rtt [0-9.]+ms loss [0-9.]+% jitter [0-9.]+ms in [0-9]+kbit/s [0-9]+fps' "$OUT/bob.err" ||
+		fail "no stats line: $(cat "$OUT/bob.err")"
+
+	run -1 --separate-stderr as_user alice smvs-call --camera bob
+	assert_contains "$stderr" "-tags mediadevices"
+}
