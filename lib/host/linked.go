@@ -168,34 +168,15 @@ func checkDeviceName(name string) error {
 	return nil
 }
 
-// save writes the devices file in place of the old one. The caller holds
-// r.mu.
+// save writes the devices file in place of the old one, atomically and
+// durably. The caller holds r.mu.
 func (r *registry) save() error {
 	var b bytes.Buffer
 	b.WriteString("# The devices linked to this host, written by smvs-hostd: change them with smvs-device.\n")
 	for _, d := range r.devices {
 		b.WriteString(d.String() + "\n")
 	}
-	tmp := r.path + ".new"
-	if err := writeSynced(tmp, b.Bytes()); err != nil {
-		return err
-	}
-	return os.Rename(tmp, r.path)
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return identity.ReplaceFile(r.path, b.Bytes())
 }
 
 // find returns the device with key, linked or revoked, or nil.

@@ -126,26 +126,8 @@ func Read(home string) (*Link, error) {
 	return l, nil
 }
 
-// Write writes l as the link file in the SMVS home, replacing any.
+// Write writes l as the link file in the SMVS home, replacing any,
+// atomically and durably.
 func Write(home string, l *Link) error {
-	path := filepath.Join(home, FileName)
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(l.Format())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	return identity.ReplaceFile(filepath.Join(home, FileName), l.Format())
 }
