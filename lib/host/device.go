@@ -370,7 +370,7 @@ func (s *deviceServer) waitFinal(m *store.Message, wait time.Duration) *store.Me
 	check := true // the status may have changed before the subscription
 	for {
 		if check {
-			if now, err := s.h.store.Get(m.Seq); err == nil {
+			if now, err := s.h.store.Head(m.Seq); err == nil {
 				m = now
 			}
 			if m.Status.Final() {
@@ -446,7 +446,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 		br.ReadByte()
 		close(gone)
 	}()
-	changed := make(map[uint64]bool)
+	changed := make(map[uint64]bool) // seq → marked read
 	for {
 		var news, overflow bool
 		select {
@@ -462,7 +462,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 			// Take every change waiting, to answer them in one write.
 			for more := true; more; {
 				if c.Status {
-					changed[c.Seq] = true
+					changed[c.Seq] = changed[c.Seq] || c.Read
 				} else {
 					news = true
 				}
@@ -483,7 +483,9 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 			ch, unsubscribe = s.h.store.Subscribe()
 			news = true
 			for seq := range open {
-				changed[seq] = true
+				if _, ok := changed[seq]; !ok {
+					changed[seq] = false
+				}
 			}
 		}
 		if news {
@@ -491,19 +493,22 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 				return
 			}
 		}
-		for seq := range changed {
+		for seq, read := range changed {
 			delete(changed, seq)
 			was, shown := open[seq]
 			if !shown {
 				// A received message shown already was marked read.
-				if m, err := s.h.store.Get(seq); err == nil && m.Direction == hostapi.In && seq <= cursor && f.match(m) {
+				if !read || seq > cursor {
+					continue
+				}
+				if m, err := s.h.store.Head(seq); err == nil && m.Direction == hostapi.In && f.match(m) {
 					if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventStatus, Item: s.item(m, false)}}) {
 						return
 					}
 				}
 				continue
 			}
-			m, err := s.h.store.Get(seq)
+			m, err := s.h.store.Head(seq)
 			if err != nil || m.Status == was {
 				continue
 			}

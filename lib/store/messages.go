@@ -237,7 +237,7 @@ func (s *Store) MarkRead(seqs []uint64) (int, error) {
 				d.seal(partHead, marshal(h)), int64(seq)); err != nil {
 				return err
 			}
-			b.changes = append(b.changes, Change{Seq: seq, Status: true})
+			b.changes = append(b.changes, Change{Seq: seq, Status: true, Read: true})
 			marked++
 		}
 		return nil
@@ -431,6 +431,16 @@ func (s *Store) readMessage(r scanner, withBody bool) (*Message, error) {
 
 // Get returns message seq with its body. ErrNotFound if there is none.
 func (s *Store) Get(seq uint64) (*Message, error) {
+	return s.get(seq, true)
+}
+
+// Head returns message seq without its body: enough to look at its status
+// or read mark without reading a large file. ErrNotFound if there is none.
+func (s *Store) Head(seq uint64) (*Message, error) {
+	return s.get(seq, false)
+}
+
+func (s *Store) get(seq uint64, withBody bool) (*Message, error) {
 	n, err := checkSeq(seq)
 	if err != nil {
 		return nil, err
@@ -439,7 +449,11 @@ func (s *Store) Get(seq uint64) (*Message, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	m, err := s.readMessage(s.readOne.QueryRow(n), true)
+	stmt := s.readHead
+	if withBody {
+		stmt = s.readOne
+	}
+	m, err := s.readMessage(stmt.QueryRow(n), withBody)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: message %d", ErrNotFound, seq)
 	}

@@ -162,10 +162,11 @@ type Outgoing struct {
 }
 
 // Change is a new message (Status false) or a change of message Seq's
-// status or read state (Status true).
+// status or read state (Status true; Read too when it was marked read).
 type Change struct {
 	Seq    uint64
 	Status bool
+	Read   bool
 }
 
 // Store is an open store directory.
@@ -175,13 +176,14 @@ type Store struct {
 	now     func() time.Time
 	release func() // the directory's lock
 
-	write   *sql.DB
-	wconn   *sql.Conn // the one write connection, used only by the writer goroutine
-	read    *sql.DB   // query-only connections
-	ins     *sql.Stmt // insertMessage on wconn
-	insOut  *sql.Stmt // insertOutbox on wconn
-	readOne *sql.Stmt // one message by seq
-	readAll *sql.Stmt // messages after a seq
+	write    *sql.DB
+	wconn    *sql.Conn // the one write connection, used only by the writer goroutine
+	read     *sql.DB   // query-only connections
+	ins      *sql.Stmt // insertMessage on wconn
+	insOut   *sql.Stmt // insertOutbox on wconn
+	readOne  *sql.Stmt // one message by seq
+	readHead *sql.Stmt // one message by seq, without its body
+	readAll  *sql.Stmt // messages after a seq
 
 	quotaPages int64 // max_page_count for Options.Quota; 0 none
 
@@ -434,6 +436,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{&s.ins, s.wconn.PrepareContext, insertMessage},
 		{&s.insOut, s.wconn.PrepareContext, insertOutbox},
 		{&s.readOne, s.read.PrepareContext, `SELECT ` + messageColumns + ` FROM messages WHERE seq = ?`},
+		{&s.readHead, s.read.PrepareContext, `SELECT ` + headColumns + ` FROM messages WHERE seq = ?`},
 		{&s.readAll, s.read.PrepareContext, `SELECT ` + messageColumns + ` FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`},
 	} {
 		var err error
@@ -567,7 +570,7 @@ func (s *Store) shutdown() error {
 	s.subMu.Unlock()
 
 	var errs []error
-	for _, st := range []*sql.Stmt{s.ins, s.insOut, s.readOne, s.readAll} {
+	for _, st := range []*sql.Stmt{s.ins, s.insOut, s.readOne, s.readHead, s.readAll} {
 		if st != nil {
 			st.Close()
 		}

@@ -871,8 +871,11 @@ func TestMarkRead(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("MarkRead = %d, %v; want 1 marked", n, err)
 	}
-	if c := <-ch; c.Seq != in1.Seq || !c.Status {
-		t.Fatalf("change %+v, want a status change of %d", c, in1.Seq)
+	if c := <-ch; c.Seq != in1.Seq || !c.Status || !c.Read {
+		t.Fatalf("change %+v, want a read mark of %d", c, in1.Seq)
+	}
+	if h, err := s.Head(in1.Seq); err != nil || !h.Read || h.Body != nil || !bytes.Equal(h.ID, in1.ID) {
+		t.Fatalf("Head = %+v, %v; want the read message without its body", h, err)
 	}
 	if n, err := s.MarkRead([]uint64{in1.Seq}); err != nil || n != 0 {
 		t.Fatalf("marking again = %d, %v; want 0", n, err)
