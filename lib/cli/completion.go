@@ -241,7 +241,7 @@ func zshDescription(s string) string {
 }
 
 func writeZsh(w io.Writer, name string, root *complCommand) {
-	fn := shellName(name)
+	fn := zshFunctionName(name, nil)
 	fmt.Fprintf(w, "#compdef %s\n", name)
 	fmt.Fprintf(w, "# zsh completion for %s; load it with: source <(%s --completion zsh)\n", name, name)
 	for _, c := range root.all() {
@@ -256,10 +256,21 @@ fi
 `, fn, name)
 }
 
+// zshFunctionName names the function that completes the command at path of
+// the program name. The program's own is _name, as the file it is installed
+// in: compinit autoloads that file as the function _name, and the script
+// completes at once only when that is the function it defines.
+func zshFunctionName(name string, path []string) string {
+	if len(path) == 0 {
+		return "_" + name
+	}
+	return shellName(append([]string{name}, path...)...)
+}
+
 // writeZshFunction writes the function that completes the words of c, a
 // command of the program name.
 func writeZshFunction(w io.Writer, name string, c *complCommand) {
-	fmt.Fprintf(w, "\n%s() {\n", shellName(append([]string{name}, c.path...)...))
+	fmt.Fprintf(w, "\n%s() {\n", zshFunctionName(name, c.path))
 	if len(c.subs) > 0 {
 		fmt.Fprint(w, "\tlocal curcontext=$curcontext state line\n\ttypeset -A opt_args\n\t_arguments -s -C")
 	} else {
@@ -303,7 +314,7 @@ func writeZshFunction(w io.Writer, name string, c *complCommand) {
 		for i, n := range s.names {
 			quoted[i] = shellQuote(n)
 		}
-		fmt.Fprintf(w, "\t\t%s) %s ;;\n", strings.Join(quoted, " | "), shellName(append([]string{name}, s.path...)...))
+		fmt.Fprintf(w, "\t\t%s) %s ;;\n", strings.Join(quoted, " | "), zshFunctionName(name, s.path))
 	}
 	fmt.Fprint(w, "\t\tesac\n\t\t;;\n\tesac\n}\n")
 }

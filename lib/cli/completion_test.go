@@ -91,6 +91,37 @@ func TestCompletionSyntax(t *testing.T) {
 	}
 }
 
+// TestZshCompletionAutoloads installs the zsh script as a distribution
+// would, as _smvs-tree in a directory of $fpath, and checks that compinit
+// binds it to the command and that the function compinit loads from it
+// completes at once (stubs stand in for zsh's completion builtins, which
+// only run while a word is being completed).
+func TestZshCompletionAutoloads(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("no zsh")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "_smvs-tree"), []byte(completionScript(t, treeApp(), "zsh")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(zsh, "-f", "-c", `fpath=($1 $fpath)
+		autoload -U compinit && compinit -u -D
+		print -r -- "bound to $_comps[smvs-tree]"
+		_arguments() { print -r -- "_arguments $*" }
+		_smvs-tree`, "zsh", dir)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("zsh: %v\n%s", err, out)
+	}
+	for _, want := range []string{"bound to _smvs-tree\n", "_arguments -s -C", "--dir"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("zsh printed no %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestBashCompletion runs the bash script as bash would when the user
 // presses tab, and checks what it offers.
 func TestBashCompletion(t *testing.T) {
