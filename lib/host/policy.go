@@ -41,11 +41,17 @@ const (
 )
 
 // policy applies the blocked and allowed files, reading each again when
-// its size or modification time changes. It is safe for concurrent use.
+// its size, modification time or mode changes (a chmod changes neither of
+// the first two), and a file that can't be used at least every
+// policyRetry, whatever mended it. It is safe for concurrent use.
 type policy struct {
 	blocked, allowed policyFile
 	log              *slog.Logger
 }
+
+// policyRetry is how often a policy file that can't be used is read again
+// though it looks unchanged.
+const policyRetry = time.Second
 
 type policyFile struct {
 	path string
@@ -54,6 +60,8 @@ type policyFile struct {
 	exists  bool
 	size    int64
 	modTime time.Time
+	mode    fs.FileMode
+	read    time.Time // when it was last read
 	keys    map[identity.PublicKey]bool
 	err     error // why the file can't be used, until it changes
 }
@@ -98,12 +106,15 @@ func (f *policyFile) has(key identity.PublicKey, log *slog.Logger) (exists, list
 	case err != nil:
 		return true, false, err
 	}
-	if !f.exists || info.Size() != f.size || !info.ModTime().Equal(f.modTime) {
-		f.exists, f.size, f.modTime = true, info.Size(), info.ModTime()
+	changed := !f.exists || info.Size() != f.size || !info.ModTime().Equal(f.modTime) || info.Mode() != f.mode
+	if changed || f.err != nil && time.Since(f.read) >= policyRetry {
+		was := f.err
+		f.exists, f.size, f.modTime, f.mode, f.read = true, info.Size(), info.ModTime(), info.Mode(), time.Now()
 		f.keys, f.err = loadKeys(f.path, log)
-		if f.err != nil {
+		switch {
+		case f.err != nil && (was == nil || was.Error() != f.err.Error()):
 			log.Error("policy file can't be used; deliveries wait until it is fixed", "file", f.path, "err", f.err)
-		} else {
+		case f.err == nil && (changed || was != nil):
 			log.Info("policy file loaded", "file", f.path, "keys", len(f.keys))
 		}
 	}

@@ -103,3 +103,27 @@ func FuzzResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestMarkReadLimit checks that the largest read request a device sends
+// (MaxReadSeqs) decodes, and one over it is refused as malformed, before
+// the host reads it whole.
+func TestMarkReadLimit(t *testing.T) {
+	seqs := make([]uint64, MaxReadSeqs+1)
+	for i := range seqs {
+		seqs[i] = uint64(100000 + i)
+	}
+	var buf bytes.Buffer
+	if err := WriteRequest(&buf, &Request{Op: OpRead, Read: &MarkRead{Seqs: seqs[:MaxReadSeqs]}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRequest(&buf, MaxFrame)
+	if err != nil || len(got.Read.Seqs) != MaxReadSeqs {
+		t.Fatalf("a read request of %d seqs: %v", MaxReadSeqs, err)
+	}
+	if err := WriteRequest(&buf, &Request{Op: OpRead, Read: &MarkRead{Seqs: seqs}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadRequest(&buf, MaxFrame); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("a read request of %d seqs: %v, want malformed", len(seqs), err)
+	}
+}

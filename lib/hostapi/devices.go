@@ -69,8 +69,9 @@ type Linked struct {
 	Added    int64  `cbor:"3,keyasint"`
 }
 
-// MaxReadSeqs bounds the messages one OpRead marks.
-const MaxReadSeqs = 4096
+// MaxReadSeqs bounds the messages one OpRead marks: as many as one array
+// may hold (wire.MaxArrayElements). A device marks more in several.
+const MaxReadSeqs = wire.MaxArrayElements
 
 // MarkRead marks received messages read, by sequence number. Every device
 // following the history sees an EventStatus with Read set.

@@ -132,7 +132,7 @@ type Receipt struct {
 }
 
 // MaxReceiptIDs bounds the ids of one receipt.
-const MaxReceiptIDs = 1024
+const MaxReceiptIDs = MaxArrayElements
 
 func (r *Receipt) validate() error {
 	if len(r.IDs) == 0 || len(r.IDs) > MaxReceiptIDs {

@@ -45,6 +45,11 @@ const (
 	MaxFileNameLen    = 255 // bytes of a file name
 )
 
+// MaxArrayElements bounds every array any decoder of this package (and
+// Unmarshal) accepts, before it allocates: a structure that must carry
+// more items is split over several.
+const MaxArrayElements = 1024
+
 var (
 	// ErrTruncated means the input ended before the structure did.
 	ErrTruncated = errors.New("truncated input")
@@ -99,7 +104,7 @@ func mustDecMode(extra cbor.ExtraDecErrorCond) cbor.DecMode {
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: extra,
 		MaxNestedLevels:   4,
-		MaxArrayElements:  MaxReceiptIDs,
+		MaxArrayElements:  MaxArrayElements,
 		MaxMapPairs:       16,
 		UTF8:              cbor.UTF8RejectInvalid,
 	}.DecMode()

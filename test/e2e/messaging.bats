@@ -232,3 +232,36 @@ stream_kill() {
 	assert_contains "$output" "first"
 	assert_contains "$output" "second"
 }
+
+@test "2,000 unread messages are marked read in one smvs-recv --unread --mark-read" {
+	alice_and_bob
+	seq 2000 | sed 's/^/unread /' >"$BATS_TEST_TMPDIR/lines"
+	run -0 as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines"
+	eventually 60 count_in bob 2000
+	run -0 --separate-stderr as_user bob smvs-recv --unread --mark-read
+	assert_equal "$(grep -c ' < ' <<<"$output")" 2000
+	assert_equal "$stderr" ""
+	run -0 as_user bob smvs-recv --unread
+	assert_equal "$output" ""
+}
+
+@test "a block list others may write stops deliveries until it is fixed, by chmod alone" {
+	alice_and_bob
+	user carol >/dev/null
+	start_host carol
+	blocked=$(user_home bob)/blocked
+	echo "$ALICE" >"$blocked"
+	chmod 600 "$blocked"
+	run -0 as_user carol smvs-send --wait bob <<<"before"
+
+	chmod 666 "$blocked"
+	run -0 as_user carol smvs-send bob <<<"while it was unsafe"
+	eventually 10 grep -q "the host's block list can't be read" "$(user_home bob)/hostd.out.log"
+	refute_contains "$(texts bob)" "while it was unsafe"
+
+	chmod 600 "$blocked"
+	eventually 10 has_text bob "while it was unsafe"
+	run -0 as_user alice smvs-send bob <<<"still blocked"
+	run -0 as_user carol smvs-send --wait bob <<<"after"
+	refute_contains "$(texts bob)" "still blocked"
+}
