@@ -79,7 +79,7 @@ func prepare(app *urfave.App, args []string) {
 			app.CustomAppHelpTemplate = helpTemplate
 		}
 	}
-	app.OnUsageError = usageError
+	app.OnUsageError = usageError(app.Flags)
 	hideBoolDefaults(app.Flags)
 	for _, c := range app.Commands {
 		prepareCommand(c)
@@ -89,7 +89,7 @@ func prepare(app *urfave.App, args []string) {
 }
 
 func prepareCommand(c *urfave.Command) {
-	c.OnUsageError = usageError
+	c.OnUsageError = usageError(c.Flags)
 	hideBoolDefaults(c.Flags)
 	if len(c.Subcommands) > 0 && c.Action == nil {
 		c.Action = missingCommand
@@ -149,9 +149,15 @@ func missingCommand(c *urfave.Context) error {
 	return UsageErrorf(c, "missing command")
 }
 
-// usageError turns urfave's flag parsing errors into usage errors.
-func usageError(c *urfave.Context, err error, _ bool) error {
-	return UsageErrorf(c, "%s", flagMessage(err.Error()))
+// usageError returns the handler that turns urfave's errors parsing flags
+// into usage errors, for a command with flags.
+func usageError(flags []urfave.Flag) urfave.OnUsageErrorFunc {
+	return func(c *urfave.Context, err error, _ bool) error {
+		if m := boolValue.FindStringSubmatch(err.Error()); m != nil {
+			return boolValueError(c, flags, m[2], m[1])
+		}
+		return UsageErrorf(c, "%s", flagMessage(err.Error()))
+	}
 }
 
 var (
@@ -161,12 +167,38 @@ var (
 		"flag provided but not defined:", "unknown flag",
 		"flag needs an argument: ", "missing value for ",
 	)
+	// The flag package's error for --wait=5m, a value given to a flag
+	// that takes none.
+	boolValue = regexp.MustCompile(`^invalid boolean value "(.*)" for -([[:alnum:]_-]+): parse error$`)
 )
 
 // flagMessage rewords an error of the flag package: "unknown flag --foo"
 // rather than "flag provided but not defined: -foo".
 func flagMessage(msg string) string {
 	return singleDashLong.ReplaceAllString(flagMessages.Replace(msg), "$1--$2")
+}
+
+// boolValueError is the usage error for a value given to a flag that takes
+// none, as --wait=5m. If a flag that takes a value says in its usage that
+// it goes with this one ("how long --wait waits"), the hint points at it:
+// that is most likely what the user meant.
+func boolValueError(c *urfave.Context, flags []urfave.Flag, name, value string) *Error {
+	flag := "--" + name
+	if len(name) == 1 {
+		flag = "-" + name
+	}
+	e := UsageErrorf(c, "%s takes no value, but was given %q", flag, value)
+	mentions := regexp.MustCompile(`(^|[^[:alnum:]_-])` + regexp.QuoteMeta(flag) + `($|[^[:alnum:]_-])`)
+	for _, f := range flags {
+		f, ok := f.(urfave.DocGenerationFlag)
+		if value == "" || !ok || !f.TakesValue() || !mentions.MatchString(f.GetUsage()) {
+			continue
+		}
+		usage, _, _ := strings.Cut(strings.ReplaceAll(f.GetUsage(), "`", ""), " (")
+		e.hints = append([]string{fmt.Sprintf("did you mean --%s %s? (%s)", f.Names()[0], value, usage)}, e.hints...)
+		break
+	}
+	return e
 }
 
 // report prints err, if any, and returns the exit status.

@@ -156,6 +156,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-z"}, "unknown flag -z"},
 		{[]string{"--output"}, "missing value for --output"},
 		{[]string{"--count", "many"}, `invalid value "many" for flag --count`},
+		{[]string{"--quiet=yes"}, `--quiet takes no value, but was given "yes"`},
+		{[]string{"-q=no"}, `-q takes no value, but was given "no"`},
 		{[]string{"a", "b"}, `unexpected argument "b"`},
 		{[]string{"a", "--quiet"}, "flag --quiet after an argument: flags come before arguments"},
 		{[]string{"--completion", "fish"}, `unknown shell "fish" for --completion: want bash or zsh`},
@@ -171,6 +173,40 @@ func TestUsageErrors(t *testing.T) {
 		if r.stdout != "" {
 			t.Errorf("%q: a usage error printed on stdout:\n%s", tt.args, r.stdout)
 		}
+	}
+}
+
+// A value given to a boolean flag is a usage error that points at the flag
+// that takes it, if one says it goes with the boolean one.
+func TestBoolFlagValue(t *testing.T) {
+	waitApp := func() *urfave.App {
+		app := testApp(nil)
+		app.Flags = append(app.Flags,
+			&urfave.BoolFlag{Name: "wait", Usage: "wait until it is done"},
+			&urfave.BoolFlag{Name: "wait-more", Usage: "more than --wait"},
+			&urfave.DurationFlag{Name: "timeout", Usage: "how long --wait waits, as `DURATION` (implies --wait)"})
+		return app
+	}
+	for _, tt := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--wait=5m"}, "smvs-test: error: --wait takes no value, but was given \"5m\"\n" +
+			"smvs-test: hint: did you mean --timeout 5m? (how long --wait waits, as DURATION)\n" +
+			"smvs-test: hint: see 'smvs-test --help'\n"},
+		{[]string{"--wait-more=1h"}, "smvs-test: error: --wait-more takes no value, but was given \"1h\"\n" +
+			"smvs-test: hint: see 'smvs-test --help'\n"},
+		{[]string{"--quiet=5m"}, "smvs-test: error: --quiet takes no value, but was given \"5m\"\n" +
+			"smvs-test: hint: see 'smvs-test --help'\n"},
+	} {
+		r := runApp(waitApp(), tt.args...)
+		if r.code != ExitUsage || r.stderr != tt.stderr {
+			t.Errorf("%q: status %d, stderr:\n%s\nwant status 2, stderr:\n%s", tt.args, r.code, r.stderr, tt.stderr)
+		}
+	}
+	r := runApp(treeApp(), "publish", "--dry-run=yes")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "error: --dry-run takes no value") {
+		t.Errorf("subcommand: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
 

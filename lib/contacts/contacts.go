@@ -156,12 +156,9 @@ func parseContact(s string) (*Contact, error) {
 	if err := directory.ValidName(c.Name); err != nil {
 		return nil, err
 	}
-	key, err := identity.ParsePublicKey(fields[1])
+	key, err := ParseKey(fields[1])
 	if err != nil {
 		return nil, err
-	}
-	if key.Kind() != identity.KindIdentity {
-		return nil, fmt.Errorf("%s is a device key, not an identity", fields[1])
 	}
 	c.Key = key
 	seen := map[string]bool{}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"smvs/lib/dirclient"
@@ -86,6 +85,9 @@ type Resolved struct {
 	// Skipped are the errors of directories that failed or served a bad
 	// record when the contact resolved nonetheless.
 	Skipped []error
+	// Self means the key is the Resolver's Self: the user looked
+	// themselves up. Resolve does not pin it.
+	Self bool
 }
 
 // Host returns the address of the contact's host: the contacts file's
@@ -106,6 +108,9 @@ type Resolver struct {
 	Path        string           // the contacts file
 	Directories []Directory      // asked in order; none means the contacts file alone
 	Now         func() time.Time // time.Now if nil
+	// Self is the user's own identity key, if known: Resolve never pins
+	// it as a contact.
+	Self identity.PublicKey
 }
 
 func (r *Resolver) now() time.Time {
@@ -116,7 +121,7 @@ func (r *Resolver) now() time.Time {
 }
 
 // Resolve finds the contact that query names: a name, or a public id
-// "smvs1…".
+// "smvs1…" (see ParseQuery).
 //
 // For a name, it asks the directories in order for the name's record, and
 // takes the first one that verifies, carries that name and has not
@@ -126,12 +131,13 @@ func (r *Resolver) now() time.Time {
 // signed by the pinned key, then re-pins the contact to it and clears its
 // verified mark; any other change is a *KeyChangedError, and the file is
 // left as it was. If no directory has the name's record, a pinned contact
-// resolves by its key, or else from the contacts file alone.
+// resolves by its key, or else from the contacts file alone. A record of
+// the user's own key (Self) is never pinned.
 //
 // For a key, it asks for that key's record, and verifies that the record
 // is the key's; it changes nothing in the contacts file.
 func (r *Resolver) Resolve(ctx context.Context, query string) (*Resolved, error) {
-	key, name, err := parseQuery(query)
+	key, name, err := ParseQuery(query)
 	if err != nil {
 		return nil, err
 	}
@@ -143,23 +149,6 @@ func (r *Resolver) Resolve(ctx context.Context, query string) (*Resolved, error)
 		return r.resolveKey(ctx, f, key)
 	}
 	return r.resolveName(ctx, f, name)
-}
-
-// parseQuery returns the key or the normalised name query stands for.
-func parseQuery(query string) (identity.PublicKey, string, error) {
-	if key, err := identity.ParsePublicKey(query); err == nil {
-		if key.Kind() != identity.KindIdentity {
-			return key, "", fmt.Errorf("%s is a device key, not a contact's identity", query)
-		}
-		return key, "", nil
-	} else if strings.HasPrefix(query, "smvs1") && len(query) > directory.MaxNameLen {
-		return key, "", err // meant as a key: say what is wrong with it
-	}
-	name, err := directory.NormalizeName(query)
-	if err != nil {
-		return identity.PublicKey{}, "", err
-	}
-	return identity.PublicKey{}, name, nil
 }
 
 func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Resolved, error) {
@@ -188,8 +177,12 @@ func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Reso
 	}
 	found.Skipped = skipped
 	got := found.Contact.Key
-	if isPinned && pinned.Key == got {
+	found.Self = got == r.Self
+	switch {
+	case isPinned && pinned.Key == got:
 		found.Contact, found.InFile = pinned, true
+		return found, nil
+	case found.Self && !isPinned:
 		return found, nil
 	}
 	// Pin, or re-pin after a rotation, under the lock, deciding again on
@@ -226,17 +219,18 @@ func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicK
 			}
 			return nil
 		})
+	self := key == r.Self
 	switch {
 	case err != nil:
 		return nil, err
 	case found != nil:
-		found.Skipped = skipped
+		found.Skipped, found.Self = skipped, self
 		if inFile {
 			found.Contact, found.InFile = entry, true
 		}
 		return found, nil
 	case inFile:
-		return &Resolved{Contact: entry, InFile: true, Skipped: skipped}, nil
+		return &Resolved{Contact: entry, InFile: true, Skipped: skipped, Self: self}, nil
 	}
 	return nil, notFound(key.String(), skipped)
 }
