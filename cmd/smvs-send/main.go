@@ -355,6 +355,9 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 		case hostapi.Failed:
 			return cli.Errorf("delivery of message %x to %s failed: the host gave up", res.ID, o.to).
 				WithHintf("check that %s's host is up, and send it again", o.to)
+		case hostapi.Refused:
+			return cli.Errorf("%s's host refused message %x: their policy does not take your messages", o.to, res.ID).
+				WithHintf("they blocked you, or take messages only from others; sending it again will not change that")
 		case hostapi.Sent:
 			return cli.Errorf("message %x is on %s's host, but no receipt came within %s", res.ID, o.to, o.timeout).
 				WithExitCode(exitNotDelivered).

@@ -289,6 +289,16 @@ func TestWait(t *testing.T) {
 	if r := <-done; r.code != 1 || !strings.Contains(r.stderr, "failed: the host gave up") {
 		t.Errorf("failed: status %d, stderr:\n%s", r.code, r.stderr)
 	}
+
+	// Refused by the peer's policy: not a host that is down.
+	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "bob") }()
+	subs = h.WaitSubmitted(len(subs)+1, 5*time.Second)
+	h.SetStatus(subs[len(subs)-1].Item.ID, hostapi.Refused)
+	r := <-done
+	if r.code != 1 || !strings.Contains(r.stderr, "bob's host refused message") ||
+		!strings.Contains(r.stderr, "their policy does not take your messages") || strings.Contains(r.stderr, "host is up") {
+		t.Errorf("refused: status %d, stderr:\n%s", r.code, r.stderr)
+	}
 }
 
 func TestRefused(t *testing.T) {

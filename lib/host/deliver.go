@@ -263,6 +263,10 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 	case wire.StatusBusy, wire.StatusInternal:
 		h.log.Info("delivery postponed", "status", resp.Status)
 		return retry
+	case wire.StatusRefused:
+		h.log.Warn("message refused by the peer's host: its user's policy does not take this user's messages",
+			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
+		return d.done(o, hostapi.Refused)
 	}
 	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", resp.Status, "reason", resp.Message)
 	return d.done(o, hostapi.Failed)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 )
 
@@ -74,5 +75,24 @@ func TestPolicyRetry(t *testing.T) {
 	p.blocked.read = time.Now().Add(-policyRetry)
 	if v, _ := p.check(key); v != refuse {
 		t.Fatalf("policyRetry after the failure: verdict %d, want refuse", v)
+	}
+}
+
+// TestRefusedByPolicy checks that a message the peer's host refuses by
+// its policy ends as Refused, not as Failed (which says the peer's host
+// may be down), and that the sender's log says so.
+func TestRefusedByPolicy(t *testing.T) {
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	bob := newUser(t, "bob", dir).start()
+	bob.writeFile(BlockedFile, alice.key().String()+"\n")
+
+	d := alice.device()
+	sent := d.send("bob", "let me in")
+	if s := d.status(sent.ID, waitFor); s != hostapi.Refused {
+		t.Fatalf("status %v, want refused", s)
+	}
+	if !alice.logHas("message refused by the peer's host: its user's policy") {
+		t.Errorf("alice's log lacks the refusal:\n%s", alice.log)
 	}
 }

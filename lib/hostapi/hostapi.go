@@ -140,12 +140,14 @@ const (
 	Queued    DeliveryStatus = 1 // in the outbox, not yet accepted by the peer's host
 	Sent      DeliveryStatus = 2 // the peer's host stored it
 	Delivered DeliveryStatus = 3 // the peer's host sent back a signed receipt
-	Failed    DeliveryStatus = 4 // given up after the retry period
+	Failed    DeliveryStatus = 4 // given up after the retry period, or refused for good (not by policy)
 	Received  DeliveryStatus = 5
+	Refused   DeliveryStatus = 6 // the peer's host refused it for good: its user's policy (blocked, or not allowed)
 )
 
 var statusNames = map[DeliveryStatus]string{
 	Queued: "queued", Sent: "sent", Delivered: "delivered", Failed: "failed", Received: "received",
+	Refused: "refused",
 }
 
 func (s DeliveryStatus) String() string {
@@ -156,7 +158,9 @@ func (s DeliveryStatus) String() string {
 }
 
 // Final reports whether the status will not change any more.
-func (s DeliveryStatus) Final() bool { return s == Delivered || s == Failed || s == Received }
+func (s DeliveryStatus) Final() bool {
+	return s == Delivered || s == Failed || s == Received || s == Refused
+}
 
 // Item is a message as a device sees it.
 type Item struct {

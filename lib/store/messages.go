@@ -172,12 +172,12 @@ func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error 
 }
 
 // forward reports whether an outgoing message may go from status from to
-// status to: Queued to Sent, Delivered or Failed, and Sent to Delivered.
-// Delivered and Failed are final.
+// status to: Queued to Sent, Delivered, Failed or Refused, and Sent to
+// Delivered. Delivered, Failed and Refused are final.
 func forward(from, to hostapi.DeliveryStatus) bool {
 	switch from {
 	case hostapi.Queued:
-		return to == hostapi.Sent || to == hostapi.Delivered || to == hostapi.Failed
+		return to == hostapi.Sent || to == hostapi.Delivered || to == hostapi.Failed || to == hostapi.Refused
 	case hostapi.Sent:
 		return to == hostapi.Delivered
 	}
@@ -246,11 +246,11 @@ func (s *Store) MarkRead(seqs []uint64) (int, error) {
 }
 
 // OutboxDone removes message seq's outbox entry and sets its status to st,
-// Sent or Failed (if that is forward: a receipt may have come first).
-// ErrNotFound if seq is not in the outbox.
+// Sent, Failed or Refused (if that is forward: a receipt may have come
+// first). ErrNotFound if seq is not in the outbox.
 func (s *Store) OutboxDone(seq uint64, st hostapi.DeliveryStatus) error {
-	if st != hostapi.Sent && st != hostapi.Failed {
-		return fmt.Errorf("store: an outbox entry ends as sent or failed, not %s", st)
+	if st != hostapi.Sent && st != hostapi.Failed && st != hostapi.Refused {
+		return fmt.Errorf("store: an outbox entry ends as sent, failed or refused, not %s", st)
 	}
 	return s.do(&request{apply: func(b *batch) error {
 		_, d, h, err := b.message(seq, true)

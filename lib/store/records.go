@@ -59,7 +59,7 @@ func (h *head) Validate() error {
 		return fmt.Errorf("%w: message id is %d bytes, want %d", wire.ErrMalformed, len(h.ID), wire.MessageIDSize)
 	case h.Direction != hostapi.In && h.Direction != hostapi.Out:
 		return fmt.Errorf("%w: direction %d", wire.ErrMalformed, h.Direction)
-	case h.Status < hostapi.Queued || h.Status > hostapi.Received:
+	case h.Status < hostapi.Queued || h.Status > hostapi.Refused:
 		return fmt.Errorf("%w: status %d", wire.ErrMalformed, h.Status)
 	case h.Kind == 0:
 		return fmt.Errorf("%w: no message kind", wire.ErrMalformed)

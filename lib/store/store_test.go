@@ -579,6 +579,18 @@ func TestStatus(t *testing.T) {
 	if got, _ := s.SetStatus(bob, failed.ID, hostapi.Delivered); got.Status != hostapi.Failed {
 		t.Errorf("Failed became %s", got.Status)
 	}
+
+	refused := message(bob, "z")
+	addOut(t, s, refused)
+	if err := s.OutboxDone(refused.Seq, hostapi.Refused); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SetStatus(bob, refused.ID, hostapi.Delivered); got.Status != hostapi.Refused {
+		t.Errorf("Refused became %s", got.Status)
+	}
+	if got, err := s.Get(refused.Seq); err != nil || got.Status != hostapi.Refused {
+		t.Errorf("a refused message reads back as %v, %v", got, err)
+	}
 }
 
 func TestOutbox(t *testing.T) {

@@ -265,3 +265,15 @@ stream_kill() {
 	run -0 as_user carol smvs-send --wait bob <<<"after"
 	refute_contains "$(texts bob)" "still blocked"
 }
+
+@test "a blocked sender is told the peer's host refused the message by its policy, not to check that it is up" {
+	alice_and_bob
+	echo "$ALICE" >"$(user_home bob)/blocked"
+	run -1 --separate-stderr as_user alice smvs-send --wait bob <<<"let me in"
+	assert_contains "$stderr" "smvs-send: error: bob's host refused message"
+	assert_contains "$stderr" "their policy does not take your messages"
+	refute_contains "$stderr" "is up"
+	run -0 as_user alice smvs-recv
+	assert_contains "$output" "> bob (refused): let me in"
+	grep -q "message refused by the peer's host: its user's policy" "$(user_home alice)/hostd.out.log"
+}
