@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"smvs/lib/cli"
+	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -72,7 +73,7 @@ func newApp(stdin io.Reader) *urfave.App {
 			&urfave.StringFlag{Name: "name", Usage: "the file's `NAME` as the recipient sees it (default: the base name of --file)"},
 			&urfave.StringFlag{Name: "type", Usage: "the content `TYPE` (default: from the name's extension, else from the bytes)"},
 			&urfave.BoolFlag{Name: "wait", Usage: "wait until the recipient's host confirmed delivery"},
-			&urfave.DurationFlag{Name: "timeout", Usage: "how long --wait waits, as `DURATION` (implies --wait)", Value: defaultTimeout},
+			&urfave.StringFlag{Name: "timeout", Usage: "how long --wait waits, as `DURATION` such as 5m or 1d; implies --wait", Value: defaultTimeout.String(), DefaultText: defaultTimeout.String()},
 			&urfave.StringFlag{Name: "expires", Usage: "make the message disappear `DURATION` after it was sent (as 7d, 1h or 30m)"},
 			&urfave.BoolFlag{Name: "json", Usage: "print what the host stored, one JSON object a message"},
 			cli.SocketFlag(),
@@ -111,17 +112,18 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		name:    c.String("name"),
 		typ:     c.String("type"),
 		wait:    c.Bool("wait") || c.IsSet("timeout"),
-		timeout: c.Duration("timeout"),
 	}
+	timeout, timeoutErr := cli.ParseDuration(c.String("timeout"))
+	o.timeout = timeout
 	switch {
 	case strings.TrimSpace(o.to) == "":
 		return nil, cli.UsageErrorf(c, "the recipient is empty")
+	case timeoutErr != nil:
+		return nil, cli.UsageErrorf(c, "invalid --timeout %q: want a positive duration such as 30s, 5m or 1d", c.String("timeout"))
 	case o.lines && (c.IsSet("file") || c.IsSet("name") || c.IsSet("type")):
 		return nil, cli.UsageErrorf(c, "-l sends lines of text: it can't be used with --file, --name or --type")
 	case c.IsSet("file") && o.file == "":
 		return nil, cli.UsageErrorf(c, "--file needs a file name")
-	case o.timeout <= 0:
-		return nil, cli.UsageErrorf(c, "invalid --timeout %s: want a positive duration such as 30s or 5m", o.timeout)
 	case len(o.name) > wire.MaxFileNameLen || strings.ContainsAny(o.name, "/\x00"):
 		return nil, cli.UsageErrorf(c, "invalid --name %q: want a file name of at most %d bytes, without /", o.name, wire.MaxFileNameLen)
 	case len(o.typ) > wire.MaxContentTypeLen:
@@ -132,6 +134,9 @@ func parseOptions(c *urfave.Context) (*options, error) {
 			return nil, cli.UsageErrorf(c, "invalid --type %q: want a content type such as text/csv or image/png", o.typ)
 		}
 	}
+	if err := checkRecipient(o.to); err != nil {
+		return nil, err
+	}
 	if s := c.String("expires"); s != "" {
 		d, err := cli.ParseDuration(s)
 		if err != nil {
@@ -140,6 +145,26 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		o.expires = d
 	}
 	return o, nil
+}
+
+// checkRecipient refuses a recipient that is neither a contact's key nor
+// a name, before the host is asked: a mistyped key is told apart from a
+// bad name.
+func checkRecipient(to string) error {
+	_, _, err := contacts.ParseQuery(to)
+	var malformed *contacts.MalformedKeyError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &malformed):
+		return cli.Errorf("%w", err).WithExitCode(exitUnknownRecipient).
+			WithHintf("copy the key again; its owner prints it with smvs-keygen -y")
+	case errors.Is(err, identity.ErrBadPublicKey):
+		return cli.Errorf("%w", err).WithExitCode(exitUnknownRecipient).
+			WithHintf("a recipient is a contact's name or their smvs1... key")
+	}
+	return cli.Errorf("%w", err).WithExitCode(exitUnknownRecipient).
+		WithHintf("a recipient is a contact's name (see smvs-register contacts) or their smvs1... key")
 }
 
 // send sends what o says and, with --wait, waits for its delivery.
@@ -379,19 +404,32 @@ func hostError(err error, to string) *cli.Error {
 	var hostErr *hostapi.Error
 	switch {
 	case errors.As(err, &hostErr):
+		// The host's hint says what to do, knowing why it failed; ours
+		// only stand in for one it did not give.
 		e := cli.Errorf("%s", hostErr.Message)
+		hint := func(format string, a ...any) {
+			if hostErr.Hint == "" {
+				e.WithHintf(format, a...)
+			}
+		}
 		if hostErr.Hint != "" {
 			e.WithHintf("%s", hostErr.Hint)
 		}
 		switch hostErr.Code {
 		case hostapi.ErrUnknownRecipient:
-			e.WithExitCode(exitUnknownRecipient).
-				WithHintf("look them up in a directory: smvs-register lookup %s", to).
-				WithHintf("or add their key: smvs-register add %s smvs1...", to)
+			e.WithExitCode(exitUnknownRecipient)
+			if _, err := identity.ParsePublicKey(to); err == nil {
+				hint("to send to a key no directory knows, add it as a contact with its host's address: smvs-register add --host ADDR NAME %s", to)
+			} else {
+				hint("check the name, or add the contact with their key: smvs-register add %s smvs1...", to)
+			}
+			if contacts.LooksLikeKey(to) && len(to) < contacts.KeyLen {
+				e.WithHintf("if %s is meant as a key, it is cut short: a key has %d characters", to, contacts.KeyLen)
+			}
 		case hostapi.ErrKeyChanged:
-			e.WithExitCode(exitKeyChanged).
-				WithHintf("compare safety numbers with them: smvs-register verify %s", to).
-				WithHintf("then, if they match, accept the new key: smvs-register trust %s smvs1...", to)
+			e.WithExitCode(exitKeyChanged)
+			hint("compare safety numbers with them (smvs-register verify %s), then, if they match, "+
+				"accept the new key: smvs-register trust %s smvs1...", to, to)
 		case hostapi.ErrTooLarge, hostapi.ErrQuota:
 			e.WithExitCode(exitTooLarge)
 		case hostapi.ErrUnavailable:

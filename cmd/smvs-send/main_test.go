@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -303,24 +304,81 @@ func TestWait(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	h := newHost(t)
-	fails(t, exitUnknownRecipient, "hi", []string{
-		"error: unknown recipient carol",
-		"hint: look them up in a directory: smvs-register lookup carol",
-		"hint: or add their key: smvs-register add carol smvs1...",
-	}, "carol")
+	// One hint: the host's if it gave one, else smvs-send's.
+	only := func(r result, want string) {
+		t.Helper()
+		if hints := regexp.MustCompile(`(?m)^smvs-send: hint: .*$`).FindAllString(r.stderr, -1); len(hints) != 1 || hints[0] != want {
+			t.Errorf("hints:\n%s\nwant only %q", strings.Join(hints, "\n"), want)
+		}
+	}
+	r := fails(t, exitUnknownRecipient, "hi", []string{"error: unknown recipient carol"}, "carol")
+	only(r, "smvs-send: hint: check the name, or add the contact with their key: smvs-register add carol smvs1...")
+	h.Refuse("erin", &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: `unknown recipient "erin"`,
+		Hint: "check the name, or add the contact with: smvs-register add NAME smvs1..."})
+	r = fails(t, exitUnknownRecipient, "hi", []string{`error: unknown recipient "erin"`}, "erin")
+	only(r, "smvs-send: hint: check the name, or add the contact with: smvs-register add NAME smvs1...")
+	carol := newIdentity(t).Public().String()
+	h.Refuse(carol, &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: "unknown recipient " + carol})
+	r = fails(t, exitUnknownRecipient, "hi", []string{"error: unknown recipient " + carol}, carol)
+	only(r, "smvs-send: hint: to send to a key no directory knows, add it as a contact with its host's address: "+
+		"smvs-register add --host ADDR NAME "+carol)
+
 	h.Refuse("dave", &hostapi.Error{Code: hostapi.ErrKeyChanged, Message: `the key of "dave" changed`, Hint: "it may be a new phone, or an attack"})
-	fails(t, exitKeyChanged, "hi", []string{
-		`error: the key of "dave" changed`,
-		"hint: it may be a new phone, or an attack",
-		"hint: compare safety numbers with them: smvs-register verify dave",
-		"hint: then, if they match, accept the new key: smvs-register trust dave smvs1...",
-	}, "dave")
+	r = fails(t, exitKeyChanged, "hi", []string{`error: the key of "dave" changed`}, "dave")
+	only(r, "smvs-send: hint: it may be a new phone, or an attack")
+	h.Refuse("frank", &hostapi.Error{Code: hostapi.ErrKeyChanged, Message: `the key of "frank" changed`})
+	r = fails(t, exitKeyChanged, "hi", nil, "frank")
+	only(r, "smvs-send: hint: compare safety numbers with them (smvs-register verify frank), then, if they match, "+
+		"accept the new key: smvs-register trust frank smvs1...")
 	h.LimitBody(100)
 	fails(t, exitTooLarge, strings.Repeat("x", 1000), []string{"error: the message is larger than this host's limit"}, "bob")
 	// Too large for the host to even read the request.
 	fails(t, exitTooLarge, strings.Repeat("x", 4<<20), []string{"error: the request is larger than this host's limit"}, "bob")
 	h.Refuse("bob", &hostapi.Error{Code: hostapi.ErrUnavailable, Message: "the host is shutting down"})
 	fails(t, 1, "hi", []string{"error: the host is shutting down", "hint: try again in a moment"}, "bob")
+}
+
+func newIdentity(t *testing.T) *identity.Identity {
+	t.Helper()
+	id, err := identity.Generate(identity.KindIdentity, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(id.Destroy)
+	return id
+}
+
+// A mistyped key is told to be one, with no hint meant for names, before
+// the host is asked.
+func TestMistypedKey(t *testing.T) {
+	h := newHost(t)
+	key := newIdentity(t).Public().String()
+	swapped := key[:20] + string(key[21]) + string(key[20]) + key[22:]
+	for _, tt := range []struct{ to, message string }{
+		{swapped, "its checksum does not match, so it was probably mistyped"},
+		{key[:len(key)-3], "it has 60 characters where a key has 63"},
+		{key + key[10:20], "it has 73 characters where a key has 63"},
+	} {
+		r := fails(t, exitUnknownRecipient, "hi", []string{
+			fmt.Sprintf("error: malformed key %q: %s", tt.to, tt.message),
+			"hint: copy the key again; its owner prints it with smvs-keygen -y",
+		}, tt.to)
+		for _, unwanted := range []string{"name", "3 to 32", "smvs-register add"} {
+			if strings.Contains(r.stderr, unwanted) {
+				t.Errorf("%s: a hint meant for names (%q):\n%s", tt.to, unwanted, r.stderr)
+			}
+		}
+	}
+	fails(t, exitUnknownRecipient, "hi", []string{`error: invalid name "al"`, "hint: a recipient is a contact's name"}, "al")
+	if n := len(h.Submitted()); n != 0 {
+		t.Errorf("the host was asked %d times", n)
+	}
+	// A short one may be a name: the host is asked, and the hint says what
+	// a key would need.
+	fails(t, exitUnknownRecipient, "hi", []string{
+		"error: unknown recipient " + key[:20],
+		"hint: if " + key[:20] + " is meant as a key, it is cut short: a key has 63 characters",
+	}, key[:20])
 }
 
 func TestHostNotRunning(t *testing.T) {
@@ -374,14 +432,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-l", "--type", "text/csv", "bob"}, "-l sends lines of text"},
 		{[]string{"--expires", "soon", "bob"}, `invalid --expires "soon"`},
 		{[]string{"--expires", "-1h", "bob"}, `invalid --expires "-1h"`},
-		{[]string{"--timeout", "0s", "bob"}, "invalid --timeout 0s"},
-		{[]string{"--timeout", "soon", "bob"}, "invalid value"},
+		{[]string{"--timeout", "0s", "bob"}, `invalid --timeout "0s"`},
+		{[]string{"--timeout", "soon", "bob"}, `invalid --timeout "soon"`},
 		{[]string{"--name", "a/b", "bob"}, `invalid --name "a/b"`},
 		{[]string{"--type", "not a type", "bob"}, `invalid --type "not a type"`},
-		{[]string{"--wait=30s", "bob"}, `invalid boolean value "30s" for --wait`},
+		{[]string{"--timeout", "1", "bob"}, `invalid --timeout "1": want a positive duration such as 30s, 5m or 1d`},
+		{[]string{"--wait=30s", "bob"}, `--wait takes no value, but was given "30s"`},
+		{[]string{"--json=yes", "bob"}, `--json takes no value, but was given "yes"`},
 	} {
 		fails(t, cli.ExitUsage, "hi", []string{"error: " + tt.want, "hint: see 'smvs-send --help'"}, tt.args...)
 	}
+	fails(t, cli.ExitUsage, "hi", []string{"hint: did you mean --timeout 5m? (how long --wait waits)"}, "--wait=5m", "bob")
 }
 
 func TestProgress(t *testing.T) {

@@ -180,8 +180,9 @@ func flagMessage(msg string) string {
 
 // boolValueError is the usage error for a value given to a flag that takes
 // none, as --wait=5m. If a flag that takes a value says in its usage that
-// it goes with this one ("how long --wait waits"), the hint points at it:
-// that is most likely what the user meant.
+// it goes with this one ("how long --wait waits, as DURATION"), the hint
+// points at it, with its usage up to the first comma, semicolon or
+// parenthesis: that is most likely what the user meant.
 func boolValueError(c *urfave.Context, flags []urfave.Flag, name, value string) *Error {
 	flag := "--" + name
 	if len(name) == 1 {
@@ -194,7 +195,10 @@ func boolValueError(c *urfave.Context, flags []urfave.Flag, name, value string) 
 		if value == "" || !ok || !f.TakesValue() || !mentions.MatchString(f.GetUsage()) {
 			continue
 		}
-		usage, _, _ := strings.Cut(strings.ReplaceAll(f.GetUsage(), "`", ""), " (")
+		usage := strings.ReplaceAll(f.GetUsage(), "`", "")
+		if i := strings.IndexAny(usage, "(;,"); i > 0 {
+			usage = strings.TrimSpace(usage[:i])
+		}
 		e.hints = append([]string{fmt.Sprintf("did you mean --%s %s? (%s)", f.Names()[0], value, usage)}, e.hints...)
 		break
 	}

@@ -192,7 +192,7 @@ func TestBoolFlagValue(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"--wait=5m"}, "smvs-test: error: --wait takes no value, but was given \"5m\"\n" +
-			"smvs-test: hint: did you mean --timeout 5m? (how long --wait waits, as DURATION)\n" +
+			"smvs-test: hint: did you mean --timeout 5m? (how long --wait waits)\n" +
 			"smvs-test: hint: see 'smvs-test --help'\n"},
 		{[]string{"--wait-more=1h"}, "smvs-test: error: --wait-more takes no value, but was given \"1h\"\n" +
 			"smvs-test: hint: see 'smvs-test --help'\n"},

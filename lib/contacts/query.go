@@ -10,12 +10,14 @@ import (
 	"smvs/lib/identity"
 )
 
+// KeyLen is the length of a contact's key as it prints, "smvs1…": the
+// prefix, 52 characters for the 32 bytes, and a checksum of 6.
+const KeyLen = len(identityPrefix) + 52 + 6
+
 // The prefixes and lengths of public keys as users copy them around.
 const (
 	identityPrefix = "smvs1"
 	devicePrefix   = "smvsdev1"
-	// A prefix, 52 characters for the 32 bytes, and a checksum of 6.
-	identityKeyLen = len(identityPrefix) + 52 + 6
 	deviceKeyLen   = len(devicePrefix) + 52 + 6
 )
 
@@ -76,7 +78,7 @@ func (e badKeyError) Is(target error) bool { return target == identity.ErrBadPub
 // err is what identity.ParsePublicKey said.
 func malformedKey(s string, err error) *MalformedKeyError {
 	_, _, decodeErr := bech32.Decode(s)
-	prefix, want := identityPrefix, identityKeyLen
+	prefix, want := identityPrefix, KeyLen
 	if strings.HasPrefix(strings.ToLower(s), devicePrefix) {
 		prefix, want = devicePrefix, deviceKeyLen
 	}
