@@ -13,6 +13,7 @@ import (
 	"smvs/lib/contacts"
 	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/link"
 )
 
 // resolver returns the resolver of the contacts file and the directories
@@ -33,11 +34,35 @@ func resolver(c *urfave.Context) (*contacts.Resolver, error) {
 	return r, nil
 }
 
+// ownKey returns the user's own identity key, if it is known without a
+// passphrase: from an identity file that is not protected, or from a
+// linked device's link to its host. Else it returns the zero key.
+func ownKey(c *urfave.Context) identity.PublicKey {
+	home, err := cli.Home(c)
+	if err != nil {
+		return identity.PublicKey{}
+	}
+	path, err := cli.IdentityPath(c)
+	if err != nil {
+		return identity.PublicKey{}
+	}
+	if id, err := identity.ReadFile(path, nil); err == nil {
+		defer id.Destroy()
+		if id.Kind() == identity.KindIdentity {
+			return id.Public()
+		}
+	}
+	if l, err := link.Read(home); err == nil {
+		return l.Identity
+	}
+	return identity.PublicKey{}
+}
+
 // resolve resolves query, and reports what it did.
 func resolve(c *urfave.Context, r *contacts.Resolver, query string) (*contacts.Resolved, error) {
 	res, err := r.Resolve(c.Context, query)
 	if err != nil {
-		return nil, resolveError(c, r, err)
+		return nil, resolveError(c, r, query, err)
 	}
 	report(c, res)
 	return res, nil
@@ -60,22 +85,28 @@ func report(c *urfave.Context, res *contacts.Resolved) {
 	}
 }
 
-// resolveError explains an error of Resolve.
-func resolveError(c *urfave.Context, r *contacts.Resolver, err error) error {
+// resolveError explains an error of Resolve for query.
+func resolveError(c *urfave.Context, r *contacts.Resolver, query string, err error) error {
 	var (
-		changed  *contacts.KeyChangedError
-		insecure *contacts.InsecureFileError
-		parse    *contacts.ParseError
+		changed   *contacts.KeyChangedError
+		insecure  *contacts.InsecureFileError
+		parse     *contacts.ParseError
+		malformed *contacts.MalformedKeyError
 	)
 	switch {
 	case errors.As(err, &changed):
 		return cli.Errorf("%w", err).WithExitCode(exitKeyChanged).WithHintf("%s", changed.Hint())
+	case errors.As(err, &malformed):
+		return malformedKeyError(err)
 	case errors.Is(err, directory.ErrBadName), errors.Is(err, identity.ErrBadPublicKey):
 		return cli.UsageErrorf(c, "%w", err)
 	case errors.Is(err, contacts.ErrNotFound):
 		e := cli.Errorf("%w", err).WithExitCode(exitNotFound)
 		if len(r.Directories) == 0 {
 			e.WithHintf("it is not in your contacts; to look it up in a directory, give --dir URL or set %s", cli.DirEnv)
+		}
+		if contacts.LooksLikeKey(query) && len(query) < contacts.KeyLen {
+			e.WithHintf("if %s is meant as a key, it is cut short: a key has %d characters", query, contacts.KeyLen)
 		}
 		return e
 	case errors.Is(err, contacts.ErrBadRecord):
@@ -84,6 +115,13 @@ func resolveError(c *urfave.Context, r *contacts.Resolver, err error) error {
 		return contactsFileError(err)
 	}
 	return dirError(err)
+}
+
+// malformedKeyError explains a key that was mistyped or cut short: a
+// usage error, though the command's help can't help with it.
+func malformedKeyError(err error) *cli.Error {
+	return cli.Errorf("%w", err).WithExitCode(cli.ExitUsage).
+		WithHintf("copy the key again; its owner prints it with smvs-keygen -y")
 }
 
 // contactsFileError explains an error reading the contacts file.
@@ -119,6 +157,7 @@ type contactJSON struct {
 	Expires    string `json:"expires,omitempty"`
 	Seq        uint64 `json:"seq,omitempty"`
 	Record     string `json:"record,omitempty"` // the signed record, base64
+	Self       bool   `json:"self,omitempty"`   // the user's own key
 }
 
 func lookup(c *urfave.Context) error {
@@ -129,6 +168,7 @@ func lookup(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	r.Self = ownKey(c)
 	res, err := resolve(c, r, c.Args().First())
 	if err != nil {
 		return err
@@ -140,6 +180,7 @@ func lookup(c *urfave.Context) error {
 		Verified: res.Contact.Verified,
 		Contact:  res.InFile,
 		Change:   map[contacts.Change]string{contacts.Pinned: "pinned", contacts.Rotated: "rotated"}[res.Change],
+		Self:     res.Self,
 	}
 	if rec := res.Record; rec != nil {
 		out.Directory = res.Directory
@@ -166,6 +207,8 @@ func lookup(c *urfave.Context) error {
 		field("directory", out.Directory)
 	}
 	switch {
+	case res.Self:
+		field("verified", "not needed: this is you, your own identity key")
 	case !res.InFile:
 		field("verified", "no (not in your contacts)")
 	case out.Verified:
@@ -200,7 +243,10 @@ func contactName(c *urfave.Context, i int) (string, error) {
 		return "", cli.UsageErrorf(c, "%s is a key; give the contact's name", arg)
 	}
 	name, err := directory.NormalizeName(arg)
-	if err != nil {
+	switch {
+	case err != nil && contacts.LooksLikeKey(arg):
+		return "", cli.UsageErrorf(c, "%q looks like a key, not a name: give %s", arg, c.Command.ArgsUsage)
+	case err != nil:
 		return "", cli.UsageErrorf(c, "%w", err)
 	}
 	return name, nil
@@ -208,12 +254,12 @@ func contactName(c *urfave.Context, i int) (string, error) {
 
 // contactKey returns the key argument i.
 func contactKey(c *urfave.Context, i int) (identity.PublicKey, error) {
-	arg := c.Args().Get(i)
-	key, err := identity.ParsePublicKey(arg)
-	if err == nil && key.Kind() != identity.KindIdentity {
-		err = fmt.Errorf("%s is a device key, not an identity", arg)
-	}
-	if err != nil {
+	key, err := contacts.ParseKey(c.Args().Get(i))
+	var malformed *contacts.MalformedKeyError
+	switch {
+	case errors.As(err, &malformed):
+		return key, malformedKeyError(err)
+	case err != nil:
 		return key, cli.UsageErrorf(c, "%w", err)
 	}
 	return key, nil
@@ -236,6 +282,7 @@ func verify(c *urfave.Context) error {
 		return err
 	}
 	defer me.close()
+	r.Self = me.id.Public()
 
 	res, err := r.Resolve(c.Context, name)
 	var changed *contacts.KeyChangedError
@@ -247,7 +294,10 @@ func verify(c *urfave.Context) error {
 				"smvs-register trust %s %s", name, name, changed.Got)
 	}
 	if err != nil {
-		return resolveError(c, r, err)
+		return resolveError(c, r, name, err)
+	}
+	if res.Self {
+		return cli.Errorf("%s is you: a safety number is for comparing keys with someone else", name)
 	}
 	report(c, res)
 	printSafetyNumber(c, me.id.Public(), name, res.Contact.Key)

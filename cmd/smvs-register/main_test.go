@@ -26,6 +26,7 @@ import (
 	"smvs/lib/directory/server"
 	"smvs/lib/directory/sqlitestore"
 	"smvs/lib/identity"
+	"smvs/lib/link"
 	"smvs/lib/tlspin"
 	"smvs/lib/wire"
 )
@@ -590,10 +591,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"rotate", "--kem", "--identity"}, "--kem and --identity can't go together"},
 		{[]string{"lookup"}, "missing argument"},
 		{[]string{"lookup", "x"}, `invalid name "x"`},
-		{[]string{"lookup", "smvs1" + strings.Repeat("q", 58)}, "not a valid SMVS public key"},
 		{[]string{"verify", key}, "is a key; give the contact's name"},
 		{[]string{"trust", "alice"}, "missing argument: want NAME smvs1..."},
-		{[]string{"trust", "alice", "smvs1bogus"}, "not a valid SMVS public key"},
+		{[]string{"trust", "alice", "bobby"}, `"bobby" is not a key: a contact's key starts with smvs1`},
+		{[]string{"add", key[:40], key}, `looks like a key, not a name: give NAME smvs1...`},
 		{[]string{"add", "alice", key, "extra"}, `unexpected argument "extra"`},
 		{[]string{"contacts", "extra"}, `unexpected argument "extra"`},
 		{[]string{"lookup", "--dir", "http://dir.example.net", "alice"}, "plain http is allowed only to a loopback address"},
@@ -617,6 +618,83 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(u.contactsPath()); !os.IsNotExist(err) {
 		t.Errorf("usage errors made a contacts file: %v", err)
+	}
+}
+
+// A mistyped key is said to be one, with no hint meant for names.
+func TestMistypedKey(t *testing.T) {
+	d := newDir(t)
+	u := newUser(t, d)
+	key := newUser(t).key(t)
+	swapped := key[:20] + string(key[21]) + string(key[20]) + key[22:]
+	for _, tt := range []struct {
+		args    []string
+		message string
+	}{
+		{[]string{"lookup", swapped}, "its checksum does not match, so it was probably mistyped"},
+		{[]string{"lookup", key[:40]}, "it has 40 characters where a key has 63"},
+		{[]string{"add", "bob", swapped}, "its checksum does not match"},
+		{[]string{"add", "bob", key + "x"}, "it has 64 characters where a key has 63"},
+		{[]string{"trust", "bob", "smvs1bogus"}, `no key has the character 'b'`},
+	} {
+		r := u.run(t, tt.args...)
+		want := "smvs-register: error: malformed key \"" + tt.args[len(tt.args)-1] + "\": " + tt.message
+		if r.code != 2 || !strings.HasPrefix(r.stderr, want) ||
+			!strings.Contains(r.stderr, "hint: copy the key again; its owner prints it with smvs-keygen -y") ||
+			strings.Contains(r.stderr, "3 to 32") || strings.Contains(r.stderr, "name") {
+			t.Errorf("%q: status %d, stderr:\n%s\nwant status 2 and %q, with no hint for names", tt.args, r.code, r.stderr, want)
+		}
+	}
+	// Short, it may be a name; if no one has it, it may be a key cut short.
+	r := u.fails(t, exitNotFound, key[:20]+`": not found`, "lookup", key[:20])
+	if !strings.Contains(r.stderr, "hint: if "+key[:20]+" is meant as a key, it is cut short: a key has 63 characters") {
+		t.Errorf("lookup of a short key: stderr:\n%s", r.stderr)
+	}
+	if got := u.contacts(t); got != "" {
+		t.Errorf("contacts file:\n%s", got)
+	}
+}
+
+// Looking up one's own name shows one's record, and pins no one.
+func TestLookupSelf(t *testing.T) {
+	d := newDir(t)
+	alice := newUser(t, d)
+	alice.ok(t, "publish", "--host", "alice.example.net:7447", "alice")
+
+	for _, query := range []string{"alice", alice.key(t)} {
+		r := alice.ok(t, "lookup", query)
+		for _, want := range []string{
+			"name:        alice\n",
+			"id:          " + alice.key(t) + "\n",
+			"host:        alice.example.net:7447\n",
+			"verified:    not needed: this is you, your own identity key\n",
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("lookup %s: output lacks %q:\n%s", query, want, r.stdout)
+			}
+		}
+		if r.stderr != "" {
+			t.Errorf("lookup %s: stderr:\n%s", query, r.stderr)
+		}
+	}
+	if out := lookupJSON(t, alice, "alice"); !out.Self || out.Contact || out.Change != "" {
+		t.Errorf("lookup --json: %+v", out)
+	}
+	if got := alice.contacts(t); got != "" {
+		t.Errorf("alice pinned herself:\n%s", got)
+	}
+	alice.fails(t, 1, "error: alice is you: a safety number is for comparing keys with someone else", "verify", "alice")
+
+	// A linked device knows its user's key from its link to the host.
+	device := &user{home: t.TempDir(), dirs: []dir{d}}
+	if err := link.Write(device.home, &link.Link{Address: "127.0.0.1:7447", Identity: alice.identity(t).Public(), Name: "laptop"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := lookupJSON(t, device, "alice"); !out.Self || out.Contact {
+		t.Errorf("lookup --json on a linked device: %+v", out)
+	}
+	if got := device.contacts(t); got != "" {
+		t.Errorf("the device pinned its user:\n%s", got)
 	}
 }
 
