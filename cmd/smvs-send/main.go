@@ -105,6 +105,10 @@ func parseOptions(c *urfave.Context) (*options, error) {
 	if err := cli.CheckArgs(c, 1, 1); err != nil {
 		return nil, err
 	}
+	timeout, err := cli.ParseDuration(c.String("timeout"))
+	if err != nil {
+		return nil, cli.UsageErrorf(c, "invalid --timeout %q: want a positive duration such as 30s, 5m or 1d", c.String("timeout"))
+	}
 	o := &options{
 		to:      c.Args().First(),
 		lines:   c.Bool("lines"),
@@ -112,14 +116,11 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		name:    c.String("name"),
 		typ:     c.String("type"),
 		wait:    c.Bool("wait") || c.IsSet("timeout"),
+		timeout: timeout,
 	}
-	timeout, timeoutErr := cli.ParseDuration(c.String("timeout"))
-	o.timeout = timeout
 	switch {
 	case strings.TrimSpace(o.to) == "":
 		return nil, cli.UsageErrorf(c, "the recipient is empty")
-	case timeoutErr != nil:
-		return nil, cli.UsageErrorf(c, "invalid --timeout %q: want a positive duration such as 30s, 5m or 1d", c.String("timeout"))
 	case o.lines && (c.IsSet("file") || c.IsSet("name") || c.IsSet("type")):
 		return nil, cli.UsageErrorf(c, "-l sends lines of text: it can't be used with --file, --name or --type")
 	case c.IsSet("file") && o.file == "":
