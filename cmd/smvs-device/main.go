@@ -358,11 +358,11 @@ func unlink(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := link.Read(home); errors.Is(err, link.ErrNotLinked) {
-		return cli.Errorf("this device is not linked to a remote host")
+	if _, err := link.Path(home); errors.Is(err, link.ErrNotLinked) {
+		return cli.Errorf("this device is not linked to a remote host (no link file %s)", filepath.Join(home, link.FileName))
 	}
-	if err := os.Remove(filepath.Join(home, link.FileName)); err != nil {
-		return cli.Errorf("%w", err)
+	if err := link.Remove(home); err != nil {
+		return cli.Errorf("removing this device's link to its host: %w", err)
 	}
 	cli.Hintf(c, "the host still lists the device: the owner revokes it with smvs-device revoke")
 	return nil

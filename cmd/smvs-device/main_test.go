@@ -156,6 +156,47 @@ func TestLinkWrongHostKey(t *testing.T) {
 	}
 }
 
+// TestLinkFileNames checks the device's files: link writes "link",
+// unlink removes it and a link file under its old name "host", and never
+// a directory named "host" (a host's store under the old layout).
+func TestLinkFileNames(t *testing.T) {
+	h, _ := startHost(t)
+	r := runDevice(t, "", "pair", "--json", "--socket", h.Socket(), "--home", t.TempDir())
+	want(t, r, 0)
+	var p pairingJSON
+	if err := json.Unmarshal([]byte(r.stdout), &p); err != nil {
+		t.Fatal(err)
+	}
+	dev := newDevice(t)
+	want(t, runDevice(t, "", "link", "--home", dev, p.Address, p.Identity, p.Code), 0)
+	linkFile, legacy := filepath.Join(dev, "link"), filepath.Join(dev, "host")
+	if info, err := os.Stat(linkFile); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("link file: %v, %v; want mode 0600", info, err)
+	}
+	if _, err := os.Stat(legacy); err == nil {
+		t.Error("link wrote a file named host")
+	}
+	// Linked before the file was renamed: the link is "host".
+	if err := os.Rename(linkFile, legacy); err != nil {
+		t.Fatal(err)
+	}
+	want(t, runDevice(t, "", "unlink", "--home", dev), 0)
+	if _, err := os.Stat(legacy); err == nil {
+		t.Error("unlink left the legacy link file")
+	}
+	want(t, runDevice(t, "", "unlink", "--home", dev), 1, "not linked", linkFile)
+
+	// A directory named host is a store, not a link: unlink leaves it.
+	if err := os.Mkdir(legacy, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(legacy, "messages.db"), []byte("x"), 0o600)
+	want(t, runDevice(t, "", "unlink", "--home", dev), 1, "not linked")
+	if _, err := os.Stat(filepath.Join(legacy, "messages.db")); err != nil {
+		t.Errorf("unlink touched the directory named host: %v", err)
+	}
+}
+
 func TestUsage(t *testing.T) {
 	dev := newDevice(t)
 	want(t, runDevice(t, "", "link", "--home", dev, "127.0.0.1:1"), 2)

@@ -13,7 +13,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +42,11 @@ const (
 	envPeerBurst   = "SMVS_HOSTD_PEER_BURST"
 	envPeerStreams = "SMVS_HOSTD_PEER_STREAMS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
+)
+
+// Exit statuses beyond cli's, documented in the man page.
+const (
+	exitNameTaken = 5 // a directory serves --name for another key
 )
 
 const (
@@ -91,7 +95,7 @@ func newApp(ctx context.Context) *urfave.App {
 		},
 		&urfave.PathFlag{
 			Name:      "data",
-			Usage:     "keep the message store in `DIR` (default: host in the SMVS home if set, else $XDG_DATA_HOME/smvs/host)",
+			Usage:     "keep the message store in `DIR` (default: store in the SMVS home if set, else $XDG_DATA_HOME/smvs/store)",
 			EnvVars:   []string{envData},
 			TakesFile: true,
 		},
@@ -173,8 +177,9 @@ func newApp(ctx context.Context) *urfave.App {
 
 // config is what the flags say.
 type config struct {
-	host     host.Config
-	logLevel slog.Level
+	host       host.Config
+	legacyData string // where an older version kept the store by default; "" with --data
+	logLevel   slog.Level
 }
 
 // parseConfig checks the flags: any error is a usage error, and nothing
@@ -251,7 +256,7 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	if h.Socket, err = cli.SocketPath(c); err != nil {
 		return nil, err
 	}
-	if h.DataDir, err = dataDir(c, h.Home); err != nil {
+	if h.DataDir, cfg.legacyData, err = dataDir(c, h.Home); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -278,28 +283,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// dataDir returns the data directory: --data; else host in the SMVS home
-// if that was set (so a test or a second user gets a world of its own);
-// else smvs/host in the user's data directory ($XDG_DATA_HOME, by default
-// ~/.local/share).
-func dataDir(c *urfave.Context, home string) (string, error) {
-	if dir := c.Path("data"); dir != "" {
-		return dir, nil
-	}
-	if c.Path("home") != "" || os.Getenv(cli.HomeEnv) != "" {
-		return filepath.Join(home, "host"), nil
-	}
-	if dir := os.Getenv("XDG_DATA_HOME"); filepath.IsAbs(dir) {
-		return filepath.Join(dir, "smvs", "host"), nil
-	}
-	userHome, err := os.UserHomeDir()
-	if err != nil || userHome == "" {
-		return "", cli.Errorf("can't find a data directory: $HOME is not set").
-			WithHintf("give one with --data DIR or %s", envData)
-	}
-	return filepath.Join(userHome, ".local", "share", "smvs", "host"), nil
-}
-
 // serve runs the host until ctx is done.
 func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	path, err := cli.IdentityPath(c)
@@ -320,6 +303,12 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: cfg.logLevel}))
 	hc := cfg.host
 	hc.Identity, hc.IdentityPath, hc.Passphrase, hc.Log = id, path, pass, log
+	if err := checkName(ctx, hc); err != nil {
+		return err
+	}
+	if err := moveLegacyStore(log, hc.DataDir, cfg.legacyData); err != nil {
+		return err
+	}
 	h, err := host.Start(hc)
 	if err != nil {
 		return startError(err, hc)
@@ -341,9 +330,12 @@ func startError(err error, hc host.Config) error {
 	var op *net.OpError
 	switch {
 	case errors.Is(err, host.ErrSocketInUse):
-		return cli.Errorf("%w", err).WithHintf("is smvs-hostd already running? stop it, or give another --socket")
+		return cli.Errorf("%w", err).WithHintf("is smvs-hostd already running? stop it, or give this host a socket and a store "+
+			"of its own (--socket and --data, or another %s)", cli.HomeEnv)
 	case errors.Is(err, host.ErrWrongIdentity):
 		return cli.Errorf("%w", err).WithHintf("each identity needs a data directory of its own: give one with --data")
+	case storeLocked(hc.DataDir):
+		return storeInUse(hc.DataDir)
 	case errors.As(err, &op) && errors.Is(err, syscall.EADDRINUSE):
 		return cli.Errorf("can't listen on %s: %w", hc.Listen, op.Err).
 			WithHintf("is another smvs-hostd running? choose another address with --listen")

@@ -152,7 +152,7 @@ func TestStartAndStop(t *testing.T) {
 	if d.socket != filepath.Join(home, "host.sock") {
 		t.Errorf("socket %q, want host.sock in the SMVS home", d.socket)
 	}
-	for path, mode := range map[string]os.FileMode{d.socket: 0o600, filepath.Join(home, "host"): 0o700} {
+	for path, mode := range map[string]os.FileMode{d.socket: 0o600, filepath.Join(home, "store"): 0o700} {
 		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != mode {
 			t.Errorf("%s: %v, want mode %04o", path, info, mode)
 		}
@@ -324,7 +324,7 @@ func TestFailures(t *testing.T) {
 	// The data directory of another identity (made by the failed start
 	// above) is refused.
 	newHome(t, "")
-	r = runHostd(t, "--listen", "127.0.0.1:0", "--data", filepath.Join(home, "host"))
+	r = runHostd(t, "--listen", "127.0.0.1:0", "--data", filepath.Join(home, "store"))
 	if r.code != 1 || !strings.Contains(r.stderr, "belongs to another identity") ||
 		!strings.Contains(r.stderr, "smvs-hostd: hint: each identity needs a data directory of its own") {
 		t.Errorf("another identity's data: status %d, stderr:\n%s", r.code, r.stderr)
@@ -363,8 +363,9 @@ func TestHelpAndVersion(t *testing.T) {
 // drift from --help.
 func TestManPage(t *testing.T) {
 	clitest.CheckManPage(t, clitest.ManPage{
-		Name:    "smvs-hostd.8",
-		App:     newApp(context.Background()),
-		FlagEnv: true,
+		Name:      "smvs-hostd.8",
+		App:       newApp(context.Background()),
+		FlagEnv:   true,
+		ExitCodes: []int{0, 1, 2, exitNameTaken},
 	})
 }

@@ -37,6 +37,14 @@ func Home(c *urfave.Context) (string, error) {
 	return defaultHome()
 }
 
+// HomeIsSet reports whether the SMVS home was given explicitly, with
+// --home or $SMVS_HOME: then the files that have a place of their own by
+// default (the host's socket and store) are kept in it, so that a test or
+// a second user has a world of their own.
+func HomeIsSet(c *urfave.Context) bool {
+	return c.Path("home") != "" || os.Getenv(HomeEnv) != ""
+}
+
 func defaultHome() (string, error) {
 	if runtime.GOOS == "windows" {
 		dir, err := os.UserConfigDir()
@@ -89,7 +97,7 @@ func SocketPath(c *urfave.Context) (string, error) {
 	if path := c.Path("socket"); path != "" {
 		return path, nil
 	}
-	if c.Path("home") != "" || os.Getenv(HomeEnv) != "" {
+	if HomeIsSet(c) {
 		home, err := Home(c)
 		if err != nil {
 			return "", err

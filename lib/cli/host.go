@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	urfave "github.com/urfave/cli/v2"
@@ -64,8 +65,7 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 		return client, nil
 	}
 	if err != nil {
-		return nil, Errorf("reading this device's link to its host: %w", err).
-			WithHintf("link the device again with smvs-device link, or remove the file")
+		return nil, linkError(home, err)
 	}
 	device, err := ReadIdentity(c, filepath.Join(home, link.DeviceKeyFile))
 	if err != nil {
@@ -79,12 +79,29 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 	client, err := hostapi.DialRemote(ctx, l.Address, l.Identity, device)
 	if err != nil {
 		if errors.Is(err, hostapi.ErrHostNotRunning) {
-			return nil, Errorf("%w", err).WithHintf("is smvs-hostd running there, and is its UDP port open? (this device's link: %s)",
-				filepath.Join(home, link.FileName))
+			path, _ := link.Path(home)
+			return nil, Errorf("%w", err).WithHintf("is smvs-hostd running there, and is its UDP port open? (this device's link: %s)", path)
 		}
 		return nil, Errorf("%w", err).WithHintf("if the host's identity really changed, link this device again with smvs-device link")
 	}
 	return client, nil
+}
+
+// linkError explains a link file in home that can't be read. The hints
+// name the file, and never suggest removing anything but a link file: a
+// directory in its place may be a store.
+func linkError(home string, err error) *Error {
+	e := Errorf("reading this device's link to its host: %w", err)
+	path, perr := link.Path(home)
+	if perr != nil {
+		return e
+	}
+	if info, serr := os.Stat(path); serr == nil && !info.Mode().IsRegular() {
+		return e.WithHintf("%s is where a linked device keeps its link to its host: move what is there out of the way, "+
+			"or point --socket (or %s) at the host's socket on this machine", path, SocketEnv)
+	}
+	return e.WithHintf("%s is this device's link to its host: link the device again with smvs-device link, "+
+		"or forget the host with smvs-device unlink", path)
 }
 
 // DeviceError explains the failures every device command shares: an error

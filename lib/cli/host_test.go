@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	urfave "github.com/urfave/cli/v2"
 )
 
 func TestHostNotRunning(t *testing.T) {
@@ -19,5 +24,50 @@ func TestFormatSize(t *testing.T) {
 		if got := FormatSize(n); got != want {
 			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestDialHostLayout checks which file DialHost takes for a link and what
+// its hints say: a directory named host (a store under the old layout)
+// is not a link, so the host's own socket is dialled; a bad link file is
+// named, and no hint says to remove anything.
+func TestDialHostLayout(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv(HomeEnv, home)
+	t.Setenv(SocketEnv, "")
+	dial := func() result {
+		return runApp(actionApp([]urfave.Flag{HomeFlag(), SocketFlag()}, func(c *urfave.Context) error {
+			client, err := DialHost(context.Background(), c)
+			if err == nil {
+				client.Close()
+			}
+			return err
+		}))
+	}
+	if err := os.Mkdir(filepath.Join(home, "host"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := dial()
+	if r.code != 1 || !strings.Contains(r.stderr, "start smvs-hostd") || strings.Contains(r.stderr, "is a directory") {
+		t.Errorf("a directory named host: status %d, stderr:\n%s\nwant the host's socket dialled", r.code, r.stderr)
+	}
+	for _, tt := range []struct{ name, text string }{{"host", "address nowhere\n"}, {"link", "identity x\n"}} {
+		path := filepath.Join(home, tt.name)
+		os.RemoveAll(path)
+		if err := os.WriteFile(path, []byte(tt.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r = dial()
+		if r.code != 1 || !strings.Contains(r.stderr, "error: reading this device's link to its host: "+path) ||
+			!strings.Contains(r.stderr, "hint: "+path+" is this device's link to its host") ||
+			strings.Contains(r.stderr, "remove") {
+			t.Errorf("a bad %s: status %d, stderr:\n%s", tt.name, r.code, r.stderr)
+		}
+	}
+	os.Remove(filepath.Join(home, "link"))
+	os.Mkdir(filepath.Join(home, "link"), 0o700)
+	r = dial()
+	if r.code != 1 || !strings.Contains(r.stderr, "not a regular file") || strings.Contains(r.stderr, "remove") {
+		t.Errorf("a directory named link: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 }

@@ -26,7 +26,8 @@ type socket struct {
 // creates with mode 0700 if missing. A socket file left by a host that
 // crashed is replaced; one that answers means another host serves it, and
 // ErrSocketInUse. Where the system has file locks, a lock beside the
-// socket (path.lock) makes two hosts starting at once exclude each other.
+// socket (path.lock, removed with the socket) makes two hosts starting at
+// once exclude each other.
 func takeSocket(path string) (*socket, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("making the socket's directory: %w", err)
@@ -74,7 +75,8 @@ func removeStale(path string) error {
 	return nil
 }
 
-// release closes the socket, removes its file and drops the lock.
+// release closes the socket, removes its file and its lock file, and
+// drops the lock.
 func (s *socket) release() {
 	s.once.Do(func() {
 		s.ln.Close() // removes the file too

@@ -1,5 +1,5 @@
 // Package link reads and writes a remote device's link to its host: the
-// file "host" in the device's SMVS home, written by smvs-device link. It
+// file "link" in the device's SMVS home, written by smvs-device link. It
 // holds where the host listens and the host's identity key, which the
 // device pins: a host presenting any other key is refused.
 //
@@ -10,6 +10,11 @@
 //
 // The file holds no secret (the device key is in the file "device"), but
 // it decides whom the device trusts, so it is written 0600 like the rest.
+//
+// Devices linked before the file was named "link" have it as "host" in
+// the SMVS home. Such a file is still read, but only if it is a regular
+// file: "host" was also the host's data directory (its message store), and
+// a directory is never taken for a link file, nor removed.
 package link
 
 import (
@@ -27,11 +32,13 @@ import (
 	"smvs/lib/identity"
 )
 
-// FileName is the link file's name in the SMVS home; DeviceKeyFile is the
-// device key's.
+// FileName is the link file's name in the SMVS home; LegacyFileName is
+// the name it had before, read when FileName is missing; DeviceKeyFile is
+// the device key's name.
 const (
-	FileName      = "host"
-	DeviceKeyFile = "device"
+	FileName       = "link"
+	LegacyFileName = "host"
+	DeviceKeyFile  = "device"
 )
 
 // ErrNotLinked means the SMVS home holds no link file.
@@ -104,13 +111,43 @@ func (l *Link) Format() []byte {
 	return b.Bytes()
 }
 
-// Read reads the link file in the SMVS home; ErrNotLinked if there is none.
-func Read(home string) (*Link, error) {
+// Path returns the path of the link file in the SMVS home that Read
+// reads: FileName if it exists, else LegacyFileName if that is a regular
+// file; ErrNotLinked if there is neither.
+func Path(home string) (string, error) {
 	path := filepath.Join(home, FileName)
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotLinked
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return path, nil // an error, or a file that is not a link file, is Read's to report
 	}
+	legacy := filepath.Join(home, LegacyFileName)
+	if isLegacyFile(legacy) {
+		return legacy, nil
+	}
+	return "", ErrNotLinked
+}
+
+// isLegacyFile reports whether path is a regular file (or a symbolic
+// link to one), as a link file under its old name is; never a directory.
+func isLegacyFile(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular()
+}
+
+// Read reads the link file in the SMVS home (see Path); ErrNotLinked if
+// there is none. Its errors name the file.
+func Read(home string) (*Link, error) {
+	path, err := Path(home)
+	if err != nil {
+		return nil, err
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +164,54 @@ func Read(home string) (*Link, error) {
 }
 
 // Write writes l as the link file in the SMVS home, replacing any,
-// atomically and durably.
+// atomically and durably. A link file under its legacy name is removed
+// once the new one is written, so it can't come back into use.
 func Write(home string, l *Link) error {
-	return identity.ReplaceFile(filepath.Join(home, FileName), l.Format())
+	if err := identity.ReplaceFile(filepath.Join(home, FileName), l.Format()); err != nil {
+		return err
+	}
+	return removeLegacy(home)
+}
+
+// Remove removes the link file in the SMVS home, under its name and its
+// legacy name (a regular file only: never a directory); ErrNotLinked if
+// there was none.
+func Remove(home string) error {
+	path := filepath.Join(home, FileName)
+	removed := false
+	info, err := os.Lstat(path)
+	switch {
+	case err == nil && info.IsDir():
+		return fmt.Errorf("%s is a directory, not a link file: not touching it", path)
+	case err == nil:
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		removed = true
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if isLegacyFile(filepath.Join(home, LegacyFileName)) {
+		if err := removeLegacy(home); err != nil {
+			return err
+		}
+		removed = true
+	}
+	if !removed {
+		return ErrNotLinked
+	}
+	return nil
+}
+
+// removeLegacy removes a link file under its legacy name, if it is a
+// regular file.
+func removeLegacy(home string) error {
+	legacy := filepath.Join(home, LegacyFileName)
+	if !isLegacyFile(legacy) {
+		return nil
+	}
+	if err := os.Remove(legacy); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
