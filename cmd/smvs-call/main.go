@@ -116,7 +116,7 @@ func newApp(ctx context.Context, io stdio) *urfave.App {
 			&urfave.StringSliceFlag{Name: "turn", Usage: "relay through the TURN server at `URL` (turn:HOST:PORT?transport=udp) when no direct path works (repeatable)"},
 			&urfave.PathFlag{Name: "turn-credentials", Usage: "read the TURN user and password from `FILE`, one line USER:PASSWORD, not readable by others", TakesFile: true},
 			&urfave.BoolFlag{Name: "relay-only", Usage: "connect only through the TURN relay: the peer never learns this device's addresses"},
-			&urfave.StringSliceFlag{Name: "local-address", Usage: "offer only this device's `ADDRESS` for direct connections (repeatable; default: every address)"},
+			&urfave.StringSliceFlag{Name: "local-address", Usage: "offer only this device's `ADDRESS` for direct connections (repeatable; default: every address)", EnvVars: []string{"SMVS_LOCAL_ADDRESS"}},
 			&urfave.BoolFlag{Name: "stats", Usage: "print the call's round-trip time, loss, jitter, bitrates and frame rates once a second"},
 			&urfave.StringFlag{Name: "log-level", Usage: "log at `LEVEL` on standard error: debug (every signal and ICE candidate), info, warn or error", Value: "warn"},
 			cli.SocketFlag(),

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// A Step is one command typed at a prompt and the lines the document shows
+// after it, or (Cmd empty) lines shown on their own: what a terminal that is
+// still running a command prints meanwhile.
+type Step struct {
+	Line     int      // where the step starts in the document
+	Section  string   // the heading above it
+	Terminal string   // the prompt's name ("bob" for "bob$ "), "" for "$ "
+	Cmd      string   // continuation lines joined, as bash reads them
+	Expect   []string // the output lines shown after the command
+}
+
+// prompt is a command line of a console block: "$ cmd" or "name$ cmd".
+var prompt = regexp.MustCompile(`^([a-z][a-z0-9]*)?\$ (.*)$`)
+
+// ParseMarkdown returns the steps of a Markdown document's console blocks
+// (```console … ```), in order.
+func ParseMarkdown(doc string) ([]Step, error) {
+	var (
+		steps   []Step
+		section string
+		inBlock bool
+		block   []numbered
+	)
+	sc := bufio.NewScanner(strings.NewReader(doc))
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case !inBlock && strings.HasPrefix(line, "#"):
+			section = strings.TrimSpace(strings.TrimLeft(line, "#"))
+		case !inBlock && strings.TrimSpace(line) == "```console":
+			inBlock, block = true, nil
+		case inBlock && strings.TrimSpace(line) == "```":
+			inBlock = false
+			s, err := blockSteps(block, section)
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, s...)
+		case inBlock:
+			block = append(block, numbered{n, line})
+		}
+	}
+	if inBlock {
+		return nil, fmt.Errorf("line %d: a console block is not closed", len(strings.Split(doc, "\n")))
+	}
+	return steps, sc.Err()
+}
+
+// ParseMan returns the steps of a man page's examples: the .EX/.EE blocks of
+// its EXAMPLES section whose lines start with a prompt, with roff escapes
+// decoded. Blocks without a prompt (a script shown whole) are not steps.
+func ParseMan(page string) ([]Step, error) {
+	var (
+		steps     []Step
+		inExample bool
+		inBlock   bool
+		block     []numbered
+	)
+	sc := bufio.NewScanner(strings.NewReader(page))
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, ".SH "):
+			inExample = strings.TrimSpace(strings.TrimPrefix(line, ".SH ")) == "EXAMPLES"
+		case !inExample:
+		case line == ".EX":
+			inBlock, block = true, nil
+		case line == ".EE" && inBlock:
+			inBlock = false
+			if len(block) == 0 || !prompt.MatchString(block[0].text) {
+				continue
+			}
+			s, err := blockSteps(block, "EXAMPLES")
+			if err != nil {
+				return nil, err
+			}
+			steps = append(steps, s...)
+		case inBlock && strings.HasPrefix(line, "."):
+		case inBlock:
+			block = append(block, numbered{n, unroff(line)})
+		}
+	}
+	return steps, sc.Err()
+}
+
+type numbered struct {
+	n    int
+	text string
+}
+
+// blockSteps splits one block into steps: each prompt line (with the lines
+// it continues onto through a trailing backslash) is a command, and the
+// lines up to the next prompt are its output.
+func blockSteps(block []numbered, section string) ([]Step, error) {
+	var steps []Step
+	for i := 0; i < len(block); i++ {
+		m := prompt.FindStringSubmatch(block[i].text)
+		if m == nil {
+			if len(steps) == 0 {
+				steps = append(steps, Step{Line: block[i].n, Section: section})
+			}
+			last := &steps[len(steps)-1]
+			last.Expect = append(last.Expect, block[i].text)
+			continue
+		}
+		s := Step{Line: block[i].n, Section: section, Terminal: m[1], Cmd: m[2]}
+		for strings.HasSuffix(s.Cmd, `\`) {
+			i++
+			if i == len(block) {
+				return nil, fmt.Errorf("line %d: the command goes on past the end of its block", s.Line)
+			}
+			s.Cmd += "\n" + block[i].text
+		}
+		steps = append(steps, s)
+	}
+	return steps, nil
+}
+
+// roffEscapes are the escapes man pages here use inside examples.
+var roffEscapes = strings.NewReplacer(`\-`, "-", `\e`, `\`, `\(aq`, "'", `\(dq`, `"`, `\(ti`, "~",
+	`\(ha`, "^", `\&`, "", `\|`, "", `\fB`, "", `\fI`, "", `\fR`, "", `\fP`, "", `\(em`, "—", `\(en`, "–",
+	`\(lq`, "“", `\(rq`, "”", `\[u2026]`, "…")
+
+func unroff(line string) string {
+	return roffEscapes.Replace(line)
+}
