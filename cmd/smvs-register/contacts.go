@@ -102,8 +102,14 @@ func resolveError(c *urfave.Context, r *contacts.Resolver, query string, err err
 		return cli.UsageErrorf(c, "%w", err)
 	case errors.Is(err, contacts.ErrNotFound):
 		e := cli.Errorf("%w", err).WithExitCode(exitNotFound)
-		if len(r.Directories) == 0 {
-			e.WithHintf("it is not in your contacts; to look it up in a directory, give --dir URL or set %s", cli.DirEnv)
+		_, name, _ := contacts.ParseQuery(query)
+		switch {
+		case len(r.Directories) == 0:
+			e.WithHintf("to look it up in a directory, give --dir URL or set %s", cli.DirEnv)
+		case name == "":
+			e.WithHintf("to write to a key no directory knows, add it with its host's address: smvs-register add --host ADDR NAME %s", query)
+		default:
+			e.WithHintf("check the name; if you have their key, add them: smvs-register add %s smvs1...", name)
 		}
 		if contacts.LooksLikeKey(query) && len(query) < contacts.KeyLen {
 			e.WithHintf("if %s is meant as a key, it is cut short: a key has %d characters", query, contacts.KeyLen)

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"syscall"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -227,6 +229,8 @@ func dirError(err error) *cli.Error {
 		return cli.Errorf("%w", err).WithHintf("if the directory has a self-signed certificate, give its pin with --dir-pin (smvs-dird prints it when it starts)")
 	case errors.Is(err, context.DeadlineExceeded):
 		return cli.Errorf("%w", err).WithHintf("the directory did not answer in time; try again later")
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, new(*net.DNSError)):
+		return cli.Errorf("%w", err).WithHintf("check the directory's URL (--dir or %s), and that smvs-dird runs there", cli.DirEnv)
 	}
 	return cli.Errorf("%w", err)
 }

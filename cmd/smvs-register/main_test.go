@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -204,12 +205,20 @@ func TestPublishAndLookup(t *testing.T) {
 	}
 
 	// Bob's own name is unknown.
-	bob.fails(t, exitNotFound, `error: "bob": not found`, "lookup", "bob")
+	r = bob.fails(t, exitNotFound, `error: "bob" is not in the contacts file, and no directory has it`, "lookup", "bob")
+	if !strings.Contains(r.stderr, "hint: check the name; if you have their key, add them: smvs-register add bob smvs1...") {
+		t.Errorf("no hint to add bob:\n%s", r.stderr)
+	}
+	carol := newUser(t).key(t)
+	r = bob.fails(t, exitNotFound, "error: "+carol+" is not in the contacts file, and no directory has it", "lookup", carol)
+	if !strings.Contains(r.stderr, "hint: to write to a key no directory knows, add it with its host's address: smvs-register add --host ADDR NAME "+carol) {
+		t.Errorf("no hint to add carol's key:\n%s", r.stderr)
+	}
 	// Without a directory, only the contacts file is asked.
 	bob.dirs = nil
 	bob.ok(t, "lookup", "alice")
-	r = bob.fails(t, exitNotFound, "not found", "lookup", "carol")
-	if !strings.Contains(r.stderr, "hint: it is not in your contacts; to look it up in a directory, give --dir URL or set SMVS_DIR") {
+	r = bob.fails(t, exitNotFound, `error: "carol" is not in the contacts file`, "lookup", "carol")
+	if !strings.Contains(r.stderr, "hint: to look it up in a directory, give --dir URL or set SMVS_DIR") {
 		t.Errorf("no hint about --dir:\n%s", r.stderr)
 	}
 }
@@ -495,8 +504,8 @@ func TestRemove(t *testing.T) {
 	if !strings.Contains(r.stderr, `removed "alice" (`+alice.key(t)+") from "+d.url) {
 		t.Errorf("remove stderr:\n%s", r.stderr)
 	}
-	bob.fails(t, exitNotFound, "not found", "lookup", "alice")
-	bob.fails(t, exitNotFound, "not found", "lookup", alice.key(t))
+	bob.fails(t, exitNotFound, "no directory has it", "lookup", "alice")
+	bob.fails(t, exitNotFound, "no directory has it", "lookup", alice.key(t))
 	alice.fails(t, exitNotFound, "no directory has a record of yours", "remove")
 
 	// Publishing again works: the sequence number is above the tombstone's.
@@ -546,7 +555,7 @@ func TestAddVerifyTrust(t *testing.T) {
 		t.Errorf("contacts:\n%s\nwant\n%s", got, want)
 	}
 	me.ok(t, "trust", "dave", carol.key(t))
-	me.fails(t, exitNotFound, "not found", "verify", "erin")
+	me.fails(t, exitNotFound, `"erin" is not in the contacts file`, "verify", "erin")
 }
 
 func TestContactsFileErrors(t *testing.T) {
@@ -646,7 +655,7 @@ func TestMistypedKey(t *testing.T) {
 		}
 	}
 	// Short, it may be a name; if no one has it, it may be a key cut short.
-	r := u.fails(t, exitNotFound, key[:20]+`": not found`, "lookup", key[:20])
+	r := u.fails(t, exitNotFound, key[:20]+`" is not in the contacts file, and no directory has it`, "lookup", key[:20])
 	if !strings.Contains(r.stderr, "hint: if "+key[:20]+" is meant as a key, it is cut short: a key has 63 characters") {
 		t.Errorf("lookup of a short key: stderr:\n%s", r.stderr)
 	}
@@ -695,6 +704,20 @@ func TestLookupSelf(t *testing.T) {
 	}
 	if got := device.contacts(t); got != "" {
 		t.Errorf("the device pinned its user:\n%s", got)
+	}
+}
+
+func TestDirectoryDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + ln.Addr().String()
+	ln.Close()
+	u := newUser(t)
+	r := u.fails(t, 1, "error: directory "+url+": ", "lookup", "--dir", url, "bob")
+	if !strings.Contains(r.stderr, "hint: check the directory's URL (--dir or SMVS_DIR), and that smvs-dird runs there") {
+		t.Errorf("stderr:\n%s", r.stderr)
 	}
 }
 

@@ -166,7 +166,7 @@ func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Reso
 	}
 	if found == nil {
 		if !isPinned {
-			return nil, notFound(fmt.Sprintf("%q", name), skipped)
+			return nil, r.notFound(fmt.Sprintf("%q", name), skipped)
 		}
 		res, err := r.resolveKey(ctx, f, pinned.Key)
 		if err != nil {
@@ -232,21 +232,32 @@ func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicK
 	case inFile:
 		return &Resolved{Contact: entry, InFile: true, Skipped: skipped, Self: self}, nil
 	}
-	return nil, notFound(key.String(), skipped)
+	return nil, r.notFound(key.String(), skipped)
 }
 
 // notFound is the error for what when no directory had a good record:
 // the first directory's error if one failed or served a bad record, else
 // ErrNotFound.
-func notFound(what string, skipped []error) error {
-	switch len(skipped) {
-	case 0:
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
-	case 1:
+func (r *Resolver) notFound(what string, skipped []error) error {
+	switch {
+	case len(skipped) == 0 && len(r.Directories) == 0:
+		return notFoundError(what + " is not in the contacts file")
+	case len(skipped) == 0:
+		return notFoundError(what + " is not in the contacts file, and no directory has it")
+	case len(skipped) == 1:
 		return skipped[0]
 	}
 	return fmt.Errorf("%w (and %d more directories failed)", skipped[0], len(skipped)-1)
 }
+
+// notFoundError says where a contact was looked for; it matches
+// ErrNotFound.
+type notFoundError string
+
+func (e notFoundError) Error() string { return string(e) }
+
+// Is makes errors.Is(err, ErrNotFound) true.
+func (e notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // fetch asks the directories in order, with lookup, for the record of
 // what, and returns the first one that verifies, has not expired and
