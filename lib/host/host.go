@@ -51,6 +51,9 @@
 // contact reached by key with host=ADDR in the contacts file can be sealed
 // to with no directory at all: the record comes from the host that TLS
 // proved holds the contact's key, and is verified like a directory's.
+// And when no directory answers, the record the host last verified for a
+// peer, which the store keeps with the conversation, serves while it is
+// valid (see peerCache).
 package host
 
 import (

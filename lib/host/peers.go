@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"smvs/lib/dirclient"
 	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/store"
 	"smvs/lib/wire"
 )
 
@@ -27,6 +29,17 @@ const refreshMin = time.Second
 // first use), and keeps what it found for Config.ResolveTTL, so that
 // messages do not each cost a look-up. Callers asking for the same thing
 // at once share one look-up. It is safe for concurrent use.
+//
+// A look-up that a directory failed (a network error or a bad record, not
+// "not found") is not kept that long: with no record it is not used again,
+// so the next caller asks afresh, and with a record from elsewhere it is
+// used for refreshMin at most. A contact found with no record anywhere is
+// also kept for refreshMin only; an error is never kept.
+//
+// When no directory answers, the peer's record as the host last verified
+// it, which the store keeps with the conversation (knownRecords), serves
+// while it is valid: a directory outage does not stop messages to known
+// peers.
 type peerCache struct {
 	h        *Host
 	resolver *contacts.Resolver
@@ -37,6 +50,7 @@ type peerCache struct {
 	failures map[identity.PublicKey]hostFailure
 	names    map[identity.PublicKey]string    // the name of each peer's record, as last seen
 	asked    map[identity.PublicKey]time.Time // when a peer with no known name was looked up
+	kept     map[identity.PublicKey][]byte    // the record the store keeps for a key, once seen
 }
 
 type resolution struct {
@@ -51,12 +65,13 @@ func newPeerCache(h *Host) *peerCache {
 		h: h, entries: make(map[string]*resolution),
 		known: make(map[identity.PublicKey]string), failures: make(map[identity.PublicKey]hostFailure),
 		names: make(map[identity.PublicKey]string), asked: make(map[identity.PublicKey]time.Time),
+		kept: make(map[identity.PublicKey][]byte),
 	}
-	dirs := make([]contacts.Directory, 0, len(h.cfg.Directories)+1)
+	dirs := make([]contacts.Directory, 0, len(h.cfg.Directories)+2)
 	for _, d := range h.cfg.Directories {
 		dirs = append(dirs, d)
 	}
-	dirs = append(dirs, hostDirectory{c})
+	dirs = append(dirs, hostDirectory{c}, knownRecords{c})
 	c.resolver = &contacts.Resolver{Path: contacts.Path(h.cfg.Home), Directories: dirs, Now: h.cfg.Now}
 	return c
 }
@@ -69,8 +84,7 @@ func (c *peerCache) resolve(ctx context.Context, query string, fresh bool) (*con
 	if r != nil {
 		select {
 		case <-r.done:
-			age := time.Since(r.at)
-			if r.err != nil || age > c.h.cfg.ResolveTTL || fresh && age > refreshMin {
+			if !c.reusable(r, fresh) {
 				r = nil
 			}
 		default: // in progress: wait for it
@@ -90,14 +104,33 @@ func (c *peerCache) resolve(ctx context.Context, query string, fresh bool) (*con
 	}
 }
 
+// reusable reports whether the finished resolution r may answer a
+// caller now.
+func (c *peerCache) reusable(r *resolution, fresh bool) bool {
+	age := time.Since(r.at)
+	switch {
+	case r.err != nil, lookupFailed(r.res):
+		return false
+	case fresh, r.res.Record == nil, len(r.res.Skipped) > 0:
+		return age <= refreshMin
+	}
+	return age <= c.h.cfg.ResolveTTL
+}
+
+// lookupFailed reports whether res found no record because a directory failed.
+func lookupFailed(res *contacts.Resolved) bool { return res.Record == nil && len(res.Skipped) > 0 }
+
 func (c *peerCache) run(query string, r *resolution) {
 	ctx, cancel := context.WithTimeout(c.h.lookupCtx, resolveTimeout)
 	defer cancel()
 	r.res, r.err = c.resolver.Resolve(ctx, query)
 	r.at = time.Now()
+	if r.err == nil {
+		c.keep(r.res)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r.err != nil && c.entries[query] == r {
+	if (r.err != nil || lookupFailed(r.res)) && c.entries[query] == r {
 		delete(c.entries, query) // failures are not remembered
 	}
 	if r.res != nil {
@@ -113,6 +146,31 @@ func (c *peerCache) run(query string, r *resolution) {
 		}
 	}
 	close(r.done)
+}
+
+// keep has the store keep res's record, if it is new and did not come from
+// the store, with the conversation with its key. With no conversation yet
+// it is kept later: submit calls keep again once the message is stored.
+func (c *peerCache) keep(res *contacts.Resolved) {
+	if res.Record == nil || res.Directory == knownRecordsName {
+		return
+	}
+	key := res.Contact.Key
+	c.mu.Lock()
+	same := bytes.Equal(c.kept[key], res.Signed)
+	c.mu.Unlock()
+	if same {
+		return
+	}
+	err := c.h.store.SetPeerRecord(key.Bytes(), res.Signed)
+	switch {
+	case err == nil:
+		c.mu.Lock()
+		c.kept[key] = res.Signed
+		c.mu.Unlock()
+	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrClosed):
+		c.h.log.Error("keeping a peer's record", "err", err)
+	}
 }
 
 // byKey resolves a peer by its key.
@@ -237,6 +295,28 @@ func (d hostDirectory) LookupKey(ctx context.Context, key identity.PublicKey) ([
 }
 
 func (d hostDirectory) String() string { return "the contact's host" }
+
+// knownRecords is the directory a peerCache asks after every other: the
+// store, for the record of a key that the host verified last (keep). The
+// resolver verifies it again, so an expired one is not used. It answers
+// look-ups by key only: a name is the directories' to give.
+type knownRecords struct{ c *peerCache }
+
+const knownRecordsName = "the record this host verified last"
+
+func (d knownRecords) LookupName(context.Context, string) ([]byte, error) {
+	return nil, dirclient.ErrNotFound
+}
+
+func (d knownRecords) LookupKey(_ context.Context, key identity.PublicKey) ([]byte, error) {
+	signed, err := d.c.h.store.PeerRecord(key.Bytes())
+	if err == nil && signed == nil {
+		err = dirclient.ErrNotFound
+	}
+	return signed, err
+}
+
+func (d knownRecords) String() string { return knownRecordsName }
 
 // contactNames maps keys to contact names for devices, reading the
 // contacts file again when it changes. It is safe for concurrent use.

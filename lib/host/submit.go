@@ -62,6 +62,7 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 		return nil, h.storeError("submit", err)
 	}
 	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	h.peers.keep(res) // now that the conversation is stored
 	r := &hostapi.SubmitResult{Seq: sm.Seq, ID: m.ID, Recipient: key.Bytes()}
 	if res.InFile {
 		r.Name = res.Contact.Name

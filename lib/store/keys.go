@@ -19,7 +19,8 @@ import (
 //	KEK (the caller's) ── wraps ──► root key R (root.key)
 //	R ─► rootWrap: wraps each conversation key; rootIndex: HMAC of a peer key (conversations.tag)
 //	conversation key C ─► convWrap: wraps each data key; convIndex: HMAC of direction and
-//	                      message id (messages.tag); convPeer: encrypts the peer key
+//	                      message id (messages.tag); convPeer: encrypts the peer key;
+//	                      convRecord: encrypts the peer's record (conversations.record)
 //	data key D (one per message) ─► encrypts the message's head, body, signed bytes,
 //	                      and its outbox envelope and schedule
 //
@@ -173,6 +174,20 @@ func openConversation(r *root, id int64, tag, wrappedKey, sealedPeer []byte) (*c
 // sealPeer encrypts the peer key for the conversations row.
 func (c *conversation) sealPeer() []byte {
 	return newAEAD(derive(c.key, "peer")).Seal(nil, nil, c.peer, aad("peer", uint64(c.id)))
+}
+
+// sealRecord encrypts the peer's signed record for the conversations row.
+func (c *conversation) sealRecord(signed []byte) []byte {
+	return newAEAD(derive(c.key, "peer record")).Seal(nil, nil, signed, aad("peer record", uint64(c.id)))
+}
+
+// openRecord decrypts what sealRecord encrypted.
+func (c *conversation) openRecord(sealed []byte) ([]byte, error) {
+	signed, err := newAEAD(derive(c.key, "peer record")).Open(nil, nil, sealed, aad("peer record", uint64(c.id)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: conversation %d: its peer's record does not open", errCorrupt, c.id)
+	}
+	return signed, nil
 }
 
 // messageTag is the message index entry of a message: unique per

@@ -40,6 +40,9 @@ var migrations = []string{
 		envelope BLOB NOT NULL,
 		retry    BLOB NOT NULL
 	) STRICT`,
+	// The peer's signed record as the host last verified it, encrypted
+	// under the conversation key (SetPeerRecord).
+	`ALTER TABLE conversations ADD COLUMN record BLOB`,
 }
 
 const (

@@ -53,6 +53,9 @@ func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
 			if _, err := b.exec("re-keying a conversation", `UPDATE conversations SET peer = ? WHERE id = ?`, next.sealPeer(), id); err != nil {
 				return nil, err
 			}
+			if err := b.rekeyRecord(c, next); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := b.exec("re-wrapping a conversation key", `UPDATE conversations SET tag = ?, key = ? WHERE id = ?`,
 			rot.root.tag(next.peer), rot.root.wrapConversation(id, next.key), id); err != nil {
@@ -123,6 +126,25 @@ func (b *batch) rekeyMessages(old, next *conversation) error {
 		}
 		after = page[len(page)-1].seq
 	}
+}
+
+// rekeyRecord encrypts the peer's record of old, if it has one, under
+// next.
+func (b *batch) rekeyRecord(old, next *conversation) error {
+	var sealed []byte
+	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT record FROM conversations WHERE id = ?`, old.id).Scan(&sealed)
+	if err != nil {
+		return fail("re-keying a conversation", err)
+	}
+	if sealed == nil {
+		return nil
+	}
+	signed, err := old.openRecord(sealed)
+	if err != nil {
+		return fail("re-keying a conversation", err)
+	}
+	_, err = b.exec("re-keying a conversation", `UPDATE conversations SET record = ? WHERE id = ?`, next.sealRecord(signed), old.id)
+	return err
 }
 
 // install makes the rotated keys the store's; the caller holds s.mu and has

@@ -2,7 +2,8 @@
 // encrypted, durably, and so that a deletion can't be undone:
 //
 //	root.key                 the root key, wrapped by the caller's key (KEK)
-//	messages.db (-wal, -shm) SQLite in WAL mode: conversations, messages, outbox
+//	messages.db (-wal, -shm) SQLite in WAL mode: conversations (with the peer's
+//	                         record), messages, outbox
 //	lock                     held while a Store has the directory open
 //
 // # Encryption
@@ -13,15 +14,18 @@
 // waits in the outbox, its envelope and retry schedule. The data key is
 // wrapped by its conversation's key, each conversation key by the root key,
 // and the root key, in root.key, by the 32-byte KEK given to Open (the host
-// derives it from its identity). The peer of a conversation is stored only
-// encrypted; a conversation is found by an HMAC of the peer key under a key
-// derived from the root key, and a message by an HMAC of its direction and id
-// under a key derived from its conversation key.
+// derives it from its identity). The peer of a conversation, and the peer's
+// signed record kept with it (SetPeerRecord), are stored only encrypted,
+// under keys derived from the conversation key; a conversation is found by
+// an HMAC of the peer key under a key derived from the root key, and a
+// message by an HMAC of its direction and id under a key derived from its
+// conversation key.
 //
 // What the files do show, to anyone: how many conversations and messages
 // there are, which messages belong to the same conversation, their order, the
 // sizes of their bodies, signed bytes and envelopes, which ones wait in the
-// outbox, and when the files were written.
+// outbox, which conversations keep a peer's record and its size, and when the
+// files were written.
 //
 // # Deletion
 //

@@ -212,6 +212,9 @@ func TestNothingInPlaintext(t *testing.T) {
 		}
 		ids = append(ids, in.ID, out.ID)
 	}
+	if err := s.SetPeerRecord(bob, []byte(marker+" record")); err != nil {
+		t.Fatal(err)
+	}
 	needles := append([][]byte{[]byte(marker), alice, bob}, ids...)
 
 	check := func(when string) {

@@ -255,6 +255,7 @@ stream_kill() {
 	run -0 as_user carol smvs-send --wait bob <<<"before"
 
 	chmod 666 "$blocked"
+	echo "# edited while anyone could write it" >>"$blocked"
 	run -0 as_user carol smvs-send bob <<<"while it was unsafe"
 	eventually 10 grep -q "the host's block list can't be read" "$(user_home bob)/hostd.out.log"
 	refute_contains "$(texts bob)" "while it was unsafe"
@@ -276,4 +277,33 @@ stream_kill() {
 	run -0 as_user alice smvs-recv
 	assert_contains "$output" "> bob (refused): let me in"
 	grep -q "message refused by the peer's host: its user's policy" "$(user_home alice)/hostd.out.log"
+}
+
+@test "with the directory down, a message to a contact whose record the host verified is queued and delivered" {
+	alice_and_bob
+	run -0 as_user alice smvs-send --wait bob <<<"first"
+	kill -TERM "${DAEMONS[0]}" && wait "${DAEMONS[0]}" || true
+	# A restart too: what the host verified is in its store, not only in memory.
+	kill -TERM "$ALICE_PID" && wait "$ALICE_PID" || true
+	start_host alice
+	run -0 as_user alice smvs-send bob <<<"while the directory is down"
+	eventually 20 has_text bob "while the directory is down"
+}
+
+@test "a look-up the directory failed is retried at once when the directory is back" {
+	alice_and_bob
+	# alice pins bob, but her host has never seen his record.
+	run -0 as_user alice smvs-register lookup bob
+	port=${DIR_URL##*:}
+	port=${port%%/*}
+	kill -TERM "${DAEMONS[0]}" && wait "${DAEMONS[0]}" || true
+	run -1 --separate-stderr as_user alice smvs-send bob <<<"lost"
+	assert_contains "$stderr" "connection refused"
+
+	out=$BATS_TEST_TMPDIR/dir-again.out
+	smvs-dird --listen "127.0.0.1:$port" --data "$BATS_TEST_TMPDIR/dir" >"$out" 2>"$out.log" 3>&- &
+	DAEMONS+=($!)
+	wait_for_line "$out" "${DAEMONS[-1]}" smvs-dird
+	run -0 as_user alice smvs-send bob <<<"the directory is back"
+	eventually 20 has_text bob "the directory is back"
 }
