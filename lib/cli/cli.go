@@ -72,11 +72,20 @@ func prepare(app *urfave.App, args []string) {
 	app.HideVersion = false
 	// Run reports errors and picks the exit status, not urfave.
 	app.ExitErrHandler = func(*urfave.Context, error) {}
-	if len(app.Commands) == 0 {
+	switch {
+	case len(app.Commands) == 0:
 		// Else "help" would be a subcommand, and never a file name.
 		app.HideHelpCommand = true
 		if app.CustomAppHelpTemplate == "" {
 			app.CustomAppHelpTemplate = helpTemplate
+		}
+	default:
+		// Else urfave adds its own, in its own voice; and then it leaves
+		// --help to us.
+		app.Commands = append(app.Commands, helpCommand())
+		app.Flags = append(app.Flags, urfave.HelpFlag)
+		if app.CustomAppHelpTemplate == "" {
+			app.CustomAppHelpTemplate = commandsHelpTemplate
 		}
 	}
 	app.OnUsageError = usageError(app.Flags)
@@ -124,6 +133,50 @@ OPTIONS:{{template "visibleFlagTemplate" .}}{{end}}
 
 The manual has more: man {{.Name}}
 `
+
+// commandsHelpTemplate is the help of a command with subcommands: urfave's,
+// less the version, "GLOBAL" and the help command (--help is the way it
+// shows), plus pointers to each command's help and to the manual.
+const commandsHelpTemplate = `NAME:
+   {{template "helpNameTemplate" .}}
+
+USAGE:
+   {{if .UsageText}}{{wrap .UsageText 3}}{{else}}{{.HelpName}} COMMAND [command options]{{end}}{{if .Description}}
+
+DESCRIPTION:
+   {{template "descriptionTemplate" .}}{{end}}
+
+COMMANDS:{{$cv := offsetCommands .VisibleCommands 5}}{{range .VisibleCommands}}{{if ne .Name "help"}}
+   {{$s := join .Names ", "}}{{$s}}{{$sp := subtract $cv (offset $s 3)}}{{indent $sp ""}}{{wrap .Usage $cv}}{{end}}{{end}}{{if .VisibleFlags}}
+
+OPTIONS:{{template "visibleFlagTemplate" .}}{{end}}
+
+Each command has its own help: {{.Name}} COMMAND --help
+The manual has more: man {{.Name}}
+`
+
+// helpCommand is "NAME help [COMMAND]", as urfave's but in our voice.
+func helpCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "print the help of COMMAND, or this help",
+		ArgsUsage: "[COMMAND]",
+		HideHelp:  true,
+		Action: func(c *urfave.Context) error {
+			name := c.Args().First()
+			switch {
+			case c.NArg() > 1:
+				return UsageErrorf(c, "unexpected argument %q", c.Args().Get(1))
+			case name == "":
+				return urfave.ShowAppHelp(c)
+			case c.App.Command(name) == nil:
+				return Errorf("unknown command %q", name).WithExitCode(ExitUsage).WithHintf("see '%s --help'", c.App.Name)
+			}
+			return urfave.ShowCommandHelp(c, name)
+		},
+	}
+}
 
 // rootAction handles --completion, then runs action.
 func rootAction(action urfave.ActionFunc) urfave.ActionFunc {

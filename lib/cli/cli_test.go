@@ -272,6 +272,30 @@ func TestSubcommands(t *testing.T) {
 	}
 }
 
+// The help of a command with subcommands is in the same voice as the
+// others, and points at each command's help and at the manual.
+func TestSubcommandsHelp(t *testing.T) {
+	r := runApp(treeApp(), "--help")
+	for _, want := range []string{"smvs-tree COMMAND [command options]", "publish, pub", "--help, -h",
+		"Each command has its own help: smvs-tree COMMAND --help", "The manual has more: man smvs-tree"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, unwanted := range []string{"VERSION", "GLOBAL", "help, h", "Shows a list"} {
+		if strings.Contains(r.stdout, unwanted) {
+			t.Errorf("--help has %q:\n%s", unwanted, r.stdout)
+		}
+	}
+	if r := runApp(treeApp(), "help"); r.code != 0 || !strings.Contains(r.stdout, "Each command has its own help") {
+		t.Errorf("help: status %d, stdout:\n%s", r.code, r.stdout)
+	}
+	r = runApp(treeApp(), "help", "unpublish")
+	if want := "smvs-tree: error: unknown command \"unpublish\"\nsmvs-tree: hint: see 'smvs-tree --help'\n"; r.code != ExitUsage || r.stderr != want {
+		t.Errorf("help unpublish: status %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	defer func(v string) { version = v }(version)
 	version = "v1.2.3"
