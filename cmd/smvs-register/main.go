@@ -51,9 +51,10 @@ func hostFlag(usage string) urfave.Flag {
 
 func lifetimeFlag() urfave.Flag {
 	return &urfave.StringFlag{
-		Name:  "lifetime",
-		Usage: "make the record valid for `DURATION` (as 90d, 36h or 45m)",
-		Value: "90d",
+		Name:        "lifetime",
+		Usage:       "make the record valid for `DURATION` (as 90d, 36h or 45m)",
+		Value:       "90d",
+		DefaultText: "90d",
 	}
 }
 
@@ -132,7 +133,7 @@ func newApp() *urfave.App {
 			},
 			{
 				Name:      "trust",
-				Usage:     "pin NAME to KEY and mark it verified, after comparing safety numbers",
+				Usage:     "pin NAME to the key smvs1... and mark it verified, after comparing safety numbers",
 				ArgsUsage: "NAME smvs1...",
 				Flags:     []urfave.Flag{cli.HomeFlag()},
 				Action:    trust,

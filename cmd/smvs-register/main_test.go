@@ -707,6 +707,21 @@ func TestLookupSelf(t *testing.T) {
 	}
 }
 
+func TestPublishWithoutHost(t *testing.T) {
+	u := newUser(t, newDir(t))
+	r := u.ok(t, "publish", "carol")
+	if !strings.Contains(r.stderr, "warning: the record gives no host address: others can find your key, but their hosts can't reach yours\n") ||
+		!strings.Contains(r.stderr, "hint: give the address where smvs-hostd listens with --host ADDR, or let smvs-hostd --name carol publish it\n") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if r := u.ok(t, "update", "--host", "carol.example.net:7447"); strings.Contains(r.stderr, "warning") {
+		t.Errorf("with a host address: stderr:\n%s", r.stderr)
+	}
+	if r := u.ok(t, "update"); strings.Contains(r.stderr, "warning") {
+		t.Errorf("keeping the host address: stderr:\n%s", r.stderr)
+	}
+}
+
 func TestDirectoryDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

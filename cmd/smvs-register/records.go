@@ -217,6 +217,10 @@ func publishRecord(c *urfave.Context, name string) error {
 	if host == "" && prev != nil {
 		host = prev.Host
 	}
+	if host == "" {
+		cli.Warningf(c, "the record gives no host address: others can find your key, but their hosts can't reach yours")
+		cli.Hintf(c, "give the address where smvs-hostd listens with --host ADDR, or let smvs-hostd --name %s publish it", name)
+	}
 	r, err := newRecord(c, me.id, name, host, prev, lifetime)
 	if err != nil {
 		return err
