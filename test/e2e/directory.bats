@@ -14,8 +14,9 @@ setup() {
 }
 
 teardown() {
-	stop_daemons
+	# PostgreSQL first: stop_daemons fails a test that left it running.
 	[ -z "${PGDATA_DIR:-}" ] || pg_stop
+	stop_daemons
 }
 
 # dir_curl ARGS... runs curl against the directory, pinned to its key.

@@ -5,8 +5,16 @@
 #		smvs_setup
 #	}
 #
+# and ends with
+#
+#	teardown() {
+#		stop_daemons
+#	}
+#
 # The tests run the real binaries in bin/ (`make build`) as separate
 # processes; each test gets a world of its own under $BATS_TEST_TMPDIR.
+# No test may leave a process behind: stop_daemons fails a test that did
+# (see check_no_leftovers), and setup_suite.bash checks the whole run.
 
 # run -N (check the exit status) and run --separate-stderr need bats 1.5.
 bats_require_minimum_version 1.5.0
@@ -37,12 +45,136 @@ smvs_setup() {
 	DAEMONS=()
 }
 
-# stop_daemons stops every daemon the test started (teardown calls it).
+# stop_daemons stops every daemon the test started, each with what it
+# started in turn (`as_user NAME smvs-recv --follow &` is a subshell with
+# smvs-recv in it), then checks that nothing else of the test is left
+# running. Teardown calls it.
 stop_daemons() {
-	local pid
+	local pid tree
+	tree=$(process_tree "${DAEMONS[@]}")
+	# shellcheck disable=SC2086 # one pid a word
+	kill -TERM $tree 2>/dev/null || true
 	for pid in "${DAEMONS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
+	done
+	# shellcheck disable=SC2086
+	wait_gone 10 $tree || true # check_no_leftovers kills what is left
+	DAEMONS=()
+	check_no_leftovers
+}
+
+# check_no_leftovers kills every process the test started that is still
+# running, and fails a test that passed so far if there was one: a test
+# stops what it starts. A process is the test's when its arguments or
+# environment name $BATS_TEST_TMPDIR (bats gives every command a test runs
+# BATS_TEST_TMPDIR) or it runs under the test's shell.
+check_no_leftovers() {
+	local left
+	TEST_TREE=" $(process_tree $$) "
+	TEST_TREE=${TEST_TREE//$'\n'/ }
+	left=$(processes_where of_this_test)
+	[ -n "$left" ] || return 0
+	kill_listed "$left"
+	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
+		fail "$(printf 'the test left these processes running (now killed):\n%s' "$left")"
+	else
+		printf 'killed what the failed test left running:\n%s\n' "$left" >&2
+	fi
+}
+
+# of_this_test PID: for processes_where, see check_no_leftovers.
+of_this_test() {
+	local value
+	for value in "${ARGV[@]}" "${ENV[@]#*=}"; do
+		[[ $value == *"$BATS_TEST_TMPDIR"* ]] || continue
+		# Test 1's directory is not test 10's.
+		[[ ${value#*"$BATS_TEST_TMPDIR"} != [0-9]* ]] && return 0
+	done
+	[[ $TEST_TREE == *" $1 "* ]]
+}
+
+# of_this_run PID: for processes_where, a process a test or a setup_file of
+# this bats run started, other than bats' own.
+of_this_run() {
+	local value
+	[[ ${ARGV[*]} != *"$BATS_LIBEXEC/"* ]] || return 1
+	for value in "${ENV[@]}"; do
+		[[ $value != "BATS_TEST_TMPDIR=$BATS_RUN_TMPDIR/"* ]] || return 0
+	done
+	for value in "${ARGV[@]}"; do
+		[[ $value != *"$BATS_RUN_TMPDIR/"* ]] || return 0
+	done
+	return 1
+}
+
+# processes_where PREDICATE prints "PID ARGS" for each running process for
+# which `PREDICATE PID` succeeds, other than the caller's shell; PREDICATE
+# finds the process's arguments in ARGV and its environment in ENV. Linux
+# only: elsewhere it prints nothing.
+processes_where() {
+	[ -d /proc/self ] || return 0
+	local self=$BASHPID proc pid
+	local -a ARGV ENV
+	for proc in /proc/[0-9]*; do
+		pid=${proc#/proc/}
+		[ "$pid" != "$self" ] && [ "$pid" != $$ ] || continue
+		{ mapfile -d '' -t ARGV <"$proc/cmdline"; } 2>/dev/null || continue
+		[ ${#ARGV[@]} -gt 0 ] || continue # a zombie or a kernel thread
+		ENV=()
+		{ mapfile -d '' -t ENV <"$proc/environ"; } 2>/dev/null || true
+		"$1" "$pid" || continue
+		printf '%s %s\n' "$pid" "${ARGV[*]}"
+	done
+}
+
+# kill_listed LIST kills the processes of LIST, as processes_where prints
+# it: SIGTERM, and SIGKILL for those still running 5 s later.
+kill_listed() {
+	local -a pids
+	mapfile -t pids < <(cut -d' ' -f1 <<<"$1")
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	wait_gone 5 "${pids[@]}" || kill -KILL "${pids[@]}" 2>/dev/null || true
+	local pid
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true # reap the test's own children
+	done
+}
+
+# process_tree PID... prints the PIDs and those of all their descendants.
+process_tree() {
+	[ $# -gt 0 ] || return 0
+	local -A children=()
+	local stat line pid rest
+	for stat in /proc/[0-9]*/stat; do
+		{ read -r line <"$stat"; } 2>/dev/null || continue
+		pid=${line%% *}
+		rest=${line##*) } # after the command name, which may hold spaces
+		rest=${rest#* }   # after the state
+		children[${rest%% *}]+=" $pid"
+	done
+	local -a queue=("$@")
+	while [ ${#queue[@]} -gt 0 ]; do
+		pid=${queue[0]}
+		queue=("${queue[@]:1}")
+		printf '%s\n' "$pid"
+		# shellcheck disable=SC2206 # one pid a word
+		queue+=(${children[$pid]:-})
+	done
+}
+
+# wait_gone SECONDS PID... waits up to SECONDS for the processes to exit,
+# failing if one is still running after that. A zombie counts as gone.
+wait_gone() {
+	local limit=$1 pid i line state
+	shift
+	for pid in "$@"; do
+		for ((i = 0; i < limit * 20; i++)); do
+			{ read -r line <"/proc/$pid/stat"; } 2>/dev/null || break
+			state=${line##*) }
+			[ "${state%% *}" != Z ] || break
+			sleep 0.05
+		done
+		[ "$i" -lt $((limit * 20)) ] || return 1
 	done
 }
 

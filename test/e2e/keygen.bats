@@ -6,6 +6,10 @@ setup() {
 	smvs_setup
 }
 
+teardown() {
+	stop_daemons
+}
+
 @test "keygen writes a new identity to a 0600 file and prints its public id" {
 	run -0 --separate-stderr smvs-keygen -o "$SMVS_HOME/identity"
 	assert_matches "$stderr" '^Public id: smvs1[a-z0-9]{58}$'
