@@ -198,6 +198,15 @@ func send(c *urfave.Context, o *options, stdin io.Reader) error {
 		return nil
 	}
 
+	// Else a newcomer's smvs-send bob waits, silent, for what they
+	// don't know they should type.
+	switch {
+	case o.file != "" || !isTerminalInput(stdin):
+	case o.lines:
+		cli.Hintf(c, "each line you type is sent as a message; end with Ctrl-D")
+	default:
+		cli.Hintf(c, "type the message, then Ctrl-D on a line of its own to send it")
+	}
 	if o.lines {
 		err = sendLines(stdin, submit)
 	} else {
@@ -471,6 +480,12 @@ func printResult(c *urfave.Context, res *hostapi.SubmitResult) error {
 		return cli.Errorf("writing to standard output: %w", err)
 	}
 	return nil
+}
+
+// isTerminalInput reports whether r is a terminal; a variable for tests.
+var isTerminalInput = func(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // isTerminal reports whether w is a terminal.

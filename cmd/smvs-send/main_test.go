@@ -381,6 +381,30 @@ func TestMistypedKey(t *testing.T) {
 	}, key[:20])
 }
 
+// Typed at a terminal, the message is asked for, not waited for in silence.
+func TestMessageFromTerminal(t *testing.T) {
+	newHost(t)
+	defer func(f func(io.Reader) bool) { isTerminalInput = f }(isTerminalInput)
+	isTerminalInput = func(io.Reader) bool { return true }
+	for _, tt := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"bob"}, "smvs-send: hint: type the message, then Ctrl-D on a line of its own to send it\n"},
+		{[]string{"-l", "bob"}, "smvs-send: hint: each line you type is sent as a message; end with Ctrl-D\n"},
+	} {
+		r := runSend(t, strings.NewReader("hi\n"), tt.args...)
+		if r.code != 0 || r.stderr != tt.hint {
+			t.Errorf("%q: status %d, stderr %q, want %q", tt.args, r.code, r.stderr, tt.hint)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "f.txt")
+	if err := os.WriteFile(file, []byte("hi"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, "", "--file", file, "bob")
+}
+
 func TestHostNotRunning(t *testing.T) {
 	h := newHost(t)
 	h.Stop()
