@@ -3,10 +3,24 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 STATICCHECK = $(shell go env GOPATH)/bin/staticcheck
 
-.PHONY: build deps test demo bench man clean
+# Where `make build` puts the commands, and `make install` takes them from.
+BIN = bin
+
+# `make install` puts files where a distribution would, under
+# $(DESTDIR)$(PREFIX): `make install DESTDIR=/tmp/stage PREFIX=/usr` for a
+# package. `make uninstall`, with the same settings, removes those files.
+PREFIX = /usr/local
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
+COMMANDS = $(notdir $(wildcard cmd/smvs-*))
+MANPAGES = $(wildcard man/*.[18])
+
+.PHONY: build deps test demo bench man install uninstall clean
 
 build:
-	go build -trimpath -ldflags "-X smvs/lib/cli.version=$(VERSION)" -o bin/ ./cmd/...
+	go build -trimpath -ldflags "-X smvs/lib/cli.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 deps:
 	scripts/install-deps
@@ -42,5 +56,29 @@ bench: build
 man:
 	scripts/lint-man
 
+# install: each command, its man page, and the bash and zsh completions it
+# prints itself (`CMD --completion bash|zsh`).
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	for cmd in $(COMMANDS); do \
+		echo "install $$cmd"; \
+		install -m 755 $(BIN)/$$cmd $(DESTDIR)$(BINDIR)/$$cmd; \
+		$(BIN)/$$cmd --completion bash >"$$tmp/bash"; \
+		install -m 644 "$$tmp/bash" $(DESTDIR)$(BASHCOMPDIR)/$$cmd; \
+		$(BIN)/$$cmd --completion zsh >"$$tmp/zsh"; \
+		install -m 644 "$$tmp/zsh" $(DESTDIR)$(ZSHCOMPDIR)/_$$cmd; \
+	done
+	@set -e; for page in $(MANPAGES); do \
+		echo "install $$page"; \
+		install -m 644 $$page $(DESTDIR)$(MANDIR)/man$${page##*.}/; \
+	done
+
+uninstall:
+	rm -f $(foreach cmd,$(COMMANDS),$(DESTDIR)$(BINDIR)/$(cmd) \
+		$(DESTDIR)$(BASHCOMPDIR)/$(cmd) $(DESTDIR)$(ZSHCOMPDIR)/_$(cmd))
+	rm -f $(foreach page,$(MANPAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(page)))/$(notdir $(page)))
+
 clean:
-	rm -rf bin/
+	rm -rf $(BIN)/
