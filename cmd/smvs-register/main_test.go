@@ -205,19 +205,19 @@ func TestPublishAndLookup(t *testing.T) {
 	}
 
 	// Bob's own name is unknown.
-	r = bob.fails(t, exitNotFound, `error: "bob" is not in the contacts file, and no directory has it`, "lookup", "bob")
+	r = bob.fails(t, exitNotFound, `error: "bob" not found in the contacts file or any directory`, "lookup", "bob")
 	if !strings.Contains(r.stderr, "hint: check the name; if you have their key, add them: smvs-register add bob smvs1...") {
 		t.Errorf("no hint to add bob:\n%s", r.stderr)
 	}
 	carol := newUser(t).key(t)
-	r = bob.fails(t, exitNotFound, "error: "+carol+" is not in the contacts file, and no directory has it", "lookup", carol)
+	r = bob.fails(t, exitNotFound, "error: "+carol+" not found in the contacts file or any directory", "lookup", carol)
 	if !strings.Contains(r.stderr, "hint: to write to a key no directory knows, add it with its host's address: smvs-register add --host ADDR NAME "+carol) {
 		t.Errorf("no hint to add carol's key:\n%s", r.stderr)
 	}
 	// Without a directory, only the contacts file is asked.
 	bob.dirs = nil
 	bob.ok(t, "lookup", "alice")
-	r = bob.fails(t, exitNotFound, `error: "carol" is not in the contacts file`, "lookup", "carol")
+	r = bob.fails(t, exitNotFound, `error: "carol" not found in the contacts file`, "lookup", "carol")
 	if !strings.Contains(r.stderr, "hint: to look it up in a directory, give --dir URL or set SMVS_DIR") {
 		t.Errorf("no hint about --dir:\n%s", r.stderr)
 	}
@@ -504,8 +504,8 @@ func TestRemove(t *testing.T) {
 	if !strings.Contains(r.stderr, `removed "alice" (`+alice.key(t)+") from "+d.url) {
 		t.Errorf("remove stderr:\n%s", r.stderr)
 	}
-	bob.fails(t, exitNotFound, "no directory has it", "lookup", "alice")
-	bob.fails(t, exitNotFound, "no directory has it", "lookup", alice.key(t))
+	bob.fails(t, exitNotFound, "not found in the contacts file or any directory", "lookup", "alice")
+	bob.fails(t, exitNotFound, "not found in the contacts file or any directory", "lookup", alice.key(t))
 	alice.fails(t, exitNotFound, "no directory has a record of yours", "remove")
 
 	// Publishing again works: the sequence number is above the tombstone's.
@@ -555,7 +555,7 @@ func TestAddVerifyTrust(t *testing.T) {
 		t.Errorf("contacts:\n%s\nwant\n%s", got, want)
 	}
 	me.ok(t, "trust", "dave", carol.key(t))
-	me.fails(t, exitNotFound, `"erin" is not in the contacts file`, "verify", "erin")
+	me.fails(t, exitNotFound, `"erin" not found in the contacts file`, "verify", "erin")
 }
 
 func TestContactsFileErrors(t *testing.T) {
@@ -635,14 +635,14 @@ func TestMistypedKey(t *testing.T) {
 	d := newDir(t)
 	u := newUser(t, d)
 	key := newUser(t).key(t)
-	swapped := key[:20] + string(key[21]) + string(key[20]) + key[22:]
+	typo := mistype(key)
 	for _, tt := range []struct {
 		args    []string
 		message string
 	}{
-		{[]string{"lookup", swapped}, "its checksum does not match, so it was probably mistyped"},
+		{[]string{"lookup", typo}, "its checksum does not match, so it was probably mistyped"},
 		{[]string{"lookup", key[:40]}, "it has 40 characters where a key has 63"},
-		{[]string{"add", "bob", swapped}, "its checksum does not match"},
+		{[]string{"add", "bob", typo}, "its checksum does not match"},
 		{[]string{"add", "bob", key + "x"}, "it has 64 characters where a key has 63"},
 		{[]string{"trust", "bob", "smvs1bogus"}, `no key has the character 'b'`},
 	} {
@@ -655,7 +655,7 @@ func TestMistypedKey(t *testing.T) {
 		}
 	}
 	// Short, it may be a name; if no one has it, it may be a key cut short.
-	r := u.fails(t, exitNotFound, key[:20]+`" is not in the contacts file, and no directory has it`, "lookup", key[:20])
+	r := u.fails(t, exitNotFound, key[:20]+`" not found in the contacts file or any directory`, "lookup", key[:20])
 	if !strings.Contains(r.stderr, "hint: if "+key[:20]+" is meant as a key, it is cut short: a key has 63 characters") {
 		t.Errorf("lookup of a short key: stderr:\n%s", r.stderr)
 	}
@@ -812,4 +812,14 @@ func TestManPage(t *testing.T) {
 		Env:       []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv},
 		ExitCodes: []int{exitNotFound, exitKeyChanged, exitConflict},
 	})
+}
+
+// mistype returns key with one character replaced by another, as a slip
+// of the finger does.
+func mistype(key string) string {
+	c := "q"
+	if key[20:21] == c {
+		c = "p"
+	}
+	return key[:20] + c + key[21:]
 }

@@ -15,7 +15,7 @@ func TestParseQuery(t *testing.T) {
 	id := newKey(t)
 	key := id.Public().String()
 	dev := newDeviceKey(t).Public().String()
-	swapped := key[:20] + string(key[21]) + string(key[20]) + key[22:] // two characters swapped
+	typo := mistype(key)
 
 	for _, tt := range []struct {
 		query   string
@@ -28,7 +28,7 @@ func TestParseQuery(t *testing.T) {
 		{query: key, key: true},
 		{query: "Alice", name: "alice"},
 		{query: "smvs1fan", name: "smvs1fan"}, // a name that starts as keys do
-		{query: swapped, isKey: true, message: "its checksum does not match, so it was probably mistyped"},
+		{query: typo, isKey: true, message: "its checksum does not match, so it was probably mistyped"},
 		{query: key[:len(key)-1], isKey: true, message: "it has 62 characters where a key has 63"},
 		{query: key + "q", isKey: true, message: "it has 64 characters where a key has 63"},
 		{query: key[:30] + "o" + key[31:], isKey: true, message: `no key has the character 'o'`},
@@ -106,4 +106,14 @@ func TestResolveSelf(t *testing.T) {
 	if err != nil || res.Self || res.Change != Pinned {
 		t.Errorf("Resolve(bob) = %+v, %v", res, err)
 	}
+}
+
+// mistype returns key with one character replaced by another, as a slip
+// of the finger does.
+func mistype(key string) string {
+	c := "q"
+	if key[20:21] == c {
+		c = "p"
+	}
+	return key[:20] + c + key[21:]
 }

@@ -241,9 +241,9 @@ func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicK
 func (r *Resolver) notFound(what string, skipped []error) error {
 	switch {
 	case len(skipped) == 0 && len(r.Directories) == 0:
-		return notFoundError(what + " is not in the contacts file")
+		return notFoundError(what + " not found in the contacts file")
 	case len(skipped) == 0:
-		return notFoundError(what + " is not in the contacts file, and no directory has it")
+		return notFoundError(what + " not found in the contacts file or any directory")
 	case len(skipped) == 1:
 		return skipped[0]
 	}

@@ -17,9 +17,12 @@ hints() {
 	grep ': hint: ' <<<"$stderr" || true
 }
 
-# mistype KEY prints KEY with two of its characters swapped, as fingers do.
+# mistype KEY prints KEY with one character replaced by another, as a slip
+# of the finger does.
 mistype() {
-	printf '%s\n' "${1:0:20}${1:21:1}${1:20:1}${1:22}"
+	local c=q
+	[ "${1:20:1}" != q ] || c=p
+	printf '%s\n' "${1:0:20}$c${1:21}"
 }
 
 # refute_name_hints fails if the last run's standard error has a hint
