@@ -8,7 +8,9 @@
 //     ExitUsage (2) for bad flags or arguments, or another code the command
 //     documents in its man page (see Error.WithExitCode).
 //   - --help prints the help on standard output; an error never prints the
-//     help, only a hint pointing at it.
+//     help, only a hint pointing at it. A value given to a flag that takes
+//     none (--wait=5m) is a usage error whose hint names the flag that
+//     takes it, if one's usage mentions it ("how long --wait waits").
 //   - --version prints "NAME VERSION" (see Version).
 //   - The hidden flag --completion bash|zsh prints a completion script
 //     generated from the command's flags and subcommands. A flag whose value
