@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestSocketLeavesNothing checks that a socket taken and released leaves
@@ -50,7 +51,7 @@ func TestSocketLockRace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "host.sock")
 	var holders, taken atomic.Int32
 	var wg sync.WaitGroup
-	for range 4 {
+	for range 8 {
 		wg.Go(func() {
 			for range 200 {
 				unlock, err := lockSocket(path)
@@ -65,6 +66,7 @@ func TestSocketLockRace(t *testing.T) {
 					t.Error("two hosts hold the socket's lock at once")
 				}
 				taken.Add(1)
+				time.Sleep(20 * time.Microsecond)
 				holders.Add(-1)
 				unlock()
 			}
