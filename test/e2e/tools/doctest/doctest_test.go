@@ -48,8 +48,8 @@ func TestParseMan(t *testing.T) {
 
 func TestMatchBindsPlaceholders(t *testing.T) {
 	p := NewPlaceholders([]string{"smvs1", "sha256//"}, []string{"7K2M-QX9P"})
-	actual := []string{"noise", "Public id: smvs1abcdef", "code 1234-5678 at 2031-01-02 03:04:05"}
-	if bad := p.Match([]string{"Public id: smvs1xy…", "code 7K2M-QX9P at 2026-11-26 13:07:25"}, actual); bad != -1 {
+	actual := []string{"noise", "Public id: smvs1abcdef", "code 1234-5678 at 2031-01-02 03:04:05 UTC"}
+	if bad := p.Match([]string{"Public id: smvs1xy…", "code 7K2M-QX9P at 2026-11-26 13:07:25 UTC"}, actual); bad != -1 {
 		t.Fatalf("line %d did not match", bad)
 	}
 	cmd, err := p.Fill("smvs-register add bob smvs1xy… --code 7K2M-QX9P")
@@ -66,6 +66,10 @@ func TestMatchBindsPlaceholders(t *testing.T) {
 	if _, err := p.Fill("echo sha256//abc…"); err == nil {
 		t.Error("an unbound placeholder was filled")
 	}
+	q := NewPlaceholders(nil, []string{"42"})
+	if q.Match([]string{"port 7442, [seq 42]"}, []string{"port 7442, [seq 3]"}) != -1 || q.bound["42"] != "3" {
+		t.Errorf("an exact token was bound to %q", q.bound["42"])
+	}
 	if p.Match([]string{"a", "b"}, []string{"b", "a"}) != 1 {
 		t.Error("lines out of order matched")
 	}
@@ -80,7 +84,7 @@ func TestRun(t *testing.T) {
 	if _, err := os.Stat("/dev/ptmx"); err != nil {
 		t.Fatalf("no pseudo-terminals here: %v", err)
 	}
-	good := "# S\n```console\n$ echo key smvs1abc\nkey smvs1x…\nbob$ read -p 'go? [y/N] ' a; echo \"got $a\"\ngo? [y/N] y\ngot y\nbob$ tail -f /dev/null\n$ echo again smvs1x…\nagain smvs1abc\n$ sh -c 'echo smvs: error: no; exit 1'\nsmvs: error: …\n```\n"
+	good := "# S\n```console\n$ echo key smvs1abc\nkey smvs1x…\nbob$ read -p $'go? [y/N\\x5d ' a; echo \"got $a\"\ngo? [y/N] y\ngot y\nbob$ tail -f /dev/null\n$ echo again smvs1x…\nagain smvs1abc\n$ sh -c 'echo smvs: error: no; exit 1'\nsmvs: error: …\n```\n"
 	bad := map[string]string{
 		"wrong output":   "```console\n$ echo one\ntwo\n```\n",
 		"failed command": "```console\n$ false\n```\n",

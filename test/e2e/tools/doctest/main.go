@@ -15,7 +15,8 @@
 // A block of output lines with no command is what the terminal still
 // running a command (smvs-recv --follow) shows meanwhile.
 //
-// A command must exit 0 unless its output shows an "error:" line. A
+// A command must exit 0 unless the document shows how it failed: an
+// "error:" line, or the last line the command printed. A
 // command matching -long (smvs-recv --follow) is left running; the next
 // command typed in its terminal first presses Ctrl-C. -subst replaces
 // text that can't run on a test machine (a camera, a public host name)
@@ -49,6 +50,7 @@ type config struct {
 	timeout  time.Duration
 	settle   time.Duration
 	sections *regexp.Regexp
+	skip     *regexp.Regexp
 }
 
 func main() {
@@ -69,6 +71,7 @@ func parseFlags(args []string) (*config, error) {
 	dir := fs.String("dir", ".", "the terminals' working `directory`")
 	long := fs.String("long", `--follow|tail -f|--answer`, "commands that don't end by themselves (`regexp`)")
 	sections := fs.String("sections", "", "only the blocks under headings matching this `regexp`")
+	skip := fs.String("skip", "", "don't run commands matching this `regexp` (what can't run on one machine); each is listed")
 	timeout := fs.Duration("timeout", time.Minute, "the longest a command or an expected line may take")
 	settle := fs.Duration("settle", 2*time.Second, "how long a long-running command gets before the next step")
 	fs.Var(&substs, "subst", "`FROM=TO`: run TO wherever the document says FROM (repeatable)")
@@ -89,6 +92,11 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if cfg.sections, err = regexp.Compile(*sections); err != nil {
 		return nil, fmt.Errorf("-sections: %w", err)
+	}
+	if *skip != "" {
+		if cfg.skip, err = regexp.Compile(*skip); err != nil {
+			return nil, fmt.Errorf("-skip: %w", err)
+		}
 	}
 	for _, s := range substs {
 		from, to, ok := strings.Cut(s, "=")
@@ -128,6 +136,10 @@ func run(cfg *config) error {
 		if !cfg.sections.MatchString(s.Section) {
 			continue
 		}
+		if cfg.skip != nil && s.Cmd != "" && cfg.skip.MatchString(s.Cmd) {
+			fmt.Printf("skip %s:%d %s$ %s (it can't run on one machine)\n", cfg.file, s.Line, s.Terminal, firstLine(s.Cmd))
+			continue
+		}
 		ran++
 		if err := r.step(s); err != nil {
 			r.report(s, err)
@@ -150,7 +162,6 @@ type runner struct {
 	cfg   *config
 	terms map[string]*terminal
 	order []*terminal
-	begun int // commands left running so far
 }
 
 func (r *runner) terminal(name string) (*terminal, error) {
@@ -192,8 +203,7 @@ func (r *runner) step(s Step) error {
 		return err
 	}
 	if r.cfg.long.MatchString(s.Cmd) {
-		r.begun++
-		t.running = &running{step: s, start: start, prompts: prompts, seq: r.begun}
+		t.running = &running{step: s, start: start, prompts: prompts}
 		time.Sleep(r.cfg.settle)
 		return nil
 	}
@@ -204,25 +214,48 @@ func (r *runner) step(s Step) error {
 	if err := r.expect(t, s.Expect, start, r.cfg.timeout); err != nil {
 		return err
 	}
-	if status != 0 && !showsError(s.Expect) {
-		return fmt.Errorf("exit status %d (the document shows no error)", status)
-	}
-	return nil
+	return r.checkStatus(t, s, start, status)
 }
 
-// meanwhile checks output shown with no command: what shows the terminal
-// most recently left running a command.
-func (r *runner) meanwhile(s Step) error {
-	var last *terminal
-	for _, t := range r.order {
-		if t.running != nil && (last == nil || t.running.seq > last.running.seq) {
-			last = t
+// checkStatus accepts a command's exit status: 0, or another when the
+// document shows how the command failed (an "error:" line, or the last
+// line it printed, as "smvs-call: alice hung up").
+func (r *runner) checkStatus(t *terminal, s Step, start, status int) error {
+	if status == 0 || showsError(s.Expect) {
+		return nil
+	}
+	var last []string
+	for _, l := range t.lines(start) {
+		if strings.TrimSpace(l) != "" {
+			last = []string{l}
 		}
 	}
-	if last == nil {
-		return errors.New("output with no command, and no terminal is running one")
+	if n := len(s.Expect); n > 0 && r.cfg.places.Match(r.substituted(s.Expect[n-1:]), last) < 0 {
+		return nil
 	}
-	return r.expect(last, s.Expect, last.running.start, r.cfg.timeout)
+	return fmt.Errorf("exit status %d, and the document doesn't show how it failed (its last line: %q)", status, last)
+}
+
+// meanwhile checks output shown with no command: what one of the
+// terminals still running a command shows.
+func (r *runner) meanwhile(s Step) error {
+	want := r.substituted(s.Expect)
+	deadline := time.Now().Add(r.cfg.timeout)
+	for {
+		bad := 0
+		for _, t := range r.order {
+			if t.running == nil {
+				continue
+			}
+			if bad = r.cfg.places.Match(want, t.lines(t.running.start)); bad < 0 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no terminal running a command showed %q", want[bad])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // stopRunning checks the output of the command left running in t, if any,
@@ -239,11 +272,13 @@ func (r *runner) stopRunning(t *terminal) error {
 	prompts, _ := t.mark()
 	if prompts > run.prompts { // it ended by itself: how?
 		status, err := t.waitMarker(run.prompts, 0)
-		if err == nil && status != 0 && !showsError(run.step.Expect) {
-			return fmt.Errorf("%s:%d (%s$ %s): exit status %d (the document shows no error)",
-				r.cfg.file, run.step.Line, t.name, firstLine(run.step.Cmd), status)
+		if err == nil {
+			err = r.checkStatus(t, run.step, run.start, status)
 		}
-		return err
+		if err != nil {
+			return fmt.Errorf("%s:%d (%s$ %s): %w", r.cfg.file, run.step.Line, t.name, firstLine(run.step.Cmd), err)
+		}
+		return nil
 	}
 	if _, err := t.interrupt(prompts); err != nil {
 		return fmt.Errorf("Ctrl-C in terminal %s: %w", t.name, err)

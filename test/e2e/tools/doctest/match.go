@@ -32,7 +32,7 @@ func (p *Placeholders) tokens(s string) [][2]int {
 		alts = append(alts, regexp.QuoteMeta(pre)+keyChars+`*…`)
 	}
 	for _, e := range p.exact {
-		alts = append(alts, regexp.QuoteMeta(e))
+		alts = append(alts, `\b`+regexp.QuoteMeta(e)+`\b`) // 42, not the 42 in 7442
 	}
 	if len(alts) == 0 {
 		return nil
@@ -87,7 +87,7 @@ func (p *Placeholders) compile(line string) lineMatcher {
 		last := 0
 		for _, m := range dateTime.FindAllStringIndex(s, -1) {
 			literalText(&b, s[last:m[0]])
-			b.WriteString(dateTime.String())
+			b.WriteString("(?:" + dateTime.String() + ")")
 			last = m[1]
 		}
 		literalText(&b, s[last:])
@@ -106,7 +106,7 @@ func (p *Placeholders) compile(line string) lineMatcher {
 			}
 			b.WriteString("(" + regexp.QuoteMeta(pre) + keyChars + "*…?)")
 		} else {
-			b.WriteString(`(\S+)`)
+			b.WriteString(`(\S+?)`)
 		}
 		last = t[1]
 	}

@@ -127,10 +127,11 @@ func blockSteps(block []numbered, section string) ([]Step, error) {
 	return steps, nil
 }
 
-// roffEscapes are the escapes man pages here use inside examples.
+// roffEscapes are the escapes man pages here use inside examples; "..."
+// is how a man page writes an ellipsis.
 var roffEscapes = strings.NewReplacer(`\-`, "-", `\e`, `\`, `\(aq`, "'", `\(dq`, `"`, `\(ti`, "~",
 	`\(ha`, "^", `\&`, "", `\|`, "", `\fB`, "", `\fI`, "", `\fR`, "", `\fP`, "", `\(em`, "—", `\(en`, "–",
-	`\(lq`, "“", `\(rq`, "”", `\[u2026]`, "…")
+	`\(lq`, "“", `\(rq`, "”", `\[u2026]`, "…", "...", "…")
 
 func unroff(line string) string {
 	return roffEscapes.Replace(line)

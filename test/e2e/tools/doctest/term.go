@@ -40,7 +40,6 @@ type running struct {
 	step    Step
 	start   int // the terminal's output before it
 	prompts int // the prompts shown before it
-	seq     int // the order in which commands were left running
 }
 
 // answer is what to type when a question appears on the terminal.
@@ -141,7 +140,10 @@ func (t *terminal) answerQuestions() {
 			return
 		}
 		t.answered += at + len(t.answers[first].question)
-		t.pty.WriteString(t.answers[first].text + "\n")
+		// A person reads the question before typing: a program that
+		// turns echo off after its prompt (a passphrase) gets to do so.
+		typed := t.answers[first].text + "\n"
+		time.AfterFunc(300*time.Millisecond, func() { t.pty.WriteString(typed) })
 	}
 }
 
@@ -202,14 +204,12 @@ func (t *terminal) interrupt(prompts int) (int, error) {
 	return t.waitMarker(prompts, 10*time.Second)
 }
 
-// close stops what the terminal still runs (its background jobs too) and
-// the shell.
+// close stops what the terminal still runs, its background jobs too, and
+// the shell: Ctrl-C for what runs in the foreground, SIGTERM for the jobs,
+// then SIGKILL for whatever is left in the terminal's session.
 func (t *terminal) close() {
 	prompts, _ := t.mark()
-	if t.running != nil {
-		t.interrupt(prompts)
-		prompts++
-	}
+	t.interrupt(prompts)
 	t.typeLine(`for j in $(jobs -p); do kill -TERM -- -$j; done 2>/dev/null; wait; exit`)
 	select {
 	case <-t.closed:
@@ -218,9 +218,21 @@ func (t *terminal) close() {
 	t.kill()
 }
 
+// kill ends every process of the terminal's session: the shell and what
+// it started, whatever process group they are in.
 func (t *terminal) kill() {
 	if t.cmd.Process != nil {
-		syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
+		sid := t.cmd.Process.Pid // bash leads the session it started
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if s, err := unix.Getsid(pid); err == nil && s == sid {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
 	}
 	t.cmd.Wait()
 	t.pty.Close()
