@@ -52,7 +52,7 @@ lines_in() {
 
 @test "a message from alice's desk shows on her laptop as sent by her, and bob's reply on both" {
 	link_device alice laptop
-	[ "$(file_mode "$(user_home laptop)/host")" = 600 ]
+	[ "$(file_mode "$(user_home laptop)/link")" = 600 ]
 	as_user laptop smvs-recv --follow >"$BATS_TEST_TMPDIR/laptop" 2>"$BATS_TEST_TMPDIR/laptop.err" 3>&- &
 	DAEMONS+=($!)
 	run -0 as_user alice smvs-send bob <<<"from the desk"
@@ -131,7 +131,7 @@ lines_in() {
 	link_device alice laptop
 	# Another device copies the laptop's link file, but not its key.
 	new_device stranger
-	cp "$(user_home laptop)/host" "$(user_home stranger)/host"
+	cp "$(user_home laptop)/link" "$(user_home stranger)/link"
 	run -8 --separate-stderr as_user stranger smvs-recv
 	assert_contains "$stderr" "is not linked to the host"
 	# The laptop's code is spent.
@@ -155,7 +155,7 @@ lines_in() {
 	run -0 as_user bobphone smvs-recv
 	assert_contains "$output" "< alice: alice's secret"
 	# Pointed at alice's host, with alice's key, bob's device is a stranger.
-	printf 'address %s\nidentity %s\n' "$ALICE_ADDR" "$ALICE" >"$(user_home bobphone)/host"
+	printf 'address %s\nidentity %s\n' "$ALICE_ADDR" "$ALICE" >"$(user_home bobphone)/link"
 	run -8 --separate-stderr as_user bobphone smvs-recv
 	assert_contains "$stderr" "is not linked"
 	refute_contains "$output" "secret"
@@ -165,7 +165,7 @@ lines_in() {
 	run -1 --separate-stderr as_user bobphone smvs-device link "$ALICE_ADDR" "$BOB"
 	assert_contains "$stderr" "is not the one this device was linked to"
 	# The owner's commands only work on the host's own socket.
-	printf 'address %s\nidentity %s\n' "$BOB_ADDR" "$BOB" >"$(user_home bobphone)/host"
+	printf 'address %s\nidentity %s\n' "$BOB_ADDR" "$BOB" >"$(user_home bobphone)/link"
 	run -5 --separate-stderr as_user bobphone smvs-device list
 	assert_contains "$stderr" "this SMVS home is a linked device"
 	run -0 as_user alice smvs-recv
