@@ -58,7 +58,7 @@ func TestDataDir(t *testing.T) {
 // new one and leaves the old one alone.
 func TestLegacyStore(t *testing.T) {
 	isolate(t)
-	bobHome, bobKey := newHome(t, "")
+	_, bobKey := newHome(t, "")
 	bob := start(t, "--listen", "127.0.0.1:0")
 	aliceHome, _ := newHome(t, "")
 	os.WriteFile(filepath.Join(aliceHome, "contacts"), []byte("bob "+bobKey.String()+" host="+bob.addr+"\n"), 0o600)
@@ -118,7 +118,6 @@ func TestLegacyStore(t *testing.T) {
 	if !exists(legacy) || exists(store) {
 		t.Error("a start with --data moved the old store")
 	}
-	_ = bobHome
 }
 
 // TestSecondHostOnTheStore checks that a second host on a store in use,
@@ -179,4 +178,42 @@ func TestNameTaken(t *testing.T) {
 	// Another name is free.
 	d := start(t, "--listen", "127.0.0.1:0", "--name", "alice2")
 	d.stop()
+}
+
+// TestLegacyStoreXDG checks the move in the user's data directory, where
+// the store was smvs/host and is now smvs/store, and that a store an
+// older host still has open is not moved from under it.
+func TestLegacyStoreXDG(t *testing.T) {
+	home := isolate(t)
+	smvsHome, _ := newHome(t, "")
+	os.Unsetenv(cli.HomeEnv)
+	config := filepath.Join(home, ".config", "smvs")
+	os.MkdirAll(filepath.Dir(config), 0o700)
+	if err := os.Rename(smvsHome, config); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	t.Setenv("XDG_DATA_HOME", data)
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	legacy, store := filepath.Join(data, "smvs", "host"), filepath.Join(data, "smvs", "store")
+
+	old := start(t, "--listen", "127.0.0.1:0", "--data", legacy)
+	// While the older host runs, its store stays where it is.
+	r := runHostd(t, "--listen", "127.0.0.1:0", "--socket", filepath.Join(t.TempDir(), "s"))
+	if r.code != 1 || !strings.Contains(r.stderr, "smvs-hostd: error: another smvs-hostd already uses the message store in "+legacy+"\n") {
+		t.Errorf("a start while the old host runs: status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if !holdsStore(legacy) || exists(store) {
+		t.Error("the store was moved from under a running host")
+	}
+	old.stop()
+
+	d := start(t, "--listen", "127.0.0.1:0")
+	d.stop()
+	if exists(legacy) || !holdsStore(store) {
+		t.Errorf("not moved: %s exists %v, %s holds a store %v", legacy, exists(legacy), store, holdsStore(store))
+	}
+	if !strings.Contains(d.stderr.String(), "from="+legacy+" to="+store) {
+		t.Errorf("the log does not say the store moved:\n%s", d.stderr)
+	}
 }
