@@ -72,7 +72,7 @@ func newPeerCache(h *Host) *peerCache {
 		dirs = append(dirs, d)
 	}
 	dirs = append(dirs, hostDirectory{c}, knownRecords{c})
-	c.resolver = &contacts.Resolver{Path: contacts.Path(h.cfg.Home), Directories: dirs, Now: h.cfg.Now}
+	c.resolver = &contacts.Resolver{Path: contacts.Path(h.cfg.Home), Directories: dirs, Now: h.cfg.Now, Self: h.me}
 	return c
 }
 

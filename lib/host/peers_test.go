@@ -3,10 +3,13 @@ package host
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -103,5 +106,20 @@ func TestDirectoryDown(t *testing.T) {
 	}
 	if s := d.status(sent.ID, waitFor); s != hostapi.Delivered {
 		t.Fatalf("at once after the directory is back: %v", s)
+	}
+}
+
+// TestOwnNameNotPinned: sending to one's own name in a directory resolves
+// it, but never pins the user's own key among their contacts.
+func TestOwnNameNotPinned(t *testing.T) {
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	submit(alice.device(), "alice", "a note to self")
+	data, err := os.ReadFile(contacts.Path(alice.home))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), alice.key().String()) {
+		t.Errorf("the host pinned its own user's key:\n%s", data)
 	}
 }
