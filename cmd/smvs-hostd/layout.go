@@ -16,6 +16,7 @@ import (
 	"smvs/lib/host"
 	"smvs/lib/identity"
 	"smvs/lib/record"
+	"smvs/lib/store"
 	"smvs/lib/wire"
 )
 
@@ -99,8 +100,8 @@ func moveLegacyStore(log *slog.Logger, dir, legacy string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return cli.Errorf("%w", err)
 	}
-	unlock, err := lockStore(legacy)
-	if errors.Is(err, errStoreInUse) {
+	unlock, err := store.Lock(legacy)
+	if errors.Is(err, store.ErrInUse) {
 		return storeInUse(legacy)
 	}
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"smvs/lib/directory"
 	"smvs/lib/host"
 	"smvs/lib/identity"
+	"smvs/lib/store"
 )
 
 // The environment twins of the flags that are smvs-hostd's own.
@@ -334,7 +335,7 @@ func startError(err error, hc host.Config) error {
 			"of its own (--socket and --data, or another %s)", cli.HomeEnv)
 	case errors.Is(err, host.ErrWrongIdentity):
 		return cli.Errorf("%w", err).WithHintf("each identity needs a data directory of its own: give one with --data")
-	case storeLocked(hc.DataDir):
+	case errors.Is(err, store.ErrInUse):
 		return storeInUse(hc.DataDir)
 	case errors.As(err, &op) && errors.Is(err, syscall.EADDRINUSE):
 		return cli.Errorf("can't listen on %s: %w", hc.Listen, op.Err).

@@ -18,7 +18,7 @@ func lockDir(dir string) (func(), error) {
 	openDirs.Lock()
 	defer openDirs.Unlock()
 	if openDirs.dirs[dir] {
-		return nil, errInUse
+		return nil, ErrInUse
 	}
 	unlock, err := lockFile(dir)
 	if err != nil {
@@ -31,4 +31,11 @@ func lockDir(dir string) (func(), error) {
 		delete(openDirs.dirs, dir)
 		openDirs.Unlock()
 	}, nil
+}
+
+// Lock takes the directory as Open does, for a caller that must keep every
+// Store out of it while it moves the directory, and returns the function
+// that releases it; ErrInUse if a Store has it open.
+func Lock(dir string) (unlock func(), err error) {
+	return lockDir(dir)
 }

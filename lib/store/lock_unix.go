@@ -25,7 +25,7 @@ func lockFile(dir string) (func(), error) {
 	}
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		f.Close()
-		return nil, errInUse
+		return nil, ErrInUse
 	}
 	if err != nil {
 		f.Close()

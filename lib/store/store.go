@@ -120,9 +120,11 @@ var (
 	ErrQuota = errors.New("store: quota or disk full")
 	// ErrClosed means the Store was closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrInUse means another Store, in this process or another, has the
+	// directory open.
+	ErrInUse = errors.New("store: in use by another process")
 
 	errCorrupt = errors.New("store: corrupt")
-	errInUse   = errors.New("store: in use by another process")
 )
 
 // Options tune a Store.

@@ -465,7 +465,7 @@ func TestMissingOrForeignRootKey(t *testing.T) {
 
 func TestInUse(t *testing.T) {
 	_, dir, kek := newStore(t)
-	if _, err := Open(dir, kek, Options{}); !errors.Is(err, errInUse) {
+	if _, err := Open(dir, kek, Options{}); !errors.Is(err, ErrInUse) {
 		t.Errorf("second Open of one directory: %v, want it refused", err)
 	}
 }
