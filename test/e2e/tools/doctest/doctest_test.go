@@ -41,7 +41,17 @@ func TestParseMan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(steps) != 1 || steps[0].Cmd != "echo hi | smvs-send bob" {
+	if len(steps) != 1 || steps[0].Cmd != "echo hi | smvs-send bob" || steps[0].Section != "Send:" {
+		t.Fatalf("got %+v", steps)
+	}
+	// A pipe at the end of a line goes on to the next, as in bash; each
+	// block's section is the paragraph before it.
+	page = ".SH EXAMPLES\nLook\n.B bob\nup:\n.EX\n$ smvs\\-recv |\n    jq .text\nhi\n.EE\nThe texts\n.BR jq (1):\n.EX\n$ a &&\n  b\n.EE\n"
+	if steps, err = ParseMan(page); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 || steps[0].Cmd != "smvs-recv |\n    jq .text" || len(steps[0].Expect) != 1 ||
+		steps[0].Section != "Look bob up:" || steps[1].Cmd != "a &&\n  b" || steps[1].Section != "The texts jq(1):" {
 		t.Fatalf("got %+v", steps)
 	}
 }
@@ -91,13 +101,21 @@ func TestRun(t *testing.T) {
 		"long one died":  "```console\n$ sh -c 'exit 3' --follow\n```\n",
 	}
 	dir := t.TempDir()
+	// Terminal laptop is a machine of its own; a job started with & has
+	// written its file before the next command reads it.
+	rc := filepath.Join(dir, "laptop.rc")
+	if err := os.WriteFile(rc, []byte("export WHERE=laptop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good += "```console\nlaptop$ echo on $WHERE\non laptop\n$ echo on ${WHERE:-desktop}\non desktop\n" +
+		"$ (sleep 0.1; echo started > job.out) &\n$ cat job.out\nstarted\n```\n"
 	runDoc := func(doc string) error {
 		file := filepath.Join(dir, "doc.md")
 		if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cfg, err := parseFlags([]string{"-dir", dir, "-timeout", "3s", "-settle", "200ms", "-prefix", "smvs1",
-			"-answer", "[y/N] =y", file})
+			"-answer", "[y/N] =y", "-rc", "laptop=" + rc, file})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,14 +6,18 @@
 //	doctest [flags] FILE   FILE is Markdown (```console blocks) or a man page (.EX blocks of EXAMPLES)
 //
 // Each "name$ " prompt is a terminal of its own (an interactive bash on a
-// pseudo-terminal); a bare "$ " is the terminal "you". The lines after a
+// pseudo-terminal); a bare "$ " is the terminal "you". A terminal given
+// -rc reads that file first: the home of another machine. A command goes
+// on over lines as in bash (after \, |, && or ||). The lines after a
 // command are what it must show, in order, with others allowed between
 // them; "…" matches anything, and any date or time matches any other.
 // Values a document can only show as examples are placeholders, bound to
 // what the commands really print the first time they appear in output:
 // words like "smvs1crrx…" (see -prefix) and the tokens given with -bind.
 // A block of output lines with no command is what the terminal still
-// running a command (smvs-recv --follow) shows meanwhile.
+// running a command (smvs-recv --follow) shows meanwhile. A job started
+// with & gets -settle to start before the next command, as a person reads
+// on before typing.
 //
 // A command must exit 0 unless the document shows how it failed: an
 // "error:" line, or the last line the command printed. A
@@ -51,6 +55,7 @@ type config struct {
 	settle   time.Duration
 	sections *regexp.Regexp
 	skip     *regexp.Regexp
+	rcs      map[string]string // terminal name -> the file its bash reads first
 }
 
 func main() {
@@ -67,10 +72,10 @@ func main() {
 
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("doctest", flag.ContinueOnError)
-	var substs, answers, prefixes, binds listFlag
+	var substs, answers, prefixes, binds, rcs listFlag
 	dir := fs.String("dir", ".", "the terminals' working `directory`")
 	long := fs.String("long", `--follow|tail -f|--answer`, "commands that don't end by themselves (`regexp`)")
-	sections := fs.String("sections", "", "only the blocks under headings matching this `regexp`")
+	sections := fs.String("sections", "", "only the blocks under headings (in a man page: after paragraphs) matching this `regexp`")
 	skip := fs.String("skip", "", "don't run commands matching this `regexp` (what can't run on one machine); each is listed")
 	timeout := fs.Duration("timeout", time.Minute, "the longest a command or an expected line may take")
 	settle := fs.Duration("settle", 2*time.Second, "how long a long-running command gets before the next step")
@@ -78,6 +83,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Var(&answers, "answer", "`QUESTION=TEXT`: type TEXT when QUESTION appears (repeatable)")
 	fs.Var(&prefixes, "prefix", "a `PREFIX` of placeholders written PREFIX…, as smvs1crrx… (repeatable)")
 	fs.Var(&binds, "bind", "a `TOKEN` that is a placeholder as it stands, as a pairing code (repeatable)")
+	fs.Var(&rcs, "rc", "`NAME=FILE`: terminal NAME (you for \"$ \") reads FILE first, as a machine of its own (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -85,7 +91,7 @@ func parseFlags(args []string) (*config, error) {
 		return nil, errors.New("usage: doctest [flags] FILE")
 	}
 	cfg := &config{file: fs.Arg(0), dir: *dir, timeout: *timeout, settle: *settle,
-		places: NewPlaceholders(prefixes, binds)}
+		places: NewPlaceholders(prefixes, binds), rcs: make(map[string]string)}
 	var err error
 	if cfg.long, err = regexp.Compile(*long); err != nil {
 		return nil, fmt.Errorf("-long: %w", err)
@@ -104,6 +110,13 @@ func parseFlags(args []string) (*config, error) {
 			return nil, fmt.Errorf("-subst %q: want FROM=TO", s)
 		}
 		cfg.substs = append(cfg.substs, [2]string{from, to})
+	}
+	for _, rc := range rcs {
+		name, file, ok := strings.Cut(rc, "=")
+		if !ok || name == "" || file == "" {
+			return nil, fmt.Errorf("-rc %q: want NAME=FILE", rc)
+		}
+		cfg.rcs[name] = file
 	}
 	for _, a := range answers {
 		q, text, ok := strings.Cut(a, "=")
@@ -171,7 +184,7 @@ func (r *runner) terminal(name string) (*terminal, error) {
 	if t, ok := r.terms[name]; ok {
 		return t, nil
 	}
-	t, err := openTerminal(name, r.cfg.dir, r.cfg.answers)
+	t, err := openTerminal(name, r.cfg.dir, r.cfg.rcs[name], r.cfg.answers)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +227,22 @@ func (r *runner) step(s Step) error {
 	if err := r.expect(t, s.Expect, start, r.cfg.timeout); err != nil {
 		return err
 	}
-	return r.checkStatus(t, s, start, status)
+	if err := r.checkStatus(t, s, start, status); err != nil {
+		return err
+	}
+	if background(s.Cmd) {
+		// A person reads on before typing the next command: a job
+		// started with & gets as long to start as a long command.
+		time.Sleep(r.cfg.settle)
+	}
+	return nil
+}
+
+// background reports whether a command ends by starting a job, as
+// "smvs-dird … > dird.out &".
+func background(cmd string) bool {
+	cmd = strings.TrimSpace(cmd)
+	return strings.HasSuffix(cmd, "&") && !strings.HasSuffix(cmd, "&&")
 }
 
 // checkStatus accepts a command's exit status: 0, or another when the

@@ -58,13 +58,16 @@ func ParseMarkdown(doc string) ([]Step, error) {
 
 // ParseMan returns the steps of a man page's examples: the .EX/.EE blocks of
 // its EXAMPLES section whose lines start with a prompt, with roff escapes
-// decoded. Blocks without a prompt (a script shown whole) are not steps.
+// decoded. Blocks without a prompt (a script shown whole) are not steps. A
+// step's Section is the paragraph that introduces its block, as "When bob's
+// key changed without a rotation:".
 func ParseMan(page string) ([]Step, error) {
 	var (
 		steps     []Step
 		inExample bool
 		inBlock   bool
 		block     []numbered
+		caption   []string
 	)
 	sc := bufio.NewScanner(strings.NewReader(page))
 	sc.Buffer(nil, 1<<20)
@@ -81,17 +84,37 @@ func ParseMan(page string) ([]Step, error) {
 			if len(block) == 0 || !prompt.MatchString(block[0].text) {
 				continue
 			}
-			s, err := blockSteps(block, "EXAMPLES")
+			s, err := blockSteps(block, strings.Join(caption, " "))
 			if err != nil {
 				return nil, err
 			}
 			steps = append(steps, s...)
+			caption = nil
 		case inBlock && strings.HasPrefix(line, "."):
 		case inBlock:
 			block = append(block, numbered{n, unroff(line)})
+		default:
+			if text := captionText(line); text != "" {
+				caption = append(caption, text)
+			}
 		}
 	}
 	return steps, sc.Err()
+}
+
+// captionText is what a line of a paragraph shows: its text, or the words
+// of a font request (.B, .IR …), joined as roff joins them.
+func captionText(line string) string {
+	req, args, _ := strings.Cut(line, " ")
+	switch {
+	case !strings.HasPrefix(line, "."):
+		return unroff(line)
+	case req == ".B" || req == ".I":
+		return unroff(strings.Trim(args, `"`))
+	case len(req) == 3 && strings.Trim(req[1:], "BIR") == "":
+		return unroff(strings.ReplaceAll(strings.Join(strings.Fields(args), ""), `"`, ""))
+	}
+	return ""
 }
 
 type numbered struct {
@@ -100,7 +123,7 @@ type numbered struct {
 }
 
 // blockSteps splits one block into steps: each prompt line (with the lines
-// it continues onto through a trailing backslash) is a command, and the
+// it continues onto, see continues) is a command, and the
 // lines up to the next prompt are its output.
 func blockSteps(block []numbered, section string) ([]Step, error) {
 	var steps []Step
@@ -115,7 +138,7 @@ func blockSteps(block []numbered, section string) ([]Step, error) {
 			continue
 		}
 		s := Step{Line: block[i].n, Section: section, Terminal: m[1], Cmd: m[2]}
-		for strings.HasSuffix(s.Cmd, `\`) {
+		for continues(s.Cmd) {
 			i++
 			if i == len(block) {
 				return nil, fmt.Errorf("line %d: the command goes on past the end of its block", s.Line)
@@ -125,6 +148,16 @@ func blockSteps(block []numbered, section string) ([]Step, error) {
 		steps = append(steps, s)
 	}
 	return steps, nil
+}
+
+// continues reports whether bash reads on after a command's last line: one
+// that ends in a backslash, a pipe, && or ||.
+func continues(cmd string) bool {
+	if strings.HasSuffix(cmd, `\`) {
+		return true
+	}
+	line := strings.TrimRight(cmd[strings.LastIndex(cmd, "\n")+1:], " ")
+	return strings.HasSuffix(line, "|") || strings.HasSuffix(line, "&&")
 }
 
 // roffEscapes are the escapes man pages here use inside examples; "..."

@@ -55,8 +55,9 @@ var markerRe = regexp.MustCompile(marker + `(\d+)@@`)
 // ansi matches the terminal control sequences programs may print.
 var ansi = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]|\x1b\\][^\x07]*\x07|\r")
 
-// openTerminal starts bash on a new pseudo-terminal in dir.
-func openTerminal(name, dir string, answers []answer) (*terminal, error) {
+// openTerminal starts bash on a new pseudo-terminal in dir; it reads rc
+// first, if given.
+func openTerminal(name, dir, rc string, answers []answer) (*terminal, error) {
 	master, slave, err := openPTY()
 	if err != nil {
 		return nil, err
@@ -77,6 +78,14 @@ func openTerminal(name, dir string, answers []answer) (*terminal, error) {
 	if _, err := t.waitMarker(0, 10*time.Second); err != nil {
 		t.kill()
 		return nil, fmt.Errorf("terminal %s: %w", name, err)
+	}
+	// bash --rcfile would read /etc/bash.bashrc too, and its prompt.
+	if rc != "" {
+		t.typeLine(". '" + strings.ReplaceAll(rc, "'", `'\''`) + "'")
+		if status, err := t.waitMarker(1, 10*time.Second); err != nil || status != 0 {
+			t.kill()
+			return nil, fmt.Errorf("terminal %s: reading %s: exit status %d, %v", name, rc, status, err)
+		}
 	}
 	return t, nil
 }
