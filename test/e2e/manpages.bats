@@ -181,3 +181,24 @@ run_page() {
 		-subst "[::]:7440=127.0.0.1:$public" -subst "--listen :7440=--listen 127.0.0.1:$public" \
 		-subst "127.0.0.1:7440=127.0.0.1:$proxied"
 }
+
+@test "smvs-hostd.8" {
+	# The reader is alice, not yet published; bob runs a host and is in
+	# her contacts. The examples name their directory, if any, themselves.
+	me
+	contact bob
+	pin bob
+	local dir=$SMVS_DIR pin=$SMVS_DIR_PIN port
+	unset SMVS_DIR SMVS_DIR_PIN
+	run_page smvs-hostd.8 -sections '^(Run a host|Without a directory|Refuse one sender)' \
+		-subst "192.0.2.7:7447=${ADDR[bob]}" -subst "smvs1…=${KEY[bob]}"
+	run -0 as_user bob smvs-recv
+	assert_matches "$output" ' < smvs1[a-z0-9]+…?: hi'
+	# Serving the world is another story: alice's own host, in her home.
+	port=$(free_port)
+	run_page smvs-hostd.8 -sections '^Serve the world' -long '^smvs-hostd --listen :' \
+		-subst "--listen :7447=--listen 127.0.0.1:$port" -subst "alice.example.net:7447=127.0.0.1:$port" \
+		-subst "https://dir.example.net:7440=$dir" -subst "sha256//…=$pin"
+	SMVS_DIR=$dir SMVS_DIR_PIN=$pin run -0 smvs-register lookup --json alice
+	assert_contains "$output" "\"host\":\"127.0.0.1:$port\""
+}
