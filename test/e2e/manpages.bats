@@ -202,3 +202,31 @@ run_page() {
 	SMVS_DIR=$dir SMVS_DIR_PIN=$pin run -0 smvs-register lookup --json alice
 	assert_contains "$output" "\"host\":\"127.0.0.1:$port\""
 }
+
+@test "smvs-register.1" {
+	# The reader is alice, not yet published; bob is.
+	me
+	KEY[bob]=$(user bob)
+	as_user bob smvs-register publish --host 127.0.0.1:7448 bob >/dev/null 2>&1 || fail "publishing bob"
+	local dir=$SMVS_DIR pin=$SMVS_DIR_PIN
+	local directory=(-subst "https://dir.example.net:7440=$dir"
+		-subst "sha256//Ypd7Jm2l8Tq0bWc3XrN4vA9sKfE1uZ6hG5oLiD8yQ0M=${pin%=}")
+	run_page smvs-register.1 -sections '^(Publish the user|Look bob up)' "${directory[@]}"
+
+	# Then bob's key changes without a rotation: he lost it, removed his
+	# record and published a new key under his name.
+	as_user bob smvs-register remove >/dev/null 2>&1 || fail "removing bob's record"
+	rm "$(user_home bob)/identity"
+	KEY[bob]=$(user bob)
+	as_user bob smvs-register publish --host 127.0.0.1:7448 bob >/dev/null 2>&1 || fail "publishing bob's new key"
+	# Two more directories; carol, in none, gave her key and host address.
+	start_dird a
+	local a=$DIR_URL a_pin=$DIR_PIN
+	start_dird b
+	KEY[carol]=$(user carol)
+	SMVS_DIR= SMVS_DIR_PIN= start_host carol
+	run_page smvs-register.1 -sections "^(When bob's key|Use the host|Publish to two|Replace a KEM|Add a contact)" \
+		"${directory[@]}" -subst "https://a.example=$a" -subst "sha256//AAA…=${a_pin%=}" \
+		-subst "https://b.example=$DIR_URL" -subst "sha256//BBB…=${DIR_PIN%=}" \
+		-subst "carol.example.org:7447=$HOST_ADDR" -subst "smvs1c7vn…=${KEY[carol]}"
+}

@@ -46,7 +46,7 @@ func TestParseMan(t *testing.T) {
 	}
 	// A pipe at the end of a line goes on to the next, as in bash; each
 	// block's section is the paragraph before it.
-	page = ".SH EXAMPLES\nLook\n.B bob\nup:\n.EX\n$ smvs\\-recv |\n    jq .text\nhi\n.EE\nThe texts\n.BR jq (1):\n.EX\n$ a &&\n  b\n.EE\n"
+	page = ".SH EXAMPLES\nLook\n.B bob\nup:\n.EX\n$ smvs\\-recv |\n    jq .text\nhi\n.EE\nCron:\n.EX\n0 4 * * * a\n.EE\nThe texts\n.BR jq (1):\n.EX\n$ a &&\n  b\n.EE\n"
 	if steps, err = ParseMan(page); err != nil {
 		t.Fatal(err)
 	}

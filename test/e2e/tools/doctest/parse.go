@@ -81,15 +81,16 @@ func ParseMan(page string) ([]Step, error) {
 			inBlock, block = true, nil
 		case line == ".EE" && inBlock:
 			inBlock = false
+			section := strings.Join(caption, " ")
+			caption = nil
 			if len(block) == 0 || !prompt.MatchString(block[0].text) {
 				continue
 			}
-			s, err := blockSteps(block, strings.Join(caption, " "))
+			s, err := blockSteps(block, section)
 			if err != nil {
 				return nil, err
 			}
 			steps = append(steps, s...)
-			caption = nil
 		case inBlock && strings.HasPrefix(line, "."):
 		case inBlock:
 			block = append(block, numbered{n, unroff(line)})
