@@ -230,3 +230,45 @@ run_page() {
 		-subst "https://b.example=$DIR_URL" -subst "sha256//BBB…=${DIR_PIN%=}" \
 		-subst "carol.example.org:7447=$HOST_ADDR" -subst "smvs1c7vn…=${KEY[carol]}"
 }
+
+# answering USER FILE keeps a device of USER waiting for calls, answering
+# each at once with FILE, until the test ends.
+answering() {
+	as_user "$1" bash -c 'while :; do smvs-call --answer --yes <"$1" >/dev/null; done' \
+		answering "$2" 2>>"$BATS_TEST_TMPDIR/$1.calls" 3>&- &
+	DAEMONS+=($!)
+}
+
+@test "smvs-call.1" {
+	# The reader is "you"; bob waits for calls on two devices (one
+	# answers while the other still waits), and alice calls the reader
+	# until the reader answers. A local TURN server knows alice:s3cret.
+	export SMVS_LOCAL_ADDRESS=127.0.0.1
+	me you
+	contact bob
+	contact alice
+	pin bob alice
+	ivf "$WORK/greeting.ivf" 3
+	ivf "$WORK/talk.ivf" 3
+	ivf "$BATS_TEST_TMPDIR/long.ivf" 20
+	answering bob "$BATS_TEST_TMPDIR/long.ivf"
+	answering bob "$BATS_TEST_TMPDIR/long.ivf"
+	as_user alice bash -c 'while :; do smvs-call you <"$1" >/dev/null; case $? in 0|10) break ;; esac; sleep 0.3; done' \
+		calling "$BATS_TEST_TMPDIR/long.ivf" 2>>"$BATS_TEST_TMPDIR/alice.calls" 3>&- &
+	DAEMONS+=($!)
+	"$BATS_FILE_TMPDIR/turnserver" --listen 127.0.0.1:0 --realm smvs --user alice=s3cret \
+		>"$BATS_TEST_TMPDIR/turn.out" 2>"$BATS_TEST_TMPDIR/turn.out.log" 3>&- &
+	DAEMONS+=($!)
+	wait_for_line "$BATS_TEST_TMPDIR/turn.out" "$!" turnserver
+	local turn
+	turn=$(sed -n 's/^turnserver: listening on //p' "$BATS_TEST_TMPDIR/turn.out")
+
+	run_page smvs-call.1 -long '--follow|tail -f' \
+		-subst '-f v4l2 -i /dev/video0=-re -f lavfi -i testsrc=size=320x180:rate=30:duration=4' \
+		-subst '-f pulse -i default=-re -f lavfi -i sine=frequency=440:sample_rate=48000:duration=4' \
+		-subst 'ffplay -f ivf -=cat >/dev/null' \
+		-subst 'ffplay -nodisp speaker.ogg=cat speaker.ogg >/dev/null' \
+		-subst 'ffplay -=cat >/dev/null' \
+		-subst "turn.example.net:3478=$turn"
+	[ -s "$WORK/alice.ivf" ] || fail "nothing of alice's video in alice.ivf"
+}
