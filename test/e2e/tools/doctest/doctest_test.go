@@ -33,6 +33,9 @@ func TestParseMarkdown(t *testing.T) {
 	if _, err := ParseMarkdown("```console\n$ a\n"); err == nil {
 		t.Error("an unclosed block was accepted")
 	}
+	if _, err := ParseMarkdown("```console\n$ \n```"); err == nil {
+		t.Error("a prompt with no command was accepted")
+	}
 }
 
 func TestParseMan(t *testing.T) {

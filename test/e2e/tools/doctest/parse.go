@@ -138,6 +138,9 @@ func blockSteps(block []numbered, section string) ([]Step, error) {
 			last.Expect = append(last.Expect, block[i].text)
 			continue
 		}
+		if strings.TrimSpace(m[2]) == "" {
+			return nil, fmt.Errorf("line %d: a prompt with no command", block[i].n)
+		}
 		s := Step{Line: block[i].n, Section: section, Terminal: m[1], Cmd: m[2]}
 		for continues(s.Cmd) {
 			i++
