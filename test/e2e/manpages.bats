@@ -83,9 +83,15 @@ has_text() {
 	as_user "$1" smvs-recv --json | jq -e --arg text "$2" 'select(.text == $text)' >/dev/null
 }
 
-# free_port prints a port of 127.0.0.1 that nothing listens on now.
+# free_port prints a port that no TCP or UDP socket uses now (Linux).
 free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	local port hex
+	while :; do
+		port=$((30000 + RANDOM % 30000))
+		printf -v hex ':%04X ' "$port"
+		grep -qs "$hex" /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 || break
+	done
+	printf '%s\n' "$port"
 }
 
 # ivf FILE SECONDS makes a VP8 video of ffmpeg's test picture.
