@@ -117,8 +117,9 @@ func DeviceError(err error, hostDown, notLinked int) (*Error, bool) {
 		}
 		return explained, true
 	case errors.Is(err, hostapi.ErrRevoked):
-		return Errorf("%w", err).WithExitCode(notLinked).
-			WithHintf("the owner can link it again: smvs-device pair on the host's machine, then smvs-device link here"), true
+		// Said as the host says it to a revoked device's next request.
+		return Errorf("this device was revoked by its owner, who closed its connection").WithExitCode(notLinked).
+			WithHintf("ask the owner to link it again: smvs-device pair, then smvs-device link here"), true
 	}
 	return nil, false
 }
