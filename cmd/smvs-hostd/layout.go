@@ -29,10 +29,6 @@ const (
 	legacyStoreName = "host"
 )
 
-// storeFiles are files only a message store holds: a directory with one
-// of them is a store (see lib/store).
-var storeFiles = []string{"root.key", "messages.db"}
-
 // nameCheckTimeout bounds the look-up of --name in the directories at
 // start.
 const nameCheckTimeout = 10 * time.Second
@@ -69,20 +65,6 @@ func dataHome() (string, error) {
 	return filepath.Join(userHome, ".local", "share", "smvs"), nil
 }
 
-// holdsStore reports whether dir is a directory that holds a message
-// store.
-func holdsStore(dir string) bool {
-	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-		return false
-	}
-	for _, name := range storeFiles {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // moveLegacyStore moves a store kept where an older version kept it
 // (legacy) to the data directory (dir), once: only when dir does not
 // exist yet, with one rename (legacy and dir share a parent, so it is
@@ -90,7 +72,7 @@ func holdsStore(dir string) bool {
 // both exist, dir is used and the store at legacy is left as it is, with
 // a warning. Nothing is ever deleted.
 func moveLegacyStore(log *slog.Logger, dir, legacy string) error {
-	if legacy == "" || !holdsStore(legacy) {
+	if legacy == "" || !store.Exists(legacy) {
 		return nil
 	}
 	if _, err := os.Lstat(dir); err == nil {
@@ -100,22 +82,15 @@ func moveLegacyStore(log *slog.Logger, dir, legacy string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return cli.Errorf("%w", err)
 	}
-	unlock, err := store.Lock(legacy)
-	if errors.Is(err, store.ErrInUse) {
+	switch err := store.Move(legacy, dir); {
+	case errors.Is(err, store.ErrInUse):
 		return storeInUse(legacy)
-	}
-	if err != nil {
+	case err != nil && !(store.Exists(dir) && !store.Exists(legacy)):
 		return moveError(legacy, dir, err)
-	}
-	defer unlock()
-	if err := os.Rename(legacy, dir); err != nil {
-		if holdsStore(dir) && !holdsStore(legacy) {
-			return nil // another host starting at the same time moved it
-		}
-		return moveError(legacy, dir, err)
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		log.Warn("syncing the directory of the moved store", "dir", filepath.Dir(dir), "err", err)
+	case err != nil:
+		// Moved: by another host starting at the same time, or by this
+		// one with its directory not yet synced.
+		log.Warn("moving the message store", "from", legacy, "to", dir, "err", err)
 	}
 	log.Info("moved the message store from where an older version kept it", "from", legacy, "to", dir)
 	return nil
@@ -130,19 +105,6 @@ func moveError(legacy, dir string, err error) error {
 func storeInUse(dir string) *cli.Error {
 	return cli.Errorf("another smvs-hostd already uses the message store in %s", dir).
 		WithHintf("stop it, or give this host a store of its own with --data DIR or another %s", cli.HomeEnv)
-}
-
-// syncDir makes a renamed entry in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return err
-	}
-	return nil
 }
 
 // checkName fails, with exitNameTaken, when a directory serves the name

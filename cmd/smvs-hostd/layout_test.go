@@ -13,6 +13,7 @@ import (
 	"smvs/lib/directory/server"
 	"smvs/lib/directory/sqlitestore"
 	"smvs/lib/hostapi"
+	"smvs/lib/store"
 	"smvs/lib/tlspin"
 	"smvs/lib/wire"
 )
@@ -31,7 +32,7 @@ func TestDataDir(t *testing.T) {
 	smvsHome, _ := newHome(t, "")
 	d := start(t, "--listen", "127.0.0.1:0")
 	d.stop()
-	if !holdsStore(filepath.Join(smvsHome, "store")) || exists(filepath.Join(smvsHome, "host")) {
+	if !store.Exists(filepath.Join(smvsHome, "store")) || exists(filepath.Join(smvsHome, "host")) {
 		t.Errorf("with SMVS_HOME: want the store in store, and no host")
 	}
 
@@ -47,7 +48,7 @@ func TestDataDir(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 	d = start(t, "--listen", "127.0.0.1:0")
 	d.stop()
-	if !holdsStore(filepath.Join(home, ".local", "share", "smvs", "store")) {
+	if !store.Exists(filepath.Join(home, ".local", "share", "smvs", "store")) {
 		t.Errorf("without SMVS_HOME: no store in ~/.local/share/smvs/store")
 	}
 }
@@ -76,12 +77,12 @@ func TestLegacyStore(t *testing.T) {
 	}
 
 	alice := start(t, "--listen", "127.0.0.1:0")
-	store := filepath.Join(aliceHome, "store")
-	if exists(legacy) || !holdsStore(store) {
-		t.Errorf("after the start: host exists %v, store holds a store %v", exists(legacy), holdsStore(store))
+	newStore := filepath.Join(aliceHome, "store")
+	if exists(legacy) || !store.Exists(newStore) {
+		t.Errorf("after the start: host exists %v, store holds a store %v", exists(legacy), store.Exists(newStore))
 	}
 	log := alice.stderr.String()
-	if !strings.Contains(log, `msg="moved the message store from where an older version kept it" from=`+legacy+" to="+store) {
+	if !strings.Contains(log, `msg="moved the message store from where an older version kept it" from=`+legacy+" to="+newStore) {
 		t.Errorf("the log does not say the store moved:\n%s", log)
 	}
 	r, err = request(t, alice.socket, &hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{}})
@@ -107,15 +108,15 @@ func TestLegacyStore(t *testing.T) {
 		t.Errorf("the old store was touched: %q, %v", got, err)
 	}
 	if !strings.Contains(alice.stderr.String(), "level=WARN msg=\"a message store is also at the path an older version used; "+
-		"using the new one and leaving the old one as it is\" store="+store+" old="+legacy) {
+		"using the new one and leaving the old one as it is\" store="+newStore+" old="+legacy) {
 		t.Errorf("no warning naming the old store:\n%s", alice.stderr)
 	}
 
 	// With --data, nothing is moved.
-	os.RemoveAll(store)
+	os.RemoveAll(newStore)
 	alice = start(t, "--listen", "127.0.0.1:0", "--data", filepath.Join(aliceHome, "elsewhere"))
 	alice.stop()
-	if !exists(legacy) || exists(store) {
+	if !exists(legacy) || exists(newStore) {
 		t.Error("a start with --data moved the old store")
 	}
 }
@@ -128,8 +129,8 @@ func TestSecondHostOnTheStore(t *testing.T) {
 	d := start(t, "--listen", "127.0.0.1:0")
 	other := filepath.Join(t.TempDir(), "other.sock")
 	r := runHostd(t, "--listen", "127.0.0.1:0", "--socket", other)
-	store := filepath.Join(home, "store")
-	if r.code != 1 || !strings.Contains(r.stderr, "smvs-hostd: error: another smvs-hostd already uses the message store in "+store+"\n") ||
+	newStore := filepath.Join(home, "store")
+	if r.code != 1 || !strings.Contains(r.stderr, "smvs-hostd: error: another smvs-hostd already uses the message store in "+newStore+"\n") ||
 		!strings.Contains(r.stderr, "smvs-hostd: hint: stop it, or give this host a store of its own with --data DIR or another SMVS_HOME\n") {
 		t.Errorf("second host: status %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -195,7 +196,7 @@ func TestLegacyStoreXDG(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	t.Setenv("XDG_DATA_HOME", data)
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-	legacy, store := filepath.Join(data, "smvs", "host"), filepath.Join(data, "smvs", "store")
+	legacy, newStore := filepath.Join(data, "smvs", "host"), filepath.Join(data, "smvs", "store")
 
 	old := start(t, "--listen", "127.0.0.1:0", "--data", legacy)
 	// While the older host runs, its store stays where it is.
@@ -203,17 +204,17 @@ func TestLegacyStoreXDG(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "smvs-hostd: error: another smvs-hostd already uses the message store in "+legacy+"\n") {
 		t.Errorf("a start while the old host runs: status %d, stderr:\n%s", r.code, r.stderr)
 	}
-	if !holdsStore(legacy) || exists(store) {
+	if !store.Exists(legacy) || exists(newStore) {
 		t.Error("the store was moved from under a running host")
 	}
 	old.stop()
 
 	d := start(t, "--listen", "127.0.0.1:0")
 	d.stop()
-	if exists(legacy) || !holdsStore(store) {
-		t.Errorf("not moved: %s exists %v, %s holds a store %v", legacy, exists(legacy), store, holdsStore(store))
+	if exists(legacy) || !store.Exists(newStore) {
+		t.Errorf("not moved: %s exists %v, %s holds a store %v", legacy, exists(legacy), newStore, store.Exists(newStore))
 	}
-	if !strings.Contains(d.stderr.String(), "from="+legacy+" to="+store) {
+	if !strings.Contains(d.stderr.String(), "from="+legacy+" to="+newStore) {
 		t.Errorf("the log does not say the store moved:\n%s", d.stderr)
 	}
 }
