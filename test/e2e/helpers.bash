@@ -269,7 +269,8 @@ user() {
 }
 
 # start_host NAME [FLAG...] starts user NAME's smvs-hostd on a random port
-# of 127.0.0.1 with its data in the user's SMVS_HOME, publishing under NAME
+# of 127.0.0.1 with its store where it keeps it by default (store in the
+# user's SMVS_HOME, as the README's first story has it), publishing under NAME
 # to the directory in SMVS_DIR, and sets HOST_PID, HOST_ADDR and
 # HOST_SOCKET. Its log is $(user_home NAME)/hostd.out.log.
 start_host() {
@@ -278,7 +279,7 @@ start_host() {
 	home=$(user_home "$name")
 	out=$home/hostd.out
 	: >"$out"
-	SMVS_HOME=$home smvs-hostd --listen 127.0.0.1:0 --data "$home/data" --name "$name" \
+	SMVS_HOME=$home smvs-hostd --listen 127.0.0.1:0 --name "$name" \
 		--backoff-min 50ms --backoff-max 500ms "$@" >"$out" 2>>"$out.log" 3>&- &
 	HOST_PID=$!
 	DAEMONS+=("$HOST_PID")

@@ -13,24 +13,6 @@ teardown() {
 	stop_daemons
 }
 
-# start_host_default NAME [FLAG...] starts user NAME's smvs-hostd as the
-# README does, with no --data: the store goes where smvs-hostd keeps it by
-# default. It sets HOST_PID, HOST_ADDR and HOST_SOCKET, and logs to
-# $(user_home NAME)/hostd.out.log.
-start_host_default() {
-	local name=$1 home out
-	shift
-	home=$(user_home "$name")
-	out=$home/hostd.out
-	: >"$out"
-	SMVS_HOME=$home smvs-hostd --listen 127.0.0.1:0 --name "$name" \
-		--backoff-min 50ms --backoff-max 500ms "$@" >"$out" 2>>"$out.log" 3>&- &
-	HOST_PID=$!
-	DAEMONS+=("$HOST_PID")
-	wait_for_line "$out" "$HOST_PID" "smvs-hostd of $name"
-	read -r _ _ _ HOST_ADDR _ _ _ HOST_SOCKET <"$out" || fail "no start line from smvs-hostd"
-}
-
 # stop_host PID stops a host the test started.
 stop_host() {
 	kill -TERM "$1"
@@ -62,8 +44,8 @@ delivered() {
 
 @test "the first story with an explicit SMVS_HOME and no --data: echo hi | smvs-send bob, then smvs-recv" {
 	user alice >/dev/null && user bob >/dev/null
-	start_host_default alice
-	start_host_default bob
+	start_host alice
+	start_host bob
 	as_user bob smvs-recv --follow >"$BATS_TEST_TMPDIR/follow" 2>"$BATS_TEST_TMPDIR/follow.err" 3>&- &
 	DAEMONS+=($!)
 
@@ -85,16 +67,16 @@ delivered() {
 @test "a store at the old path \$SMVS_HOME/host: the host starts without --data, moves it once, keeps its history" {
 	user alice >/dev/null && user bob >/dev/null
 	home=$(user_home alice)
-	start_host_default bob
+	start_host bob
 	# An older smvs-hostd kept its store in $SMVS_HOME/host.
-	start_host_default alice --data "$home/host"
+	start_host alice --data "$home/host"
 	old_pid=$HOST_PID
 	run -0 as_user alice smvs-send --wait bob <<<"before the move"
 	run -0 as_user alice smvs-send --wait bob <<<"and another"
 	stop_host "$old_pid"
 	[ -d "$home/host" ] && [ ! -e "$home/store" ]
 
-	start_host_default alice
+	start_host alice
 	pid=$HOST_PID
 	assert_contains "$(cat "$home/hostd.out.log")" \
 		"msg=\"moved the message store from where an older version kept it\" from=$home/host to=$home/store"
@@ -109,7 +91,7 @@ delivered() {
 	# Once: the next start moves nothing and says nothing of it.
 	stop_host "$pid"
 	: >"$home/hostd.out.log"
-	start_host_default alice
+	start_host alice
 	pid=$HOST_PID
 	refute_contains "$(cat "$home/hostd.out.log")" "older version"
 
@@ -117,7 +99,7 @@ delivered() {
 	stop_host "$pid"
 	mkdir -m 700 "$home/host"
 	printf 'not touched\n' >"$home/host/messages.db"
-	start_host_default alice
+	start_host alice
 	assert_contains "$(cat "$home/hostd.out.log")" "store=$home/store old=$home/host"
 	assert_equal "$(cat "$home/host/messages.db")" "not touched"
 	run -0 as_user alice smvs-recv
@@ -127,8 +109,8 @@ delivered() {
 
 @test "a device linked under the old layout, its link file named host, still works; unlink removes it, never a directory" {
 	user alice >/dev/null && user bob >/dev/null
-	start_host_default alice
-	start_host_default bob
+	start_host alice
+	start_host bob
 	run -0 as_user alice smvs-send bob <<<"from the desk"
 	link_device alice laptop
 	laptop=$(user_home laptop)
@@ -167,7 +149,7 @@ delivered() {
 @test "a second host on the same home with another --socket: a clear error, a hint, no file left behind" {
 	user alice >/dev/null
 	home=$(user_home alice)
-	start_host_default alice
+	start_host alice
 	pid=$HOST_PID
 	mkdir -m 700 "$BATS_TEST_TMPDIR/other"
 	run -1 --separate-stderr as_user alice timeout 20 smvs-hostd --listen 127.0.0.1:0 --socket "$BATS_TEST_TMPDIR/other/host.sock"
@@ -185,7 +167,7 @@ delivered() {
 @test "smvs-hostd --name alice when the directory has another key holding alice fails at start, before serving" {
 	ALICE=$(user alice)
 	user mallory >/dev/null
-	start_host_default alice
+	start_host alice
 	# (A host that starts anyway would serve until timeout ends it.)
 	run -5 --separate-stderr as_user mallory timeout 20 smvs-hostd --listen 127.0.0.1:0 --name alice
 	assert_equal "$output" ""
@@ -195,5 +177,5 @@ delivered() {
 	[ ! -e "$(user_home mallory)/store" ] || fail "a host refused at start made its store"
 	# The holder itself restarts under its name.
 	run -0 as_user alice smvs-register lookup alice
-	start_host_default mallory --name mallory
+	start_host mallory --name mallory
 }

@@ -130,7 +130,7 @@ stream_kill() {
 	as_user alice smvs-send --file "$BATS_TEST_TMPDIR/notes.txt" bob
 	rm "$BATS_TEST_TMPDIR/notes.txt"
 	eventually 10 count_in bob 2
-	run grep -rl -- "$marker" "$(user_home alice)/data" "$(user_home bob)/data"
+	run grep -rl -- "$marker" "$(user_home alice)/store" "$(user_home bob)/store"
 	assert_equal "$status" 1
 	assert_equal "$output" ""
 }
