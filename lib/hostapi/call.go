@@ -76,6 +76,12 @@ func (e *Event) validate() error {
 		return nil
 	case e.Call != nil:
 		return fmt.Errorf("%w: a call in an event of kind %d", wire.ErrMalformed, e.Kind)
+	case e.Kind == EventDeleted && (e.Item != nil || len(e.Deleted) == 0 || len(e.Deleted) > MaxDeleteSeqs):
+		return fmt.Errorf("%w: a deletion event carries 1 to %d sequence numbers and no item", wire.ErrMalformed, MaxDeleteSeqs)
+	case e.Kind == EventDeleted:
+		return nil
+	case len(e.Deleted) > 0:
+		return fmt.Errorf("%w: deleted messages in an event of kind %d", wire.ErrMalformed, e.Kind)
 	case e.Kind != EventLive && e.Item == nil:
 		return fmt.Errorf("%w: event without an item", wire.ErrMalformed)
 	}

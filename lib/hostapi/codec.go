@@ -12,7 +12,8 @@ import (
 // sane; it is called on every decoded request.
 func (r *Request) Validate() error {
 	set := 0
-	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil, r.Devices != nil, r.Link != nil, r.Read != nil, r.Call != nil, r.Signal != nil} {
+	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil, r.Devices != nil, r.Link != nil, r.Read != nil, r.Call != nil, r.Signal != nil,
+		r.Delete != nil, r.Import != nil, r.Fingerprint != nil, r.Expiry != nil} {
 		if present {
 			set++
 		}
@@ -40,6 +41,14 @@ func (r *Request) Validate() error {
 		return r.Call.validate()
 	case r.Op == OpSignal && r.Signal != nil:
 		return validSignal(r.Signal)
+	case r.Op == OpDelete && r.Delete != nil:
+		return r.Delete.validate()
+	case r.Op == OpImport && r.Import != nil:
+		return r.Import.validate()
+	case r.Op == OpFingerprint && r.Fingerprint != nil:
+		return r.Fingerprint.validate()
+	case r.Op == OpExpiry && r.Expiry != nil:
+		return r.Expiry.validate()
 	}
 	return fmt.Errorf("%w: operation %d does not match its field", wire.ErrMalformed, r.Op)
 }
@@ -61,7 +70,8 @@ func (s *Submit) validate() error {
 // Validate checks a decoded response: at most one result, or an error.
 func (r *Response) Validate() error {
 	set := 0
-	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil, r.Devices != nil, r.Linked != nil, r.Read != nil} {
+	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil, r.Devices != nil, r.Linked != nil, r.Read != nil,
+		r.Deleted != nil, r.Imported != nil, r.Fingerprint != nil, r.Expiry != nil} {
 		if present {
 			set++
 		}

@@ -54,6 +54,11 @@ type Request struct {
 	Devices *DevicesRequest `cbor:"7,keyasint,omitempty"`
 	Link    *Link           `cbor:"8,keyasint,omitempty"`
 	Read    *MarkRead       `cbor:"9,keyasint,omitempty"`
+
+	Delete      *Delete      `cbor:"10,keyasint,omitempty"`
+	Import      *Import      `cbor:"11,keyasint,omitempty"`
+	Fingerprint *Fingerprint `cbor:"12,keyasint,omitempty"`
+	Expiry      *Expiry      `cbor:"13,keyasint,omitempty"`
 }
 
 // Submit asks the host to send a message. The host answers once the message
@@ -74,6 +79,7 @@ type List struct {
 	Peer   string `cbor:"2,keyasint,omitempty"` // only this conversation (name or key)
 	Since  int64  `cbor:"3,keyasint,omitempty"` // only messages sent at or after this, Unix ms
 	Follow bool   `cbor:"4,keyasint,omitempty"`
+	Signed bool   `cbor:"5,keyasint,omitempty"` // each message with its signed bytes (Item.Signed), for an export
 }
 
 // Status asks for a message's delivery status; with Wait the host answers
@@ -96,6 +102,11 @@ type Response struct {
 	Devices *DevicesResult `cbor:"6,keyasint,omitempty"`
 	Linked  *Linked        `cbor:"7,keyasint,omitempty"`
 	Read    *ReadResult    `cbor:"8,keyasint,omitempty"`
+
+	Deleted     *DeleteResult      `cbor:"9,keyasint,omitempty"`
+	Imported    *ImportResult      `cbor:"10,keyasint,omitempty"`
+	Fingerprint *FingerprintResult `cbor:"11,keyasint,omitempty"`
+	Expiry      *ExpiryResult      `cbor:"12,keyasint,omitempty"`
 }
 
 // SubmitResult says what the host stored.
@@ -121,6 +132,8 @@ type Event struct {
 	Kind EventKind  `cbor:"1,keyasint"`
 	Item *Item      `cbor:"2,keyasint,omitempty"`
 	Call *CallEvent `cbor:"3,keyasint,omitempty"` // EventCall
+
+	Deleted []uint64 `cbor:"4,keyasint,omitempty"` // EventDeleted
 }
 
 // Direction says whether a message was sent or received by this user.
@@ -178,6 +191,8 @@ type Item struct {
 	Expires     int64          `cbor:"12,keyasint,omitempty"`
 	Status      DeliveryStatus `cbor:"13,keyasint"`
 	Read        bool           `cbor:"14,keyasint,omitempty"` // a received message some device marked read
+	Warnings    []Warning      `cbor:"15,keyasint,omitempty"` // what this message revealed about the conversation's chain
+	Signed      []byte         `cbor:"16,keyasint,omitempty"` // the signed message, only for a List with Signed and in an Import
 }
 
 // ErrorCode lets a device tell failures apart (and exit with the status its

@@ -151,9 +151,10 @@ type Message struct {
 	ContentType string
 	FileName    string
 	Body        []byte
-	Expires     int64  // Unix ms, 0 never; kept, not acted on: the host deletes what expires
-	Signed      []byte // the signed message as sent or received
-	Read        bool   // a received message the user marked read (MarkRead)
+	Expires     int64             // Unix ms, 0 never; kept, not acted on: the host deletes what expires
+	Signed      []byte            // the signed message as sent or received
+	Read        bool              // a received message the user marked read (MarkRead)
+	Warnings    []hostapi.Warning // what the message revealed about its conversation's chain (AddWarning)
 }
 
 // Outgoing is an outbox entry: an envelope waiting to be delivered.
@@ -170,9 +171,10 @@ type Outgoing struct {
 // Change is a new message (Status false) or a change of message Seq's
 // status or read state (Status true; Read too when it was marked read).
 type Change struct {
-	Seq    uint64
-	Status bool
-	Read   bool
+	Seq     uint64
+	Status  bool
+	Read    bool
+	Deleted bool // message Seq was deleted
 }
 
 // Store is an open store directory.
