@@ -51,6 +51,7 @@ type Delete struct {
 type DeleteResult struct {
 	Deleted  int             `cbor:"1,keyasint"`           // messages deleted
 	Requests []*PeerDeletion `cbor:"2,keyasint,omitempty"` // with ForEveryone: what was asked of whom
+	Missing  []uint64        `cbor:"3,keyasint,omitempty"` // of Seqs, those there was no message for
 }
 
 // PeerDeletion is one request to a peer's host to delete its copies. Its

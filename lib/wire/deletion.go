@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"math/big"
 	"slices"
+	"strings"
 )
 
 // DeleteRequest is the body of a KindDelete message: the sender asks the
@@ -67,4 +69,17 @@ func TranscriptFingerprint(hashes [][]byte) []byte {
 		h.Write(c)
 	}
 	return h.Sum(nil)
+}
+
+// FingerprintDigits shows a transcript fingerprint as people read it out:
+// the hash as a big-endian number modulo 10^60, in 12 groups of 5 digits.
+func FingerprintDigits(hash []byte) string {
+	n := new(big.Int).SetBytes(hash)
+	n.Mod(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(60), nil))
+	digits := fmt.Sprintf("%060s", n.String())
+	groups := make([]string, 0, 12)
+	for i := 0; i < len(digits); i += 5 {
+		groups = append(groups, digits[i:i+5])
+	}
+	return strings.Join(groups, " ")
 }
