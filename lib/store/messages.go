@@ -324,34 +324,54 @@ func (s *Store) Delete(seq uint64) error {
 			return err
 		}
 		b.rekey[c.id] = true
+		b.deleted([]uint64{seq})
 		return nil
 	}})
 }
 
 // DeleteConversation deletes every message with peer (and their outbox
-// entries) and the conversation's key, and shreds them as Delete does.
+// entries) and the conversation's key, and shreds them as Delete does. It
+// returns the sequence numbers of the messages it deleted, in order.
 // ErrNotFound if there is no conversation with peer.
-func (s *Store) DeleteConversation(peer []byte) error {
+func (s *Store) DeleteConversation(peer []byte) ([]uint64, error) {
 	if len(peer) != wire.KeySize {
-		return fmt.Errorf("store: peer key is %d bytes, want %d", len(peer), wire.KeySize)
+		return nil, fmt.Errorf("store: peer key is %d bytes, want %d", len(peer), wire.KeySize)
 	}
-	return s.do(&request{shred: true, apply: func(b *batch) error {
+	var deleted []uint64
+	err := s.do(&request{shred: true, apply: func(b *batch) error {
 		c := b.s.byPeer[string(peer)]
 		if c == nil || b.dropped[c.id] {
 			return fmt.Errorf("%w: no conversation with that peer", ErrNotFound)
 		}
-		for _, q := range []string{
-			`DELETE FROM outbox WHERE seq IN (SELECT seq FROM messages WHERE conv = ?)`,
-			`DELETE FROM messages WHERE conv = ?`,
-			`DELETE FROM conversations WHERE id = ?`,
-		} {
-			if _, err := b.exec("deleting a conversation", q, c.id); err != nil {
-				return err
-			}
-		}
-		b.dropped[c.id] = true
-		return nil
+		var err error
+		deleted, err = b.dropConversation(c)
+		return err
 	}})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
+}
+
+// dropConversation deletes conversation c with everything in it, and
+// returns the sequence numbers of its messages.
+func (b *batch) dropConversation(c *conversation) ([]uint64, error) {
+	seqs, err := b.seqs(`SELECT seq FROM messages WHERE conv = ? ORDER BY seq`, c.id)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []string{
+		`DELETE FROM outbox WHERE seq IN (SELECT seq FROM messages WHERE conv = ?)`,
+		`DELETE FROM messages WHERE conv = ?`,
+		`DELETE FROM conversations WHERE id = ?`,
+	} {
+		if _, err := b.exec("deleting a conversation", q, c.id); err != nil {
+			return nil, err
+		}
+	}
+	b.dropped[c.id] = true
+	b.deleted(seqs)
+	return seqs, nil
 }
 
 // openRow unwraps a message's data key under c and decrypts its head.

@@ -55,7 +55,7 @@ func TestPeerRecord(t *testing.T) {
 	wantRecord(t, s, bob, []byte("bob's record, seq 2"))
 	wantRecord(t, s, carol, []byte("carol's record"))
 
-	if err := s.DeleteConversation(bob); err != nil {
+	if _, err := s.DeleteConversation(bob); err != nil {
 		t.Fatal(err)
 	}
 	wantRecord(t, s, bob, nil)

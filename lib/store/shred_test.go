@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -220,8 +221,12 @@ func TestDeleteConversation(t *testing.T) {
 	oldConvKey := row(t, s, `SELECT key FROM conversations WHERE id = ?`, aliceID)
 	oldDataKey := row(t, s, `SELECT key FROM messages WHERE seq = ?`, in.Seq)
 
-	if err := s.DeleteConversation(alice); err != nil {
+	deleted, err := s.DeleteConversation(alice)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(deleted, []uint64{in.Seq, out.Seq}) {
+		t.Errorf("DeleteConversation deleted %v, want %v", deleted, []uint64{in.Seq, out.Seq})
 	}
 	if ms := listAll(t, s); len(ms) != 1 || ms[0].Seq != kept.Seq {
 		t.Errorf("List after DeleteConversation: %v", ms)
@@ -235,7 +240,7 @@ func TestDeleteConversation(t *testing.T) {
 	if _, err := s.SetStatus(alice, out.ID, hostapi.Sent); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus after DeleteConversation: %v", err)
 	}
-	if err := s.DeleteConversation(alice); !errors.Is(err, ErrNotFound) {
+	if _, err := s.DeleteConversation(alice); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second DeleteConversation: %v, want ErrNotFound", err)
 	}
 	// Its deduplication entries went with it.

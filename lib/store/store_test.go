@@ -513,7 +513,7 @@ func TestBadInput(t *testing.T) {
 	if err := s.OutboxRetry(1, -1, time.Now()); err == nil {
 		t.Error("OutboxRetry with -1 attempts: no error")
 	}
-	if err := s.DeleteConversation(peer[:5]); err == nil {
+	if _, err := s.DeleteConversation(peer[:5]); err == nil {
 		t.Error("DeleteConversation with a short key: no error")
 	}
 	if ms := listAll(t, s); len(ms) != 0 {
@@ -780,7 +780,9 @@ func TestClosed(t *testing.T) {
 	_, err := s.AddIncoming(message(peer, "z"))
 	errs := []error{err, s.AddOutgoing(message(peer, "z"), []byte("e"), time.Now()),
 		s.OutboxDone(m.Seq, hostapi.Sent), s.OutboxRetry(m.Seq, 1, time.Now()), s.ReplaceEnvelope(m.Seq, []byte("e")),
-		s.Delete(m.Seq), s.DeleteConversation(peer)}
+		s.Delete(m.Seq)}
+	_, err = s.DeleteConversation(peer)
+	errs = append(errs, err)
 	_, err = s.SetStatus(peer, m.ID, hostapi.Sent)
 	errs = append(errs, err)
 	_, err = s.ByID(m.ID)

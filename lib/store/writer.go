@@ -294,6 +294,34 @@ func (b *batch) message(seq uint64, inOutbox bool) (*conversation, sealed, *head
 	return c, d, h, err
 }
 
+// seqs runs query, which selects sequence numbers, in b's transaction.
+func (b *batch) seqs(query string, args ...any) ([]uint64, error) {
+	rows, err := b.s.wconn.QueryContext(b.ctx, query, args...)
+	if err != nil {
+		return nil, fail("finding messages", err)
+	}
+	defer rows.Close()
+	var seqs []uint64
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, fail("finding messages", err)
+		}
+		seqs = append(seqs, uint64(seq))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail("finding messages", err)
+	}
+	return seqs, nil
+}
+
+// deleted records the deletion of messages seqs for subscribers.
+func (b *batch) deleted(seqs []uint64) {
+	for _, seq := range seqs {
+		b.changes = append(b.changes, Change{Seq: seq, Deleted: true})
+	}
+}
+
 // setStatus moves a message to status st if that is forward, writing its
 // head and recording the change.
 func (b *batch) setStatus(seq uint64, d sealed, h *head, to hostapi.DeliveryStatus) error {
