@@ -3,8 +3,10 @@ package seal
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -37,6 +39,27 @@ const vectorSDP = "v=0\r\n" +
 	"a=ice-ufrag:smvs\r\n" +
 	"a=ice-pwd:smvsvectorpassword0123\r\n" +
 	"a=rtpmap:96 VP8/90000\r\n"
+
+// vectorAbsentID is the second id of the delete vector: a message bob's
+// host never had, which it ignores.
+var vectorAbsentID = []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+
+// transcriptVector is the text of transcript.txt (PROTOCOL.md section
+// 16.1): bob's conversation with alice holds the message the chain of
+// message.cbor names (prev) and message.cbor itself (last). The hashes are
+// listed as a host might collect them, unsorted and with a repeat, which
+// the fingerprint must not see.
+func transcriptVector(prev, last []byte) []byte {
+	hashes := [][]byte{prev, last, prev}
+	var b bytes.Buffer
+	for _, h := range hashes {
+		fmt.Fprintf(&b, "chain %x\n", h)
+	}
+	fp := wire.TranscriptFingerprint(hashes)
+	fmt.Fprintf(&b, "fingerprint %x\n", fp)
+	fmt.Fprintf(&b, "digits %s\n", wire.FingerprintDigits(fp))
+	return b.Bytes()
+}
 
 // makeVectors regenerates every vector from fixed randomness and a fixed
 // clock. It returns the files by name.
@@ -147,7 +170,38 @@ func makeVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 
+	// Deletion and integrity: alice asks bob's host to delete message.cbor
+	// (and a message it never got); the same ids in a device's request and
+	// in the event its host then sends; the transcript fingerprint of bob's
+	// conversation with alice. None draws randomness.
+	deleteBody := (&wire.DeleteRequest{IDs: [][]byte{m.ID, vectorAbsentID}}).Encode()
+	deleteMessage, err := wire.SignMessage(alice.Signer(), &wire.Message{
+		Sender: alice.Public().Bytes(), Recipient: bob.Public().Bytes(), KEMKeyID: kem.Public().ID,
+		ID: bytes.Repeat([]byte{0xde}, wire.MessageIDSize), Sent: vectorTime.UnixMilli(), Kind: wire.KindDelete,
+		Body: deleteBody,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleteRequest, deletedEvent bytes.Buffer
+	if err := hostapi.WriteRequest(&deleteRequest, &hostapi.Request{Op: hostapi.OpDelete, Delete: &hostapi.Delete{
+		Seqs: []uint64{7, 300}, ForEveryone: true,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hostapi.WriteResponse(&deletedEvent, &hostapi.Response{Event: &hostapi.Event{
+		Kind: hostapi.EventDeleted, Deleted: []uint64{7, 300},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	transcript := transcriptVector(m.Chain, wire.ChainHash(sealed.Signed))
+
 	return map[string][]byte{
+		"delete.cbor":         deleteBody,
+		"delete-message.cbor": deleteMessage,
+		"delete-request.cbor": deleteRequest.Bytes()[wire.FrameHeaderSize:],
+		"deleted-event.cbor":  deletedEvent.Bytes()[wire.FrameHeaderSize:],
+		"transcript.txt":      transcript,
 		"call-signal.cbor":    callSignal,
 		"call-message.cbor":   callMessage,
 		"host-request.cbor":   hostRequest,
@@ -251,6 +305,26 @@ func TestVectors(t *testing.T) {
 	if err != nil || cm.Kind != wire.KindCall || len(cm.Chain) != 0 || !bytes.Equal(cm.Body, got["call-signal.cbor"]) ||
 		!bytes.Equal(cm.Sender, alice.Public().Bytes()) {
 		t.Fatalf("the call message vector: %+v, %v", cm, err)
+	}
+	del, err := wire.DecodeDeleteRequest(got["delete.cbor"])
+	if err != nil || len(del.IDs) != 2 || !bytes.Equal(del.IDs[0], o.Message.ID) || !bytes.Equal(del.IDs[1], vectorAbsentID) {
+		t.Fatalf("the delete vector: %+v, %v", del, err)
+	}
+	dm, err := wire.VerifyMessage(got["delete-message.cbor"])
+	if err != nil || dm.Kind != wire.KindDelete || len(dm.Chain) != 0 || !bytes.Equal(dm.Body, got["delete.cbor"]) ||
+		!bytes.Equal(dm.Sender, alice.Public().Bytes()) || !bytes.Equal(dm.Recipient, bob.Public().Bytes()) {
+		t.Fatalf("the delete message vector: %+v, %v", dm, err)
+	}
+	dr, err := hostapi.ReadRequest(bytes.NewReader(wire.AppendFrame(nil, got["delete-request.cbor"])), hostapi.MaxFrame)
+	if err != nil || dr.Op != hostapi.OpDelete || !slices.Equal(dr.Delete.Seqs, []uint64{7, 300}) || !dr.Delete.ForEveryone {
+		t.Fatalf("the delete request vector: %+v, %v", dr, err)
+	}
+	de, err := hostapi.ReadResponse(bytes.NewReader(wire.AppendFrame(nil, got["deleted-event.cbor"])), hostapi.MaxFrame)
+	if err != nil || de.Event == nil || de.Event.Kind != hostapi.EventDeleted || !slices.Equal(de.Event.Deleted, []uint64{7, 300}) {
+		t.Fatalf("the deleted event vector: %+v, %v", de, err)
+	}
+	if want := transcriptVector(o.Message.Chain, wire.ChainHash(o.Signed)); !bytes.Equal(got["transcript.txt"], want) {
+		t.Fatalf("the transcript vector is not that of the message vector's conversation")
 	}
 }
 
