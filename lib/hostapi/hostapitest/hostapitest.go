@@ -41,6 +41,8 @@ type Host struct {
 	deliver  time.Duration
 	maxBody  int
 	calls    callState
+	history  historyState
+	seq      uint64 // the last seq given
 	wg       sync.WaitGroup
 }
 
@@ -219,7 +221,8 @@ func (h *Host) add(it *hostapi.Item) *hostapi.Item {
 			}
 		}
 	}
-	it.Seq = uint64(len(h.items)) + 1
+	h.seq++
+	it.Seq = h.seq
 	it.ID = make([]byte, wire.MessageIDSize)
 	rand.Read(it.ID)
 	h.items = append(h.items, it)
@@ -294,6 +297,8 @@ func (h *Host) handle(conn net.Conn, n int, down chan struct{}) {
 		}
 		var resp *hostapi.Response
 		switch req.Op {
+		case hostapi.OpDelete, hostapi.OpImport, hostapi.OpFingerprint, hostapi.OpExpiry:
+			resp = h.historyOp(req)
 		case hostapi.OpSubmit:
 			resp = h.submit(req.Submit, n)
 		case hostapi.OpStatus:
@@ -359,7 +364,7 @@ func (h *Host) status(s *hostapi.Status, down chan struct{}) *hostapi.Response {
 	for {
 		h.mu.Lock()
 		var found *hostapi.Item
-		for _, it := range h.items {
+		for _, it := range append(h.items, h.history.requests...) {
 			if bytes.Equal(it.ID, s.ID) {
 				found = clone(it, false)
 			}
@@ -426,7 +431,7 @@ func (h *Host) list(conn net.Conn, l *hostapi.List, down chan struct{}) {
 		next, changed = len(h.log), h.changed
 		h.mu.Unlock()
 		for _, e := range events {
-			if peer != nil && !bytes.Equal(e.Item.Peer, peer) {
+			if peer != nil && e.Item != nil && !bytes.Equal(e.Item.Peer, peer) {
 				continue
 			}
 			if hostapi.WriteResponse(conn, &hostapi.Response{Event: &e}) != nil {
