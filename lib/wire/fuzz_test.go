@@ -187,3 +187,17 @@ func FuzzReceipt(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDeleteRequest(f *testing.F) {
+	addVectors(f, "delete.cbor")
+	f.Add((&DeleteRequest{IDs: [][]byte{make([]byte, MessageIDSize)}}).Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeDeleteRequest(data)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Encode(), data) {
+			t.Fatalf("decode→encode changed %x", data)
+		}
+	})
+}
