@@ -71,6 +71,10 @@ func FuzzRequest(f *testing.F) {
 		r.V = Version
 		f.Add(wire.Marshal(r))
 	}
+	for _, r := range historyRequests() {
+		r.V = Version
+		f.Add(wire.Marshal(r))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := new(Request)
 		if err := wire.Unmarshal("request", data, r); err != nil {
@@ -90,6 +94,10 @@ func FuzzResponse(f *testing.F) {
 		{Event: &Event{Kind: EventLive}},
 		{Err: &Error{Code: ErrTooLarge, Message: "too large", Hint: "limit 64 MiB"}},
 	} {
+		r.V = Version
+		f.Add(wire.Marshal(r))
+	}
+	for _, r := range historyResponses() {
 		r.V = Version
 		f.Add(wire.Marshal(r))
 	}
