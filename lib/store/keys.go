@@ -19,8 +19,10 @@ import (
 //	KEK (the caller's) ── wraps ──► root key R (root.key)
 //	R ─► rootWrap: wraps each conversation key; rootIndex: HMAC of a peer key (conversations.tag)
 //	conversation key C ─► convWrap: wraps each data key; convIndex: HMAC of direction and
-//	                      message id (messages.tag); convPeer: encrypts the peer key;
-//	                      convRecord: encrypts the peer's record (conversations.record)
+//	                      message id (messages.tag, links.tag); convPeer: encrypts the peer key;
+//	                      convRecord: encrypts the peer's record (conversations.record);
+//	                      convExpire: encrypts the default expiry (conversations.expire);
+//	                      convLink: encrypts each link (links.data)
 //	data key D (one per message) ─► encrypts the message's head, body, signed bytes,
 //	                      and its outbox envelope and schedule
 //
@@ -144,6 +146,7 @@ type conversation struct {
 	peer  []byte
 	key   []byte
 	wrap  cipher.AEAD // wraps data keys
+	link  cipher.AEAD // encrypts links
 	index []byte      // HMAC key of message tags
 }
 
@@ -153,6 +156,7 @@ func newConversation(id int64, peer, key []byte) *conversation {
 		peer:  peer,
 		key:   key,
 		wrap:  newAEAD(derive(key, "data key wrap")),
+		link:  newAEAD(derive(key, "link")),
 		index: derive(key, "message index"),
 	}
 }
@@ -176,18 +180,25 @@ func (c *conversation) sealPeer() []byte {
 	return newAEAD(derive(c.key, "peer")).Seal(nil, nil, c.peer, aad("peer", uint64(c.id)))
 }
 
-// sealRecord encrypts the peer's signed record for the conversations row.
-func (c *conversation) sealRecord(signed []byte) []byte {
-	return newAEAD(derive(c.key, "peer record")).Seal(nil, nil, signed, aad("peer record", uint64(c.id)))
+// What a conversation key encrypts in its conversations row besides the
+// peer; each is under its own derived key, bound to its name and the row.
+const (
+	convRecord = "peer record"
+	convExpire = "expire after"
+)
+
+// sealColumn encrypts a conversations column, what, for c's row.
+func (c *conversation) sealColumn(what string, plaintext []byte) []byte {
+	return newAEAD(derive(c.key, what)).Seal(nil, nil, plaintext, aad(what, uint64(c.id)))
 }
 
-// openRecord decrypts what sealRecord encrypted.
-func (c *conversation) openRecord(sealed []byte) ([]byte, error) {
-	signed, err := newAEAD(derive(c.key, "peer record")).Open(nil, nil, sealed, aad("peer record", uint64(c.id)))
+// openColumn decrypts what sealColumn encrypted.
+func (c *conversation) openColumn(what string, sealed []byte) ([]byte, error) {
+	p, err := newAEAD(derive(c.key, what)).Open(nil, nil, sealed, aad(what, uint64(c.id)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: conversation %d: its peer's record does not open", errCorrupt, c.id)
+		return nil, fmt.Errorf("%w: conversation %d: its %s does not open", errCorrupt, c.id, what)
 	}
-	return signed, nil
+	return p, nil
 }
 
 // messageTag is the message index entry of a message: unique per
@@ -211,7 +222,7 @@ func (c *conversation) unwrapDataKey(seq uint64, wrapped []byte) ([]byte, error)
 func (c *conversation) wipe() {
 	clear(c.key)
 	clear(c.index)
-	c.wrap = nil
+	c.wrap, c.link = nil, nil
 }
 
 // sealed is the AEAD under one message's data key.

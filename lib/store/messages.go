@@ -53,11 +53,13 @@ type encrypted struct {
 	key                []byte
 	head, body, signed []byte
 	d                  sealed
+	link               *link // nil if it has none
+	expires            int64
 }
 
 func encrypt(h *head, m *Message) *encrypted {
 	key := newKey()
-	e := &encrypted{key: key, d: sealed{newAEAD(bytes.Clone(key))}}
+	e := &encrypted{key: key, d: sealed{newAEAD(bytes.Clone(key))}, link: linkOf(h, m.Signed), expires: h.Expires}
 	e.head = e.d.seal(partHead, marshal(h))
 	e.body = e.d.seal(partBody, m.Body)
 	if len(m.Signed) > 0 {
@@ -67,8 +69,9 @@ func encrypt(h *head, m *Message) *encrypted {
 }
 
 // insert stores e in the conversation with peer as message b.nextSeq, in
-// direction dir with id. It reports false, storing nothing, if that
-// conversation already has a message with this direction and id.
+// direction dir with id, with its link and its mark in expiring if it
+// expires. It reports false, storing nothing, if that conversation already
+// has a message with this direction and id.
 func (b *batch) insert(peer []byte, dir hostapi.Direction, id []byte, e *encrypted) (uint64, bool, error) {
 	c, err := b.conversation(peer)
 	if err != nil {
@@ -88,6 +91,17 @@ func (b *batch) insert(peer []byte, dir hostapi.Direction, id []byte, e *encrypt
 		return 0, false, nil
 	}
 	b.nextSeq++
+	if e.link != nil {
+		if err := b.addLink(c, seq, e.link); err != nil {
+			return 0, false, err
+		}
+	}
+	if e.expires > 0 {
+		if _, err := b.exec("marking a message that expires", `INSERT INTO expiring (seq) VALUES (?)`, int64(seq)); err != nil {
+			return 0, false, err
+		}
+		b.expiring = append(b.expiring, expiry{at: e.expires, seq: seq})
+	}
 	b.changes = append(b.changes, Change{Seq: seq})
 	return seq, true, nil
 }
@@ -308,72 +322,6 @@ func (s *Store) ReplaceEnvelope(seq uint64, envelope []byte) error {
 	}})
 }
 
-// Delete deletes message seq (and its outbox entry) and shreds it: see the
-// package doc for what that promises. ErrNotFound if there is no such
-// message.
-func (s *Store) Delete(seq uint64) error {
-	return s.do(&request{shred: true, apply: func(b *batch) error {
-		c, _, _, err := b.message(seq, false)
-		if err != nil {
-			return err
-		}
-		if _, err := b.exec("deleting an outbox entry", `DELETE FROM outbox WHERE seq = ?`, int64(seq)); err != nil {
-			return err
-		}
-		if _, err := b.exec("deleting a message", `DELETE FROM messages WHERE seq = ?`, int64(seq)); err != nil {
-			return err
-		}
-		b.rekey[c.id] = true
-		b.deleted([]uint64{seq})
-		return nil
-	}})
-}
-
-// DeleteConversation deletes every message with peer (and their outbox
-// entries) and the conversation's key, and shreds them as Delete does. It
-// returns the sequence numbers of the messages it deleted, in order.
-// ErrNotFound if there is no conversation with peer.
-func (s *Store) DeleteConversation(peer []byte) ([]uint64, error) {
-	if len(peer) != wire.KeySize {
-		return nil, fmt.Errorf("store: peer key is %d bytes, want %d", len(peer), wire.KeySize)
-	}
-	var deleted []uint64
-	err := s.do(&request{shred: true, apply: func(b *batch) error {
-		c := b.s.byPeer[string(peer)]
-		if c == nil || b.dropped[c.id] {
-			return fmt.Errorf("%w: no conversation with that peer", ErrNotFound)
-		}
-		var err error
-		deleted, err = b.dropConversation(c)
-		return err
-	}})
-	if err != nil {
-		return nil, err
-	}
-	return deleted, nil
-}
-
-// dropConversation deletes conversation c with everything in it, and
-// returns the sequence numbers of its messages.
-func (b *batch) dropConversation(c *conversation) ([]uint64, error) {
-	seqs, err := b.seqs(`SELECT seq FROM messages WHERE conv = ? ORDER BY seq`, c.id)
-	if err != nil {
-		return nil, err
-	}
-	for _, q := range []string{
-		`DELETE FROM outbox WHERE seq IN (SELECT seq FROM messages WHERE conv = ?)`,
-		`DELETE FROM messages WHERE conv = ?`,
-		`DELETE FROM conversations WHERE id = ?`,
-	} {
-		if _, err := b.exec("deleting a conversation", q, c.id); err != nil {
-			return nil, err
-		}
-	}
-	b.dropped[c.id] = true
-	b.deleted(seqs)
-	return seqs, nil
-}
-
 // openRow unwraps a message's data key under c and decrypts its head.
 func openRow(c *conversation, seq uint64, wrapped, headCT []byte) (sealed, *head, error) {
 	d, err := c.dataKey(seq, wrapped)
@@ -405,7 +353,7 @@ func toMessage(seq uint64, c *conversation, d sealed, h *head, bodyCT, signedCT 
 	m := &Message{
 		Seq: seq, ID: h.ID, Peer: bytes.Clone(c.peer), Direction: h.Direction, Status: h.Status,
 		Sent: h.Sent, Stored: h.Stored, Kind: h.Kind, ContentType: h.ContentType, FileName: h.FileName,
-		Expires: h.Expires, Read: h.Read,
+		Expires: h.Expires, Read: h.Read, Warnings: h.Warnings,
 	}
 	var err error
 	if bodyCT != nil {

@@ -23,7 +23,7 @@ func (s *Store) SetPeerRecord(peer, signed []byte) error {
 		if c == nil || b.dropped[c.id] {
 			return fmt.Errorf("%w: no conversation with that peer", ErrNotFound)
 		}
-		_, err := b.exec("storing a peer's record", `UPDATE conversations SET record = ? WHERE id = ?`, c.sealRecord(signed), c.id)
+		_, err := b.exec("storing a peer's record", `UPDATE conversations SET record = ? WHERE id = ?`, c.sealColumn(convRecord, signed), c.id)
 		return err
 	}})
 }
@@ -50,5 +50,5 @@ func (s *Store) PeerRecord(peer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: reading a peer's record: %w", err)
 	}
-	return c.openRecord(sealed)
+	return c.openColumn(convRecord, sealed)
 }

@@ -79,7 +79,7 @@ func TestMigrateToPeerRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`ALTER TABLE conversations DROP COLUMN record`, `PRAGMA user_version = 1`} {
+	for _, q := range append(undoLinks, `ALTER TABLE conversations DROP COLUMN record`, `PRAGMA user_version = 1`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

@@ -50,6 +50,7 @@ type head struct {
 	FileName    string                 `cbor:"8,keyasint,omitempty"`
 	Expires     int64                  `cbor:"9,keyasint,omitempty"`
 	Read        bool                   `cbor:"10,keyasint,omitempty"`
+	Warnings    []hostapi.Warning      `cbor:"11,keyasint,omitempty"`
 }
 
 // Validate implements wire.Validator.
@@ -86,6 +87,34 @@ type retry struct {
 func (r *retry) Validate() error {
 	if r.Next < 0 || r.Until < 0 {
 		return fmt.Errorf("%w: negative time", wire.ErrMalformed)
+	}
+	return nil
+}
+
+// link is what a message leaves for its conversation's chain (Link), kept
+// in links.data under the conversation's link key.
+type link struct {
+	V         uint64            `cbor:"0,keyasint"`
+	Direction hostapi.Direction `cbor:"1,keyasint"`
+	ID        []byte            `cbor:"2,keyasint"`
+	Hash      []byte            `cbor:"3,keyasint"`
+	Prev      []byte            `cbor:"4,keyasint,omitempty"`
+	Sent      int64             `cbor:"5,keyasint"`
+}
+
+func (l *link) setVersion() { l.V = wire.Version }
+
+// Validate implements wire.Validator.
+func (l *link) Validate() error {
+	switch {
+	case l.Direction != hostapi.In && l.Direction != hostapi.Out:
+		return fmt.Errorf("%w: direction %d", wire.ErrMalformed, l.Direction)
+	case len(l.ID) != wire.MessageIDSize:
+		return fmt.Errorf("%w: message id is %d bytes, want %d", wire.ErrMalformed, len(l.ID), wire.MessageIDSize)
+	case len(l.Hash) != wire.HashSize:
+		return fmt.Errorf("%w: chain hash is %d bytes, want %d", wire.ErrMalformed, len(l.Hash), wire.HashSize)
+	case len(l.Prev) != 0 && len(l.Prev) != wire.HashSize:
+		return fmt.Errorf("%w: previous chain hash is %d bytes, want %d", wire.ErrMalformed, len(l.Prev), wire.HashSize)
 	}
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 //
 // No column holds anything readable: tags are HMACs under keys derived from
 // the root or a conversation key, keys are wrapped, and every other blob is
-// AES-GCM under a message's data key. What the layout does show is listed in
-// the package doc.
+// AES-GCM under a message's data key or a key derived from a conversation
+// key. What the layout does show is listed in the package doc.
 var migrations = []string{
 	`CREATE TABLE root (
 		id       INTEGER PRIMARY KEY CHECK (id = 1),
@@ -43,12 +43,33 @@ var migrations = []string{
 	// The peer's signed record as the host last verified it, encrypted
 	// under the conversation key (SetPeerRecord).
 	`ALTER TABLE conversations ADD COLUMN record BLOB`,
+	// Links: what a message leaves for its conversation's chain, kept after
+	// the message is deleted (Links), encrypted under the conversation key
+	// and found for deduplication by the message's tag. Which messages
+	// expire (the time stays in the message's head). The conversation's
+	// default expiry, encrypted under the conversation key. Stores that had
+	// messages before links get theirs at the next Open (root.unlinked).
+	`CREATE TABLE links (
+		seq  INTEGER PRIMARY KEY,
+		conv INTEGER NOT NULL REFERENCES conversations (id),
+		tag  BLOB NOT NULL,
+		data BLOB NOT NULL
+	) STRICT;
+	CREATE INDEX links_conv ON links (conv, seq);
+	CREATE INDEX links_tag ON links (tag);
+	CREATE TABLE expiring (
+		seq INTEGER PRIMARY KEY REFERENCES messages (seq)
+	) STRICT;
+	ALTER TABLE conversations ADD COLUMN expire BLOB;
+	ALTER TABLE root ADD COLUMN unlinked INTEGER NOT NULL DEFAULT 0;
+	UPDATE root SET unlinked = 1`,
 }
 
 const (
 	insertMessage = `INSERT INTO messages (seq, conv, tag, key, head, body, signed) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tag) DO NOTHING`
 	insertOutbox = `INSERT INTO outbox (seq, envelope, retry) VALUES (?, ?, ?)`
+	insertLink   = `INSERT INTO links (seq, conv, tag, data) VALUES (?, ?, ?, ?)`
 	// messageColumns are read by scanMessage, in this order.
 	messageColumns = `seq, conv, key, head, body, signed`
 	// headColumns are read by scanHead: no body.

@@ -10,12 +10,18 @@ type rotation struct {
 	retired []*conversation // conversations whose keys are replaced or gone
 }
 
+// keptQuery tells whether a conversation that lost messages keeps anything:
+// a message, a link or a default expiry. One that keeps nothing is deleted.
+const keptQuery = `SELECT EXISTS (SELECT 1 FROM messages WHERE conv = ?1)
+	OR EXISTS (SELECT 1 FROM links WHERE conv = ?1)
+	OR EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND expire IS NOT NULL)`
+
 // prepareRotation re-keys, inside b's transaction, every conversation that
-// lost messages (or deletes it if none are left), wraps every conversation
-// key under a new root key with new tags, and writes root.key with both the
-// current and the new root key, so that a crash before or after the commit
-// leaves a key that opens the database (Open keeps the one the database
-// names).
+// lost messages (or deletes it if it keeps nothing: keptQuery), wraps every
+// conversation key under a new root key with new tags, and writes root.key
+// with both the current and the new root key, so that a crash before or
+// after the commit leaves a key that opens the database (Open keeps the one
+// the database names).
 func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
 	rot := &rotation{
 		root:   newRoot(s.root.gen+1, newKey()),
@@ -34,12 +40,12 @@ func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
 		}
 		next := c
 		if b.rekey[id] {
-			var left int
-			if err := s.wconn.QueryRowContext(b.ctx, `SELECT count(*) FROM messages WHERE conv = ?`, id).Scan(&left); err != nil {
+			var left bool
+			if err := s.wconn.QueryRowContext(b.ctx, keptQuery, id).Scan(&left); err != nil {
 				return nil, fail("counting messages", err)
 			}
 			rot.retired = append(rot.retired, c)
-			if left == 0 {
+			if !left {
 				if _, err := b.exec("deleting a conversation", `DELETE FROM conversations WHERE id = ?`, id); err != nil {
 					return nil, err
 				}
@@ -53,7 +59,10 @@ func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
 			if _, err := b.exec("re-keying a conversation", `UPDATE conversations SET peer = ? WHERE id = ?`, next.sealPeer(), id); err != nil {
 				return nil, err
 			}
-			if err := b.rekeyRecord(c, next); err != nil {
+			if err := b.rekeyColumns(c, next); err != nil {
+				return nil, err
+			}
+			if err := b.rekeyLinks(c, next); err != nil {
 				return nil, err
 			}
 		}
@@ -128,23 +137,29 @@ func (b *batch) rekeyMessages(old, next *conversation) error {
 	}
 }
 
-// rekeyRecord encrypts the peer's record of old, if it has one, under
-// next.
-func (b *batch) rekeyRecord(old, next *conversation) error {
-	var sealed []byte
-	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT record FROM conversations WHERE id = ?`, old.id).Scan(&sealed)
-	if err != nil {
-		return fail("re-keying a conversation", err)
+// rekeyColumns encrypts what old's conversations row keeps under its key
+// (the peer's record, the default expiry), where it has it, under next.
+func (b *batch) rekeyColumns(old, next *conversation) error {
+	for _, col := range []struct{ name, what string }{{"record", convRecord}, {"expire", convExpire}} {
+		var sealed []byte
+		err := b.s.wconn.QueryRowContext(b.ctx, `SELECT `+col.name+` FROM conversations WHERE id = ?`, old.id).Scan(&sealed)
+		if err != nil {
+			return fail("re-keying a conversation", err)
+		}
+		if sealed == nil {
+			continue
+		}
+		p, err := old.openColumn(col.what, sealed)
+		if err != nil {
+			return fail("re-keying a conversation", err)
+		}
+		_, err = b.exec("re-keying a conversation", `UPDATE conversations SET `+col.name+` = ? WHERE id = ?`,
+			next.sealColumn(col.what, p), old.id)
+		if err != nil {
+			return err
+		}
 	}
-	if sealed == nil {
-		return nil
-	}
-	signed, err := old.openRecord(sealed)
-	if err != nil {
-		return fail("re-keying a conversation", err)
-	}
-	_, err = b.exec("re-keying a conversation", `UPDATE conversations SET record = ? WHERE id = ?`, next.sealRecord(signed), old.id)
-	return err
+	return nil
 }
 
 // install makes the rotated keys the store's; the caller holds s.mu and has

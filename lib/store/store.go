@@ -217,6 +217,8 @@ type Store struct {
 
 	subMu sync.Mutex
 	subs  map[*subscriber]struct{} // nil once closed
+
+	expiry *expiries // updated by the writer after each commit
 }
 
 // busyTimeout is how long SQLite waits for a lock held by another
@@ -263,6 +265,7 @@ func Open(dir string, kek []byte, opts Options) (*Store, error) {
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		subs:    make(map[*subscriber]struct{}),
+		expiry:  newExpiries(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -353,7 +356,13 @@ func (s *Store) open(quota int64) error {
 	if err := s.wconn.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM conversations`).Scan(&s.nextConv); err != nil {
 		return err
 	}
-	return s.prepare(ctx)
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
+	if err := s.backfill(ctx); err != nil {
+		return err
+	}
+	return s.loadExpiries()
 }
 
 // openDB opens messages.db: one write connection and a pool of readers.

@@ -113,6 +113,7 @@ type batch struct {
 	rekey    map[int64]bool  // conversations that lost messages
 	dropped  map[int64]bool  // conversations deleted whole
 	changes  []Change
+	expiring []expiry // messages stored that expire
 }
 
 // commit runs reqs in one transaction.
@@ -183,6 +184,7 @@ func (s *Store) commit(reqs []*request) (err error) {
 		// WAL, so only the current root key can be needed now.
 		s.rootStale = s.writeRootFile(s.root) != nil
 	}
+	s.expiry.update(b.expiring, b.changes)
 	s.publish(b.changes)
 	return nil
 }

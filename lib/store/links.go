@@ -1,0 +1,248 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"smvs/lib/hostapi"
+	"smvs/lib/wire"
+)
+
+// Link is what a message leaves of itself for its conversation's chain:
+// kept while the message is, and after it is deleted by Delete,
+// DeleteMessages, DeleteBefore or DeleteExpired (not after
+// DeleteConversation or DeleteAll, which leave nothing of the
+// conversation). Text and file messages that have signed bytes have a link;
+// receipts and other kinds do not, nor does a message whose signed bytes
+// don't decode as a signed wire.Message.
+type Link struct {
+	Seq       uint64
+	Direction hostapi.Direction
+	ID        []byte // the message id
+	Hash      []byte // wire.ChainHash of its signed bytes
+	Prev      []byte // the chain hash it carries (wire.Message.Chain); empty if none
+	Sent      int64  // Unix ms, as the sender said
+	Deleted   bool   // the message is gone: the link is all that is left of it
+}
+
+// linkOf returns the link of a message with head h and signed bytes
+// signed, or nil if it has none. The signature is not checked: whoever
+// stored the message did, and a link only records what it says.
+func linkOf(h *head, signed []byte) *link {
+	if (h.Kind != wire.KindText && h.Kind != wire.KindFile) || len(signed) == 0 {
+		return nil
+	}
+	container, err := wire.DecodeSigned(signed)
+	if err != nil {
+		return nil
+	}
+	m, err := wire.DecodeMessage(container.Body)
+	if err != nil {
+		return nil
+	}
+	return &link{Direction: h.Direction, ID: h.ID, Hash: wire.ChainHash(signed), Prev: m.Chain, Sent: h.Sent}
+}
+
+func (c *conversation) sealLink(seq uint64, l *link) []byte {
+	return c.link.Seal(nil, nil, marshal(l), aad("link", seq))
+}
+
+func (c *conversation) openLink(seq uint64, sealed []byte) (*link, error) {
+	p, err := c.link.Open(nil, nil, sealed, aad("link", seq))
+	if err != nil {
+		return nil, fmt.Errorf("%w: message %d: its link does not open", errCorrupt, seq)
+	}
+	l := new(link)
+	if err := wire.Unmarshal("link", p, l); err != nil {
+		return nil, fmt.Errorf("%w: message %d: %w", errCorrupt, seq, err)
+	}
+	return l, nil
+}
+
+// addLink stores the link of message seq of conversation c.
+func (b *batch) addLink(c *conversation, seq uint64, l *link) error {
+	_, err := b.exec("storing a link", insertLink, int64(seq), c.id, c.messageTag(l.Direction, l.ID), c.sealLink(seq, l))
+	return err
+}
+
+// Links returns every link of the conversation with peer, by Seq; none if
+// there is no such conversation. A link is Deleted when its message is
+// gone: that is what the tables show (a link without a message), not
+// something stored.
+func (s *Store) Links(peer []byte) ([]Link, error) {
+	if len(peer) != wire.KeySize {
+		return nil, fmt.Errorf("store: peer key is %d bytes, want %d", len(peer), wire.KeySize)
+	}
+	if err := s.readerState(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	c := s.byPeer[string(peer)]
+	if c == nil {
+		return nil, nil
+	}
+	rows, err := s.read.Query(`SELECT l.seq, l.data, m.seq IS NULL FROM links l LEFT JOIN messages m ON m.seq = l.seq
+		WHERE l.conv = ? ORDER BY l.seq`, c.id)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading links: %w", err)
+	}
+	defer rows.Close()
+	var links []Link
+	for rows.Next() {
+		var seq int64
+		var data []byte
+		var deleted bool
+		if err := rows.Scan(&seq, &data, &deleted); err != nil {
+			return nil, fmt.Errorf("store: reading links: %w", err)
+		}
+		l, err := c.openLink(uint64(seq), data)
+		if err != nil {
+			return nil, fmt.Errorf("store: reading links: %w", err)
+		}
+		links = append(links, Link{Seq: uint64(seq), Direction: l.Direction, ID: l.ID, Hash: l.Hash, Prev: l.Prev,
+			Sent: l.Sent, Deleted: deleted})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading links: %w", err)
+	}
+	return links, nil
+}
+
+// rekeyLinks encrypts every link of old, and its tag, under next.
+func (b *batch) rekeyLinks(old, next *conversation) error {
+	update, err := b.s.wconn.PrepareContext(b.ctx, `UPDATE links SET tag = ?, data = ? WHERE seq = ?`)
+	if err != nil {
+		return fail("re-keying links", err)
+	}
+	defer update.Close()
+	return pages(b.ctx, b.s.wconn, `SELECT seq, data FROM links WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, old.id,
+		func(seq int64, data []byte) error {
+			l, err := old.openLink(uint64(seq), data)
+			if err != nil {
+				return err
+			}
+			_, err = update.ExecContext(b.ctx, next.messageTag(l.Direction, l.ID), next.sealLink(uint64(seq), l), seq)
+			return err
+		})
+}
+
+// pages runs query, which selects a seq and one blob of the rows of
+// conversation conv with seq above its second argument, a page at a time,
+// and calls f on each row. The rows of a page are read before f runs, so f
+// may write. Errors are storage errors.
+func pages(ctx context.Context, conn *sql.Conn, query string, conv int64, f func(seq int64, blob []byte) error) error {
+	type row struct {
+		seq  int64
+		blob []byte
+	}
+	for after := int64(0); ; {
+		rows, err := conn.QueryContext(ctx, query, conv, after)
+		if err != nil {
+			return fail("re-keying a conversation", err)
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.blob); err != nil {
+				rows.Close()
+				return fail("re-keying a conversation", err)
+			}
+			page = append(page, r)
+		}
+		if err := rows.Close(); err != nil {
+			return fail("re-keying a conversation", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, r := range page {
+			if err := f(r.seq, r.blob); err != nil {
+				return fail("re-keying a conversation", err)
+			}
+		}
+		after = page[len(page)-1].seq
+	}
+}
+
+// backfill gives the messages of a store made before links (root.unlinked)
+// their links and their marks in expiring, in one transaction, once.
+func (s *Store) backfill(ctx context.Context) error {
+	var unlinked bool
+	if err := s.wconn.QueryRowContext(ctx, `SELECT unlinked FROM root`).Scan(&unlinked); err != nil {
+		return err
+	}
+	if !unlinked {
+		return nil
+	}
+	return s.commit([]*request{{apply: func(b *batch) error {
+		for _, c := range b.s.convs {
+			if err := b.backfillConversation(c); err != nil {
+				return err
+			}
+		}
+		_, err := b.exec("storing links", `UPDATE root SET unlinked = 0`)
+		return err
+	}}})
+}
+
+// backfillConversation stores what backfill adds for conversation c, a
+// few messages at a time: signed bytes may be large.
+func (b *batch) backfillConversation(c *conversation) error {
+	type row struct {
+		seq                     int64
+		wrapped, head, signedCT []byte
+	}
+	for after := int64(0); ; {
+		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head, signed FROM messages
+			WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 32`, c.id, after)
+		if err != nil {
+			return fail("storing links", err)
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.seq, &r.wrapped, &r.head, &r.signedCT); err != nil {
+				rows.Close()
+				return fail("storing links", err)
+			}
+			page = append(page, r)
+		}
+		if err := rows.Close(); err != nil {
+			return fail("storing links", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, r := range page {
+			if err := b.backfillMessage(c, uint64(r.seq), r.wrapped, r.head, r.signedCT); err != nil {
+				return err
+			}
+		}
+		after = page[len(page)-1].seq
+	}
+}
+
+// backfillMessage stores the link and expiry mark of one message.
+func (b *batch) backfillMessage(c *conversation, seq uint64, wrapped, headCT, signedCT []byte) error {
+	d, h, err := openRow(c, seq, wrapped, headCT)
+	if err != nil {
+		return fail("storing links", err)
+	}
+	if h.Expires > 0 {
+		if _, err := b.exec("storing links", `INSERT OR IGNORE INTO expiring (seq) VALUES (?)`, int64(seq)); err != nil {
+			return err
+		}
+	}
+	if signedCT == nil {
+		return nil
+	}
+	signed, err := d.open(seq, partSigned, signedCT)
+	if err != nil {
+		return fail("storing links", err)
+	}
+	if l := linkOf(h, signed); l != nil {
+		return b.addLink(c, seq, l)
+	}
+	return nil
+}
