@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"smvs/lib/cli"
@@ -20,7 +19,7 @@ import (
 
 // localTime is the layout of times in the text output (and one that
 // --since reads back).
-const localTime = "2006-01-02 15:04:05"
+const localTime = cli.TimeLayout
 
 // formatter writes messages and status changes as lines of text or as
 // NDJSON.
@@ -42,7 +41,7 @@ func (f *formatter) message(w io.Writer, it *hostapi.Item) error {
 		fmt.Fprintf(&b, " < %s: ", f.peerName(it))
 	}
 	if it.Kind == wire.KindText {
-		b.WriteString(escape(string(it.Body)))
+		b.WriteString(cli.Escape(string(it.Body)))
 	} else {
 		b.WriteString(describe(it))
 	}
@@ -78,7 +77,7 @@ func (f *formatter) name(it *hostapi.Item) string {
 // else by the start of its key.
 func (f *formatter) peerName(it *hostapi.Item) string {
 	if name := f.name(it); name != "" {
-		return escape(name)
+		return cli.Escape(name)
 	}
 	if key := peerKey(it.Peer); len(key) > 16 {
 		return key[:16] + "…"
@@ -107,50 +106,15 @@ func describe(it *hostapi.Item) string {
 func summary(it *hostapi.Item) string {
 	parts := []string{it.Kind.String()}
 	if it.FileName != "" {
-		parts[0] += " " + escape(it.FileName)
+		parts[0] += " " + cli.Escape(it.FileName)
 	}
 	if it.Kind == wire.KindFile {
 		if it.ContentType != "" {
-			parts = append(parts, escape(it.ContentType))
+			parts = append(parts, cli.Escape(it.ContentType))
 		}
 		parts = append(parts, cli.FormatSize(int64(len(it.Body))))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// escape makes s safe to print on one line of a terminal: a newline, tab
-// or carriage return becomes \n, \t or \r, a backslash \\, and any other
-// control or invisible formatting character (a bidirectional override,
-// say, which could make the line read otherwise) \xHH, \uHHHH or
-// \UHHHHHHHH, as do bytes that are not UTF-8. The joiners of emoji
-// sequences stay.
-func escape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case unicode.IsGraphic(r) || r == '\u200c' || r == '\u200d':
-			b.WriteRune(r)
-		case r < 0x80:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r <= 0xffff:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		}
-		i += size
-	}
-	return b.String()
 }
 
 // messageJSON is a message in the --json output.

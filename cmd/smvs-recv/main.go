@@ -186,21 +186,11 @@ func (o *options) parseSince(s string, now time.Time) error {
 		}
 		return nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		o.since = t.UnixMilli()
-		return nil
-	}
-	for _, layout := range []string{localTime, "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
-			o.since = t.UnixMilli()
-			return nil
-		}
-	}
-	d, err := cli.ParseDuration(s)
+	t, err := cli.ParseWhen(s, now)
 	if err != nil {
 		return err
 	}
-	o.since = now.Add(-d).UnixMilli()
+	o.since = t.UnixMilli()
 	return nil
 }
 

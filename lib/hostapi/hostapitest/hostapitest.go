@@ -375,7 +375,9 @@ func (h *Host) status(s *hostapi.Status, down chan struct{}) *hostapi.Response {
 			return &hostapi.Response{Err: &hostapi.Error{Code: hostapi.ErrNotFound, Message: "no such message"}}
 		}
 		left := time.Until(deadline)
-		if found.Status.Final() || left <= 0 {
+		// A delete request is answered when the peer's host honoured it
+		// (Sent): no receipt follows.
+		if found.Status.Final() || (found.Kind == wire.KindDelete && found.Status == hostapi.Sent) || left <= 0 {
 			return &hostapi.Response{Status: found}
 		}
 		select {
