@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -257,6 +258,30 @@ func (s *Store) MarkRead(seqs []uint64) (int, error) {
 		return nil
 	}})
 	return marked, err
+}
+
+// AddWarning records w on message seq (once) and tells subscribers, as a
+// status change. ErrNotFound if there is no such message.
+func (s *Store) AddWarning(seq uint64, w hostapi.Warning) error {
+	if w == 0 {
+		return errors.New("store: no warning")
+	}
+	return s.do(&request{apply: func(b *batch) error {
+		_, d, h, err := b.message(seq, false)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(h.Warnings, w) {
+			return nil
+		}
+		h.Warnings = append(h.Warnings, w)
+		if _, err := b.exec("storing a warning", `UPDATE messages SET head = ? WHERE seq = ?`,
+			d.seal(partHead, marshal(h)), int64(seq)); err != nil {
+			return err
+		}
+		b.changes = append(b.changes, Change{Seq: seq, Status: true})
+		return nil
+	}})
 }
 
 // OutboxDone removes message seq's outbox entry and sets its status to st,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 
 	"smvs/lib/hostapi"
 	"smvs/lib/wire"
@@ -66,6 +67,8 @@ func (h *head) Validate() error {
 		return fmt.Errorf("%w: no message kind", wire.ErrMalformed)
 	case h.Sent < 0 || h.Stored < 0 || h.Expires < 0:
 		return fmt.Errorf("%w: negative time", wire.ErrMalformed)
+	case slices.Contains(h.Warnings, 0):
+		return fmt.Errorf("%w: warning 0", wire.ErrMalformed)
 	case len(h.ContentType) > wire.MaxContentTypeLen:
 		return fmt.Errorf("%w: content type is %d bytes, limit %d", wire.ErrTooLarge, len(h.ContentType), wire.MaxContentTypeLen)
 	case len(h.FileName) > wire.MaxFileNameLen:
