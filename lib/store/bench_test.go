@@ -94,6 +94,75 @@ func BenchmarkAddIncoming(b *testing.B) {
 	}
 }
 
+// fill stores n benchMessages, each with a link, from peers in turn, with
+// 64 concurrent callers; expires, if not 0, is their expiry.
+func fill(b *testing.B, s *Store, peers [][]byte, n int, expires int64) {
+	signed := chained(b, peers[0], "a signed message", nil).Signed
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				m := benchMessage(peers[int(i)%len(peers)])
+				m.Signed, m.Expires = signed, expires
+				if _, err := s.AddIncoming(m); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkStore1000 stores 1,000 messages that expire, from 4 peers, with
+// 64 concurrent callers: what BenchmarkSweep1000 deletes.
+func BenchmarkStore1000(b *testing.B) {
+	s := open(b, b.TempDir(), random(32), Options{})
+	peers := [][]byte{random(32), random(32), random(32), random(32)}
+	for b.Loop() {
+		fill(b, s, peers, 1000, 1_900_000_000_000)
+	}
+}
+
+// BenchmarkSweep1000 is DeleteExpired's cost per 1,000 expiring messages,
+// from 4 conversations that keep 1,000 others.
+func BenchmarkSweep1000(b *testing.B) {
+	s := open(b, b.TempDir(), random(32), Options{})
+	peers := [][]byte{random(32), random(32), random(32), random(32)}
+	fill(b, s, peers, 1000, 0)
+	for b.Loop() {
+		b.StopTimer()
+		fill(b, s, peers, 1000, 1_900_000_000_000)
+		b.StartTimer()
+		seqs, err := s.DeleteExpired(time.UnixMilli(1_900_000_000_000))
+		if err != nil || len(seqs) != 1000 {
+			b.Fatal(len(seqs), err)
+		}
+	}
+}
+
+// BenchmarkDeleteConversation10k deletes a conversation of 10,000 messages
+// from a store that keeps 3 others of 100.
+func BenchmarkDeleteConversation10k(b *testing.B) {
+	s := open(b, b.TempDir(), random(32), Options{})
+	fill(b, s, [][]byte{random(32), random(32), random(32)}, 300, 0)
+	for b.Loop() {
+		b.StopTimer()
+		peer := random(32)
+		fill(b, s, [][]byte{peer}, 10_000, 0)
+		b.StartTimer()
+		seqs, err := s.DeleteConversation(peer)
+		if err != nil || len(seqs) != 10_000 {
+			b.Fatal(len(seqs), err)
+		}
+	}
+}
+
 // BenchmarkList reads 100 messages of 100 bytes at a time, with bodies.
 func BenchmarkList(b *testing.B) {
 	s := open(b, b.TempDir(), random(32), Options{})
