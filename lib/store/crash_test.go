@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"smvs/lib/wire"
 )
 
 // The crash test's child process runs when these are set.
@@ -97,6 +100,7 @@ func TestCrash(t *testing.T) {
 				t.Errorf("round %d: re-adding %s: dup %v, %v", round, id, dup, err)
 			}
 		}
+		checkCrashed(t, s, round)
 		t.Logf("round %d: %d acknowledged in this round, %d in all, %d deleted; %d stored", round, adds, len(added), gone, len(stored))
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
@@ -108,10 +112,40 @@ func TestCrash(t *testing.T) {
 // its id alone.
 var crashPeer = bytes.Repeat([]byte{7}, 32)
 
+// crashKey signs the crash messages, so that they have links.
+var crashKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, ed25519.SeedSize))
+
+// crashMessage is the message with id: every other one expires, in a year.
 func crashMessage(id string) *Message {
 	m := message(crashPeer, "crash test "+id)
 	m.ID, _ = hex.DecodeString(id)
+	if m.ID[0]%2 == 0 {
+		m.Expires = m.Sent + int64(365*24*time.Hour/time.Millisecond)
+	}
+	w := &wire.Message{Sender: crashKey.Public().(ed25519.PublicKey), Recipient: crashPeer,
+		KEMKeyID: make([]byte, wire.KEMKeyIDSize), ID: m.ID, Sent: m.Sent, Kind: wire.KindText, Body: m.Body}
+	m.Signed, _ = wire.SignMessage(crashKey, w)
 	return m
+}
+
+// checkCrashed checks that what the messages' transactions wrote with them
+// is there exactly when they are: a link each (deleted ones keep theirs),
+// and marks in expiring that the heap knows.
+func checkCrashed(t *testing.T, s *Store, round int) {
+	t.Helper()
+	stored, expiring := 0, 0
+	for _, m := range listAll(t, s) {
+		stored++
+		if m.Expires > 0 {
+			expiring++
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM messages m JOIN links l ON l.seq = m.seq`); n != stored {
+		t.Errorf("round %d: %d of %d messages have their link", round, n, stored)
+	}
+	if n := count(t, s, `SELECT count(*) FROM expiring`); n != expiring || s.expiry.Len() != expiring {
+		t.Errorf("round %d: %d marks in expiring and %d in the heap, want %d", round, n, s.expiry.Len(), expiring)
+	}
 }
 
 // runAndKill runs the child until it has acknowledged some messages, then
@@ -205,8 +239,14 @@ func crashChild(dir string, kek []byte) {
 				continue
 			}
 			say("try %d", seq)
-			if err := s.Delete(seq); err != nil {
-				fail(fmt.Errorf("Delete: %v", err))
+			var err error
+			if seq%2 == 0 {
+				err = s.Delete(seq)
+			} else {
+				_, err = s.DeleteMessages([]uint64{seq})
+			}
+			if err != nil {
+				fail(fmt.Errorf("deleting: %v", err))
 			}
 			say("del %d", seq)
 		}

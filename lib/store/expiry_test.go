@@ -1,6 +1,9 @@
 package store
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -244,4 +247,49 @@ func TestImport(t *testing.T) {
 			t.Errorf("Import of direction %d, status %s: no error", bad.dir, bad.st)
 		}
 	}
+}
+
+// TestFailedCommitLeavesExpiry checks that the heap changes only with a
+// commit: a deletion whose rotation fails, and messages that don't fit
+// the quota, leave it as the tables are.
+func TestFailedCommitLeavesExpiry(t *testing.T) {
+	dir, kek := t.TempDir(), random(32)
+	s := open(t, dir, kek, Options{Quota: 256 << 10})
+	peer := random(32)
+	m := chained(t, peer, "m", nil)
+	m.Expires = 1_900_000_000_000
+	addIn(t, s, m)
+	obstacle := filepath.Join(dir, rootName+".new")
+	if err := os.MkdirAll(filepath.Join(obstacle, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteExpired(time.UnixMilli(m.Expires)); err == nil {
+		t.Fatal("DeleteExpired with root.key unwritable: no error")
+	}
+	wantNext(t, s, m.Expires)
+	if err := os.RemoveAll(obstacle); err != nil {
+		t.Fatal(err)
+	}
+
+	big := 0
+	for ; big < 100; big++ {
+		n := message(peer, string(random(16<<10)))
+		n.Expires = 1_800_000_000_000
+		if _, err := s.AddIncoming(n); errors.Is(err, ErrQuota) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if big == 100 {
+		t.Fatal("the quota was never reached")
+	}
+	if n := count(t, s, `SELECT count(*) FROM expiring`); n != big+1 || s.expiry.Len() != n {
+		t.Errorf("%d marks in expiring, %d in the heap, want %d", n, s.expiry.Len(), big+1)
+	}
+	seqs, err := s.DeleteExpired(time.UnixMilli(m.Expires))
+	if err != nil || len(seqs) != big+1 {
+		t.Errorf("DeleteExpired = %d, %v, want %d", len(seqs), err, big+1)
+	}
+	wantNext(t, s, 0)
 }

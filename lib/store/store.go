@@ -100,9 +100,10 @@
 //
 // AddOutgoing, AddIncoming, Import, SetStatus, MarkRead, AddWarning,
 // SetExpireAfter and the outbox and delete methods return once their change
-// is committed and fsync'd (SQLite synchronous=FULL in WAL mode). One writer goroutine commits them: it takes every request
-// waiting, applies them in one transaction and commits once (group commit),
-// so many concurrent callers share one fsync. A request that fails on its
+// is committed and fsync'd (SQLite synchronous=FULL in WAL mode). One
+// writer goroutine commits them: it takes every request waiting, applies
+// them in one transaction and commits once (group commit), so many
+// concurrent callers share one fsync. A request that fails on its
 // own (a duplicate, a missing message) does not fail the others; if the
 // transaction itself fails (a full disk, say), each request is retried in a
 // transaction of its own, so only the ones that don't fit fail.
