@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	urfave "github.com/urfave/cli/v2"
+
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
@@ -59,7 +61,53 @@ func (f *formatter) status(w io.Writer, it *hostapi.Item) error {
 	return writeJSON(w, statusJSON{
 		Event: "status", Seq: it.Seq, ID: hex.EncodeToString(it.ID), Direction: direction(it.Direction),
 		Peer: peerKey(it.Peer), PeerName: f.name(it), Status: it.Status.String(), Read: it.Read,
+		Warnings: warningNames(it.Warnings),
 	})
+}
+
+// deleted writes that the messages seqs were deleted; only the JSON output
+// has them, one line a message.
+func (f *formatter) deleted(w io.Writer, seqs []uint64) error {
+	if !f.json {
+		return nil
+	}
+	for _, seq := range seqs {
+		if err := writeJSON(w, deletedJSON{Event: "deleted", Seq: seq}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warnings tells, in the text output, what the message it revealed about
+// its conversation's chain: a warning line on standard error for each.
+// The JSON output has them in the message's object.
+func (f *formatter) warnings(c *urfave.Context, it *hostapi.Item) {
+	if f.json {
+		return
+	}
+	name := f.peerName(it)
+	for _, w := range it.Warnings {
+		switch w {
+		case hostapi.WarnGap:
+			cli.Warningf(c, "%s: a message before seq %d never arrived (gap)", name, it.Seq)
+		case hostapi.WarnFork:
+			cli.Warningf(c, "%s: %s sent another message after the same one as seq %d (fork)", name, name, it.Seq)
+		case hostapi.WarnChanged:
+			cli.Warningf(c, "%s: %s sent message seq %d again with other content (changed)", name, name, it.Seq)
+		default:
+			cli.Warningf(c, "%s: seq %d: %s", name, it.Seq, w)
+		}
+	}
+}
+
+// warningNames names warnings for the JSON output.
+func warningNames(ws []hostapi.Warning) []string {
+	var out []string
+	for _, w := range ws {
+		out = append(out, w.String())
+	}
+	return out
 }
 
 // name is the name of the message's peer: the user's own name for it in
@@ -119,35 +167,46 @@ func summary(it *hostapi.Item) string {
 
 // messageJSON is a message in the --json output.
 type messageJSON struct {
-	Event       string  `json:"event"` // "message"
-	Seq         uint64  `json:"seq"`
-	ID          string  `json:"id"`
-	Time        string  `json:"time"`
-	Stored      string  `json:"stored"`
-	Direction   string  `json:"direction"`
-	Peer        string  `json:"peer"`
-	PeerName    string  `json:"peer_name,omitempty"`
-	Kind        string  `json:"kind"`
-	ContentType string  `json:"content_type,omitempty"`
-	FileName    string  `json:"file_name,omitempty"`
-	Size        int     `json:"size"`
-	Status      string  `json:"status"`
-	Read        bool    `json:"read,omitempty"`
-	Expires     string  `json:"expires,omitempty"`
-	Text        *string `json:"text,omitempty"`
-	BodyBase64  *string `json:"body_base64,omitempty"`
+	Event       string   `json:"event"` // "message"
+	Seq         uint64   `json:"seq"`
+	ID          string   `json:"id"`
+	Time        string   `json:"time"`
+	Stored      string   `json:"stored"`
+	Direction   string   `json:"direction"`
+	Peer        string   `json:"peer"`
+	PeerName    string   `json:"peer_name,omitempty"`
+	Kind        string   `json:"kind"`
+	ContentType string   `json:"content_type,omitempty"`
+	FileName    string   `json:"file_name,omitempty"`
+	Size        int      `json:"size"`
+	Status      string   `json:"status"`
+	Read        bool     `json:"read,omitempty"`
+	Expires     string   `json:"expires,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
+	Text        *string  `json:"text,omitempty"`
+	BodyBase64  *string  `json:"body_base64,omitempty"`
+	// SignedBase64 is the signed message, in an export: what an import
+	// gives the host to check.
+	SignedBase64 string `json:"signed_base64,omitempty"`
+}
+
+// deletedJSON is a message deleted, in the --json output.
+type deletedJSON struct {
+	Event string `json:"event"` // "deleted"
+	Seq   uint64 `json:"seq"`
 }
 
 // statusJSON is a change of delivery status in the --json output.
 type statusJSON struct {
-	Event     string `json:"event"` // "status"
-	Seq       uint64 `json:"seq"`
-	ID        string `json:"id"`
-	Direction string `json:"direction"`
-	Peer      string `json:"peer"`
-	PeerName  string `json:"peer_name,omitempty"`
-	Status    string `json:"status"`
-	Read      bool   `json:"read,omitempty"`
+	Event     string   `json:"event"` // "status"
+	Seq       uint64   `json:"seq"`
+	ID        string   `json:"id"`
+	Direction string   `json:"direction"`
+	Peer      string   `json:"peer"`
+	PeerName  string   `json:"peer_name,omitempty"`
+	Status    string   `json:"status"`
+	Read      bool     `json:"read,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
 }
 
 func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
@@ -156,7 +215,10 @@ func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
 		Time: jsonTime(it.Sent), Stored: jsonTime(it.Stored), Direction: direction(it.Direction),
 		Peer: peerKey(it.Peer), PeerName: f.name(it), Kind: it.Kind.String(),
 		ContentType: it.ContentType, FileName: it.FileName, Size: len(it.Body), Status: it.Status.String(),
-		Read: it.Read,
+		Read: it.Read, Warnings: warningNames(it.Warnings),
+	}
+	if len(it.Signed) > 0 {
+		m.SignedBase64 = base64.StdEncoding.EncodeToString(it.Signed)
 	}
 	if it.Expires != 0 {
 		m.Expires = jsonTime(it.Expires)

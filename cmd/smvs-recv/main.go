@@ -46,23 +46,25 @@ const (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run runs smvs-recv with args until it is done or ctx ends, and returns
-// its exit status.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := newApp(ctx)
+// run runs smvs-recv with args until it is done or ctx ends, reading an
+// import from stdin, and returns its exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(ctx, stdin)
 	app.Writer, app.ErrWriter = stdout, stderr
 	return cli.Run(app, args)
 }
 
-func newApp(ctx context.Context) *urfave.App {
+func newApp(ctx context.Context, stdin io.Reader) *urfave.App {
 	return &urfave.App{
 		Name:  "smvs-recv",
 		Usage: "print your SMVS messages: the history, new ones as they come, or one message's body",
 		UsageText: "smvs-recv [--from NAME] [--since TIME|DURATION|ID|SEQ] [--follow] [--json] [--cursor FILE]\n" +
 			"smvs-recv --export [--from NAME] [--since TIME|DURATION|ID|SEQ] [--cursor FILE]\n" +
+			"smvs-recv --import [--json] [FILE]\n" +
+			"smvs-recv --fingerprint NAME [--until TIME|DURATION] [--json]\n" +
 			"smvs-recv --raw ID|SEQ",
 		Description: "Prints the messages your host keeps, oldest first, one a line: the time, < for a message\n" +
 			"received or > for one sent (with its delivery status), the contact, and the text.",
@@ -73,7 +75,10 @@ func newApp(ctx context.Context) *urfave.App {
 			&urfave.BoolFlag{Name: "json", Usage: "print one JSON object a line (NDJSON)"},
 			&urfave.StringFlag{Name: "raw", Usage: "write exactly the body of the message with `ID` (or seq) to standard output"},
 			&urfave.PathFlag{Name: "cursor", Usage: "start after the message whose seq is in `FILE`, and keep it up to date", TakesFile: true},
-			&urfave.BoolFlag{Name: "export", Usage: "print every message as NDJSON, for a backup: --json without --follow"},
+			&urfave.BoolFlag{Name: "export", Usage: "print every message as NDJSON, for a backup: --json without --follow, with each message's signed bytes"},
+			&urfave.BoolFlag{Name: "import", Usage: "restore the messages of an export read from FILE, or standard input (only on the host's machine)"},
+			&urfave.StringFlag{Name: "fingerprint", Usage: "print the fingerprint of the conversation with `NAME`, to compare with theirs"},
+			&urfave.StringFlag{Name: "until", Usage: "with --fingerprint, only messages sent up to `WHEN`: a time, or a duration ago"},
 			&urfave.BoolFlag{Name: "unread", Usage: "only received messages no device has marked read"},
 			&urfave.BoolFlag{Name: "mark-read", Usage: "mark the received messages printed as read, on every device"},
 			cli.SocketFlag(),
@@ -85,8 +90,13 @@ func newApp(ctx context.Context) *urfave.App {
 			if err != nil {
 				return err
 			}
-			if o.rawSeq != 0 || o.rawID != nil {
+			switch {
+			case o.rawSeq != 0 || o.rawID != nil:
 				return raw(ctx, c, o)
+			case o.importing:
+				return importExport(ctx, c, o, stdin)
+			case o.fingerprint != "":
+				return fingerprint(ctx, c, o)
 			}
 			r := &receiver{c: c, o: o, f: &formatter{json: o.json, contacts: book}, out: bufio.NewWriter(c.App.Writer), last: o.after}
 			if o.follow {
@@ -110,14 +120,38 @@ type options struct {
 	cursor   string
 	rawSeq   uint64
 	rawID    []byte
+	export   bool // with each message's signed bytes
+
+	importing   bool
+	importFile  string // "" or "-": standard input
+	fingerprint string // as the host gets it: a key, or a name
+	until       int64  // Unix ms
 }
 
 func parseOptions(c *urfave.Context, book *contacts.File) (*options, error) {
+	var modes []string
+	for _, name := range []string{"raw", "import", "fingerprint"} {
+		if c.IsSet(name) {
+			modes = append(modes, "--"+name)
+		}
+	}
+	if len(modes) > 1 {
+		return nil, cli.UsageErrorf(c, "%s and %s can't be used together", modes[0], modes[1])
+	}
+	if c.Bool("import") {
+		return parseImport(c)
+	}
 	if err := cli.CheckArgs(c, 0, 0); err != nil {
 		return nil, err
 	}
+	if c.IsSet("fingerprint") {
+		return parseFingerprint(c, book)
+	}
+	if c.IsSet("until") {
+		return nil, cli.UsageErrorf(c, "--until goes with --fingerprint")
+	}
 	o := &options{follow: c.Bool("follow"), json: c.Bool("json") || c.Bool("export"), cursor: c.Path("cursor"),
-		unread: c.Bool("unread"), markRead: c.Bool("mark-read")}
+		unread: c.Bool("unread"), markRead: c.Bool("mark-read"), export: c.Bool("export")}
 	if c.IsSet("raw") {
 		for _, name := range []string{"follow", "json", "export", "cursor", "since", "from", "unread", "mark-read"} {
 			if c.IsSet(name) {
@@ -315,7 +349,7 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 		}
 		r.last, r.o.sinceID = max(r.last, it.Seq-1), nil
 	}
-	s, err := client.List(ctx, &hostapi.List{After: r.last, Peer: r.o.from, Since: r.o.since, Follow: r.o.follow})
+	s, err := client.List(ctx, &hostapi.List{After: r.last, Peer: r.o.from, Since: r.o.since, Follow: r.o.follow, Signed: r.o.export})
 	if err != nil {
 		return err
 	}
@@ -341,6 +375,7 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 			if err := r.f.message(r.out, e.Item); err != nil {
 				return localError{fmt.Errorf("writing to standard output: %w", err)}
 			}
+			r.f.warnings(r.c, e.Item)
 			if err := r.printed(e.Item.Seq); err != nil {
 				return err
 			}
@@ -349,6 +384,11 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 			}
 		case hostapi.EventStatus:
 			if err := r.f.status(r.out, e.Item); err != nil {
+				return localError{fmt.Errorf("writing to standard output: %w", err)}
+			}
+			r.f.warnings(r.c, e.Item)
+		case hostapi.EventDeleted:
+			if err := r.f.deleted(r.out, e.Deleted); err != nil {
 				return localError{fmt.Errorf("writing to standard output: %w", err)}
 			}
 		}

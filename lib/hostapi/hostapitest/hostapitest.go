@@ -405,7 +405,11 @@ func (h *Host) list(conn net.Conn, l *hostapi.List, down chan struct{}) {
 	var history []*hostapi.Item
 	for _, it := range h.items {
 		if it.Seq > l.After && it.Sent >= l.Since && (peer == nil || bytes.Equal(it.Peer, peer)) {
-			history = append(history, clone(it, true))
+			c := clone(it, true)
+			if !l.Signed {
+				c.Signed = nil
+			}
+			history = append(history, c)
 		}
 	}
 	next, changed := len(h.log), h.changed
