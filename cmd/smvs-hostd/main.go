@@ -42,6 +42,7 @@ const (
 	envPeerRate    = "SMVS_HOSTD_PEER_RATE"
 	envPeerBurst   = "SMVS_HOSTD_PEER_BURST"
 	envPeerStreams = "SMVS_HOSTD_PEER_STREAMS"
+	envPeerDeletes = "SMVS_HOSTD_PEER_DELETES"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
 )
 
@@ -154,6 +155,12 @@ func newApp(ctx context.Context) *urfave.App {
 			Value:   host.DefaultPeerStreams,
 			EnvVars: []string{envPeerStreams},
 		},
+		&urfave.StringFlag{
+			Name:    "peer-deletes",
+			Usage:   "honour peers' requests to delete the messages they sent (`POLICY` own), or refuse them all (none)",
+			Value:   host.PeerDeletesOwn.String(),
+			EnvVars: []string{envPeerDeletes},
+		},
 		cli.LogLevelFlag(envLogLevel),
 	)
 	return &urfave.App{
@@ -244,6 +251,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, cli.UsageErrorf(c, "invalid --peer-burst %d: want at least 1", h.PeerBurst)
 	case h.PeerStreams < 1:
 		return nil, cli.UsageErrorf(c, "invalid --peer-streams %d: want at least 1", h.PeerStreams)
+	}
+	if h.PeerDeletes, err = host.ParsePeerDeletes(c.String("peer-deletes")); err != nil {
+		return nil, cli.UsageErrorf(c, "--peer-deletes: %w", err)
 	}
 	if cfg.logLevel, err = cli.LogLevel(c); err != nil {
 		return nil, err

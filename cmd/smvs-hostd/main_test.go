@@ -285,6 +285,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--peer-rate", "0"}, "invalid --peer-rate 0"},
 		{[]string{"--peer-burst", "0"}, "invalid --peer-burst 0"},
 		{[]string{"--peer-streams", "0"}, "invalid --peer-streams 0"},
+		{[]string{"--peer-deletes", "some"}, `--peer-deletes: unknown policy "some" for peers' deletions: want own or none`},
 		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"--dir-pin", "sha256//x"}, "--dir-pin given without --dir"},
 		{[]string{"--passphrase-fd", "3", "--passphrase-file", "f"}, "--passphrase-fd and --passphrase-file both given"},

@@ -2,10 +2,10 @@ package host
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/wire"
@@ -13,8 +13,10 @@ import (
 
 // chains keeps each conversation's chain: the hash the next message to
 // the peer carries (the hash of the last message sealed to or stored from
-// the peer; receipts aside), and the hashes of its recent messages, both
-// ways. It starts from the store's LastSigned and is then kept in memory.
+// the peer; receipts aside), and the links of all its messages, both ways,
+// deleted ones included (PROTOCOL.md section 7). A conversation's links
+// are read from the store (store.Links) the first time it is needed, and
+// then kept up to date in memory.
 //
 // It orders a conversation both ways. Messages to one peer are signed one
 // at a time, each naming the one before, while their store writes and
@@ -23,8 +25,14 @@ import (
 // likely in flight on another stream of the same pipeline), so that
 // pipelined messages are stored in the order they were sent: one peer's
 // chained messages are committed one after another, while different
-// peers' share commits. A message whose predecessor does not come (it was
-// refused, or the peer chains differently) is stored anyway.
+// peers' share commits.
+//
+// And it checks a conversation (admit): a message whose hash is known is
+// a duplicate, even if the message was deleted since; one that reuses an
+// incoming message's id with other content is a changed message; one
+// whose predecessor never comes reveals a gap, and one naming the same
+// predecessor as an earlier message of the same sender, a fork. A message
+// is never refused for its chain: the warnings go with it into the store.
 //
 // It is safe for concurrent use.
 type chains struct {
@@ -35,20 +43,24 @@ type chains struct {
 }
 
 // reorderWait is how long a message waits for the message its chain hash
-// names; knownPerPeer is how many recent hashes of a conversation are kept
-// to know it by (a few times the delivery window).
-const (
-	reorderWait  = 500 * time.Millisecond
-	knownPerPeer = 4 * deliveryWindow
-)
+// names.
+const reorderWait = 500 * time.Millisecond
 
 type chain struct {
-	mu      sync.Mutex // guards what follows; held while a message to the peer is signed
-	loaded  bool
-	hash    []byte              // what the next message to the peer carries; nil before the first
-	known   map[string]struct{} // the hashes of recent messages of the conversation
-	recent  []string            // known's keys, oldest first
-	changed chan struct{}       // closed when a hash becomes known
+	mu     sync.Mutex // guards what follows; held while a message to the peer is signed
+	loaded bool
+	hash   []byte              // what the next message to the peer carries; nil before the first
+	hashes map[string]struct{} // the hash of every message of the conversation, either way
+	// incoming holds the incoming messages by id, and named the hash of
+	// the first incoming message naming each chain hash.
+	incoming map[string]incomingLink
+	named    map[string]string
+	changed  chan struct{} // closed when a hash becomes known
+}
+
+type incomingLink struct {
+	seq  uint64
+	hash string
 }
 
 func newChains(s *store.Store) *chains {
@@ -60,41 +72,55 @@ func (c *chains) get(peer identity.PublicKey) (*chain, error) {
 	c.mu.Lock()
 	ch := c.peers[peer]
 	if ch == nil {
-		ch = &chain{known: make(map[string]struct{}), changed: make(chan struct{})}
+		ch = &chain{changed: make(chan struct{})}
 		c.peers[peer] = ch
 	}
 	c.mu.Unlock()
 	ch.mu.Lock()
 	if !ch.loaded {
-		last, err := c.store.LastSigned(peer.Bytes())
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		links, err := c.store.Links(peer.Bytes())
+		if err != nil {
 			ch.mu.Unlock()
 			return nil, err
 		}
 		ch.hash = nil
-		if len(last) > 0 {
-			ch.hash = wire.ChainHash(last)
-			ch.learn(ch.hash)
+		ch.hashes = make(map[string]struct{}, len(links))
+		ch.incoming = make(map[string]incomingLink)
+		ch.named = make(map[string]string)
+		for _, l := range links {
+			ch.add(l.Seq, l.Direction, l.ID, l.Hash, l.Prev)
+		}
+		if len(links) > 0 {
+			ch.hash = links[len(links)-1].Hash
 		}
 		ch.loaded = true
 	}
 	return ch, nil
 }
 
-// learn records hash as a message of the conversation and wakes those
+// add records a message of the conversation: seq (0 while not stored),
+// its direction, id, hash and the chain hash it carries; it wakes those
 // waiting for it. ch.mu is held.
-func (ch *chain) learn(hash []byte) {
-	if _, ok := ch.known[string(hash)]; ok {
+func (ch *chain) add(seq uint64, dir hostapi.Direction, id, hash, prev []byte) {
+	if dir == hostapi.In {
+		if _, ok := ch.incoming[string(id)]; !ok {
+			ch.incoming[string(id)] = incomingLink{seq: seq, hash: string(hash)}
+		}
+		if _, ok := ch.named[string(prev)]; !ok && len(prev) > 0 {
+			ch.named[string(prev)] = string(hash)
+		}
+	}
+	if _, ok := ch.hashes[string(hash)]; ok {
 		return
 	}
-	ch.known[string(hash)] = struct{}{}
-	ch.recent = append(ch.recent, string(hash))
-	if len(ch.recent) > knownPerPeer {
-		delete(ch.known, ch.recent[0])
-		ch.recent = ch.recent[1:]
-	}
+	ch.hashes[string(hash)] = struct{}{}
 	close(ch.changed)
 	ch.changed = make(chan struct{})
+}
+
+func (ch *chain) known(hash []byte) bool {
+	_, ok := ch.hashes[string(hash)]
+	return ok
 }
 
 // next locks peer's chain and returns the hash the next message to it
@@ -108,71 +134,147 @@ func (c *chains) next(peer identity.PublicKey) (hash []byte, done func(signed []
 	return ch.hash, func(signed []byte) {
 		if signed != nil {
 			ch.hash = wire.ChainHash(signed)
-			ch.learn(ch.hash)
+			ch.add(0, hostapi.Out, nil, ch.hash, nil)
 		}
 		ch.mu.Unlock()
 	}, nil
 }
 
+// admission is what admit decided about an arriving message.
+type admission struct {
+	duplicate bool              // its hash is known: it was stored before (and may have been deleted since)
+	changed   uint64            // the seq of the message from the peer with its id and other content
+	warnings  []hostapi.Warning // what it reveals about the chain, if it is stored
+}
+
+// admit checks a text or file message m from peer, whose signed bytes
+// hash to hash, against the conversation's chain. A message that names
+// one the conversation does not have waits for it up to reorderWait, or
+// until ctx ends. The caller stores a message that is neither a
+// duplicate nor changed, and then calls stored.
+func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Message, hash []byte) (admission, error) {
+	ch, err := c.get(peer)
+	if err != nil {
+		return admission{}, err
+	}
+	dup := ch.known(hash)
+	ch.mu.Unlock()
+	if dup {
+		return admission{duplicate: true}, nil
+	}
+	if err := c.await(ctx, peer, m.Chain); err != nil {
+		return admission{}, err
+	}
+	if ch, err = c.get(peer); err != nil {
+		return admission{}, err
+	}
+	defer ch.mu.Unlock()
+	if ch.known(hash) {
+		return admission{duplicate: true}, nil
+	}
+	if in, ok := ch.incoming[string(m.ID)]; ok {
+		return admission{changed: in.seq}, nil
+	}
+	var a admission
+	if len(m.Chain) == 0 {
+		return a, nil
+	}
+	if !ch.known(m.Chain) && len(ch.hashes) > 0 {
+		a.warnings = append(a.warnings, hostapi.WarnGap)
+	}
+	// Claimed now, so that of two messages naming the same one that
+	// arrive together, the second is the fork.
+	switch first, ok := ch.named[string(m.Chain)]; {
+	case !ok:
+		ch.named[string(m.Chain)] = string(hash)
+	case first != string(hash):
+		a.warnings = append(a.warnings, hostapi.WarnFork)
+	}
+	return a, nil
+}
+
 // await waits until the message whose hash is prev is known in the
 // conversation with peer, for at most reorderWait or until ctx ends. An
 // empty prev (the first message, or a receipt) does not wait.
-func (c *chains) await(ctx context.Context, peer identity.PublicKey, prev []byte) {
+func (c *chains) await(ctx context.Context, peer identity.PublicKey, prev []byte) error {
 	if len(prev) == 0 {
-		return
+		return nil
 	}
 	ch, err := c.get(peer)
 	if err != nil {
-		return
+		return err
 	}
 	timer := time.NewTimer(reorderWait)
 	defer timer.Stop()
 	for {
-		if _, ok := ch.known[string(prev)]; ok {
+		if ch.known(prev) {
 			ch.mu.Unlock()
-			return
+			return nil
 		}
 		changed := ch.changed
 		ch.mu.Unlock()
 		select {
 		case <-changed:
 		case <-timer.C:
-			return
+			return nil
 		case <-ctx.Done():
-			return
+			return nil
 		}
-		ch.mu.Lock()
+		if ch, err = c.get(peer); err != nil {
+			return err
+		}
 	}
 }
 
-// arrived records that the store has answered for a message from peer
-// (stored, or not), so that the messages naming it go on.
-func (c *chains) arrived(peer identity.PublicKey, signed []byte) {
+// stored records message m from peer, stored as seq with signed bytes
+// hashing to hash, as the conversation's last, and lets the messages
+// naming it go on.
+func (c *chains) stored(peer identity.PublicKey, seq uint64, m *wire.Message, hash []byte) {
 	ch, err := c.get(peer)
 	if err != nil {
 		return
 	}
 	defer ch.mu.Unlock()
-	ch.learn(wire.ChainHash(signed))
+	ch.add(seq, hostapi.In, m.ID, hash, m.Chain)
+	ch.hash = hash
 }
 
-// stored records a message stored from peer as the conversation's last.
-func (c *chains) stored(peer identity.PublicKey, signed []byte) {
+// imported records a message of the conversation with peer that an
+// import stored as seq, and makes it the conversation's last, as it is
+// by Seq in the store.
+func (c *chains) imported(peer identity.PublicKey, seq uint64, dir hostapi.Direction, m *wire.Message, hash []byte) {
 	ch, err := c.get(peer)
 	if err != nil {
 		return
 	}
 	defer ch.mu.Unlock()
-	ch.hash = wire.ChainHash(signed)
+	ch.add(seq, dir, m.ID, hash, m.Chain)
+	ch.hash = hash
 }
 
 // forget makes peer's chain be read from the store again: a message
-// signed on it was not stored.
+// signed on it was not stored, or the conversation was deleted.
 func (c *chains) forget(peer identity.PublicKey) {
 	c.mu.Lock()
 	ch := c.peers[peer]
 	c.mu.Unlock()
 	if ch != nil {
+		ch.mu.Lock()
+		ch.loaded = false
+		ch.mu.Unlock()
+	}
+}
+
+// forgetAll makes every chain be read from the store again: every
+// conversation was deleted.
+func (c *chains) forgetAll() {
+	c.mu.Lock()
+	all := make([]*chain, 0, len(c.peers))
+	for _, ch := range c.peers {
+		all = append(all, ch)
+	}
+	c.mu.Unlock()
+	for _, ch := range all {
 		ch.mu.Lock()
 		ch.loaded = false
 		ch.mu.Unlock()

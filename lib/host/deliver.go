@@ -85,6 +85,24 @@ func (q *peerQueue) signal() {
 	}
 }
 
+// drop forgets the entries of messages seqs, which were deleted, outbox
+// entries and all. An attempt in flight finds its entry gone and ends.
+func (d *deliverer) drop(seqs []uint64) {
+	gone := make(map[uint64]bool, len(seqs))
+	for _, seq := range seqs {
+		gone[seq] = true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, q := range d.queues {
+		n := len(q.pending)
+		q.pending = slices.DeleteFunc(q.pending, func(o *store.Outgoing) bool { return gone[o.Seq] })
+		if len(q.pending) != n {
+			q.signal()
+		}
+	}
+}
+
 // stop cancels the deliveries in flight and waits for every queue's
 // goroutine. What was not delivered stays in the outbox.
 func (d *deliverer) stop() {
@@ -162,6 +180,7 @@ const (
 	retry                    // the peer's host failed: back off
 	again                    // re-sealed to the peer's new KEM key: send again now
 	canceled                 // the host is stopping
+	dropped                  // the message was deleted meanwhile, outbox entry and all
 )
 
 // attempt delivers o once and puts it back in q unless it left the
@@ -181,7 +200,10 @@ func (d *deliverer) attempt(q *peerQueue, o *store.Outgoing, failures int) {
 		d.mu.Unlock()
 		o.Attempts++
 		o.Next = next
-		if err := d.h.store.OutboxRetry(o.Seq, o.Attempts, o.Next); err != nil && !errors.Is(err, store.ErrClosed) {
+		switch err := d.h.store.OutboxRetry(o.Seq, o.Attempts, o.Next); {
+		case errors.Is(err, store.ErrNotFound):
+			result = dropped
+		case err != nil && !errors.Is(err, store.ErrClosed):
 			d.h.log.Error("recording a retry", "seq", o.Seq, "err", err)
 		}
 	}
@@ -264,7 +286,7 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		h.log.Info("delivery postponed", "status", resp.Status)
 		return retry
 	case wire.StatusRefused:
-		h.log.Warn("message refused by the peer's host: its user's policy does not take this user's messages",
+		h.log.Warn("message refused by the peer's host: its user's policy refused it",
 			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
 		return d.done(o, hostapi.Refused)
 	}
@@ -275,8 +297,11 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 // done takes o out of the outbox with status st.
 func (d *deliverer) done(o *store.Outgoing, st hostapi.DeliveryStatus) outcome {
 	if err := d.h.store.OutboxDone(o.Seq, st); err != nil {
-		if errors.Is(err, store.ErrClosed) {
+		switch {
+		case errors.Is(err, store.ErrClosed):
 			return canceled
+		case errors.Is(err, store.ErrNotFound):
+			return dropped
 		}
 		d.h.log.Error("recording a delivery", "seq", o.Seq, "err", err)
 		return retry
@@ -300,6 +325,9 @@ func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store
 		return retry
 	}
 	sent, err := h.storedMessage(o.Seq)
+	if errors.Is(err, store.ErrNotFound) {
+		return dropped
+	}
 	if err != nil {
 		h.log.Error("re-sealing a message: reading it", "seq", o.Seq, "err", err)
 		return retry
@@ -309,8 +337,11 @@ func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store
 		err = h.store.ReplaceEnvelope(o.Seq, sealed.Envelope)
 	}
 	if err != nil {
-		if errors.Is(err, store.ErrClosed) {
+		switch {
+		case errors.Is(err, store.ErrClosed):
 			return canceled
+		case errors.Is(err, store.ErrNotFound):
+			return dropped
 		}
 		h.log.Error("re-sealing a message", "seq", o.Seq, "err", err)
 		return retry

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -233,6 +234,26 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			if !s.respond(w, s.markRead(req.Read)) {
 				return
 			}
+		case hostapi.OpDelete:
+			r, e := s.h.deleteMessages(s.h.ctx, req.Delete)
+			if !s.respond(w, &hostapi.Response{Deleted: r, Err: e}) {
+				return
+			}
+		case hostapi.OpImport:
+			r, e := s.h.importMessages(req.Import)
+			if !s.respond(w, &hostapi.Response{Imported: r, Err: e}) {
+				return
+			}
+		case hostapi.OpFingerprint:
+			r, e := s.h.fingerprint(req.Fingerprint)
+			if !s.respond(w, &hostapi.Response{Fingerprint: r, Err: e}) {
+				return
+			}
+		case hostapi.OpExpiry:
+			r, e := s.h.expiry(req.Expiry)
+			if !s.respond(w, &hostapi.Response{Expiry: r, Err: e}) {
+				return
+			}
 		case hostapi.OpSubmit:
 			r, e := s.h.submit(s.h.ctx, req.Submit)
 			if e != nil {
@@ -309,7 +330,7 @@ func (s *deviceServer) item(m *store.Message, body bool) *hostapi.Item {
 	it := &hostapi.Item{
 		Seq: m.Seq, ID: m.ID, Direction: m.Direction, Peer: m.Peer, PeerName: s.h.peerName(m.Peer),
 		Sent: m.Sent, Stored: m.Stored, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
-		Expires: m.Expires, Status: m.Status, Read: m.Read,
+		Expires: m.Expires, Status: m.Status, Read: m.Read, Warnings: m.Warnings,
 	}
 	if body {
 		it.Body = m.Body
@@ -330,23 +351,30 @@ func (h *Host) peerName(peer []byte) string {
 	return ""
 }
 
-// visible reports whether devices see m: receipts are the host's own
-// business.
-func visible(m *store.Message) bool { return m.Kind != wire.KindReceipt }
+// visible reports whether devices list m: texts and files. Receipts and
+// delete requests are the hosts' business.
+func visible(m *store.Message) bool { return m.Kind == wire.KindText || m.Kind == wire.KindFile }
 
 // status answers a Status request, waiting for a final status if asked.
+// A delete request a device asked for has a status too: its answer.
 func (s *deviceServer) status(st *hostapi.Status) *hostapi.Response {
 	m, err := s.h.store.ByID(st.ID)
-	if err == nil && !visible(m) {
+	if err == nil && m.Kind == wire.KindReceipt {
 		err = store.ErrNotFound
 	}
 	if err != nil {
 		return &hostapi.Response{Err: s.lookupError(st.ID, err)}
 	}
-	if st.Wait > 0 && !m.Status.Final() {
+	if st.Wait > 0 && !final(m) {
 		m = s.waitFinal(m, time.Duration(min(st.Wait, maxStatusWait.Milliseconds()))*time.Millisecond)
 	}
 	return &hostapi.Response{Status: s.item(m, false)}
+}
+
+// final reports whether m's status will not change any more: a final
+// status, or sent for a delete request, which gets no receipt.
+func final(m *store.Message) bool {
+	return m.Status.Final() || m.Kind == wire.KindDelete && m.Status == hostapi.Sent
 }
 
 func (s *deviceServer) lookupError(id []byte, err error) *hostapi.Error {
@@ -373,7 +401,7 @@ func (s *deviceServer) waitFinal(m *store.Message, wait time.Duration) *store.Me
 			if now, err := s.h.store.Head(m.Seq); err == nil {
 				m = now
 			}
-			if m.Status.Final() {
+			if final(m) {
 				return m
 			}
 		}
@@ -398,8 +426,9 @@ func (s *deviceServer) waitFinal(m *store.Message, wait time.Duration) *store.Me
 
 // listFilter is what a List asks for.
 type listFilter struct {
-	peer  []byte // nil for every conversation
-	since int64
+	peer   []byte // nil for every conversation
+	since  int64
+	signed bool // each message with its signed bytes
 }
 
 func (f listFilter) match(m *store.Message) bool {
@@ -407,24 +436,26 @@ func (f listFilter) match(m *store.Message) bool {
 }
 
 // list streams a List: the history after its cursor, then, with Follow, a
-// Live event and every new message and status change until the device
-// leaves or the host stops.
+// Live event and every new message, status change and deletion until the
+// device leaves or the host stops.
 func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) {
-	f := listFilter{since: l.Since}
+	f := listFilter{since: l.Since, signed: l.Signed}
 	if l.Peer != "" {
-		key, err := s.h.names.key(l.Peer)
-		if err != nil {
-			s.respond(w, &hostapi.Response{Err: &hostapi.Error{
-				Code: hostapi.ErrUnknownRecipient, Message: fmt.Sprintf("no contact %q", l.Peer),
-				Hint: "give a contact's name or an smvs1 key"}})
+		key, e := s.h.conversationKey(l.Peer)
+		if e != nil {
+			s.respond(w, &hostapi.Response{Err: e})
 			return
 		}
 		f.peer = key.Bytes()
 	}
 	var ch <-chan store.Change
+	var dels *deletionSub
 	unsubscribe := func() {}
 	if l.Follow {
 		// Subscribe before reading the history, so nothing falls between.
+		var undelete func()
+		dels, undelete = s.h.deletions.subscribe()
+		defer undelete()
 		ch, unsubscribe = s.h.store.Subscribe()
 	}
 	defer func() { unsubscribe() }()
@@ -446,7 +477,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 		br.ReadByte()
 		close(gone)
 	}()
-	changed := make(map[uint64]bool) // seq → marked read
+	changed := make(map[uint64]struct{}) // messages whose status or read mark changed
 	for {
 		var news, overflow bool
 		select {
@@ -454,6 +485,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 			return
 		case <-s.h.ctx.Done():
 			return
+		case <-dels.wake:
 		case c, ok := <-ch:
 			if !ok {
 				overflow = true
@@ -461,9 +493,11 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 			}
 			// Take every change waiting, to answer them in one write.
 			for more := true; more; {
-				if c.Status {
-					changed[c.Seq] = changed[c.Seq] || c.Read
-				} else {
+				switch {
+				case c.Deleted: // told by s.h.deletions, which loses none
+				case c.Status:
+					changed[c.Seq] = struct{}{}
+				default:
 					news = true
 				}
 				select {
@@ -483,9 +517,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 			ch, unsubscribe = s.h.store.Subscribe()
 			news = true
 			for seq := range open {
-				if _, ok := changed[seq]; !ok {
-					changed[seq] = false
-				}
+				changed[seq] = struct{}{}
 			}
 		}
 		if news {
@@ -493,38 +525,68 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 				return
 			}
 		}
-		for seq, read := range changed {
-			delete(changed, seq)
-			was, shown := open[seq]
-			if !shown {
-				// A received message shown already was marked read.
-				if !read || seq > cursor {
-					continue
-				}
-				if m, err := s.h.store.Head(seq); err == nil && m.Direction == hostapi.In && f.match(m) {
-					if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventStatus, Item: s.item(m, false)}}) {
-						return
-					}
-				}
-				continue
-			}
-			m, err := s.h.store.Head(seq)
-			if err != nil || m.Status == was {
-				continue
-			}
-			if m.Status.Final() {
-				delete(open, seq)
-			} else {
-				open[seq] = m.Status
-			}
-			if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventStatus, Item: s.item(m, false)}}) {
-				return
-			}
+		deleted, complete := s.h.deletions.take(dels)
+		if !complete {
+			s.respond(w, &hostapi.Response{Err: &hostapi.Error{Code: hostapi.ErrUnavailable,
+				Message: "more messages were deleted at once than this device could be told of",
+				Hint:    "list the history again"}})
+			return
 		}
-		if w.Flush() != nil {
+		if !s.sendDeleted(w, deleted, cursor, open, changed) || !s.sendChanged(w, changed, cursor, f, open) || w.Flush() != nil {
 			return
 		}
 	}
+}
+
+// sendDeleted sends the deletion of those of seqs (sorted) up to cursor,
+// in events of at most hostapi.MaxDeleteSeqs, and forgets them.
+func (s *deviceServer) sendDeleted(w *bufio.Writer, seqs []uint64, cursor uint64, open map[uint64]hostapi.DeliveryStatus, changed map[uint64]struct{}) bool {
+	for i, seq := range seqs {
+		if seq > cursor { // never shown
+			seqs = seqs[:i]
+			break
+		}
+		delete(open, seq)
+		delete(changed, seq)
+	}
+	for chunk := range slices.Chunk(seqs, hostapi.MaxDeleteSeqs) {
+		if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventDeleted, Deleted: chunk}}) {
+			return false
+		}
+	}
+	return true
+}
+
+// sendChanged sends the new status of the messages shown whose status or
+// read mark (or warnings) changed.
+func (s *deviceServer) sendChanged(w *bufio.Writer, changed map[uint64]struct{}, cursor uint64, f listFilter, open map[uint64]hostapi.DeliveryStatus) bool {
+	for seq := range changed {
+		delete(changed, seq)
+		if seq > cursor { // not shown yet: it will be, as it is then
+			continue
+		}
+		m, err := s.h.store.Head(seq)
+		if err != nil || !f.match(m) {
+			continue
+		}
+		was, inOpen := open[seq]
+		switch {
+		case inOpen && m.Status == was:
+			continue
+		case inOpen && m.Status.Final():
+			delete(open, seq)
+		case inOpen:
+			open[seq] = m.Status
+		case m.Direction != hostapi.In:
+			// A sent message shown with its final status: nothing
+			// changes it any more.
+			continue
+		}
+		if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventStatus, Item: s.item(m, false)}}) {
+			return false
+		}
+	}
+	return true
 }
 
 // sendAfter sends every message after cursor that f matches, and returns
@@ -544,7 +606,11 @@ func (s *deviceServer) sendAfter(w *bufio.Writer, cursor uint64, f listFilter, o
 			if m.Direction == hostapi.Out && !m.Status.Final() {
 				open[m.Seq] = m.Status
 			}
-			if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventMessage, Item: s.item(m, true)}}) {
+			it := s.item(m, true)
+			if f.signed {
+				it.Signed = m.Signed
+			}
+			if !s.write(w, &hostapi.Response{Event: &hostapi.Event{Kind: hostapi.EventMessage, Item: it}}) {
 				return cursor, false
 			}
 		}

@@ -152,14 +152,53 @@ type Config struct {
 	ResolveTTL     time.Duration // how long a resolved record is used before asking again
 	ReceiptDelay   time.Duration // how long receipts to one peer are collected
 
+	// PeerDeletes is what the host does with a peer's request to delete
+	// its copies of messages (delete for everyone).
+	PeerDeletes PeerDeletes
+
 	// Now is the clock of the protocol's times (sent, stored, record and
 	// KEM key times); time.Now if nil. Timers always use the real clock.
 	Now func() time.Time
 	Log *slog.Logger // nothing is logged if nil
 }
 
+// PeerDeletes is a policy for peers' requests to delete messages.
+type PeerDeletes int
+
+// The policies.
+const (
+	// PeerDeletesOwn, the default, honours a request that names only
+	// messages the peer sent: they are deleted here as the user's own
+	// deletions are. A request that names any message this user sent is
+	// refused, and deletes nothing.
+	PeerDeletesOwn PeerDeletes = iota
+	// PeerDeletesNone refuses every request.
+	PeerDeletesNone
+)
+
+var peerDeletesNames = map[PeerDeletes]string{PeerDeletesOwn: "own", PeerDeletesNone: "none"}
+
+func (p PeerDeletes) String() string {
+	if n, ok := peerDeletesNames[p]; ok {
+		return n
+	}
+	return fmt.Sprintf("PeerDeletes(%d)", int(p))
+}
+
+// ParsePeerDeletes returns the policy named s: own or none.
+func ParsePeerDeletes(s string) (PeerDeletes, error) {
+	for p, n := range peerDeletesNames {
+		if n == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown policy %q for peers' deletions: want own or none", s)
+}
+
 func (c *Config) setDefaults() error {
 	switch {
+	case peerDeletesNames[c.PeerDeletes] == "":
+		return fmt.Errorf("host: unknown policy %v for peers' deletions", c.PeerDeletes)
 	case c.Identity == nil || c.Identity.Kind() != identity.KindIdentity:
 		return errors.New("host: no identity")
 	case c.DataDir == "" || c.Socket == "" || c.Home == "" || c.Listen == "":
@@ -227,6 +266,9 @@ type Host struct {
 	calls    *callHub
 	names    *contactNames
 
+	deletions *deletions    // what following devices are told was deleted
+	sweepWake chan struct{} // wakes the sweeper of expired messages
+
 	selfMu         sync.Mutex
 	self           *wire.Record
 	selfSigned     []byte
@@ -263,6 +305,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	h := &Host{
 		cfg: cfg, log: cfg.Log, id: cfg.Identity, me: cfg.Identity.Public(),
 		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
+		deletions: newDeletions(), sweepWake: make(chan struct{}, 1),
 	}
 	var undo []func()
 	defer func() {
@@ -291,6 +334,16 @@ func Start(cfg Config) (_ *Host, err error) {
 		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
 	}
 	undo = append(undo, func() { h.store.Close() })
+
+	// What expired while the host was down is deleted before anything is
+	// served, or delivered.
+	expired, err := h.store.DeleteExpired(cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("deleting expired messages: %w", err)
+	}
+	if len(expired) > 0 {
+		h.log.Info("expired messages deleted", "messages", len(expired))
+	}
 
 	h.policy = newPolicy(cfg.Home, h.log)
 	h.limits = newPeerLimits(cfg.PeerRate, cfg.PeerBurst, cfg.PeerStreams)
@@ -348,6 +401,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.devices.start()
 
 	h.bg.Go(h.maintenance)
+	h.bg.Go(h.sweeper)
 	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
 		"outbox", len(pending), "directories", len(cfg.Directories))
 	return h, nil

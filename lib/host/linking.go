@@ -11,7 +11,8 @@ import (
 
 // authorize says whether dc may make a request of op. The unix socket is
 // the owner's and may do anything but link; a remote device must be
-// linked, except to link itself, and may not manage devices.
+// linked, except to link itself, and may not manage devices or import
+// messages.
 func (s *deviceServer) authorize(dc *deviceConn, op hostapi.Op) *hostapi.Error {
 	switch {
 	case !dc.remote() && op == hostapi.OpLink:
@@ -22,6 +23,9 @@ func (s *deviceServer) authorize(dc *deviceConn, op hostapi.Op) *hostapi.Error {
 	case op == hostapi.OpDevices:
 		return &hostapi.Error{Code: hostapi.ErrForbidden, Message: "only the owner, on the host's own machine, manages devices",
 			Hint: "run smvs-device on the machine smvs-hostd runs on"}
+	case op == hostapi.OpImport:
+		return &hostapi.Error{Code: hostapi.ErrForbidden, Message: "only the owner, on the host's own machine, imports messages",
+			Hint: "import on the machine smvs-hostd runs on"}
 	}
 	return s.notLinked(dc.device)
 }
@@ -144,7 +148,7 @@ func (s *deviceServer) link(dc *deviceConn, l *hostapi.Link) *hostapi.Response {
 func (s *deviceServer) markRead(r *hostapi.MarkRead) *hostapi.Response {
 	n, err := s.h.store.MarkRead(r.Seqs)
 	if err != nil {
-		return &hostapi.Response{Err: s.h.storeError("marking messages read", err)}
+		return &hostapi.Response{Err: s.h.storeError("mark the messages read", err)}
 	}
 	return &hostapi.Response{Read: &hostapi.ReadResult{Marked: n}}
 }

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -84,39 +85,57 @@ func (b *receiptBatcher) close(ctx context.Context) {
 }
 
 // sendReceipt seals a receipt of ids to peer and puts it in the outbox.
-// Receipts are not chained: they are not part of the conversation.
 func (h *Host) sendReceipt(ctx context.Context, peer identity.PublicKey, ids [][]byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
 	defer cancel()
-	now := h.now()
+	rec, err := h.peerRecord(ctx, peer)
+	if err != nil {
+		h.log.Info("no receipt sent: the sender's record was not found")
+		h.log.Debug("no receipt sent", "peer", peer, "err", err)
+		return
+	}
+	if _, err := h.sendUnchained(peer, rec, wire.KindReceipt, (&wire.Receipt{IDs: ids}).Encode()); err != nil {
+		h.log.Warn("no receipt sent", "err", err)
+	}
+}
+
+// peerRecord returns the record to seal to peer: the one it resolves to,
+// or a fresh one if that one's KEM key has expired.
+func (h *Host) peerRecord(ctx context.Context, peer identity.PublicKey) (*wire.Record, error) {
 	res, err := h.peers.byKey(ctx, peer, false)
-	if err == nil && res.Record != nil && !now.Before(time.UnixMilli(res.Record.KEM.Expires)) {
+	if err == nil && res.Record != nil && !h.now().Before(time.UnixMilli(res.Record.KEM.Expires)) {
 		res, err = h.peers.byKey(ctx, peer, true) // the record may have been renewed
 	}
 	if err == nil && res.Record == nil {
 		err = errNoHost
 	}
 	if err != nil {
-		h.log.Info("no receipt sent: the sender's record was not found")
-		h.log.Debug("no receipt sent", "peer", peer, "err", err)
-		return
+		return nil, err
 	}
-	m := &wire.Message{Sent: now.UnixMilli(), Kind: wire.KindReceipt, Body: (&wire.Receipt{IDs: ids}).Encode()}
-	sealed, err := h.seal(peer, res.Record, m, now, false)
+	return res.Record, nil
+}
+
+// sendUnchained seals a message of kind with body to peer's record rec
+// and puts it in the outbox, and returns its id. Such messages (receipts,
+// delete requests) are the hosts' business, not part of the conversation:
+// they carry no chain hash and are stored without their signed bytes, so
+// the next message's chain hash does not cover them and they leave no
+// link.
+func (h *Host) sendUnchained(peer identity.PublicKey, rec *wire.Record, kind wire.Kind, body []byte) ([]byte, error) {
+	now := h.now()
+	m := &wire.Message{Sent: now.UnixMilli(), Kind: kind, Body: body}
+	sealed, err := h.seal(peer, rec, m, now, false)
 	if err != nil {
-		h.log.Info("no receipt sent: sealing failed", "err", err)
-		return
+		return nil, fmt.Errorf("sealing a %s message: %w", kind, err)
 	}
-	// Without its signed bytes, a receipt is not what the next message's
-	// chain hash covers (store.LastSigned skips it).
 	sm := &store.Message{
 		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.Out, Status: hostapi.Queued,
 		Sent: m.Sent, Kind: m.Kind, Body: m.Body,
 	}
 	until := time.Now().Add(h.cfg.RetryFor)
 	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
-		h.log.Warn("no receipt sent: storing it failed", "err", err)
-		return
+		return nil, fmt.Errorf("storing a %s message: %w", kind, err)
 	}
 	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: peer.Bytes(), ID: m.ID, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	return m.ID, nil
 }

@@ -92,24 +92,52 @@ func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatu
 	switch m.Kind {
 	case wire.KindReceipt:
 		return h.receiveReceipt(peer, m)
+	case wire.KindDelete:
+		return h.receiveDelete(peer, m)
 	case wire.KindCall:
 		return h.calls.receive(peer, m)
 	case wire.KindText, wire.KindFile:
-	default:
-		h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
-		return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
+		return h.receiveMessage(peer, opened, now)
 	}
+	h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
+	return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
+}
 
+// receiveMessage checks a text or file message from peer against the
+// conversation's chain, and stores it unless it has it already.
+func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now time.Time) (wire.HostStatus, string) {
+	m := opened.Message
 	// Pipelined messages are stored in the order they were sent, and the
 	// device sees the sender's name with the first one.
 	h.peers.learnName(h.ctx, peer)
-	h.chains.await(h.ctx, peer, m.Chain)
-	defer h.chains.arrived(peer, opened.Signed)
-	dup, err := h.store.AddIncoming(&store.Message{
+	hash := wire.ChainHash(opened.Signed)
+	a, err := h.chains.admit(h.ctx, peer, m, hash)
+	if err != nil {
+		h.log.Error("reading a conversation's chain", "err", err)
+		return wire.StatusInternal, "the host could not store the message"
+	}
+	switch {
+	case a.duplicate:
+		// Stored before, and maybe deleted since: it stays so. The
+		// receipt goes again, as the first may have been lost.
+		h.receipts.add(peer, m.ID)
+		h.log.Debug("duplicate delivery", "peer", peer)
+		return wire.StatusDuplicate, ""
+	case a.changed != 0:
+		h.changedMessage(peer, a.changed)
+		return wire.StatusDuplicate, ""
+	}
+	expires, err := h.incomingExpiry(peer, m, now)
+	if err != nil {
+		h.log.Error("reading a conversation's expiry", "err", err)
+		return wire.StatusInternal, "the host could not store the message"
+	}
+	sm := &store.Message{
 		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.In, Status: hostapi.Received,
 		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
-		Body: m.Body, Expires: m.Expires, Signed: opened.Signed,
-	})
+		Body: m.Body, Expires: expires, Signed: opened.Signed,
+	}
+	dup, err := h.store.AddIncoming(sm)
 	switch {
 	case errors.Is(err, store.ErrQuota):
 		h.log.Warn("delivery refused: disk quota full", "quota", h.cfg.Quota)
@@ -123,8 +151,113 @@ func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatu
 		h.log.Debug("duplicate delivery", "peer", peer)
 		return wire.StatusDuplicate, ""
 	}
-	h.chains.stored(peer, opened.Signed)
+	h.chains.stored(peer, sm.Seq, m, hash)
+	// store.AddIncoming does not keep Message.Warnings: each is added
+	// after, a status change devices are told of.
+	for _, w := range a.warnings {
+		if err := h.store.AddWarning(sm.Seq, w); err != nil && !errors.Is(err, store.ErrNotFound) {
+			h.log.Error("recording a warning", "seq", sm.Seq, "err", err)
+		}
+	}
+	h.logWarnings(peer, sm.Seq, a.warnings)
+	if expires != 0 {
+		h.sweepSoon()
+	}
 	h.log.Debug("stored", "peer", peer, "bytes", len(m.Body))
+	return wire.StatusStored, ""
+}
+
+// incomingExpiry returns when message m from peer, arriving now, is to be
+// deleted: its own expiry, or sooner the conversation's default expiry
+// after it was sent (or arrived, if the sender's clock is ahead).
+func (h *Host) incomingExpiry(peer identity.PublicKey, m *wire.Message, now time.Time) (int64, error) {
+	after, err := h.store.ExpireAfter(peer.Bytes())
+	if err != nil || after <= 0 {
+		return m.Expires, err
+	}
+	e := min(m.Sent, now.UnixMilli()) + after.Milliseconds()
+	if m.Expires != 0 {
+		e = min(e, m.Expires)
+	}
+	return e, nil
+}
+
+// changedMessage records that peer sent message seq again with other
+// content: the message stored stays as it is, and is marked changed.
+func (h *Host) changedMessage(peer identity.PublicKey, seq uint64) {
+	err := h.store.AddWarning(seq, hostapi.WarnChanged)
+	if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: deleted since
+		h.log.Error("recording a changed message", "seq", seq, "err", err)
+	}
+	h.logWarnings(peer, seq, []hostapi.Warning{hostapi.WarnChanged})
+}
+
+// warningText is what the log says of each warning.
+var warningText = map[hostapi.Warning]string{
+	hostapi.WarnGap:     "conversation integrity: a message before this one never arrived",
+	hostapi.WarnFork:    "conversation integrity: the sender sent another message after the same one",
+	hostapi.WarnChanged: "conversation integrity: the sender sent this message again with other content; the first one is kept",
+}
+
+// logWarnings logs what message seq from peer revealed about its
+// conversation's chain.
+func (h *Host) logWarnings(peer identity.PublicKey, seq uint64, ws []hostapi.Warning) {
+	for _, w := range ws {
+		h.log.Warn(warningText[w], "warning", w.String(), "seq", seq)
+		h.log.Debug(warningText[w], "warning", w.String(), "seq", seq, "peer", peer)
+	}
+}
+
+// receiveDelete honours or refuses a peer's request to delete its
+// messages, by the user's policy (Config.PeerDeletes). The request is not
+// stored, and gets no receipt: the answer says what became of it.
+func (h *Host) receiveDelete(peer identity.PublicKey, m *wire.Message) (wire.HostStatus, string) {
+	r, err := wire.DecodeDeleteRequest(m.Body)
+	if err != nil {
+		h.log.Info("delivery refused: malformed delete request")
+		return wire.StatusInvalid, "malformed delete request"
+	}
+	if h.cfg.PeerDeletes == PeerDeletesNone {
+		h.log.Info("delete request refused by policy", "policy", h.cfg.PeerDeletes, "ids", len(r.IDs))
+		h.log.Debug("delete request refused by policy", "peer", peer)
+		return wire.StatusRefused, "this host's user does not take delete requests"
+	}
+	links, err := h.store.Links(peer.Bytes())
+	if err != nil {
+		h.log.Error("reading a conversation for a delete request", "err", err)
+		return wire.StatusInternal, "the host could not read the conversation"
+	}
+	asked := make(map[string]bool, len(r.IDs))
+	for _, id := range r.IDs {
+		asked[string(id)] = true
+	}
+	var seqs []uint64
+	for _, l := range links {
+		switch {
+		case !asked[string(l.ID)]:
+		case l.Direction == hostapi.Out:
+			h.log.Info("delete request refused: it names messages this user sent", "ids", len(r.IDs))
+			h.log.Debug("delete request refused", "peer", peer)
+			return wire.StatusRefused, "a delete request may name only messages its sender sent"
+		case !l.Deleted:
+			seqs = append(seqs, l.Seq)
+		}
+	}
+	if len(seqs) > 0 {
+		deleted, err := h.store.DeleteMessages(seqs)
+		if errors.Is(err, store.ErrQuota) {
+			h.log.Warn("delete request not honoured: disk quota full", "quota", h.cfg.Quota)
+			return wire.StatusQuota, "the host's disk quota is full"
+		}
+		if err != nil {
+			h.log.Error("deleting messages a peer asked to delete", "err", err)
+			return wire.StatusInternal, "the host could not delete the messages"
+		}
+		h.deleted(deleted)
+		seqs = deleted
+	}
+	h.log.Info("delete request honoured", "ids", len(r.IDs), "deleted", len(seqs))
+	h.log.Debug("delete request honoured", "peer", peer)
 	return wire.StatusStored, ""
 }
 

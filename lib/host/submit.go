@@ -41,10 +41,22 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 		return nil, e
 	}
 	key := res.Contact.Key
+	expires := s.Expires
+	if expires == 0 {
+		// The conversation's default goes into the signed message, so
+		// the peer's host deletes it too.
+		after, err := h.store.ExpireAfter(key.Bytes())
+		if err != nil {
+			return nil, h.storeError("read the conversation's expiry", err)
+		}
+		if after > 0 {
+			expires = now.UnixMilli() + after.Milliseconds()
+		}
+	}
 
 	m := &wire.Message{
 		Sent: now.UnixMilli(), Kind: s.Kind, ContentType: s.ContentType, FileName: s.FileName,
-		Body: s.Body, Expires: s.Expires,
+		Body: s.Body, Expires: expires,
 	}
 	sealed, err := h.seal(key, res.Record, m, now, true)
 	if err != nil {
@@ -59,9 +71,12 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 	until := time.Now().Add(h.cfg.RetryFor)
 	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
 		h.chains.forget(key)
-		return nil, h.storeError("submit", err)
+		return nil, h.storeError("store the message", err)
 	}
 	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	if expires != 0 {
+		h.sweepSoon()
+	}
 	h.peers.keep(res) // now that the conversation is stored
 	r := &hostapi.SubmitResult{Seq: sm.Seq, ID: m.ID, Recipient: key.Bytes()}
 	if res.InFile {
@@ -166,16 +181,17 @@ func (h *Host) tooLarge(n int64) *hostapi.Error {
 	}
 }
 
-// storeError is the device's error for a failed store write, logged.
-func (h *Host) storeError(op string, err error) *hostapi.Error {
+// storeError is the device's error for a store call that failed, logged:
+// the host could not do what (as "store the message").
+func (h *Host) storeError(what string, err error) *hostapi.Error {
 	switch {
 	case errors.Is(err, store.ErrQuota):
-		h.log.Warn(op+" refused: disk quota full", "quota", h.cfg.Quota)
+		h.log.Warn("refused: disk quota full", "op", what, "quota", h.cfg.Quota)
 		return &hostapi.Error{Code: hostapi.ErrQuota, Message: "the host's disk quota is full",
 			Hint: "delete messages, or raise smvs-hostd --quota"}
 	case errors.Is(err, store.ErrClosed):
 		return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: "the host is shutting down", Hint: "try again later"}
 	}
-	h.log.Error(op+": store failed", "err", err)
-	return &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not store the message"}
+	h.log.Error("the store failed", "op", what, "err", err)
+	return &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not " + what}
 }
