@@ -4,7 +4,7 @@
 // locked with, as smvs-hostd does, tries every key it can unwrap from any
 // bytes of any file in the copy (store.Recoverable), and prints the
 // sequence numbers of the messages among SEQ... it could open, one a
-// line. It is a test tool, never installed.
+// line, in order. It is a test tool, never installed.
 //
 //	storepeek -identity FILE [-passphrase-file F] DIR SEQ...
 //
@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
 	"smvs/lib/identity"
@@ -98,7 +99,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("searching %s: %w", o.dir, err)
 	}
-	for _, seq := range found {
+	slices.Sort(found)
+	for _, seq := range slices.Compact(found) {
 		fmt.Fprintln(stdout, seq)
 	}
 	return nil
