@@ -68,6 +68,8 @@ func validSignal(s *wire.CallSignal) error {
 // a live event neither, the others an item.
 func (e *Event) validate() error {
 	switch {
+	case e.Kind != EventDeleted && len(e.Deleted) > 0:
+		return fmt.Errorf("%w: deleted messages in an event of kind %d", wire.ErrMalformed, e.Kind)
 	case e.Kind == EventCall && (e.Call == nil || e.Item != nil):
 		return fmt.Errorf("%w: call event without its call, or with an item", wire.ErrMalformed)
 	case e.Kind == EventCall && e.Call.Signal != nil:
@@ -80,8 +82,6 @@ func (e *Event) validate() error {
 		return fmt.Errorf("%w: a deletion event carries 1 to %d sequence numbers and no item", wire.ErrMalformed, MaxDeleteSeqs)
 	case e.Kind == EventDeleted:
 		return nil
-	case len(e.Deleted) > 0:
-		return fmt.Errorf("%w: deleted messages in an event of kind %d", wire.ErrMalformed, e.Kind)
 	case e.Kind != EventLive && e.Item == nil:
 		return fmt.Errorf("%w: event without an item", wire.ErrMalformed)
 	}

@@ -172,6 +172,11 @@ func (i *Import) validate() error {
 		if it == nil {
 			return fmt.Errorf("%w: an empty message", wire.ErrMalformed)
 		}
+		for _, w := range it.Warnings {
+			if w == 0 || w > maxWarning {
+				return fmt.Errorf("%w: unknown warning %d", wire.ErrMalformed, uint64(w))
+			}
+		}
 	}
 	return nil
 }

@@ -168,6 +168,7 @@ func TestHistoryRejects(t *testing.T) {
 		"import of nothing":             {Op: OpImport, Import: &Import{}},
 		"import over the limit":         {Op: OpImport, Import: &Import{Items: tooMany}},
 		"import of an empty item":       {Op: OpImport, Import: &Import{Items: []*Item{{Kind: wire.KindText}, nil}}},
+		"import of an unknown warning":  {Op: OpImport, Import: &Import{Items: []*Item{{Kind: wire.KindText, Warnings: []Warning{9}}}}},
 		"import under another op":       {Op: OpSubmit, Import: &Import{Items: []*Item{{}}}},
 		"fingerprint of no peer":        {Op: OpFingerprint, Fingerprint: &Fingerprint{Until: 5}},
 		"fingerprint until before 1970": {Op: OpFingerprint, Fingerprint: &Fingerprint{Peer: "bob", Until: -1}},
@@ -225,6 +226,7 @@ func TestEventRejects(t *testing.T) {
 		"message event with deleted": {Kind: EventMessage, Item: item, Deleted: []uint64{1}},
 		"status event with deleted":  {Kind: EventStatus, Item: item, Deleted: []uint64{1}},
 		"live event with deleted":    {Kind: EventLive, Deleted: []uint64{1}},
+		"call event with deleted":    {Kind: EventCall, Call: &CallEvent{}, Deleted: []uint64{1}},
 	} {
 		var buf bytes.Buffer
 		if err := WriteResponse(&buf, &Response{Event: e}); err != nil {
