@@ -186,3 +186,16 @@ func BenchmarkList(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// BenchmarkLinks10k reads the links of a conversation of 10,000 messages:
+// what checking a chain against all of them costs.
+func BenchmarkLinks10k(b *testing.B) {
+	s := open(b, b.TempDir(), random(32), Options{})
+	peer := random(32)
+	fill(b, s, [][]byte{peer}, 10_000, 0)
+	for b.Loop() {
+		if ls, err := s.Links(peer); err != nil || len(ls) != 10_000 {
+			b.Fatal(len(ls), err)
+		}
+	}
+}

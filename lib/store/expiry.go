@@ -150,8 +150,12 @@ func (s *Store) NextExpiry() (time.Time, bool) {
 // keeping their links, and shreds them. It returns the sequence numbers it
 // deleted, in order; none (and no rotation) if nothing had expired.
 func (s *Store) DeleteExpired(now time.Time) ([]uint64, error) {
+	if err := s.readerState(); err != nil {
+		return nil, err
+	}
+	s.mu.RUnlock()
 	if len(s.expiry.due(now.UnixMilli())) == 0 {
-		return nil, nil
+		return nil, nil // no rotation for nothing
 	}
 	var deleted []uint64
 	err := s.do(&request{shred: true, apply: func(b *batch) error {
