@@ -163,6 +163,24 @@ func BenchmarkDeleteConversation10k(b *testing.B) {
 	}
 }
 
+// BenchmarkDeleteOneOf10k deletes one message of a conversation of 10,000,
+// which re-keys the 9,999 others and their links.
+func BenchmarkDeleteOneOf10k(b *testing.B) {
+	s := open(b, b.TempDir(), random(32), Options{})
+	fill(b, s, [][]byte{random(32)}, 10_000, 0)
+	for b.Loop() {
+		b.StopTimer()
+		ms, err := s.List(0, 1)
+		if err != nil || len(ms) != 1 {
+			b.Fatal(len(ms), err)
+		}
+		b.StartTimer()
+		if err := s.Delete(ms[0].Seq); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkList reads 100 messages of 100 bytes at a time, with bodies.
 func BenchmarkList(b *testing.B) {
 	s := open(b, b.TempDir(), random(32), Options{})

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"smvs/lib/hostapi"
@@ -111,58 +110,15 @@ func (s *Store) Links(peer []byte) ([]Link, error) {
 
 // rekeyLinks encrypts every link of old, and its tag, under next.
 func (b *batch) rekeyLinks(old, next *conversation) error {
-	update, err := b.s.wconn.PrepareContext(b.ctx, `UPDATE links SET tag = ?, data = ? WHERE seq = ?`)
-	if err != nil {
-		return fail("re-keying links", err)
-	}
-	defer update.Close()
-	return pages(b.ctx, b.s.wconn, `SELECT seq, data FROM links WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, old.id,
-		func(seq int64, data []byte) error {
-			l, err := old.openLink(uint64(seq), data)
+	return b.rekeyRows("links", "data", `SELECT seq, data, NULL FROM links
+		WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, old.id,
+		func(seq uint64, data, _ []byte) ([]byte, []byte, error) {
+			l, err := old.openLink(seq, data)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			_, err = update.ExecContext(b.ctx, next.messageTag(l.Direction, l.ID), next.sealLink(uint64(seq), l), seq)
-			return err
+			return next.messageTag(l.Direction, l.ID), next.sealLink(seq, l), nil
 		})
-}
-
-// pages runs query, which selects a seq and one blob of the rows of
-// conversation conv with seq above its second argument, a page at a time,
-// and calls f on each row. The rows of a page are read before f runs, so f
-// may write. Errors are storage errors.
-func pages(ctx context.Context, conn *sql.Conn, query string, conv int64, f func(seq int64, blob []byte) error) error {
-	type row struct {
-		seq  int64
-		blob []byte
-	}
-	for after := int64(0); ; {
-		rows, err := conn.QueryContext(ctx, query, conv, after)
-		if err != nil {
-			return fail("re-keying a conversation", err)
-		}
-		var page []row
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.seq, &r.blob); err != nil {
-				rows.Close()
-				return fail("re-keying a conversation", err)
-			}
-			page = append(page, r)
-		}
-		if err := rows.Close(); err != nil {
-			return fail("re-keying a conversation", err)
-		}
-		if len(page) == 0 {
-			return nil
-		}
-		for _, r := range page {
-			if err := f(r.seq, r.blob); err != nil {
-				return fail("re-keying a conversation", err)
-			}
-		}
-		after = page[len(page)-1].seq
-	}
 }
 
 // backfill gives the messages of a store made before links (root.unlinked)

@@ -1,5 +1,7 @@
 package store
 
+import "bytes"
+
 // rotation is the key change of a transaction that deleted messages: a new
 // root key, and new keys for the conversations that lost messages.
 type rotation struct {
@@ -86,54 +88,68 @@ func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
 // rekeyMessages re-wraps the data key of every message of old under next
 // and recomputes its tag; bodies are not touched.
 func (b *batch) rekeyMessages(old, next *conversation) error {
-	update, err := b.s.wconn.PrepareContext(b.ctx, `UPDATE messages SET tag = ?, key = ? WHERE seq = ?`)
+	return b.rekeyRows("messages", "key", `SELECT seq, key, head FROM messages
+		WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, old.id,
+		func(seq uint64, wrapped, headCT []byte) ([]byte, []byte, error) {
+			key, err := old.unwrapDataKey(seq, wrapped)
+			if err != nil {
+				return nil, nil, err
+			}
+			defer clear(key)
+			h, err := sealed{newAEAD(bytes.Clone(key))}.openHead(seq, headCT)
+			if err != nil {
+				return nil, nil, err
+			}
+			return next.messageTag(h.Direction, h.ID), next.wrapDataKey(seq, key), nil
+		})
+}
+
+// rekeyRows rewrites the tag and one other column of every row of a
+// conversation in table, a page at a time: page selects the seq and two
+// blobs of the rows of conversation conv after a seq, and redo returns a
+// row's new tag and column.
+func (b *batch) rekeyRows(table, column, page string, conv int64, redo func(seq uint64, x, y []byte) (tag, value []byte, err error)) error {
+	update, err := b.s.wconn.PrepareContext(b.ctx, `UPDATE `+table+` SET tag = ?, `+column+` = ? WHERE seq = ?`)
 	if err != nil {
 		return fail("re-keying a conversation", err)
 	}
 	defer update.Close()
 	type row struct {
-		seq            int64
-		wrapped, heads []byte
+		seq        int64
+		tag, value []byte
 	}
 	for after := int64(0); ; {
-		rows, err := b.s.wconn.QueryContext(b.ctx,
-			`SELECT seq, key, head FROM messages WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, old.id, after)
+		rows, err := b.s.wconn.QueryContext(b.ctx, page, conv, after)
 		if err != nil {
 			return fail("re-keying a conversation", err)
 		}
-		var page []row
+		var done []row
 		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.seq, &r.wrapped, &r.heads); err != nil {
+			var seq int64
+			var x, y []byte
+			if err := rows.Scan(&seq, &x, &y); err != nil {
 				rows.Close()
 				return fail("re-keying a conversation", err)
 			}
-			page = append(page, r)
+			tag, value, err := redo(uint64(seq), x, y)
+			if err != nil {
+				rows.Close()
+				return fail("re-keying a conversation", err)
+			}
+			done = append(done, row{seq, tag, value})
 		}
 		if err := rows.Close(); err != nil {
 			return fail("re-keying a conversation", err)
 		}
-		if len(page) == 0 {
+		if len(done) == 0 {
 			return nil
 		}
-		for _, r := range page {
-			seq := uint64(r.seq)
-			key, err := old.unwrapDataKey(seq, r.wrapped)
-			if err != nil {
-				return fail("re-keying a conversation", err)
-			}
-			h, err := sealed{newAEAD(append([]byte(nil), key...))}.openHead(seq, r.heads)
-			if err != nil {
-				clear(key)
-				return fail("re-keying a conversation", err)
-			}
-			wrapped := next.wrapDataKey(seq, key)
-			clear(key)
-			if _, err := update.ExecContext(b.ctx, next.messageTag(h.Direction, h.ID), wrapped, r.seq); err != nil {
+		for _, r := range done {
+			if _, err := update.ExecContext(b.ctx, r.tag, r.value, r.seq); err != nil {
 				return fail("re-keying a conversation", err)
 			}
 		}
-		after = page[len(page)-1].seq
+		after = done[len(done)-1].seq
 	}
 }
 
