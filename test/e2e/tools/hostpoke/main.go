@@ -24,7 +24,8 @@
 //
 // delete asks the host, as the sender, to delete its copies of the
 // messages with these ids (hex): a signed, sealed wire.DeleteRequest, as
-// smvs-rm --for-everyone has its host send.
+// smvs-rm --for-everyone has its host send. It prints the host's answer
+// and the reason the host gave, if any: "refused by policy: …".
 package main
 
 import (
@@ -109,35 +110,26 @@ func run(ctx context.Context, idFile, addr, expect, socket string, args []string
 	return fmt.Errorf("unknown mode %q", args[0])
 }
 
-// deliver sends one envelope and prints the host's answer, or the error
-// that stopped the request.
+// deliver sends one envelope and returns the host's answer, or the error
+// that stopped the request, as a status line.
 func (p *poke) deliver(env []byte) (status string, err error) {
-	resp, err := p.conn.Request(p.ctx, (&wire.HostRequest{Op: wire.OpDeliver, Envelope: env}).Encode())
-	if err != nil {
-		return "error: " + err.Error(), nil
-	}
-	r, err := wire.DecodeHostResponse(resp)
-	if err != nil {
-		return "", err
+	r, failed, err := p.request(env)
+	if r == nil {
+		return failed, err
 	}
 	return r.Status.String(), nil
 }
 
-// send seals m to the host's user and delivers it, printing the answer.
-func (p *poke) send(m *wire.Message) error {
-	to, err := hostRecord(p.ctx, p.conn)
+// request sends one envelope and returns the host's response; or, if the
+// request itself failed, none and a status line that says why; or an
+// error if the answer does not decode.
+func (p *poke) request(env []byte) (r *wire.HostResponse, failed string, err error) {
+	resp, err := p.conn.Request(p.ctx, (&wire.HostRequest{Op: wire.OpDeliver, Envelope: env}).Encode())
 	if err != nil {
-		return err
+		return nil, "error: " + err.Error(), nil
 	}
-	s, err := seal.Seal(p.me, to, m, time.Now())
-	if err != nil {
-		return err
-	}
-	status, err := p.deliver(s.Envelope)
-	if err == nil {
-		fmt.Println(status)
-	}
-	return err
+	r, err = wire.DecodeHostResponse(resp)
+	return r, "", err
 }
 
 // foreign delivers a well-made envelope, but for someone other than the
@@ -254,7 +246,27 @@ func (p *poke) delete(args []string) error {
 		}
 		req.IDs = append(req.IDs, id)
 	}
-	return p.send(&wire.Message{Sent: time.Now().UnixMilli(), Kind: wire.KindDelete, Body: req.Encode()})
+	to, err := hostRecord(p.ctx, p.conn)
+	if err != nil {
+		return err
+	}
+	m := &wire.Message{Sent: time.Now().UnixMilli(), Kind: wire.KindDelete, Body: req.Encode()}
+	s, err := seal.Seal(p.me, to, m, time.Now())
+	if err != nil {
+		return err
+	}
+	r, failed, err := p.request(s.Envelope)
+	switch {
+	case err != nil:
+		return err
+	case r == nil:
+		fmt.Println(failed)
+	case r.Message != "":
+		fmt.Printf("%s: %s\n", r.Status, r.Message)
+	default:
+		fmt.Println(r.Status)
+	}
+	return nil
 }
 
 // textMessage is a text message with body as its text, sent now.
