@@ -41,9 +41,9 @@ func (e *expiries) Swap(i, j int) {
 	e.index[e.heap[i].seq], e.index[e.heap[j].seq] = i, j
 }
 func (e *expiries) Push(x any) {
-	x2 := x.(expiry)
-	e.index[x2.seq] = len(e.heap)
-	e.heap = append(e.heap, x2)
+	item := x.(expiry)
+	e.index[item.seq] = len(e.heap)
+	e.heap = append(e.heap, item)
 }
 func (e *expiries) Pop() any {
 	last := e.heap[len(e.heap)-1]

@@ -69,7 +69,9 @@ func TestRecoverable(t *testing.T) {
 	}
 	after := t.TempDir()
 	copyDir(t, dir, after)
-	os.WriteFile(filepath.Join(after, "leftover"), oldDataKey, 0o600)
+	if err := os.WriteFile(filepath.Join(after, "leftover"), oldDataKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	got, err := Recoverable(after, kek, all)
 	if err != nil || !slices.Equal(got, all[1:3]) {
@@ -92,5 +94,24 @@ func TestRecoverable(t *testing.T) {
 	}
 	if got, err := Recoverable(after, kek, all[:1]); err != nil || !slices.Equal(got, all[:1]) {
 		t.Errorf("after the deletion, with the old root.key: %v, %v, want %v", got, err, all[:1])
+	}
+
+	// The other deletions hold as well.
+	for _, del := range []struct {
+		name string
+		do   func() error
+		left []uint64
+	}{
+		{"DeleteConversation", func() error { _, err := s.DeleteConversation(bob); return err }, all[1:2]},
+		{"DeleteAll", func() error { _, err := s.DeleteAll(); return err }, nil},
+	} {
+		if err := del.do(); err != nil {
+			t.Fatal(err)
+		}
+		copied := t.TempDir()
+		copyDir(t, dir, copied)
+		if got, err := Recoverable(copied, kek, all); err != nil || !slices.Equal(got, del.left) {
+			t.Errorf("after %s: %v, %v, want %v", del.name, got, err, del.left)
+		}
 	}
 }
