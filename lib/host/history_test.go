@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,5 +330,350 @@ func TestPeerDeletesOnlyTheirOwn(t *testing.T) {
 		if m.Kind == wire.KindDelete {
 			t.Errorf("bob stored a delete request as message %d", m.Seq)
 		}
+	}
+}
+
+func TestExpiredMessagesSwept(t *testing.T) {
+	c := &clock{}
+	bob := newUser(t, "bob")
+	bob.cfg.Now = c.Now
+	bob.start()
+	carol := newPeer(t)
+	conn := carol.conn(bob, transport.Config{})
+	f := bob.follow(&hostapi.List{})
+	soon := time.Now().Add(300 * time.Millisecond).UnixMilli()
+	carol.deliverMessage(conn, bob, &wire.Message{Body: []byte("brief"), Expires: soon}, wire.StatusStored)
+	carol.deliverMessage(conn, bob, &wire.Message{Body: []byte("later"), Expires: time.Now().Add(time.Hour).UnixMilli()}, wire.StatusStored)
+	carol.deliverMessage(conn, bob, &wire.Message{Body: []byte("never")}, wire.StatusStored)
+	brief := bob.messages()[0]
+	start := time.Now()
+	f.deleted([]uint64{brief.Seq})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("an expired message went after %v", took)
+	}
+	if ms := bob.messages(); len(ms) != 2 {
+		t.Fatalf("bob holds %d messages, want 2", len(ms))
+	}
+
+	// The hour passes while the host is stopped: the message is gone when
+	// Start returns, before anything was served.
+	bob.stop()
+	c.advance(2 * time.Hour)
+	bob.start()
+	if ms := bob.messages(); len(ms) != 1 || string(ms[0].Body) != "never" {
+		t.Errorf("after a restart past its expiry, bob holds %d messages", len(ms))
+	}
+	if !bob.logHas("expired messages deleted", "messages=1") {
+		t.Errorf("bob's log:\n%s", bob.log)
+	}
+}
+
+func TestDefaultExpiry(t *testing.T) {
+	alice, bob := pairUp(t, nil)
+	owner := alice.owner()
+	if r, err := owner.Expiry(testCtx(t), &hostapi.Expiry{Peer: "bob"}); err != nil || r.After != 0 || !bytes.Equal(r.Peer, bob.key().Bytes()) {
+		t.Fatalf("reading the default: %+v, %v", r, err)
+	}
+	r, err := owner.Expiry(testCtx(t), &hostapi.Expiry{Peer: "bob", Set: true, After: time.Hour.Milliseconds()})
+	if err != nil || r.After != time.Hour.Milliseconds() || r.Was != 0 || r.PeerName != "bob" {
+		t.Fatalf("setting the default: %+v, %v", r, err)
+	}
+	if r, err := bob.owner().Expiry(testCtx(t), &hostapi.Expiry{Peer: "alice", Set: true, After: time.Minute.Milliseconds()}); err != nil || r.Was != 0 {
+		t.Fatalf("bob setting his default: %+v, %v", r, err)
+	}
+	alice.sendAll("bob", "for an hour")
+	// A message with its own expiry keeps it.
+	d := alice.device()
+	own := time.Now().Add(10 * time.Hour).UnixMilli()
+	r2, err := d.do(&hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{To: "bob", Kind: wire.KindText, Body: []byte("own"), Expires: own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.status(r2.Sent.ID, waitFor)
+
+	out := alice.messages()
+	if len(out) != 2 || out[0].Expires != out[0].Sent+time.Hour.Milliseconds() || out[1].Expires != own {
+		t.Fatalf("alice's messages expire at %+v", out)
+	}
+	signed, err := wire.VerifyMessage(out[0].Signed)
+	if err != nil || signed.Expires != out[0].Expires {
+		t.Errorf("the signed message expires at %d, want %d (%v)", signed.Expires, out[0].Expires, err)
+	}
+	// bob's own default is shorter: it wins over both.
+	in := bob.incoming(alice)
+	if len(in) != 2 {
+		t.Fatalf("bob holds %d messages", len(in))
+	}
+	for _, m := range in {
+		if want := min(m.Sent, m.Stored) + time.Minute.Milliseconds(); m.Expires != want {
+			t.Errorf("bob's message expires at %d, want %d", m.Expires, want)
+		}
+	}
+	if r, err := owner.Expiry(testCtx(t), &hostapi.Expiry{Peer: "bob", Set: true}); err != nil || r.After != 0 || r.Was != time.Hour.Milliseconds() {
+		t.Errorf("removing the default: %+v, %v", r, err)
+	}
+}
+
+// warnings returns the warnings of the messages u's devices list, by body.
+func (u *user) warnings() map[string][]hostapi.Warning {
+	u.t.Helper()
+	s, err := u.owner().List(testCtx(u.t), &hostapi.List{})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	out := make(map[string][]hostapi.Warning)
+	for {
+		ev, err := s.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			u.t.Fatal(err)
+		}
+		if ev.Kind == hostapi.EventMessage {
+			out[string(ev.Item.Body)] = ev.Item.Warnings
+		}
+	}
+}
+
+func TestChainWarnings(t *testing.T) {
+	bob := newUser(t, "bob").start()
+	carol := newPeer(t)
+	c := carol.conn(bob, transport.Config{})
+	f := bob.follow(&hostapi.List{})
+	m1 := carol.deliverMessage(c, bob, &wire.Message{ID: newID(), Body: []byte("first")}, wire.StatusStored)
+	h1 := wire.ChainHash(m1.Signed)
+	carol.deliverMessage(c, bob, &wire.Message{Chain: h1, Body: []byte("second")}, wire.StatusStored)
+	// Another message after the first: a fork.
+	carol.deliverMessage(c, bob, &wire.Message{Chain: h1, Body: []byte("forked")}, wire.StatusStored)
+	// One after a message bob never had: a gap, after the reorder wait.
+	missing := carol.sealMessage(bob, &wire.Message{Body: []byte("lost on the way")})
+	carol.deliverMessage(c, bob, &wire.Message{Chain: wire.ChainHash(missing.Signed), Body: []byte("after a gap")}, wire.StatusStored)
+	// The first again, with other content: a duplicate, and the first is
+	// marked changed.
+	first, err := wire.VerifyMessage(m1.Signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol.deliverMessage(c, bob, &wire.Message{ID: first.ID, Body: []byte("first, rewritten")}, wire.StatusDuplicate)
+	ev := f.next(func(ev *hostapi.Event) bool {
+		return ev.Kind == hostapi.EventStatus && string(ev.Item.ID) == string(first.ID)
+	})
+	if !slices.Equal(ev.Item.Warnings, []hostapi.Warning{hostapi.WarnChanged}) {
+		t.Errorf("the status event of the changed message: %+v", ev.Item)
+	}
+	// An empty chain is never a gap or a fork.
+	carol.deliverMessage(c, bob, &wire.Message{Body: []byte("afresh")}, wire.StatusStored)
+
+	want := map[string][]hostapi.Warning{
+		"first": {hostapi.WarnChanged}, "second": nil, "forked": {hostapi.WarnFork},
+		"after a gap": {hostapi.WarnGap}, "afresh": nil,
+	}
+	got := bob.warnings()
+	if len(got) != len(want) {
+		t.Errorf("bob lists %v", got)
+	}
+	for body, w := range want {
+		if !slices.Equal(got[body], w) {
+			t.Errorf("%q has warnings %v, want %v", body, got[body], w)
+		}
+	}
+	for _, w := range []string{"warning=gap", "warning=fork", "warning=changed"} {
+		if !bob.logHas("conversation integrity", w) {
+			t.Errorf("bob's log has no %s:\n%s", w, bob.log)
+		}
+	}
+	for _, line := range strings.Split(bob.log.String(), "\n") {
+		if strings.Contains(line, carol.key().String()) && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("the peer's key outside the debug level: %s", line)
+		}
+	}
+}
+
+func TestDeletedStaysDeleted(t *testing.T) {
+	bob := newUser(t, "bob").start()
+	carol := newPeer(t)
+	c := carol.conn(bob, transport.Config{})
+	m := carol.deliverMessage(c, bob, &wire.Message{Body: []byte("delete me")}, wire.StatusStored)
+	seq := bob.messages()[0].Seq
+	if r, err := bob.owner().Delete(testCtx(t), &hostapi.Delete{Seqs: []uint64{seq}}); err != nil || r.Deleted != 1 {
+		t.Fatalf("delete: %+v, %v", r, err)
+	}
+	if r := carol.deliver(c, m.Envelope); r.Status != wire.StatusDuplicate {
+		t.Errorf("the deleted message delivered again: %v", r.Status)
+	}
+	// Also after a restart, from the store's links.
+	bob.stop()
+	bob.start()
+	c = carol.conn(bob, transport.Config{})
+	if r := carol.deliver(c, m.Envelope); r.Status != wire.StatusDuplicate {
+		t.Errorf("the deleted message delivered again after a restart: %v", r.Status)
+	}
+	if ms := bob.messages(); len(ms) != 0 {
+		t.Errorf("bob holds %d messages", len(ms))
+	}
+}
+
+// export returns what u's devices list with Signed, as an export has it.
+func (u *user) export() []*hostapi.Item {
+	u.t.Helper()
+	s, err := u.owner().List(testCtx(u.t), &hostapi.List{Signed: true})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	var items []*hostapi.Item
+	for {
+		ev, err := s.Next()
+		if err == io.EOF {
+			return items
+		}
+		if err != nil {
+			u.t.Fatal(err)
+		}
+		if ev.Kind == hostapi.EventMessage {
+			items = append(items, ev.Item)
+		}
+	}
+}
+
+// fingerprint returns u's fingerprint of the conversation with peer.
+func (u *user) fingerprint(peer string, until int64) *hostapi.FingerprintResult {
+	u.t.Helper()
+	r, err := u.owner().Fingerprint(testCtx(u.t), &hostapi.Fingerprint{Peer: peer, Until: until})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return r
+}
+
+func TestFingerprint(t *testing.T) {
+	alice, bob := pairUp(t, nil)
+	alice.sendAll("bob", "one", "two")
+	bob.sendAll("alice", "three")
+	eventually(t, "alice to store bob's message", func() bool { return len(alice.incoming(bob)) == 1 })
+	a, b := alice.fingerprint("bob", 0), bob.fingerprint("alice", 0)
+	if !bytes.Equal(a.Hash, b.Hash) || a.Messages != 3 || b.Messages != 3 || !bytes.Equal(a.Peer, bob.key().Bytes()) || a.PeerName != "bob" {
+		t.Fatalf("fingerprints of an intact conversation: %+v and %+v", a, b)
+	}
+	// Deleting keeps the hashes.
+	if _, err := bob.owner().Delete(testCtx(t), &hostapi.Delete{Seqs: []uint64{bob.messages()[0].Seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if b2 := bob.fingerprint("alice", b.Until); !bytes.Equal(b2.Hash, b.Hash) {
+		t.Errorf("a deletion changed the fingerprint")
+	}
+
+	// bob's host refuses alice's next message: it is alice's, not bob's.
+	time.Sleep(2 * time.Millisecond)
+	until := time.Now().UnixMilli()
+	time.Sleep(2 * time.Millisecond)
+	bob.writeFile(BlockedFile, alice.key().String()+"\n")
+	d := alice.device()
+	if st := d.status(d.send("bob", "dropped").ID, waitFor); st != hostapi.Refused {
+		t.Fatalf("status %v, want refused", st)
+	}
+	a, b = alice.fingerprint("bob", 0), bob.fingerprint("alice", 0)
+	if bytes.Equal(a.Hash, b.Hash) || a.Messages != 4 || b.Messages != 3 {
+		t.Errorf("fingerprints after a dropped message: %+v and %+v", a, b)
+	}
+	// Up to a time before it, they agree again.
+	if a, b = alice.fingerprint("bob", until), bob.fingerprint("alice", until); !bytes.Equal(a.Hash, b.Hash) || a.Until != until {
+		t.Errorf("fingerprints until before the dropped message: %+v and %+v", a, b)
+	}
+	if r, err := alice.owner().Fingerprint(testCtx(t), &hostapi.Fingerprint{Peer: "nobody"}); hostCode(err) != hostapi.ErrUnknownRecipient {
+		t.Errorf("the fingerprint with nobody: %+v, %v", r, err)
+	}
+}
+
+func TestImport(t *testing.T) {
+	// bob looks alice up afresh each time, so his receipts find her new
+	// host at once.
+	alice, bob := pairUp(t, func(c *Config) { c.ResolveTTL = time.Millisecond })
+	alice.sendAll("bob", "one", "two")
+	bob.sendAll("alice", "three")
+	eventually(t, "alice to store bob's message", func() bool { return len(alice.incoming(bob)) == 1 })
+	exported := alice.export()
+	if len(exported) != 3 || len(exported[0].Signed) == 0 {
+		t.Fatalf("export: %+v", exported)
+	}
+
+	// alice moves to a new host, with the same identity.
+	alice.stop()
+	moved := newUser(t, "alice")
+	moved.id, moved.cfg.Identity, moved.cfg.IdentityPath = alice.id, alice.id, ""
+	moved.start()
+	moved.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
+	for range 2 {
+		want := hostapi.ImportResult{Added: 3}
+		if moved.messages() != nil {
+			want = hostapi.ImportResult{Present: 3}
+		}
+		r, err := moved.owner().Import(testCtx(t), exported)
+		if err != nil || *r != want {
+			t.Fatalf("import: %+v, %v; want %+v", r, err, want)
+		}
+	}
+	got := moved.export()
+	if len(got) != len(exported) {
+		t.Fatalf("the new host lists %d messages, want %d", len(got), len(exported))
+	}
+	for i, it := range got {
+		was := exported[i]
+		it.Seq, was.Seq = 0, 0
+		if !reflect.DeepEqual(it, was) {
+			t.Errorf("message %d imported as %+v, want %+v", i, it, was)
+		}
+	}
+	if a, b := moved.fingerprint("bob", 0), bob.fingerprint("alice", 0); !bytes.Equal(a.Hash, b.Hash) {
+		t.Errorf("the new host's fingerprint differs from bob's")
+	}
+	// The conversation goes on from where it was: bob's host sees no gap.
+	moved.addContact(contacts.Contact{Name: "bob", Key: bob.key(), Host: bob.host.Addr().String()})
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key(), Host: moved.host.Addr().String()})
+	moved.sendAll("bob", "from the new host")
+	for body, w := range bob.warnings() {
+		if len(w) > 0 {
+			t.Errorf("bob's %q has warnings %v", body, w)
+		}
+	}
+}
+
+func TestImportRefused(t *testing.T) {
+	alice, _ := pairUp(t, nil)
+	alice.sendAll("bob", "one")
+	items := alice.export()
+
+	// Only the socket imports.
+	laptop := newDeviceKey(t)
+	if _, err := alice.owner().Devices(testCtx(t), &hostapi.DevicesRequest{Action: hostapi.DevicesAdd, Name: "laptop", Key: laptop.Public().Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.remote(laptop).Import(testCtx(t), items); hostCode(err) != hostapi.ErrForbidden || !strings.Contains(err.Error(), "imports") {
+		t.Errorf("an import from a remote device: %v", err)
+	}
+
+	// An item whose signed message does not match it, or is not between
+	// this user and its peer, refuses the whole request.
+	fresh := func() *hostapi.Item {
+		it := *items[0]
+		it.ID = newID()
+		it.Signed = nil
+		return &it
+	}
+	changed := *items[0]
+	changed.Body = []byte("not what was signed")
+	other := *items[0]
+	other.Peer = newPeer(t).key().Bytes()
+	for _, bad := range []*hostapi.Item{&changed, &other} {
+		if _, err := alice.owner().Import(testCtx(t), []*hostapi.Item{fresh(), bad}); hostCode(err) != hostapi.ErrBadRequest {
+			t.Errorf("importing %q: %v", bad.Body, err)
+		}
+	}
+	if ms := alice.messages(); len(ms) != 1 {
+		t.Errorf("alice holds %d messages after refused imports, want 1", len(ms))
+	}
+	// The item alone is fine: an export without signed bytes imports.
+	if r, err := alice.owner().Import(testCtx(t), []*hostapi.Item{fresh()}); err != nil || r.Added != 1 {
+		t.Errorf("importing an unsigned message: %+v, %v", r, err)
 	}
 }
