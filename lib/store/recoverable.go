@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Recoverable reports which of the messages seqs someone holding a copy of
@@ -58,12 +60,14 @@ func Recoverable(dir string, kek []byte, seqs []uint64) ([]uint64, error) {
 // keySet is a set of keys, by value.
 type keySet map[string][]byte
 
-func (ks keySet) add(k []byte) bool {
-	if _, ok := ks[string(k)]; ok {
-		return false
+func (ks keySet) add(k []byte) { ks[string(k)] = k }
+
+func (ks keySet) list() [][]byte {
+	keys := make([][]byte, 0, len(ks))
+	for _, k := range ks {
+		keys = append(keys, k)
 	}
-	ks[string(k)] = k
-	return true
+	return keys
 }
 
 // forensics is what Recoverable has found so far.
@@ -165,15 +169,11 @@ func readFiles(dir string) ([][]byte, error) {
 // KEK, conversation keys under the root keys, data keys under the
 // conversation keys.
 func (f *forensics) raw(files [][]byte, kek []byte, seqs []uint64) {
-	scanAll := func(sc *keyScanner, found func(key, aad []byte)) {
-		for _, data := range files {
-			sc.scan(data, found)
-		}
-	}
-	scanAll(newScanner(kek, candidates("root key", 1, f.maxGen+64)), func(k, _ []byte) { f.roots.add(k) })
-	convAADs := candidates("conversation key", 1, f.maxConv+64)
-	for _, r := range f.roots {
-		scanAll(newScanner(derive(r, "conversation key wrap"), convAADs), func(k, _ []byte) { f.convs.add(k) })
+	scanFiles([][]byte{kek}, "", candidates("root key", 1, f.maxGen+64), files, func(k, _ []byte) { f.roots.add(k) })
+	scanFiles(f.roots.list(), "conversation key wrap", candidates("conversation key", 1, f.maxConv+64),
+		files, func(k, _ []byte) { f.convs.add(k) })
+	if len(seqs) == 0 {
+		return
 	}
 	dataAADs := make([][]byte, 0, len(seqs))
 	bySeq := make(map[string]uint64, len(seqs))
@@ -182,12 +182,38 @@ func (f *forensics) raw(files [][]byte, kek []byte, seqs []uint64) {
 		dataAADs = append(dataAADs, a)
 		bySeq[string(a)] = seq
 	}
-	if len(dataAADs) == 0 {
-		return
+	scanFiles(f.convs.list(), "data key wrap", dataAADs, files, func(_, a []byte) { f.opened[bySeq[string(a)]] = true })
+}
+
+// scanFiles scans files for keys wrapped under each of keys (or, with
+// purpose, under the subkey derived for it) with one of aads, a key per
+// core at a time, and calls found, one call at a time, with each.
+func scanFiles(keys [][]byte, purpose string, aads [][]byte, files [][]byte, found func(key, aad []byte)) {
+	var mu sync.Mutex
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	for range min(len(keys), runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for k := range work {
+				if purpose != "" {
+					k = derive(k, purpose)
+				}
+				sc := newScanner(k, aads)
+				for _, data := range files {
+					sc.scan(data, func(key, aad []byte) {
+						mu.Lock()
+						defer mu.Unlock()
+						found(key, aad)
+					})
+				}
+			}
+		})
 	}
-	for _, c := range f.convs {
-		scanAll(newScanner(derive(c, "data key wrap"), dataAADs), func(_, a []byte) { f.opened[bySeq[string(a)]] = true })
+	for _, k := range keys {
+		work <- k
 	}
+	close(work)
+	wg.Wait()
 }
 
 // candidates is the associated data of what, for numbers from to to.
