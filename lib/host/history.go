@@ -48,10 +48,11 @@ type sentMessage struct {
 // messages this user sent among them. Those hosts are looked up first: if
 // one can't be, nothing is deleted.
 func (h *Host) deleteMessages(ctx context.Context, d *hostapi.Delete) (*hostapi.DeleteResult, *hostapi.Error) {
-	var peer []byte
+	var key identity.PublicKey
+	var peer []byte // nil for every conversation
 	if d.Peer != "" {
-		key, e := h.conversationKey(d.Peer)
-		if e != nil {
+		var e *hostapi.Error
+		if key, e = h.conversationKey(d.Peer); e != nil {
 			return nil, e
 		}
 		peer = key.Bytes()
@@ -62,7 +63,7 @@ func (h *Host) deleteMessages(ctx context.Context, d *hostapi.Delete) (*hostapi.
 	if len(d.Seqs) > 0 {
 		seqs, err = h.deletable(d.Seqs, sent)
 	} else if d.ForEveryone {
-		err = h.sentIn(peer, sent)
+		err = h.sentIn(key, peer, sent)
 	}
 	if err != nil {
 		return nil, h.storeError("read the messages to delete", err)
@@ -96,7 +97,6 @@ func (h *Host) deleteMessages(ctx context.Context, d *hostapi.Delete) (*hostapi.
 		if errors.Is(err, store.ErrNotFound) {
 			err = nil
 		}
-		key, _ := identity.NewPublicKey(identity.KindIdentity, peer)
 		h.chains.forget(key)
 	default:
 		deleted, err = h.store.DeleteAll()
@@ -151,14 +151,11 @@ func (h *Host) deletable(seqs []uint64, sent map[uint64]sentMessage) ([]uint64, 
 }
 
 // sentIn adds to sent the messages this user sent in the conversation
-// with peer or, with peer nil, in every conversation.
-func (h *Host) sentIn(peer []byte, sent map[uint64]sentMessage) error {
+// with key (whose bytes are peer) or, with peer nil, in every
+// conversation.
+func (h *Host) sentIn(key identity.PublicKey, peer []byte, sent map[uint64]sentMessage) error {
 	if peer == nil {
 		return h.sentAll(sent)
-	}
-	key, err := identity.NewPublicKey(identity.KindIdentity, peer)
-	if err != nil {
-		return err
 	}
 	links, err := h.store.Links(peer)
 	if err != nil {

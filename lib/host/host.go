@@ -20,6 +20,11 @@
 //     connection.
 //   - Logs never hold message content or key material; peer keys appear
 //     only at the debug level.
+//   - A message that expired while the host was down is deleted before
+//     Start serves anything; one that expires while it runs is deleted
+//     within about 2 seconds (expiryPoll, plus the deletion).
+//   - A message is never refused for its chain, and a message the host
+//     stored once is never stored again, even after it was deleted.
 //
 // # Delivery
 //
@@ -44,6 +49,24 @@
 // received marks the messages it names Delivered and is not stored.
 // Receipts still being collected when the host is killed (not stopped)
 // are lost: their messages stay Sent at the sender.
+//
+// # Deletion
+//
+// Every deletion, a device's (OpDelete), an expiry's (the sweeper) or a
+// peer's request (KindDelete, honoured by Config.PeerDeletes), is done by
+// the store, which destroys the messages' keys and keeps their links, and
+// then goes through Host.deleted, which takes them out of the delivery
+// queues and tells every following device (hostapi.EventDeleted). Delete
+// requests to peers' hosts ("for everyone") are sealed and sent through
+// the outbox as receipts are (sendUnchained), and their status is the
+// peer's answer; devices see them only through Status.
+//
+// # Integrity
+//
+// Each conversation's links, deleted messages' included, are kept by
+// chains, which orders arriving messages and checks each against them: a
+// duplicate, a changed message, a gap or a fork (PROTOCOL.md section
+// 7.1). Warnings are stored with the message, shown to devices and logged.
 //
 // # Records without a directory
 //
