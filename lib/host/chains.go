@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -237,6 +238,23 @@ func (c *chains) stored(peer identity.PublicKey, seq uint64, m *wire.Message, ha
 	defer ch.mu.Unlock()
 	ch.add(seq, hostapi.In, m.ID, hash, m.Chain)
 	ch.hash = hash
+}
+
+// resealed records that a message to peer whose signed bytes hashed to
+// old was signed again, as signed, for a new KEM key of the peer's: the
+// peer's host will know it by the new hash, which the next message names
+// if it was the last.
+func (c *chains) resealed(peer identity.PublicKey, old, signed []byte) {
+	ch, err := c.get(peer)
+	if err != nil {
+		return
+	}
+	defer ch.mu.Unlock()
+	hash := wire.ChainHash(signed)
+	if bytes.Equal(ch.hash, old) {
+		ch.hash = hash
+	}
+	ch.add(0, hostapi.Out, nil, hash, nil)
 }
 
 // imported records a message of the conversation with peer that an

@@ -324,7 +324,7 @@ func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store
 		h.log.Info("delivery postponed: the peer's host no longer has the KEM key its record names")
 		return retry
 	}
-	sent, err := h.storedMessage(o.Seq)
+	sent, signed, err := h.storedMessage(o.Seq)
 	if errors.Is(err, store.ErrNotFound) {
 		return dropped
 	}
@@ -346,24 +346,32 @@ func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store
 		h.log.Error("re-sealing a message", "seq", o.Seq, "err", err)
 		return retry
 	}
+	if signed != nil {
+		// TODO(store): the store keeps the old signed bytes, and their
+		// hash as the message's link, until it can replace them with the
+		// envelope; until then the fingerprints of the two hosts differ
+		// by this message.
+		h.chains.resealed(key, wire.ChainHash(signed), sealed.Signed)
+	}
 	h.log.Info("message re-sealed to the peer's new KEM key", "seq", o.Seq)
 	o.Envelope = sealed.Envelope
 	return again
 }
 
-// storedMessage returns outgoing message seq as it was signed: from its
-// signed bytes (so it keeps its chain hash), or, for a receipt, which is
-// stored without them, from its fields.
-func (h *Host) storedMessage(seq uint64) (*wire.Message, error) {
+// storedMessage returns outgoing message seq as it was signed, and its
+// signed bytes: from them (so it keeps its chain hash), or, for a receipt
+// or a delete request, which are stored without them, from its fields.
+func (h *Host) storedMessage(seq uint64) (*wire.Message, []byte, error) {
 	m, err := h.store.Get(seq)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(m.Signed) > 0 {
-		return wire.VerifyMessage(m.Signed)
+		wm, err := wire.VerifyMessage(m.Signed)
+		return wm, m.Signed, err
 	}
 	return &wire.Message{
 		ID: m.ID, Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Body: m.Body, Expires: m.Expires,
-	}, nil
+	}, nil, nil
 }
