@@ -204,7 +204,9 @@ var warningText = map[hostapi.Warning]string{
 func (h *Host) logWarnings(peer identity.PublicKey, seq uint64, ws []hostapi.Warning) {
 	for _, w := range ws {
 		h.log.Warn(warningText[w], "warning", w.String(), "seq", seq)
-		h.log.Debug(warningText[w], "warning", w.String(), "seq", seq, "peer", peer)
+	}
+	if len(ws) > 0 {
+		h.log.Debug("conversation integrity: the message's sender", "seq", seq, "peer", peer)
 	}
 }
 
