@@ -69,6 +69,11 @@ send() {
 	as_user "$from" smvs-send --wait "$@" "$to" <<<"$text" || fail "$from could not send $text to $to"
 }
 
+# now prints the time, to the millisecond, as --before and --until take it.
+now() {
+	date -u +%Y-%m-%dT%H:%M:%S.%3NZ
+}
+
 # comparable prints the messages of an smvs-recv --json history without
 # what only one host's store decides: the seq and when it was stored.
 comparable() {
@@ -164,7 +169,7 @@ move_to_new_machine() {
 	follow laptop "$BATS_TEST_TMPDIR/laptop"
 	send bob alice "old one"
 	send alice bob "old reply"
-	before=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+	before=$(now)
 	send bob alice "newer"
 	send bob alice "delete me"
 	eventually 10 shows "$BATS_TEST_TMPDIR/laptop" "old one" "old reply" "newer" "delete me"
@@ -476,11 +481,6 @@ fingerprint() {
 	jq -r '"\(.messages) \(.fingerprint)"' <<<"$out"
 }
 
-# now prints the time, to the millisecond, as --until and --before take it.
-now() {
-	date -u +%Y-%m-%dT%H:%M:%S.%3NZ
-}
-
 @test "fingerprints are equal on both sides of an intact conversation, stay equal after a deletion, and differ once a message was dropped" {
 	alice_and_bob
 	send alice bob "hello"
@@ -540,9 +540,12 @@ now() {
 	run -0 as_user alice smvs-recv --import - <"$BATS_TEST_TMPDIR/export.ndjson"
 	assert_equal "$output" "imported 0 messages ($n already here)"
 	assert_equal "$(history alice | comparable)" "$want"
-	# The conversation goes on from the imported history.
+	# The conversation goes on from the imported history, its chain intact.
 	send bob alice "after the move"
-	has_text alice "after the move"
+	assert_equal "$(field alice "after the move" warnings)" null
+	until=$(now)
+	assert_matches "$(fingerprint alice bob "$until")" '^6 '
+	assert_equal "$(fingerprint alice bob "$until")" "$(fingerprint bob alice "$until")"
 
 	# Through age with a passphrase typed at its prompt, and back on yet
 	# another machine.
