@@ -334,7 +334,7 @@ func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store
 	}
 	sealed, err := h.seal(key, res.Record, sent, h.now(), false)
 	if err == nil {
-		err = h.store.ReplaceEnvelope(o.Seq, sealed.Envelope)
+		err = h.store.ReplaceEnvelope(o.Seq, sealed.Envelope, sealed.Signed)
 	}
 	if err != nil {
 		switch {

@@ -345,3 +345,21 @@ func TestAddWarning(t *testing.T) {
 		t.Error("AddWarning(0): no error")
 	}
 }
+
+// A message re-sealed to the peer's new KEM key is signed anew (the
+// signature covers the key id): its link takes the new chain hash, which is
+// the one the peer holds.
+func TestReplaceEnvelopeMovesTheLink(t *testing.T) {
+	s, _, _ := newStore(t)
+	bob := random(32)
+	m := chained(t, bob, "hello", nil)
+	if err := s.AddOutgoing(m, []byte("envelope"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	resealed := chained(t, bob, "hello", nil)
+	resealed.Seq, resealed.Direction, resealed.ID, resealed.Sent = m.Seq, hostapi.Out, m.ID, m.Sent
+	if err := s.ReplaceEnvelope(m.Seq, []byte("envelope 2"), resealed.Signed); err != nil {
+		t.Fatal(err)
+	}
+	wantLinks(t, s, bob, []*Message{resealed})
+}

@@ -329,20 +329,31 @@ func (s *Store) OutboxRetry(seq uint64, attempts int, next time.Time) error {
 	}})
 }
 
-// ReplaceEnvelope replaces the envelope of message seq's outbox entry, after
-// re-sealing it to the peer's new KEM key. ErrNotFound if seq is not in the
+// ReplaceEnvelope replaces the envelope of message seq's outbox entry, and
+// the signed message it carries, after re-sealing it to the peer's new KEM
+// key (the signed message names that key, so it changes, and with it the
+// message's chain hash: its link follows). ErrNotFound if seq is not in the
 // outbox.
-func (s *Store) ReplaceEnvelope(seq uint64, envelope []byte) error {
-	if len(envelope) == 0 {
-		return errors.New("store: no envelope")
+func (s *Store) ReplaceEnvelope(seq uint64, envelope, signed []byte) error {
+	if len(envelope) == 0 || len(signed) == 0 {
+		return errors.New("store: no envelope or no signed message")
 	}
-	return s.do(&request{size: len(envelope), apply: func(b *batch) error {
-		_, d, _, err := b.message(seq, true)
+	return s.do(&request{size: len(envelope) + len(signed), apply: func(b *batch) error {
+		c, d, h, err := b.message(seq, true)
 		if err != nil {
 			return err
 		}
-		_, err = b.exec("storing an envelope", `UPDATE outbox SET envelope = ? WHERE seq = ?`,
-			d.seal(partEnvelope, envelope), int64(seq))
+		if _, err := b.exec("storing an envelope", `UPDATE outbox SET envelope = ? WHERE seq = ?`,
+			d.seal(partEnvelope, envelope), int64(seq)); err != nil {
+			return err
+		}
+		if _, err := b.exec("storing a signed message", `UPDATE messages SET signed = ? WHERE seq = ?`,
+			d.seal(partSigned, signed), int64(seq)); err != nil {
+			return err
+		}
+		if l := linkOf(h, signed); l != nil {
+			_, err = b.exec("storing a link", `UPDATE links SET data = ? WHERE seq = ?`, c.sealLink(seq, l), int64(seq))
+		}
 		return err
 	}})
 }

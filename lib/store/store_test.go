@@ -625,8 +625,11 @@ func TestOutbox(t *testing.T) {
 	if err := s.OutboxRetry(a.Seq, 3, next); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReplaceEnvelope(a.Seq, []byte("resealed a")); err != nil {
+	if err := s.ReplaceEnvelope(a.Seq, []byte("resealed a"), []byte("resigned a")); err != nil {
 		t.Fatal(err)
+	}
+	if got, _ := s.Get(a.Seq); string(got.Signed) != "resigned a" {
+		t.Errorf("signed after ReplaceEnvelope %q, want the new one", got.Signed)
 	}
 	want[0].Attempts, want[0].Next, want[0].Envelope = 3, next, []byte("resealed a")
 	out, _ = s.Outbox()
@@ -641,7 +644,7 @@ func TestOutbox(t *testing.T) {
 	for _, err := range []error{
 		s.OutboxDone(b.Seq, hostapi.Sent),
 		s.OutboxRetry(b.Seq, 1, next),
-		s.ReplaceEnvelope(b.Seq, []byte("x")),
+		s.ReplaceEnvelope(b.Seq, []byte("x"), []byte("y")),
 		s.OutboxDone(99, hostapi.Sent),
 	} {
 		if !errors.Is(err, ErrNotFound) {
@@ -779,7 +782,7 @@ func TestClosed(t *testing.T) {
 	}
 	_, err := s.AddIncoming(message(peer, "z"))
 	errs := []error{err, s.AddOutgoing(message(peer, "z"), []byte("e"), time.Now()),
-		s.OutboxDone(m.Seq, hostapi.Sent), s.OutboxRetry(m.Seq, 1, time.Now()), s.ReplaceEnvelope(m.Seq, []byte("e")),
+		s.OutboxDone(m.Seq, hostapi.Sent), s.OutboxRetry(m.Seq, 1, time.Now()), s.ReplaceEnvelope(m.Seq, []byte("e"), []byte("s")),
 		s.Delete(m.Seq)}
 	_, err = s.DeleteConversation(peer)
 	errs = append(errs, err)
