@@ -157,7 +157,7 @@ func newApp(ctx context.Context) *urfave.App {
 		},
 		&urfave.StringFlag{
 			Name:    "peer-deletes",
-			Usage:   "honour peers' requests to delete the messages they sent (`POLICY` own), or refuse them all (none)",
+			Usage:   "with peers' requests to delete the messages they sent, `POLICY` own honours them, none refuses them all",
 			Value:   host.PeerDeletesOwn.String(),
 			EnvVars: []string{envPeerDeletes},
 		},
