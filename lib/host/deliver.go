@@ -347,10 +347,6 @@ func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store
 		return retry
 	}
 	if signed != nil {
-		// TODO(store): the store keeps the old signed bytes, and their
-		// hash as the message's link, until it can replace them with the
-		// envelope; until then the fingerprints of the two hosts differ
-		// by this message.
 		h.chains.resealed(key, wire.ChainHash(signed), sealed.Signed)
 	}
 	h.log.Info("message re-sealed to the peer's new KEM key", "seq", o.Seq)
