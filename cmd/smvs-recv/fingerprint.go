@@ -24,14 +24,15 @@ func parseFingerprint(c *urfave.Context, book *contacts.File) (*options, error) 
 	if err != nil {
 		return nil, cli.UsageErrorf(c, "invalid --fingerprint: %w", err)
 	}
-	// Up to a whole second, which the hint can give the peer exactly.
-	until := time.Now().Truncate(time.Second)
+	o := &options{fingerprint: peer, json: c.Bool("json")} // until 0: now, as the host has it
 	if s := c.String("until"); s != "" {
-		if until, err = cli.ParseWhen(s, time.Now()); err != nil || until.UnixMilli() <= 0 {
+		until, err := cli.ParseWhen(s, time.Now())
+		if err != nil || until.UnixMilli() <= 0 {
 			return nil, cli.UsageErrorf(c, "invalid --until %q: want a time (2006-01-02 15:04:05, or RFC 3339) or a duration ago (such as 1h)", s)
 		}
+		o.until = until.UnixMilli()
 	}
-	return &options{fingerprint: peer, until: until.UnixMilli(), json: c.Bool("json")}, nil
+	return o, nil
 }
 
 // fingerprint prints the fingerprint of a conversation, and how the peer

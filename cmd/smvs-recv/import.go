@@ -62,14 +62,14 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 
 	var total hostapi.ImportResult
 	var batch []*hostapi.Item
-	size := 0
+	size, first, n := 0, 0, 0 // first: the line of batch[0]
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		res, err := client.Import(ctx, batch)
 		if err != nil {
-			return importError(err, total)
+			return importError(err, total, first)
 		}
 		total.Added += res.Added
 		total.Present += res.Present
@@ -79,7 +79,6 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 
 	sc := bufio.NewScanner(src)
 	sc.Buffer(make([]byte, 64<<10), maxImportLine)
-	n := 0
 	for sc.Scan() {
 		n++
 		it, err := parseExportLine(sc.Bytes())
@@ -98,6 +97,9 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 			if err := flush(); err != nil {
 				return err
 			}
+		}
+		if len(batch) == 0 {
+			first = n
 		}
 		batch = append(batch, it)
 		size += len(it.Body) + len(it.Signed)
@@ -138,16 +140,17 @@ type importJSON struct {
 	Present  int `json:"present"`
 }
 
-// importError explains a failed import request.
-func importError(err error, before hostapi.ImportResult) error {
+// importError explains a failed import request, of the messages from
+// line first on.
+func importError(err error, before hostapi.ImportResult, first int) error {
 	var hostErr *hostapi.Error
 	if errors.As(err, &hostErr) && hostErr.Code == hostapi.ErrForbidden {
 		return cli.Errorf("%s", hostErr.Message).
 			WithHintf("an import restores a host's store: run smvs-recv --import on the host's own machine, over its socket")
 	}
 	e := recvError(err)
-	if ce, ok := e.(*cli.Error); ok && (before.Added > 0 || before.Present > 0) {
-		ce.WithHintf("the messages of the requests before are imported (%s)", imported(before))
+	if ce, ok := e.(*cli.Error); ok {
+		ce.WithHintf("the messages before line %d are imported (%s); none of those from line %d on", first, imported(before), first)
 	}
 	return e
 }
@@ -237,9 +240,6 @@ func parseExportLine(line []byte) (*hostapi.Item, error) {
 		}
 	default:
 		return nil, errors.New("a message has either text or body_base64")
-	}
-	if l.SignedBase64 == "" {
-		return nil, errors.New("a message without signed_base64: this is smvs-recv --json output, not --export")
 	}
 	if it.Signed, err = base64.StdEncoding.DecodeString(l.SignedBase64); err != nil {
 		return nil, fmt.Errorf("invalid signed_base64: %w", err)

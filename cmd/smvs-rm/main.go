@@ -550,15 +550,23 @@ func hostError(err error) error {
 	if !errors.As(err, &hostErr) {
 		return cli.Errorf("%w", err)
 	}
+	// The host's hint says what to do, knowing why it failed; ours only
+	// stand in for one it did not give.
 	e := cli.Errorf("%s", hostErr.Message)
+	hint := func(format string, a ...any) {
+		if hostErr.Hint == "" {
+			e.WithHintf(format, a...)
+		}
+	}
 	if hostErr.Hint != "" {
 		e.WithHintf("%s", hostErr.Hint)
 	}
 	switch hostErr.Code {
 	case hostapi.ErrUnknownRecipient:
-		e.WithExitCode(exitUnknownPeer).WithHintf("smvs-register contacts lists your contacts")
+		e.WithExitCode(exitUnknownPeer)
+		hint("smvs-register contacts lists your contacts")
 	case hostapi.ErrUnavailable:
-		e.WithHintf("try again in a moment")
+		hint("try again in a moment")
 	case hostapi.ErrNotLinked:
 		e.WithExitCode(exitNotLinked)
 	}

@@ -273,6 +273,23 @@ answering() {
 		-subst "carol.example.org:7447=$HOST_ADDR" -subst "smvs1c7vn…=${KEY[carol]}"
 }
 
+@test "smvs-rm.1" {
+	# The reader got a code from bob, and two messages from alice.
+	me you
+	contact bob
+	contact alice
+	pin bob alice
+	as_user bob smvs-send you <<<"the code is 4711"
+	as_user bob smvs-send you <<<"see you"
+	as_user alice smvs-send you <<<"lunch?"
+	as_user alice smvs-send you <<<"at noon"
+	eventually 10 bash -c '[ "$(smvs-recv --json | jq -s length)" -eq 4 ]'
+	run_page smvs-rm.1 -bind 42 -bind 57 \
+		-answer 'delete the whole conversation with alice?=y'
+	# bob's host deleted the message sent to the wrong person.
+	if has_text bob "wrong chat, sorry"; then fail "bob still has the message"; fi
+}
+
 @test "smvs-send.1" {
 	me you
 	contact bob
