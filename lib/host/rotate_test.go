@@ -113,4 +113,17 @@ func TestResealAfterStaleKEMKey(t *testing.T) {
 	if n := len(bob.incoming(alice)); n != 2 {
 		t.Errorf("bob stored %d messages", n)
 	}
+	// Both know the re-sealed message by its new hash: the next message
+	// chains to it with no gap, and the fingerprints agree.
+	if s := d.status(d.send("bob", "third").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	for body, w := range bob.warnings() {
+		if len(w) > 0 {
+			t.Errorf("bob's %q has warnings %v", body, w)
+		}
+	}
+	if a, b := alice.fingerprint("bob", 0), bob.fingerprint("alice", 0); !bytes.Equal(a.Hash, b.Hash) || a.Messages != 3 {
+		t.Errorf("fingerprints after a re-seal: %+v and %+v", a, b)
+	}
 }
