@@ -281,8 +281,8 @@ move_to_new_machine() {
 	# shellcheck disable=SC2086
 	run -0 peek "$BATS_TEST_TMPDIR/after" $gone "$kept"
 	assert_equal "$output" "$kept"
-	# A copy from before it still holds the old root key, and opens them
-	# (smvs-rm(1): what a copy taken before a deletion allows).
+	# A copy from before it holds the root key of that time, and opens
+	# them all, as smvs-rm(1) says under WHAT DELETION PROMISES.
 	# shellcheck disable=SC2086
 	run -0 peek "$BATS_TEST_TMPDIR/before" $gone "$kept"
 	assert_equal "$output" "$(printf '%s\n' $gone "$kept" | sort -n)"
