@@ -188,8 +188,9 @@ move_to_new_machine() {
 	run -1 --separate-stderr as_user alice smvs-rm "$seq"
 	assert_contains "$stderr" "smvs-rm: error: no message $seq"
 
+	# From a linked device too.
 	old_seqs=$(field alice "old one" seq; field alice "old reply" seq)
-	run -0 --separate-stderr as_user alice smvs-rm --before "$before"
+	run -0 --separate-stderr as_user laptop smvs-rm --before "$before"
 	assert_equal "$output" "deleted 2 messages"
 	everywhere alice "$BATS_TEST_TMPDIR/laptop" phone "newer"
 	# shellcheck disable=SC2086 # one seq a word
