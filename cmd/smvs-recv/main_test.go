@@ -609,11 +609,8 @@ func TestWarnings(t *testing.T) {
 
 func TestExportImport(t *testing.T) {
 	h := newHost(t)
-	// Warnings are exported (see TestWarnings), but an import request
-	// can't carry them yet: wire's decoder nests 4 levels, and an import's
-	// warnings are at the fifth.
 	in := incoming(aliceKey, at(0), "hi")
-	in.Signed, in.Read = []byte("signed hi"), true
+	in.Signed, in.Read, in.Warnings = []byte("signed hi"), true, []hostapi.Warning{hostapi.WarnGap}
 	h.Add(in)
 	file := hostapi.Item{Direction: hostapi.Out, Peer: bobKey, Sent: at(time.Minute), Stored: at(time.Minute) + 7, Kind: wire.KindFile,
 		ContentType: "image/png", FileName: "a.png", Body: []byte("\x89PNG"), Expires: at(time.Hour), Status: hostapi.Delivered, Signed: []byte("signed png")}

@@ -135,7 +135,7 @@ func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now 
 	sm := &store.Message{
 		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.In, Status: hostapi.Received,
 		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
-		Body: m.Body, Expires: expires, Signed: opened.Signed,
+		Body: m.Body, Expires: expires, Signed: opened.Signed, Warnings: a.warnings,
 	}
 	dup, err := h.store.AddIncoming(sm)
 	switch {
@@ -152,13 +152,6 @@ func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now 
 		return wire.StatusDuplicate, ""
 	}
 	h.chains.stored(peer, sm.Seq, m, hash)
-	// store.AddIncoming does not keep Message.Warnings: each is added
-	// after, a status change devices are told of.
-	for _, w := range a.warnings {
-		if err := h.store.AddWarning(sm.Seq, w); err != nil && !errors.Is(err, store.ErrNotFound) {
-			h.log.Error("recording a warning", "seq", sm.Seq, "err", err)
-		}
-	}
 	h.logWarnings(peer, sm.Seq, a.warnings)
 	if expires != 0 {
 		h.sweepSoon()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"smvs/lib/wire"
@@ -25,6 +26,10 @@ func (s *Store) Delete(seq uint64) error {
 // DeleteMessages deletes the messages seqs that exist (others are
 // skipped), keeping their links, and shreds them as Delete does. It
 // returns the sequence numbers it deleted, in order.
+//
+// Every deletion returns, and tells subscribers of, only the text and file
+// messages it deleted: receipts and delete requests go with their
+// conversation or their time, unreported, since no device shows them.
 func (s *Store) DeleteMessages(seqs []uint64) ([]uint64, error) {
 	var deleted []uint64
 	err := s.do(&request{shred: true, apply: func(b *batch) error {
@@ -148,6 +153,10 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 	if len(found) == 0 {
 		return nil, nil
 	}
+	shown, err := b.shown(found)
+	if err != nil {
+		return nil, err
+	}
 	for _, table := range []string{"outbox", "expiring", "messages"} {
 		if _, err := b.exec("deleting messages", `DELETE FROM `+table+` WHERE `+in, string(set)); err != nil {
 			return nil, err
@@ -156,8 +165,33 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 	for conv := range convs {
 		b.rekey[conv] = true
 	}
-	b.deleted(found)
-	return found, nil
+	b.deleted(shown)
+	return shown, nil
+}
+
+// shown returns those of seqs, which exist, that are text or file
+// messages: the ones a deletion reports. Receipts and delete requests are
+// deleted with their conversation too, but no device ever saw them.
+// Messages with a link are text or file ones; only the others' heads are
+// read.
+func (b *batch) shown(seqs []uint64) ([]uint64, error) {
+	set, err := json.Marshal(seqs)
+	if err != nil {
+		return nil, fail("finding messages", err)
+	}
+	linked, err := b.seqs(`SELECT seq FROM links WHERE seq IN (SELECT value FROM json_each(?))`, string(set))
+	if err != nil {
+		return nil, err
+	}
+	others, err := b.heads(`SELECT seq, conv, key, head FROM messages
+		WHERE seq IN (SELECT value FROM json_each(?)) AND seq NOT IN (SELECT seq FROM links)`,
+		[]any{string(set)}, func(h *head) bool { return h.Kind == wire.KindText || h.Kind == wire.KindFile })
+	if err != nil {
+		return nil, err
+	}
+	shown := append(linked, others...)
+	slices.Sort(shown)
+	return shown, nil
 }
 
 // DeleteConversation deletes every message with peer (and their outbox
@@ -224,6 +258,9 @@ func (s *Store) DeleteAll() ([]uint64, error) {
 func (b *batch) dropConversations(list string, args []any, statements []string) ([]uint64, error) {
 	seqs, err := b.seqs(list, args...)
 	if err != nil {
+		return nil, err
+	}
+	if seqs, err = b.shown(seqs); err != nil {
 		return nil, err
 	}
 	for _, q := range statements {

@@ -41,7 +41,7 @@ func newMessage(m *Message, dir hostapi.Direction, st hostapi.DeliveryStatus, no
 		return nil, fmt.Errorf("store: a new message's status is %s, want %s", m.Status, st)
 	}
 	h := &head{ID: m.ID, Direction: dir, Status: st, Sent: m.Sent, Stored: now, Kind: m.Kind,
-		ContentType: m.ContentType, FileName: m.FileName, Expires: m.Expires}
+		ContentType: m.ContentType, FileName: m.FileName, Expires: m.Expires, Warnings: slices.Clone(m.Warnings)}
 	if err := h.Validate(); err != nil {
 		return nil, fmt.Errorf("store: message: %w", err)
 	}

@@ -103,7 +103,7 @@ func mustDecMode(extra cbor.ExtraDecErrorCond) cbor.DecMode {
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
 		ExtraReturnErrors: extra,
-		MaxNestedLevels:   4,
+		MaxNestedLevels:   5, // an import request's items' warnings are at level 5
 		MaxArrayElements:  MaxArrayElements,
 		MaxMapPairs:       16,
 		UTF8:              cbor.UTF8RejectInvalid,
