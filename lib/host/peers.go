@@ -391,6 +391,13 @@ func (n *contactNames) key(s string) (identity.PublicKey, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.load()
+	if _, ok := n.keys[name]; !ok {
+		// A name the user just added (smvs-register add, a look-up that
+		// pinned it) must not be unknown for up to namesRecheck: a miss
+		// looks at the file again.
+		n.checked = time.Time{}
+		n.load()
+	}
 	if k, ok := n.keys[name]; ok {
 		return k, nil
 	}
