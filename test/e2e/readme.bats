@@ -49,7 +49,7 @@ readme_fixtures() {
 	# Calls offer only 127.0.0.1: tests talk to no other address.
 	SMVS_LOCAL_ADDRESS=127.0.0.1 run "$BATS_FILE_TMPDIR/doctest" -dir "$WORK" \
 		-prefix smvs1 -prefix smvsdev1 -prefix sha256// -prefix age1 \
-		-bind 7K2M-QX9P-4TRD-HB3W -bind 192.0.2.7:7447 -bind 42 \
+		-bind 7K2M-QX9P-4TRD-HB3W -bind 192.0.2.7:7447 -bind 42 -bind 317 -bind 318 -bind 30251 -bind 88490 \
 		-subst '-f v4l2 -i /dev/video0=-re -f lavfi -i testsrc=size=320x180:rate=30' \
 		-subst '-g 30 -f ivf -=-g 30 -t 4 -f ivf -' \
 		-subst 'ffplay -f ivf -=cat >/dev/null' \
