@@ -28,7 +28,7 @@ import (
 )
 
 // errUsage marks the errors that exit with status 2.
-var errUsage = errors.New("usage: storepeek -identity FILE [-passphrase-file F] DIR SEQ...")
+var errUsage = errors.New("usage: storepeek -identity FILE [-passphrase-file F] DIR SEQ…")
 
 // passphraseFileEnv is smvs-hostd's twin of --passphrase-file.
 const passphraseFileEnv = "SMVS_PASSPHRASE_FILE"
