@@ -205,12 +205,56 @@ func (t *terminal) typeLine(s string) error {
 	return err
 }
 
-// interrupt presses Ctrl-C and waits for the prompt.
+// interrupt presses Ctrl-C and waits for the prompt. Like a person, it
+// presses again if the prompt has not come back after a few seconds: a
+// SIGINT that reaches a pipeline while its processes are still being
+// started can be lost. A command that outlives both gets an error that
+// says what each process of the terminal was doing.
 func (t *terminal) interrupt(prompts int) (int, error) {
-	if _, err := t.pty.Write([]byte{3}); err != nil {
-		return 0, err
+	var status int
+	var err error
+	for _, wait := range []time.Duration{5 * time.Second, 10 * time.Second} {
+		if _, err := t.pty.Write([]byte{3}); err != nil {
+			return 0, err
+		}
+		if status, err = t.waitMarker(prompts, wait); err == nil {
+			return status, nil
+		}
 	}
-	return t.waitMarker(prompts, 10*time.Second)
+	return 0, fmt.Errorf("%w; its processes:\n%s", err, t.processes())
+}
+
+// processes describes every process of the terminal's session: its state,
+// where it sleeps, and its signals (pending, blocked, ignored, caught).
+func (t *terminal) processes() string {
+	if t.cmd.Process == nil {
+		return ""
+	}
+	sid := t.cmd.Process.Pid
+	var b strings.Builder
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if s, err := unix.Getsid(pid); err != nil || s != sid {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid))
+		status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		fmt.Fprintf(&b, "  %d %s wchan=%s", pid, strings.ReplaceAll(strings.TrimRight(string(cmdline), "\x00"), "\x00", " "), wchan)
+		for _, l := range strings.Split(string(status), "\n") {
+			for _, field := range []string{"State:", "NSpgid:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"} {
+				if strings.HasPrefix(l, field) {
+					b.WriteString(" " + strings.Join(strings.Fields(l), ""))
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // close stops what the terminal still runs, its background jobs too, and
