@@ -2,8 +2,10 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,4 +156,26 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Ctrl-C stops a command in a terminal even when doctest was started with
+// SIGINT and SIGHUP ignored, as under nohup or in a script's background
+// job, which every command would otherwise inherit.
+func TestCtrlCWhenStartedIgnoringSIGINT(t *testing.T) {
+	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGINT, syscall.SIGHUP)
+	restoreTerminalSignals()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "doc.md")
+	doc := "```console\nbob$ tail -f /dev/null\nbob$ echo after\nafter\n```\n"
+	if err := os.WriteFile(file, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseFlags([]string{"-dir", dir, "-timeout", "3s", "-settle", "200ms", file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(cfg); err != nil {
+		t.Errorf("Ctrl-C did not stop tail -f: %v", err)
+	}
 }

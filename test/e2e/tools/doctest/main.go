@@ -34,8 +34,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -64,10 +66,37 @@ func main() {
 		fmt.Fprintln(os.Stderr, "doctest:", err)
 		os.Exit(2)
 	}
+	restoreTerminalSignals()
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "doctest:", err)
 		os.Exit(1)
 	}
+}
+
+// restoreTerminalSignals makes Ctrl-C in the terminals work as in a
+// person's. doctest may have been started with SIGINT, SIGHUP or SIGQUIT
+// ignored (under nohup, or as a background job of a script), and an
+// ignored signal stays ignored across exec: each terminal's bash would
+// pass it on to every command, and Ctrl-C would stop nothing. A signal the
+// Go runtime catches is reset to its default in a child, so catching them
+// here gives the terminals their defaults. doctest itself goes on ignoring
+// those it was started ignoring, and ends on the others.
+func restoreTerminalSignals() {
+	all := []os.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
+	ignored := make(map[os.Signal]bool)
+	for _, s := range all {
+		ignored[s] = signal.Ignored(s)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, all...)
+	go func() {
+		for s := range sigs {
+			if !ignored[s] {
+				fmt.Fprintln(os.Stderr, "doctest:", s)
+				os.Exit(1)
+			}
+		}
+	}()
 }
 
 func parseFlags(args []string) (*config, error) {

@@ -205,23 +205,18 @@ func (t *terminal) typeLine(s string) error {
 	return err
 }
 
-// interrupt presses Ctrl-C and waits for the prompt. Like a person, it
-// presses again if the prompt has not come back after a few seconds: a
-// SIGINT that reaches a pipeline while its processes are still being
-// started can be lost. A command that outlives both gets an error that
-// says what each process of the terminal was doing.
+// interrupt presses Ctrl-C and waits for the prompt. A command that
+// outlives it gets an error that says what each process of the terminal
+// was doing.
 func (t *terminal) interrupt(prompts int) (int, error) {
-	var status int
-	var err error
-	for _, wait := range []time.Duration{5 * time.Second, 10 * time.Second} {
-		if _, err := t.pty.Write([]byte{3}); err != nil {
-			return 0, err
-		}
-		if status, err = t.waitMarker(prompts, wait); err == nil {
-			return status, nil
-		}
+	if _, err := t.pty.Write([]byte{3}); err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("%w; its processes:\n%s", err, t.processes())
+	status, err := t.waitMarker(prompts, 10*time.Second)
+	if err != nil {
+		return 0, fmt.Errorf("%w; its processes:\n%s", err, t.processes())
+	}
+	return status, nil
 }
 
 // processes describes every process of the terminal's session: its state,
