@@ -554,18 +554,33 @@ func writeRaw(c *urfave.Context, it *hostapi.Item, what string) error {
 		if it.Kind != wire.KindText {
 			desc = "a " + summary(it)
 		}
-		name := "FILE"
-		if it.FileName != "" && !strings.ContainsAny(it.FileName, "/\\") && plainText([]byte(it.FileName)) {
-			name = it.FileName
-		}
 		return cli.Errorf("refusing to write %s to the terminal", desc).
-			WithHintf("redirect it to a file: smvs-recv --raw %s > %s", what, name)
+			WithHintf("redirect it to a file: smvs-recv --raw %s > %s", what, hintFileName(it.FileName))
 	}
 	if _, err := c.App.Writer.Write(it.Body); err != nil {
 		return cli.Errorf("writing to standard output: %w", err)
 	}
 	return nil
 }
+
+// hintFileName is the file name a hint suggests for a body the sender
+// named name: the sender's name only if it is one word a shell takes as
+// it is, names no file here yet, and is no hidden file (".bashrc") or
+// option; else FILE. The sender chose it: a hint must not hand the user's
+// shell "notes.txt;touch X", nor overwrite a file they have.
+func hintFileName(name string) string {
+	if !safeFileName.MatchString(name) || len(name) > 64 {
+		return "FILE"
+	}
+	if _, err := os.Lstat(name); !errors.Is(err, os.ErrNotExist) {
+		return "FILE"
+	}
+	return name
+}
+
+// safeFileName matches a word a shell reads as it is, starting with a
+// letter or digit.
+var safeFileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._,+@=-]*$`)
 
 // plainText reports whether b is UTF-8 text with no control or invisible
 // formatting character but newlines and tabs.

@@ -769,3 +769,42 @@ func TestNewUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// The sender names a file; the hint that suggests a file to redirect it to
+// hands the user's shell that name only when it is one plain word that
+// overwrites nothing.
+func TestHintFileName(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile("taken.txt", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"report.pdf":              "report.pdf",
+		"notes-2026_12.tar.gz":    "notes-2026_12.tar.gz",
+		"":                        "FILE",
+		"notes.txt;touch X":       "FILE",
+		"a b.txt":                 "FILE",
+		"$(reboot)":               "FILE",
+		"`id`.txt":                "FILE",
+		".bashrc":                 "FILE",
+		"-rf":                     "FILE",
+		"../up.txt":               "FILE",
+		"dir/file":                "FILE",
+		"x>y":                     "FILE",
+		"taken.txt":               "FILE",
+		"caf\u00e9.txt":           "FILE",
+		"r\u202eexe.txt":          "FILE",
+		strings.Repeat("a", 65):   "FILE",
+		"line\nbreak":             "FILE",
+		"star*.txt":               "FILE",
+		"quote'd.txt":             "FILE",
+		"semi;":                   "FILE",
+		"ok+plus,comma@at=eq.txt": "ok+plus,comma@at=eq.txt",
+		"UPPER.TXT":               "UPPER.TXT",
+	} {
+		if got := hintFileName(name); got != want {
+			t.Errorf("hintFileName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
