@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -245,9 +244,5 @@ func direction(d hostapi.Direction) string {
 	return "in"
 }
 
-// writeJSON writes v as one line of JSON, with <, > and & as they are.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
+// writeJSON writes v as one line of JSON (cli.WriteJSON).
+func writeJSON(w io.Writer, v any) error { return cli.WriteJSON(w, v) }

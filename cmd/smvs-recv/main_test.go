@@ -808,3 +808,21 @@ func TestHintFileName(t *testing.T) {
 		}
 	}
 }
+
+// Text and names a peer chose can't act on a terminal through --json: C1
+// controls (U+009B is CSI) and bidirectional overrides come out escaped.
+func TestJSONEscapesWhatActsOnATerminal(t *testing.T) {
+	h := newHost(t)
+	in := incoming(bobKey, at(0), "\u009b2J\u202etxt.exe")
+	in.PeerName = "bo\u009bb"
+	h.Add(in)
+	r := ok(t, "--json")
+	if !strings.Contains(r.stdout, `"peer_name":"bo\u009bb"`) || !strings.Contains(r.stdout, `"text":"\u009b2J\u202etxt.exe"`) {
+		t.Errorf("--json printed:\n%s", r.stdout)
+	}
+	for _, c := range r.stdout {
+		if c == '\u009b' || c == '\u202e' {
+			t.Errorf("raw %U in the output:\n%s", c, r.stdout)
+		}
+	}
+}

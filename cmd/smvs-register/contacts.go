@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -233,11 +232,9 @@ func orNone(s string) string {
 }
 
 func printJSON(c *urfave.Context, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return cli.Errorf("%w", err)
+	if err := cli.WriteJSON(c.App.Writer, v); err != nil {
+		return cli.Errorf("writing to standard output: %w", err)
 	}
-	fmt.Fprintf(c.App.Writer, "%s\n", b)
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -444,12 +443,9 @@ func (r *report) printJSON(missing []string) {
 }
 
 func (r *report) writeJSON(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		r.err = cli.Errorf("%w", err)
-		return
+	if err := cli.WriteJSON(r.c.App.Writer, v); err != nil && r.err == nil {
+		r.err = cli.Errorf("writing to standard output: %w", err)
 	}
-	r.printf("%s\n", b)
 }
 
 // setExpiry sets the default expiry of a conversation and reports it.

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -472,11 +471,8 @@ func printResult(c *urfave.Context, res *hostapi.SubmitResult) error {
 	if err != nil {
 		return cli.Errorf("the host answered with a bad recipient key: %w", err)
 	}
-	b, err := json.Marshal(resultJSON{Seq: res.Seq, ID: hex.EncodeToString(res.ID), Recipient: key.String(), Name: res.Name})
+	err = cli.WriteJSON(c.App.Writer, resultJSON{Seq: res.Seq, ID: hex.EncodeToString(res.ID), Recipient: key.String(), Name: res.Name})
 	if err != nil {
-		return cli.Errorf("%w", err)
-	}
-	if _, err := fmt.Fprintf(c.App.Writer, "%s\n", b); err != nil {
 		return cli.Errorf("writing to standard output: %w", err)
 	}
 	return nil
