@@ -289,8 +289,9 @@ func (r *Resolver) fetch(ctx context.Context, what string, lookup func(Directory
 	return nil, skipped, nil
 }
 
-// verify checks a signed record from a directory: its signature, that it
-// has not expired, that its KEM key id is the key's, and check.
+// verify checks a signed record from a directory: its signature, the
+// name and host rules, that it has not expired, that its KEM key id is
+// the key's, and check.
 func (r *Resolver) verify(signed []byte, check func(*wire.Record) error) (*wire.Record, identity.PublicKey, error) {
 	var key identity.PublicKey
 	if len(signed) > directory.MaxRecordSize {
@@ -303,6 +304,9 @@ func (r *Resolver) verify(signed []byte, check func(*wire.Record) error) (*wire.
 	if key, err = identity.NewPublicKey(identity.KindIdentity, rec.Identity); err != nil {
 		return nil, key, err
 	}
+	if err := checkRules(rec); err != nil {
+		return nil, key, err
+	}
 	if err := check(rec); err != nil {
 		return nil, key, err
 	}
@@ -313,4 +317,21 @@ func (r *Resolver) verify(signed []byte, check func(*wire.Record) error) (*wire.
 		return nil, key, errors.New("its KEM key id does not match its KEM key")
 	}
 	return rec, key, nil
+}
+
+// checkRules holds a record to the rules a directory holds it to when it
+// is published, whoever served it (a directory by name or by key, a host,
+// the store's last verified copy): its name, if any, is a valid name as
+// given, and its host, if any, is HOST:PORT with no space or control
+// character. A record that breaks them carries text nobody should print.
+func checkRules(rec *wire.Record) error {
+	if rec.Name != "" {
+		if err := directory.ValidName(rec.Name); err != nil {
+			return err
+		}
+	}
+	if rec.Host != "" {
+		return CheckHost(rec.Host)
+	}
+	return nil
 }

@@ -268,6 +268,9 @@ func TestBadRecords(t *testing.T) {
 		{"expired", expired, "it expired at " + past.UTC().Format(time.RFC3339)},
 		{"kem id", badKEM, "KEM key id does not match"},
 		{"garbage", []byte("not cbor"), "signed: "},
+		{"escape in the name", record(t, alice, "ali\x1b]0;x\x07ce", nil), "invalid name"},
+		{"bidi override in the name", record(t, alice, "ali\u202ece", nil), "invalid name"},
+		{"escape in the host", record(t, alice, "alice", func(r *wire.Record) { r.Host = "a.example\x1b[5m:7447" }), "invalid host address"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newFakeDir(t)
@@ -314,6 +317,14 @@ func TestLookupByKey(t *testing.T) {
 	if _, err := r.Resolve(context.Background(), bob.Public().String()); !errors.Is(err, ErrBadRecord) ||
 		!strings.Contains(err.Error(), "record of another key") {
 		t.Errorf("another key's record: %v", err)
+	}
+
+	// By key as by name, a record must keep the name and host rules.
+	carol := newKey(t)
+	d.serveKey(carol.Public(), record(t, carol, "carol", func(r *wire.Record) { r.Host = "c.example\x1b[5m:7447" }))
+	if _, err := r.Resolve(context.Background(), carol.Public().String()); !errors.Is(err, ErrBadRecord) ||
+		!strings.Contains(err.Error(), "invalid host address") {
+		t.Errorf("a host with an escape, by key: %v", err)
 	}
 
 	// In the contacts file, the contact is as the file has it.
