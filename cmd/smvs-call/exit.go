@@ -87,7 +87,7 @@ func outcome(err error, who string, taken bool) error {
 
 // peerReason is what a peer's reason adds to a line, less what the line
 // says already: "the caller hung up: bad media input" adds " (bad media
-// input)".
+// input)". The peer chose it: it is escaped for the terminal.
 func peerReason(reason string) string {
 	for _, plain := range []string{"the caller hung up", "the callee hung up", "declined"} {
 		reason = strings.TrimPrefix(reason, plain)
@@ -96,7 +96,7 @@ func peerReason(reason string) string {
 	if reason == "" {
 		return ""
 	}
-	return " (" + reason + ")"
+	return " (" + cli.Escape(reason) + ")"
 }
 
 // interruptedBy is the end of a call the user interrupted, after the

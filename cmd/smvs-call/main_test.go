@@ -457,3 +457,17 @@ func TestManPage(t *testing.T) {
 		}
 	}
 }
+
+// What a peer chose, a name its record gave or a hang-up reason, reaches
+// the terminal escaped: no escape sequence, no bidirectional override.
+func TestPeerTextEscaped(t *testing.T) {
+	hostile := "bo\x1b]0;owned\x07b\u202e\u009b2J"
+	for _, got := range []string{label(hostile, nil), peerReason(hostile), peerReason("the callee hung up: " + hostile)} {
+		if strings.ContainsAny(got, "\x1b\x07\u202e\u009b") {
+			t.Errorf("%q reaches the terminal", got)
+		}
+		if !strings.Contains(got, `bo\x1b]0;owned\x07b\u202e\u009b2J`) {
+			t.Errorf("%q does not show the text escaped", got)
+		}
+	}
+}

@@ -327,6 +327,7 @@ func label(name string, key []byte) string {
 			id = k.String()
 		}
 	}
+	name = cli.Escape(name) // the host's name for the peer, which a record may have given
 	switch {
 	case name != "" && id != "":
 		return name + " (" + id + ")"
