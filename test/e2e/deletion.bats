@@ -21,16 +21,6 @@ teardown() {
 	stop_daemons
 }
 
-# alice_and_bob makes both users and starts their hosts with FLAG...; it
-# sets ALICE, BOB (their ids) and ALICE_ADDR, ALICE_PID, BOB_ADDR, BOB_PID.
-alice_and_bob() {
-	ALICE=$(user alice) BOB=$(user bob)
-	start_host alice "$@"
-	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
-	start_host bob "$@"
-	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
-}
-
 # history USER prints USER's history as smvs-recv --json does, one message
 # a line, failing if smvs-recv does.
 history() {

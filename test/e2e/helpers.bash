@@ -287,6 +287,17 @@ start_host() {
 	read -r _ _ _ HOST_ADDR _ _ _ HOST_SOCKET <"$out" || fail "no start line from smvs-hostd"
 }
 
+# alice_and_bob makes users alice and bob and starts their hosts with
+# FLAG...; it sets ALICE, BOB (their ids) and ALICE_ADDR, ALICE_PID,
+# BOB_ADDR, BOB_PID.
+alice_and_bob() {
+	ALICE=$(user alice) BOB=$(user bob)
+	start_host alice "$@"
+	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
+	start_host bob "$@"
+	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
+}
+
 # eventually SECONDS COMMAND... runs COMMAND every 0.1 s until it succeeds,
 # failing the test after SECONDS.
 eventually() {

@@ -16,16 +16,6 @@ teardown() {
 	stop_daemons
 }
 
-# alice_and_bob makes both users and starts their hosts; it sets ALICE,
-# BOB (their ids) and ALICE_ADDR, BOB_ADDR, BOB_PID.
-alice_and_bob() {
-	ALICE=$(user alice) BOB=$(user bob)
-	start_host alice "$@"
-	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
-	start_host bob "$@"
-	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
-}
-
 # texts USER prints the text of every message USER's host holds, one a line.
 texts() {
 	as_user "$1" smvs-recv --json | sed -n 's/.*"text":"\([^"]*\)".*/\1/p'
