@@ -41,9 +41,27 @@ const CallIDSize = 16
 // MaxSignalText bounds an SDP, a candidate or a reason.
 const MaxSignalText = 64 << 10
 
-// CallSignal is the body of a KindCall message. Because it travels inside a
-// sealed, signed message, the SDP's DTLS fingerprint is the signer's word:
-// no host or network on the way can swap it.
+// DeviceSigned reports whether signals of type t come from a device and
+// are signed by it (offer, answer, candidate, hangup, reject); the others
+// are a host's word and carry no signature.
+func (t SignalType) DeviceSigned() bool {
+	return t >= SignalOffer && t <= SignalReject
+}
+
+// CarriesCert reports whether a device puts its certificate on signals of
+// type t: every signed one but the many candidates, which come after the
+// offer or answer that made the device key known.
+func (t SignalType) CarriesCert() bool {
+	return t.DeviceSigned() && t != SignalCandidate
+}
+
+// CallSignal is the body of a KindCall message, and what a device and its
+// host exchange on a call stream. The hosts seal and sign it host to host;
+// on top, a signal a device makes carries that device's signature (Sig,
+// over the CallStatement) and, but for candidates, its certificate (Cert,
+// a signed DeviceCert), so that no host on the way can change what
+// decides the media path or the ending without the other device seeing
+// it.
 type CallSignal struct {
 	V         uint64     `cbor:"0,keyasint"`
 	CallID    []byte     `cbor:"1,keyasint"`
@@ -51,6 +69,8 @@ type CallSignal struct {
 	SDP       string     `cbor:"3,keyasint,omitempty"` // offer and answer
 	Candidate string     `cbor:"4,keyasint,omitempty"` // JSON of a webrtc.ICECandidateInit
 	Reason    string     `cbor:"5,keyasint,omitempty"` // why a call ended, for people
+	Cert      []byte     `cbor:"6,keyasint,omitempty"` // the sending device's signed DeviceCert
+	Sig       []byte     `cbor:"7,keyasint,omitempty"` // the sending device's signature
 }
 
 // Validate checks what a decoder can: a known type, a call id, and the
@@ -72,6 +92,14 @@ func (s *CallSignal) Validate() error {
 		return fmt.Errorf("%w: call %s without SDP", ErrMalformed, s.Type)
 	case s.Type == SignalCandidate && s.Candidate == "":
 		return fmt.Errorf("%w: call candidate signal without a candidate", ErrMalformed)
+	case len(s.Sig) > 0 && !s.Type.DeviceSigned():
+		return fmt.Errorf("%w: a call %s signal is a host's and carries no device signature", ErrMalformed, s.Type)
+	case len(s.Sig) > 0 && len(s.Sig) != SignatureSize:
+		return fmt.Errorf("%w: call signal signature is %d bytes, want %d", ErrMalformed, len(s.Sig), SignatureSize)
+	case len(s.Cert) > 0 && (len(s.Sig) == 0 || !s.Type.CarriesCert()):
+		return fmt.Errorf("%w: a device certificate on an unsigned call signal, or on a %s", ErrMalformed, s.Type)
+	case len(s.Cert) > MaxDeviceCertSize:
+		return fmt.Errorf("%w: call signal device certificate is %d bytes, limit %d", ErrTooLarge, len(s.Cert), MaxDeviceCertSize)
 	}
 	return nil
 }
