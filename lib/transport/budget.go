@@ -10,6 +10,8 @@ import (
 // and give back when they are done with it. Waiters are served in order, so
 // a large frame is not starved by a run of small ones.
 type budget struct {
+	size int64
+
 	mu      sync.Mutex
 	free    int64
 	waiters []*budgetWaiter
@@ -20,7 +22,7 @@ type budgetWaiter struct {
 	ready chan struct{} // closed when the bytes are granted
 }
 
-func newBudget(n int64) *budget { return &budget{free: n} }
+func newBudget(n int64) *budget { return &budget{size: n, free: n} }
 
 // tryAcquire takes n bytes if they are free and nobody is waiting.
 func (b *budget) tryAcquire(n int64) bool {

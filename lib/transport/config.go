@@ -40,15 +40,45 @@ type Config struct {
 	// has been silent for it or unfinished for twice it. Default
 	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// FrameTimeout bounds writing one frame and, in a Listener, receiving
-	// the first frame of each stream; a stream that exceeds it is reset with
-	// CodeTimeout. Negative means no bound. Default DefaultFrameTimeout.
+	// FrameTimeout bounds writing one frame. Negative means no bound.
+	// Default DefaultFrameTimeout.
 	FrameTimeout time.Duration
-	// AllowPeer, in a Listener, is called during the handshake with the key
-	// the client presents; an error refuses the connection. It runs before
-	// the client has proved it holds the key, so it may refuse but must not
-	// record anything as the peer's doing. Nil allows every key.
-	AllowPeer func(peer identity.PublicKey) error
+	// FirstFrameTimeout, in a Listener, bounds the wait for the first bytes
+	// of each stream: a peer that opens streams and sends nothing (or half
+	// a frame header) holds them for no longer. Negative means no bound.
+	// Default DefaultFirstFrameTimeout.
+	FirstFrameTimeout time.Duration
+	// RequestTimeout, in a Listener, bounds receiving one request: on a
+	// stream served by RequestFunc, its frame and the end of the stream,
+	// counted from the stream's arrival; on other streams, each frame,
+	// counted from its first byte. Nothing bounds the wait between frames
+	// of a long-lived stream (a device's --follow). A stream that exceeds
+	// it is reset with CodeTimeout. Negative means no bound. Default
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// ReadBudget, in a Listener, is how many bytes of frames the streams of
+	// all its connections, of both protocols, may hold at once, on top of
+	// each connection's ConnBuffer. Peers that Admit does not call known
+	// (strangers, unlinked devices) may hold half of it between them, so a
+	// flood of them leaves the other half to known peers. It also bounds
+	// how far quic-go's flow-control windows may grow beyond their small
+	// first size (see listenerWindows). It is at least 2 × MaxFrame, so a
+	// stranger's full-size frame can be read. Default 2 × MaxFrame.
+	ReadBudget int64
+	// MaxConns, in a Listener, is how many connections it has at once,
+	// handshakes included; further ones are refused before TLS begins.
+	// Default DefaultMaxConns.
+	MaxConns int
+	// MaxConnsPerAddr, in a Listener, is how many of those may come from
+	// one IP address (one /64 for IPv6). Default DefaultMaxConnsPerAddr.
+	MaxConnsPerAddr int
+	// Admit, in a Listener, is called when a handshake completes, with the
+	// key the client has proved it holds, before any stream is read. An
+	// error refuses the connection: it is closed with CodeRefused and the
+	// error's text, which the peer sees. known says whether the peer may
+	// draw on the half of ReadBudget kept from strangers. Nil admits every
+	// key as known.
+	Admit func(peer identity.PublicKey) (known bool, err error)
 	// OnError, if set, is told of failures no caller sees: streams the
 	// Listener refused (too large, malformed, timed out), handler errors,
 	// refused handshakes. The peer is the zero key when unknown. It must be
@@ -60,7 +90,8 @@ type Config struct {
 // error if a field is out of range.
 func (c Config) withDefaults() (Config, error) {
 	if c.MaxFrame < 0 || c.ConnBuffer < 0 || c.MaxIncomingStreams < 0 ||
-		c.IdleTimeout < 0 || c.KeepAlive < 0 || c.HandshakeTimeout < 0 {
+		c.IdleTimeout < 0 || c.KeepAlive < 0 || c.HandshakeTimeout < 0 ||
+		c.ReadBudget < 0 || c.MaxConns < 0 || c.MaxConnsPerAddr < 0 {
 		return c, errors.New("transport: negative limit in Config")
 	}
 	if c.MaxFrame == 0 {
@@ -84,6 +115,19 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.FrameTimeout == 0 {
 		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.FirstFrameTimeout == 0 {
+		c.FirstFrameTimeout = DefaultFirstFrameTimeout
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	c.ReadBudget = max(c.ReadBudget, 2*int64(c.MaxFrame))
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.MaxConnsPerAddr == 0 {
+		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
 	}
 	return c, nil
 }

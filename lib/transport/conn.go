@@ -27,6 +27,11 @@ type Conn struct {
 	budget *budget
 	ctx    context.Context // canceled when the connection is over
 
+	// In a Listener: what all its connections share, and whether Admit
+	// called the peer known. Nil for a dialed connection.
+	sh    *shared
+	known bool
+
 	lastStreamEnd atomic.Int64 // in a Listener: when a handler last finished, in Unix nanoseconds
 }
 
@@ -188,7 +193,7 @@ func (c *Conn) OpenStream(ctx context.Context) (*Stream, error) {
 		}
 		return nil, convertError(err)
 	}
-	return newStream(qs, c, time.Time{}), nil
+	return newStream(qs, c), nil
 }
 
 // Request sends req as one frame on a new stream and returns the peer's

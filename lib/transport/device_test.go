@@ -4,15 +4,16 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"testing"
 	"time"
 
 	"smvs/lib/identity"
+	"smvs/lib/wire"
 )
 
 // A device key dials under DeviceALPN; the handler sees a device key, and
-// a byte stream view of the stream carries a protocol of its own.
+// a byte stream view of the stream carries frames of a protocol of its
+// own.
 func TestDeviceStream(t *testing.T) {
 	server := newIdentity(t)
 	device, err := identity.Generate(identity.KindDevice, time.Now())
@@ -23,11 +24,11 @@ func TestDeviceStream(t *testing.T) {
 	l := listen(t, server, Config{}, StreamFunc(func(_ context.Context, peer identity.PublicKey, s *Stream) {
 		kinds <- peer.Kind()
 		c := s.NetConn()
-		line, err := bufio.NewReader(c).ReadString('\n')
+		line, err := wire.ReadFrame(bufio.NewReader(c), 1<<10)
 		if err != nil {
 			return
 		}
-		io.WriteString(c, "echo "+line)
+		wire.WriteFrame(c, append([]byte("echo "), line...))
 	}))
 	c := dialListener(t, l, server, device, Config{})
 	if c.TLS().NegotiatedProtocol != DeviceALPN {
@@ -39,11 +40,11 @@ func TestDeviceStream(t *testing.T) {
 	}
 	nc := s.NetConn()
 	defer nc.Close()
-	if _, err := io.WriteString(nc, "hello\n"); err != nil {
+	if err := wire.WriteFrame(nc, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	got, err := bufio.NewReader(nc).ReadString('\n')
-	if err != nil || got != "echo hello\n" {
+	got, err := wire.ReadFrame(bufio.NewReader(nc), 1<<10)
+	if err != nil || string(got) != "echo hello" {
 		t.Fatalf("got %q, %v", got, err)
 	}
 	if k := <-kinds; k != identity.KindDevice {
@@ -74,7 +75,7 @@ func TestRevokedConnection(t *testing.T) {
 	}
 	nc := s.NetConn()
 	defer nc.Close()
-	nc.Write([]byte{1})
+	wire.WriteFrame(nc, []byte{1})
 	nc.SetReadDeadline(time.Now().Add(testTimeout))
 	_, err = nc.Read(make([]byte, 1))
 	if !errors.Is(err, ErrRevoked) {

@@ -41,6 +41,7 @@ const (
 	CodeTimeout   ErrorCode = 0x5 // a frame took longer than FrameTimeout
 	CodeCanceled  ErrorCode = 0x6 // the requester gave up
 	CodeRevoked   ErrorCode = 0x7 // the client's key is no longer allowed
+	CodeRefused   ErrorCode = 0x8 // the listener's policy refuses the client's key
 )
 
 func (c ErrorCode) String() string {
@@ -61,6 +62,8 @@ func (c ErrorCode) String() string {
 		return "canceled"
 	case CodeRevoked:
 		return "access revoked"
+	case CodeRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("error code %#x", uint64(c))
 }
@@ -108,6 +111,9 @@ func convertError(err error) error {
 	if te, ok := errors.AsType[*quic.TransportError](err); ok && te.ErrorCode.IsCryptoError() {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
+	if te, ok := errors.AsType[*quic.TransportError](err); ok && te.Remote && te.ErrorCode == quic.ConnectionRefused {
+		return fmt.Errorf("%w: %w: it has as many connections as it takes (%w)", ErrHandshake, ErrRefused, err)
+	}
 	if _, ok := errors.AsType[*quic.HandshakeTimeoutError](err); ok {
 		return fmt.Errorf("%w: %w: %w", ErrHandshake, ErrTimeout, err)
 	}
@@ -121,8 +127,12 @@ func convertError(err error) error {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	if ae, ok := errors.AsType[*quic.ApplicationError](err); ok && ae.Remote {
-		if ErrorCode(ae.ErrorCode) == CodeRevoked {
+		switch ErrorCode(ae.ErrorCode) {
+		case CodeRevoked:
 			return fmt.Errorf("%w: %w by the peer: %s", ErrRevoked, ErrClosed, ae.ErrorMessage)
+		case CodeRefused:
+			// The reason is the peer's text: callers print it escaped.
+			return fmt.Errorf("%w: %w: %s", ErrRefused, ErrClosed, ae.ErrorMessage)
 		}
 		return fmt.Errorf("%w by the peer: %s", ErrClosed, ErrorCode(ae.ErrorCode))
 	}

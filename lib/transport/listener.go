@@ -84,6 +84,7 @@ func (f StreamFunc) ServeStream(ctx context.Context, peer identity.PublicKey, s 
 // them with its Handler, concurrently.
 type Listener struct {
 	cfg Config
+	sh  *shared
 	h   Handler
 	udp *net.UDPConn
 	tr  *quic.Transport
@@ -132,8 +133,19 @@ func Listen(addr string, id *identity.Identity, cfg Config, h Handler) (*Listene
 	if err != nil {
 		return nil, fmt.Errorf("transport: %w", err)
 	}
-	tr := &quic.Transport{Conn: udp, StatelessResetKey: resetKey}
-	ql, err := tr.Listen(serverTLS(cert, cfg), cfg.quicConfig(true))
+	sh := newShared(cfg)
+	tr := &quic.Transport{
+		Conn: udp, StatelessResetKey: resetKey,
+		ConnContext:         sh.connContext,
+		VerifySourceAddress: sh.verifySource,
+	}
+	qcfg := cfg.quicConfig(true)
+	qcfg.InitialStreamReceiveWindow = firstStreamWindow
+	qcfg.MaxStreamReceiveWindow = maxStreamWindow
+	qcfg.InitialConnectionReceiveWindow = firstConnWindow
+	qcfg.MaxConnectionReceiveWindow = maxConnWindow
+	qcfg.AllowConnectionWindowIncrease = sh.allowWindowIncrease
+	ql, err := tr.Listen(serverTLS(cert, cfg), qcfg)
 	if err != nil {
 		tr.Close()
 		udp.Close()
@@ -141,7 +153,7 @@ func Listen(addr string, id *identity.Identity, cfg Config, h Handler) (*Listene
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
-		cfg: cfg, h: h, udp: udp, tr: tr, ql: ql,
+		cfg: cfg, sh: sh, h: h, udp: udp, tr: tr, ql: ql,
 		ctx: ctx, cancel: cancel,
 		draining:   make(chan struct{}),
 		acceptDone: make(chan struct{}),
@@ -149,6 +161,14 @@ func Listen(addr string, id *identity.Identity, cfg Config, h Handler) (*Listene
 	}
 	go l.accept()
 	return l, nil
+}
+
+// admit asks Config.Admit about peer.
+func (l *Listener) admit(peer identity.PublicKey) (bool, error) {
+	if l.cfg.Admit == nil {
+		return true, nil
+	}
+	return l.cfg.Admit(peer)
 }
 
 // Addr returns the address the Listener listens on.
@@ -165,6 +185,9 @@ func (l *Listener) accept() {
 		if err != nil {
 			return
 		}
+		if slot := slotOf(qc); slot != nil {
+			slot.handshakeDone()
+		}
 		// VerifyConnection has checked the protocol and certificate, so
 		// this succeeds.
 		kind, err := clientKind(qc.ConnectionState().TLS)
@@ -176,9 +199,17 @@ func (l *Listener) accept() {
 			qc.CloseWithError(quic.ApplicationErrorCode(CodeMalformed), "bad certificate")
 			continue
 		}
+		known, err := l.admit(peer)
+		if err != nil {
+			// Before any stream is read: a refused peer costs no frame.
+			qc.CloseWithError(quic.ApplicationErrorCode(CodeRefused), err.Error())
+			l.cfg.reportError(peer, fmt.Errorf("refused connection: %w", err))
+			continue
+		}
 		ctx, cancel := context.WithCancel(l.ctx)
 		context.AfterFunc(qc.Context(), cancel)
 		c := newConn(ctx, qc, peer, l.cfg)
+		c.sh, c.known = l.sh, known
 		l.mu.Lock()
 		if l.closing {
 			l.mu.Unlock()
@@ -205,11 +236,8 @@ func (l *Listener) serve(c *Conn) {
 		if err != nil {
 			return
 		}
-		var firstBy time.Time
-		if l.cfg.FrameTimeout > 0 {
-			firstBy = time.Now().Add(l.cfg.FrameTimeout)
-		}
-		s := newStream(qs, c, firstBy)
+		s := newStream(qs, c)
+		s.arm(time.Now())
 		l.mu.Lock()
 		if l.closing {
 			l.mu.Unlock()

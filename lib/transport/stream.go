@@ -25,24 +25,73 @@ const coalesceLimit = 64 << 10
 // io.EOF from ReadFrame (the peer is done sending; this side may still
 // write) and a payload WriteFrame refused to send.
 type Stream struct {
-	qs      *quic.Stream
-	conn    *Conn
-	firstBy time.Time     // the first frame must arrive by then; zero once it has, or if unbounded
-	done    chan struct{} // closed when this side closes or resets the stream
+	qs   *quic.Stream
+	conn *Conn
+	done chan struct{} // closed when this side closes or resets the stream
+
+	// Read deadlines, in a Listener's streams only; zero when unbounded.
+	// They are used by the one reading goroutine.
+	firstBy   time.Time // the first bytes must arrive by then; zero once they have
+	requestBy time.Time // the request (see RequestTimeout) must be in by then
+	frameLeft int64     // NetConn: bytes of the current frame not yet read
 
 	mu          sync.Mutex
-	held        int64 // bytes of the connection's budget held by the last frame read
+	held        []*budget // the budgets the last frame read holds bytes of
+	heldBytes   int64
 	writeClosed bool
 	over        bool // done is closed
 	reset       bool
 }
 
-func newStream(qs *quic.Stream, c *Conn, firstBy time.Time) *Stream {
-	s := &Stream{qs: qs, conn: c, firstBy: firstBy, done: make(chan struct{})}
-	if !firstBy.IsZero() {
-		qs.SetReadDeadline(firstBy)
+func newStream(qs *quic.Stream, c *Conn) *Stream {
+	return &Stream{qs: qs, conn: c, done: make(chan struct{})}
+}
+
+// arm sets the deadlines of a stream a Listener accepted at now: the first
+// bytes within FirstFrameTimeout, the request within RequestTimeout.
+func (s *Stream) arm(now time.Time) {
+	cfg := s.conn.cfg
+	if cfg.FirstFrameTimeout > 0 {
+		s.firstBy = now.Add(cfg.FirstFrameTimeout)
 	}
-	return s
+	if cfg.RequestTimeout > 0 {
+		s.requestBy = now.Add(cfg.RequestTimeout)
+	}
+	s.qs.SetReadDeadline(earliest(s.firstBy, s.requestBy))
+}
+
+// earliest returns the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// frameDeadline is when a frame whose header has just arrived must be in:
+// the stream's first frame by its request deadline, a later frame (of a
+// long-lived stream) within RequestTimeout of its header. Dialed streams
+// have none.
+func (s *Stream) frameDeadline() time.Time {
+	if s.conn.sh == nil {
+		return time.Time{}
+	}
+	if !s.firstBy.IsZero() {
+		s.firstBy = time.Time{}
+		return s.requestBy
+	}
+	if t := s.conn.cfg.RequestTimeout; t > 0 {
+		return time.Now().Add(t)
+	}
+	return time.Time{}
+}
+
+// awaitFrame sets the deadline for the next frame's header: the first
+// bytes of the stream are bounded, the wait between frames is not.
+func (s *Stream) awaitFrame() {
+	if s.conn.sh != nil {
+		s.qs.SetReadDeadline(earliest(s.firstBy, s.requestBy))
+	}
 }
 
 // ReadFrame reads the next frame and returns its payload. It returns io.EOF
@@ -50,10 +99,11 @@ func newStream(qs *quic.Stream, c *Conn, firstBy time.Time) *Stream {
 // frame over MaxFrame is refused from its length prefix, before anything is
 // allocated: the stream is reset with CodeTooLarge and the error matches
 // wire.ErrTooLarge. The payload is the caller's; the stream counts it
-// against the connection's ConnBuffer until the next ReadFrame or the end of
-// the stream.
+// against the connection's ConnBuffer (and, in a Listener, its ReadBudget)
+// until the next ReadFrame or the end of the stream.
 func (s *Stream) ReadFrame() ([]byte, error) {
 	s.releaseHeld()
+	s.awaitFrame()
 	var hdr [wire.FrameHeaderSize]byte
 	if n, err := s.qs.Peek(hdr[:]); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -68,7 +118,11 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 	if size > int64(limit) {
 		return nil, s.refuse(CodeTooLarge, fmt.Errorf("frame: %w: %d bytes, limit %d", wire.ErrTooLarge, size, limit))
 	}
-	if err := s.hold(size); err != nil {
+	by := s.frameDeadline()
+	if s.conn.sh != nil {
+		s.qs.SetReadDeadline(by)
+	}
+	if err := s.hold(size, by); err != nil {
 		return nil, s.fail(err)
 	}
 	payload, err := wire.ReadFrame(s.qs, limit)
@@ -78,38 +132,60 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 		}
 		return nil, s.fail(err)
 	}
-	if !s.firstBy.IsZero() {
-		s.firstBy = time.Time{}
+	if s.conn.sh != nil {
 		s.qs.SetReadDeadline(time.Time{})
 	}
 	return payload, nil
 }
 
-// hold waits until the connection's budget has n bytes for the next frame
-// and takes them.
-func (s *Stream) hold(n int64) error {
-	if !s.conn.budget.tryAcquire(n) {
-		if err := s.waitBudget(n); err != nil {
+// budgets returns the budgets a frame of this stream draws on, in the
+// order they are taken: the connection's, then in a Listener the
+// strangers' share if the peer is not known, and the listener's.
+func (s *Stream) budgets() []*budget {
+	c := s.conn
+	switch {
+	case c.sh == nil:
+		return []*budget{c.budget}
+	case c.known:
+		return []*budget{c.budget, c.sh.all}
+	}
+	return []*budget{c.budget, c.sh.strangers, c.sh.all}
+}
+
+// hold waits until every budget of the stream has n bytes for the next
+// frame, until by (zero: no bound), and takes them.
+func (s *Stream) hold(n int64, by time.Time) error {
+	budgets := s.budgets()
+	for i, b := range budgets {
+		if b.tryAcquire(n) {
+			continue
+		}
+		if err := s.waitBudget(b, n, by); err != nil {
+			for _, taken := range budgets[:i] {
+				taken.release(n)
+			}
 			return err
 		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.over {
-		s.conn.budget.release(n)
+		for _, b := range budgets {
+			b.release(n)
+		}
 		return fmt.Errorf("%w: stream was closed", ErrClosed)
 	}
-	s.held = n
+	s.held, s.heldBytes = budgets, n
 	return nil
 }
 
-// waitBudget waits for n bytes of the connection's budget until the stream
-// or its connection ends or the first frame's deadline passes.
-func (s *Stream) waitBudget(n int64) error {
+// waitBudget waits for n bytes of b until the stream or its connection
+// ends or by passes.
+func (s *Stream) waitBudget(b *budget, n int64, by time.Time) error {
 	ctx, cancel := context.WithCancel(s.conn.ctx)
 	defer cancel()
-	if !s.firstBy.IsZero() {
-		ctx, cancel = context.WithDeadline(ctx, s.firstBy)
+	if !by.IsZero() {
+		ctx, cancel = context.WithDeadline(ctx, by)
 		defer cancel()
 	}
 	go func() {
@@ -119,23 +195,29 @@ func (s *Stream) waitBudget(n int64) error {
 		case <-ctx.Done():
 		}
 	}()
-	if err := s.conn.budget.acquire(ctx, n); err != nil {
+	if err := b.acquire(ctx, n); err != nil {
 		return fmt.Errorf("waiting for %d bytes of buffer: %w", n, err)
 	}
 	return nil
 }
 
+// releaseHeld gives back what the last frame held.
 func (s *Stream) releaseHeld() {
 	s.mu.Lock()
-	n := s.held
-	s.held = 0
+	budgets, n := s.held, s.heldBytes
+	s.held, s.heldBytes = nil, 0
 	s.mu.Unlock()
-	s.conn.budget.release(n)
+	for _, b := range budgets {
+		b.release(n)
+	}
 }
 
 // expectEnd reads the end of the peer's side of a stream that must carry
-// nothing more.
+// nothing more, by the request's deadline in a Listener.
 func (s *Stream) expectEnd() error {
+	if s.conn.sh != nil {
+		s.qs.SetReadDeadline(s.requestBy)
+	}
 	var b [1]byte
 	n, err := s.qs.Read(b[:])
 	if n > 0 {
@@ -221,14 +303,12 @@ func (s *Stream) Reset(code ErrorCode) {
 // end marks the stream over and gives back its buffer.
 func (s *Stream) end() {
 	s.mu.Lock()
-	n := s.held
-	s.held = 0
 	if !s.over {
 		s.over = true
 		close(s.done)
 	}
 	s.mu.Unlock()
-	s.conn.budget.release(n)
+	s.releaseHeld()
 }
 
 // refuse resets the stream with code because of what the peer sent, and
@@ -253,25 +333,78 @@ func (s *Stream) fail(err error) error {
 func (s *Stream) Conn() *Conn { return s.conn }
 
 // NetConn returns the stream as a plain byte stream, for a protocol that
-// does its own framing (the device protocol of package hostapi). Reads and
-// writes go straight to QUIC, outside the frame budget and FrameTimeout;
-// errors are converted as this package's are. Close ends the stream as
-// Stream.Close does. Use either NetConn or the frame methods, not both.
+// does its own framing in lib/wire frames (the device protocol of package
+// hostapi). Errors are converted as this package's are. Close ends the
+// stream as Stream.Close does. Use either NetConn or the frame methods,
+// not both.
+//
+// In a Listener, reads still follow the frames: each frame's size is
+// taken from the connection's and the listener's budgets (at most
+// MaxFrame of it; the reader must refuse larger ones) from its header
+// until the next frame begins, and the first bytes and each frame are
+// bounded by FirstFrameTimeout and RequestTimeout as ReadFrame's are, but
+// nothing bounds the wait between frames.
 func (s *Stream) NetConn() net.Conn { return streamConn{s} }
 
 type streamConn struct{ s *Stream }
 
 func (c streamConn) Read(p []byte) (int, error) {
-	n, err := c.s.qs.Read(p)
-	if n > 0 && !c.s.firstBy.IsZero() {
-		// The request has begun: lift the listener's first-frame bound.
-		c.s.firstBy = time.Time{}
-		c.s.qs.SetReadDeadline(time.Time{})
+	s := c.s
+	if s.conn.sh == nil {
+		n, err := s.qs.Read(p)
+		return n, readError(err)
+	}
+	if s.frameLeft == 0 {
+		if err := s.beginFrame(); err != nil {
+			return 0, err
+		}
+	}
+	if int64(len(p)) > s.frameLeft {
+		p = p[:s.frameLeft]
+	}
+	n, err := s.qs.Read(p)
+	s.frameLeft -= int64(n)
+	if s.frameLeft == 0 && n > 0 {
+		s.qs.SetReadDeadline(time.Time{}) // the frame is in: the next one may take its time
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
-		err = convertError(err)
+		return n, s.fail(err)
 	}
 	return n, err
+}
+
+// beginFrame waits for the next frame's header on a listener's NetConn
+// and takes its size from the budgets; the frame before gives its bytes
+// back first.
+func (s *Stream) beginFrame() error {
+	s.releaseHeld()
+	s.awaitFrame()
+	var hdr [wire.FrameHeaderSize]byte
+	n, err := s.qs.Peek(hdr[:])
+	switch {
+	case errors.Is(err, io.EOF) && n == 0:
+		return io.EOF
+	case errors.Is(err, io.EOF):
+		s.frameLeft = int64(n) // a truncated header: the reader sees it, then the end
+		return nil
+	case err != nil:
+		return s.fail(err)
+	}
+	size := int64(binary.BigEndian.Uint32(hdr[:]))
+	by := s.frameDeadline()
+	s.qs.SetReadDeadline(by)
+	if err := s.hold(min(size, int64(s.conn.cfg.MaxFrame)), by); err != nil {
+		return s.fail(err)
+	}
+	s.frameLeft = wire.FrameHeaderSize + size
+	return nil
+}
+
+func readError(err error) error {
+	if err != nil && !errors.Is(err, io.EOF) {
+		return convertError(err)
+	}
+	return err
 }
 
 func (c streamConn) Write(p []byte) (int, error) {

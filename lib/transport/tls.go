@@ -120,7 +120,7 @@ func serverTLS(cert tls.Certificate, cfg Config) *tls.Config {
 		ClientAuth:             tls.RequireAnyClientCert,
 		SessionTicketsDisabled: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			err := verifyServerSide(cs, cfg)
+			err := verifyServerSide(cs)
 			if err != nil {
 				cfg.reportError(identity.PublicKey{}, fmt.Errorf("refused handshake: %w", err))
 			}
@@ -141,19 +141,13 @@ func clientKind(cs tls.ConnectionState) (identity.Kind, error) {
 	return 0, fmt.Errorf("%w: application protocol %q, want %q or %q", ErrHandshake, cs.NegotiatedProtocol, ALPN, DeviceALPN)
 }
 
-func verifyServerSide(cs tls.ConnectionState, cfg Config) error {
+func verifyServerSide(cs tls.ConnectionState) error {
 	kind, err := clientKind(cs)
 	if err != nil {
 		return err
 	}
-	peer, err := peerKey(cs, kind)
-	if err != nil {
+	if _, err := peerKey(cs, kind); err != nil {
 		return fmt.Errorf("client certificate: %w", err)
-	}
-	if cfg.AllowPeer != nil {
-		if err := cfg.AllowPeer(peer); err != nil {
-			return fmt.Errorf("peer %s refused: %w", peer, err)
-		}
 	}
 	return nil
 }

@@ -92,7 +92,17 @@ const (
 	DefaultMaxStreams       = 100
 	DefaultIdleTimeout      = 60 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
-	// DefaultFrameTimeout lets a full-size frame through a link of about
-	// 2 Mbit/s.
-	DefaultFrameTimeout = 5 * time.Minute
+	// DefaultFrameTimeout and DefaultRequestTimeout let a full-size frame
+	// through a link of about 2 Mbit/s.
+	DefaultFrameTimeout   = 5 * time.Minute
+	DefaultRequestTimeout = 5 * time.Minute
+	// DefaultFirstFrameTimeout is long enough for a request's first packet
+	// on a slow, lossy link, and short enough that streams opened and left
+	// silent cost little.
+	DefaultFirstFrameTimeout = 10 * time.Second
+	// DefaultMaxConns and DefaultMaxConnsPerAddr are far above what a
+	// user's contacts and devices open at once (one pooled connection
+	// each), and keep a flood's per-connection memory to tens of MiB.
+	DefaultMaxConns        = 1024
+	DefaultMaxConnsPerAddr = 16
 )

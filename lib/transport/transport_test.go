@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,33 +221,43 @@ func TestDialerRefusesOtherALPN(t *testing.T) {
 	t.Logf("dialer sees: %v", err)
 }
 
-func TestAllowPeer(t *testing.T) {
+// TestAdmit checks that Admit runs when the handshake completes, before
+// any stream is read: a refused key's connection is closed with
+// CodeRefused and the reason, and its requests never reach the handler.
+func TestAdmit(t *testing.T) {
 	server, friend, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
 	errNotAllowed := errors.New("not a contact")
 	errs := newErrorLog()
+	var handled atomic.Int64
 	cfg := Config{
-		AllowPeer: func(p identity.PublicKey) error {
+		Admit: func(p identity.PublicKey) (bool, error) {
 			if p != friend.Public() {
-				return errNotAllowed
+				return false, errNotAllowed
 			}
-			return nil
+			return true, nil
 		},
 		OnError: errs.record,
 	}
-	l := listen(t, server, cfg, echo)
+	l := listen(t, server, cfg, RequestFunc(func(_ context.Context, _ identity.PublicKey, req []byte) ([]byte, error) {
+		handled.Add(1)
+		return req, nil
+	}))
 	if _, err := dialListener(t, l, server, friend, Config{}).Request(testContext(t), []byte("x")); err != nil {
 		t.Fatalf("friend: %v", err)
 	}
 	c, err := Dial(testContext(t), l.Addr().String(), stranger, server.Public(), Config{})
 	if err == nil {
-		_, err = c.Request(testContext(t), []byte("x"))
+		_, err = c.Request(testContext(t), make([]byte, 1<<20))
 		c.Close()
 	}
-	if !errors.Is(err, ErrHandshake) {
-		t.Errorf("stranger: %v, want ErrHandshake", err)
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), errNotAllowed.Error()) {
+		t.Errorf("stranger: %v, want ErrRefused with the reason", err)
 	}
 	if rep := errs.next(t); !errors.Is(rep, errNotAllowed) {
 		t.Errorf("listener reported %v", rep)
+	}
+	if n := handled.Load(); n != 1 {
+		t.Errorf("handler called %d times, want once (the friend)", n)
 	}
 }
 
@@ -509,17 +520,17 @@ func TestRequestLimits(t *testing.T) {
 	})
 }
 
-func TestFrameTimeout(t *testing.T) {
+func TestFirstFrameTimeout(t *testing.T) {
 	server, client := newIdentity(t), newIdentity(t)
 	errs := newErrorLog()
-	l := listen(t, server, Config{FrameTimeout: 200 * time.Millisecond, OnError: errs.record}, echo)
+	l := listen(t, server, Config{FirstFrameTimeout: 200 * time.Millisecond, OnError: errs.record}, echo)
 	c := dialListener(t, l, server, client, Config{})
 	s, err := c.OpenStream(testContext(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.qs.Write([]byte{0, 0, 0, 10, 1}); err != nil { // and then nothing
+	if _, err := s.qs.Write([]byte{0, 0}); err != nil { // half a header, and then nothing
 		t.Fatal(err)
 	}
 	_, err = s.ReadFrame()
