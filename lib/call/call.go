@@ -8,10 +8,19 @@
 // users' hosts sealing and signing every signal.
 //
 // What the package promises:
+//   - Every signal this side makes that decides the media path or the
+//     ending (offer, answer, candidate, hangup, reject) is signed by this
+//     side's Device, bound to the call id, both users' identity keys and
+//     the direction; every such signal of the peer must be signed by one
+//     device the peer's identity certified, the same all call long. A
+//     signal that fails ends the call with ErrTampered before it is used,
+//     so no host on the way can change the SDP, its DTLS fingerprint and
+//     ICE credentials, a candidate or a reason unseen.
 //   - Media flows only on a connection whose DTLS certificate matches the
 //     fingerprint in the peer's signed SDP. On a mismatch the call ends with
-//     ErrFingerprint before any frame is sent or written, on both sides: the
-//     side that sees it tells the other through the Signaller.
+//     ErrFingerprint before any frame is sent or written.
+//   - Only this side's own checks end a call with ErrTampered or
+//     ErrFingerprint: no reason the peer sends does.
 //   - With Config.RelayOnly no host or server-reflexive candidate leaves this
 //     device, neither in the SDP nor trickled, so the peer learns only the
 //     TURN relay's address.
@@ -67,6 +76,11 @@ type Config struct {
 	Stats io.Writer
 	Log   *slog.Logger // nil: discard
 
+	// Device signs this side's signals; Peer is the peer's identity key,
+	// whose certified device must sign the peer's. Both are required.
+	Device *Device
+	Peer   []byte
+
 	// Where ICE looks for candidates. Production leaves these empty (all
 	// interfaces); tests restrict them to the loopback interface.
 	NetworkTypes    []webrtc.NetworkType // e.g. UDP4 only
@@ -94,10 +108,6 @@ const (
 	sendTimeout = 3 * time.Second
 )
 
-// fingerprintReason is the Hangup reason that reports a certificate that
-// does not match the signed fingerprint; the peer maps it to ErrFingerprint.
-const fingerprintReason = "the DTLS certificate does not match the signed fingerprint"
-
 // Call is one call in progress. Its methods are safe for concurrent use.
 type Call struct {
 	id      []byte
@@ -111,6 +121,13 @@ type Call struct {
 	// ctx lives as long as the call: signalling, senders, timers.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// The bindings of the signals this side sends and receives, and the
+	// peer's device key once its offer or answer made it known (guarded
+	// by mu).
+	bindOut, bindIn wire.CallBinding
+	peerKey         []byte
+	unverified      []*wire.CallSignal // the peer's candidates before its device key is known
 
 	// The outbound signals, in order, sent by one goroutine.
 	outMu     sync.Mutex
@@ -188,6 +205,10 @@ func Dial(ctx context.Context, sig Signaller, cfg Config) (*Call, error) {
 
 // Accept answers offer, a SignalOffer the peer sent through sig. It
 // returns once the answer is on its way; Wait tells how the call ends.
+//
+// The offer must be signed by a device cfg.Peer certified (see
+// CheckOffer): if not, Accept sends nothing but a hang-up and returns an
+// *Ended wrapping ErrTampered.
 func Accept(ctx context.Context, sig Signaller, offer *wire.CallSignal, cfg Config) (*Call, error) {
 	if offer.Type != wire.SignalOffer || len(offer.CallID) != wire.CallIDSize || offer.SDP == "" {
 		return nil, fmt.Errorf("call: accepting a %s signal: not an offer with a call id and SDP", offer.Type)
@@ -195,6 +216,11 @@ func Accept(ctx context.Context, sig Signaller, offer *wire.CallSignal, cfg Conf
 	c, err := newCall(ctx, sig, cfg, offer.CallID, "callee")
 	if err != nil {
 		return nil, err
+	}
+	if err := c.acceptOffer(offer); err != nil {
+		c.tampered(err)
+		<-c.done
+		return nil, c.err
 	}
 	// Our transceivers exist before the offer is applied, so pion pairs
 	// them with the offered m-lines and the answer carries our directions.
@@ -226,11 +252,6 @@ func Accept(ctx context.Context, sig Signaller, offer *wire.CallSignal, cfg Conf
 	return c, nil
 }
 
-// Reject declines offer with a reason the caller will see.
-func Reject(ctx context.Context, sig Signaller, offer *wire.CallSignal, reason string) error {
-	return sig.Send(ctx, &wire.CallSignal{CallID: offer.CallID, Type: wire.SignalReject, Reason: reason})
-}
-
 func newCall(ctx context.Context, sig Signaller, cfg Config, id []byte, role string) (*Call, error) {
 	if cfg.RingTimeout <= 0 {
 		cfg.RingTimeout = defaultRingTimeout
@@ -241,12 +262,16 @@ func newCall(ctx context.Context, sig Signaller, cfg Config, id []byte, role str
 	if cfg.DisconnectTimeout <= 0 {
 		cfg.DisconnectTimeout = defaultDisconnectTimeout
 	}
+	if err := checkKeys(cfg.Device, cfg.Peer, time.Now()); err != nil {
+		return nil, err
+	}
 	log := cfg.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	out, in := binding(cfg.Device.Identity(), cfg.Peer, role == "caller")
 	c := &Call{
-		id: id, role: role, sig: sig, cfg: cfg, started: time.Now(),
+		id: id, role: role, sig: sig, cfg: cfg, started: time.Now(), bindOut: out, bindIn: in,
 		log:      log.With("call", fmt.Sprintf("%x", id[:4]), "role", role),
 		out:      make(chan *wire.CallSignal, 256),
 		outDone:  make(chan struct{}),

@@ -14,6 +14,7 @@ var (
 	ErrUnavailable = errors.New("the peer is not reachable: no device of theirs is waiting for calls")
 	ErrHungUp      = errors.New("the peer hung up")
 	ErrFingerprint = errors.New("the connection's certificate does not match the peer's signed fingerprint: someone may be in the middle")
+	ErrTampered    = errors.New("a call signal is not signed by the peer's device: someone may be in the middle")
 	ErrConnection  = errors.New("the connection to the peer failed")
 	ErrMedia       = errors.New("bad media input")
 )

@@ -75,13 +75,13 @@ func (c *Call) checkFingerprint() {
 
 func (c *Call) fingerprintMismatch(err error) {
 	c.log.Warn("the peer's DTLS certificate", "err", err)
-	c.end(&Ended{Err: ErrFingerprint, Reason: "seen on this side"}, fingerprintReason)
+	c.end(&Ended{Err: ErrFingerprint, Reason: err.Error()}, "the "+c.role+" hung up: the connection's certificate does not match the signed fingerprint")
 }
 
 // transportFailed ends the call when ICE or DTLS failed. When the
 // handshake failed on the peer's certificate (pion's own check), that is
-// ErrFingerprint; otherwise it waits a moment for the peer's report of a
-// mismatch it saw before calling it ErrConnection.
+// ErrFingerprint; otherwise it waits a moment for the peer's hang-up,
+// which says why in its words, before calling it ErrConnection.
 func (c *Call) transportFailed() {
 	remote := c.pc.RemoteDescription()
 	der := c.pc.SCTP().Transport().GetRemoteCertificate()

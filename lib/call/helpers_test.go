@@ -242,6 +242,9 @@ func loopback(t testing.TB, cfg Config) Config {
 	cfg.IncludeLoopback = true
 	cfg.IPFilter = func(ip net.IP) bool { return ip.IsLoopback() }
 	cfg.Log = testLogger(t)
+	if cfg.Device == nil {
+		cfg = asCaller(t, cfg)
+	}
 	return cfg
 }
 
@@ -274,6 +277,13 @@ func dialAccept(t testing.TB, caller, callee Config) (a, b *Call, sa, sb *callte
 
 func dialAcceptOn(t testing.TB, sa, sb *calltest.Signaller, caller, callee Config) (a, b *Call, _, _ *calltest.Signaller) {
 	t.Helper()
+	if caller.Device == nil {
+		caller = asCaller(t, caller)
+	}
+	users(t)
+	if callee.Device == nil || bytes.Equal(callee.Device.Identity(), pub(aliceID)) {
+		callee = asCallee(t, callee)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	accepted := make(chan error, 1)

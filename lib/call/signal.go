@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -72,6 +73,12 @@ func (c *Call) sendLoop() {
 		if s.Type == wire.SignalCandidate && c.isEnded() {
 			continue
 		}
+		if s.Type.DeviceSigned() {
+			if err := wire.SignCallSignal(c.cfg.Device.key, s, c.bindOut, c.cfg.Device.cert); err != nil {
+				c.log.Warn("signing a call signal", "type", s.Type, "err", err)
+				continue
+			}
+		}
 		err := c.sig.Send(c.sendCtx, s)
 		if err == nil {
 			continue
@@ -133,13 +140,70 @@ func (c *Call) recvLoop() {
 			c.log.Debug("a signal for another call", "type", s.Type)
 			continue
 		}
-		c.handle(s)
+		c.receive(s)
 	}
 }
 
-func (c *Call) handle(s *wire.CallSignal) {
+// acceptOffer checks the offer a callee answers, and makes its device the
+// call's.
+func (c *Call) acceptOffer(offer *wire.CallSignal) error {
+	device, _, err := verifyPeer(offer, c.cfg.Peer, nil, c.bindIn, time.Now())
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.peerKey = device
+	c.mu.Unlock()
+	return nil
+}
+
+// receive checks a peer's signal before it is used: see verifyPeer. The
+// peer's candidates that come before its answer wait for the answer's
+// certificate; the answer makes its device the call's.
+func (c *Call) receive(s *wire.CallSignal) {
+	c.mu.Lock()
+	known := c.peerKey
+	if known == nil && s.Type == wire.SignalCandidate && len(s.Sig) > 0 {
+		if len(c.unverified) < maxPendingCandidates {
+			c.unverified = append(c.unverified, s)
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	device, host, err := verifyPeer(s, c.cfg.Peer, known, c.bindIn, time.Now())
+	if err != nil {
+		c.tampered(err)
+		return
+	}
+	var held []*wire.CallSignal
+	if known == nil && s.Type == wire.SignalAnswer && c.role == "caller" {
+		c.mu.Lock()
+		c.peerKey = device
+		held, c.unverified = c.unverified, nil
+		c.mu.Unlock()
+	}
+	c.handle(s, host)
+	for _, h := range held {
+		c.receive(h)
+	}
+}
+
+// tampered ends the call on a signal that failed its check. Only this
+// side's check gets here: no peer's words do.
+func (c *Call) tampered(err error) {
+	c.log.Warn("a call signal failed its check", "err", err)
+	c.end(&Ended{Err: ErrTampered, Reason: err.Error()}, "the "+c.role+" hung up: a call signal did not verify")
+}
+
+// handle acts on a checked signal; host says it is an unsigned Hangup or
+// Reject, which a host made, not the peer's device.
+func (c *Call) handle(s *wire.CallSignal, host bool) {
 	c.log.Debug("signal", "type", s.Type)
 	reason := cleanReason(s.Reason)
+	if host && reason != "" {
+		reason = "unsigned, from a host: " + reason
+	}
 	answered := false
 	select {
 	case <-c.answered:
@@ -174,10 +238,6 @@ func (c *Call) handle(s *wire.CallSignal) {
 		c.mu.Unlock()
 		c.addCandidate(init)
 	case wire.SignalHangup:
-		if s.Reason == fingerprintReason {
-			c.end(&Ended{Err: ErrFingerprint, Reason: "seen on the peer's side"}, "")
-			return
-		}
 		c.end(&Ended{Err: ErrHungUp, Reason: reason}, "")
 	case wire.SignalReject:
 		c.end(&Ended{Err: ErrRejected, Reason: reason}, "")
