@@ -8,21 +8,30 @@
 // file, one contact a line:
 //
 //	# comments and blank lines are kept as they are
-//	alice smvs1… host=alice.example.net:7447 verified
+//	alice smvs1… host=alice.example.net:7447 verified seq=1767225600000
 //	bob smvs1…
 //
 // A line is a name (as directory.NormalizeName makes it), a public id,
 // then any of host=ADDR (the host to use instead of the one in the
-// contact's record) and verified (the user compared safety numbers).
-// Nothing but the user and this package writes it; this package rewrites
-// it atomically and keeps every comment, blank line and untouched line as
-// it was.
+// contact's record), verified (the user compared safety numbers) and
+// seq=N (the highest sequence number of a record of that key accepted so
+// far, a decimal number without leading zeros; none means none seen, as in
+// files written before it existed). Nothing but the user and this package
+// writes it; this package rewrites it atomically and keeps every comment,
+// blank line and untouched line as it was. When only seq rises, the line
+// keeps its spacing and order, and only its seq= changes or is added.
+//
+// Sequence numbers are how a client refuses a rollback: a directory can't
+// forge a record, but it can serve an old one, with a host its owner left
+// or a KEM key they retired. Resolve refuses a record whose sequence
+// number is below the highest seen for its key (a *RollbackError).
 package contacts
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -41,6 +50,9 @@ type Contact struct {
 	Key      identity.PublicKey // the pinned identity key
 	Host     string             // the host address to use instead of the record's; "" for the record's
 	Verified bool               // the user compared safety numbers for Key
+	// Seq is the highest sequence number of a record of Key accepted so
+	// far, 0 for none; a record below it is a rollback.
+	Seq uint64
 }
 
 // String returns c as a line of the contacts file, without the newline.
@@ -51,6 +63,9 @@ func (c Contact) String() string {
 	}
 	if c.Verified {
 		s += " verified"
+	}
+	if c.Seq != 0 {
+		s += " seq=" + strconv.FormatUint(c.Seq, 10)
 	}
 	return s
 }
@@ -150,7 +165,7 @@ func Parse(data []byte) (*File, error) {
 func parseContact(s string) (*Contact, error) {
 	fields := strings.Fields(s)
 	if len(fields) < 2 {
-		return nil, fmt.Errorf("want NAME smvs1... [host=ADDR] [verified], got %q", s)
+		return nil, fmt.Errorf("want NAME smvs1... [host=ADDR] [verified] [seq=N], got %q", s)
 	}
 	c := &Contact{Name: fields[0]}
 	if err := directory.ValidName(c.Name); err != nil {
@@ -176,13 +191,30 @@ func parseContact(s string) (*Contact, error) {
 			c.Host = value
 		case name == "verified" && !hasValue:
 			c.Verified = true
+		case name == "seq" && hasValue:
+			seq, err := parseSeq(value)
+			if err != nil {
+				return nil, err
+			}
+			c.Seq = seq
 		case strings.HasPrefix(opt, "#"):
 			return nil, errors.New("a comment must be on a line of its own")
 		default:
-			return nil, fmt.Errorf("unknown option %q: want host=ADDR or verified", opt)
+			return nil, fmt.Errorf("unknown option %q: want host=ADDR, verified or seq=N", opt)
 		}
 	}
 	return c, nil
+}
+
+// parseSeq parses the value of seq=: a decimal number as
+// strconv.FormatUint writes it, so that a line's seq= is one text only
+// (raiseSeq finds and replaces it by that text).
+func parseSeq(value string) (uint64, error) {
+	n, err := strconv.ParseUint(value, 10, 64)
+	if err != nil || strconv.FormatUint(n, 10) != value {
+		return 0, fmt.Errorf("seq=%q: want a decimal number from 0 to %d without leading zeros", value, uint64(math.MaxUint64))
+	}
+	return n, nil
 }
 
 // Format returns the file's contents: its comments, blank lines and
@@ -253,6 +285,62 @@ func (f *File) Remove(name string) bool {
 		f.lines = slices.Delete(f.lines, i, i+1)
 	}
 	return i >= 0
+}
+
+// seq returns the highest seq= of the lines whose key is key, 0 if none.
+func (f *File) seq(key identity.PublicKey) uint64 {
+	var seq uint64
+	for _, l := range f.lines {
+		if l.contact != nil && l.contact.Key == key {
+			seq = max(seq, l.contact.Seq)
+		}
+	}
+	return seq
+}
+
+// raiseSeq sets seq= to seq on every line whose key is key and whose seq=
+// is lower: the mark is the key's, whichever names it goes by. A line read
+// from the file keeps its text but for its seq= field, changed in its
+// place or added at its end. It reports whether it changed a line.
+func (f *File) raiseSeq(key identity.PublicKey, seq uint64) bool {
+	changed := false
+	for i, l := range f.lines {
+		if l.contact == nil || l.contact.Key != key || l.contact.Seq >= seq {
+			continue
+		}
+		c := *l.contact
+		c.Seq = seq
+		text := l.text
+		if text != "" {
+			text = setSeqField(text, seq)
+		}
+		f.lines[i] = line{text: text, contact: &c}
+		changed = true
+	}
+	return changed
+}
+
+// setSeqField returns the contact line text with its seq= field set to
+// seq: replaced where it is, or added at the end of the line. Fields are
+// separated as strings.Fields separates them, as Parse reads them.
+func setSeqField(text string, seq uint64) string {
+	field := "seq=" + strconv.FormatUint(seq, 10)
+	notSpace := func(r rune) bool { return !unicode.IsSpace(r) }
+	for i := 0; i < len(text); {
+		n := strings.IndexFunc(text[i:], notSpace)
+		if n < 0 {
+			break
+		}
+		start, end := i+n, len(text)
+		if m := strings.IndexFunc(text[i+n:], unicode.IsSpace); m >= 0 {
+			end = start + m
+		}
+		if strings.HasPrefix(text[start:end], "seq=") {
+			return text[:start] + field + text[end:]
+		}
+		i = end
+	}
+	return strings.TrimRightFunc(text, unicode.IsSpace) + " " + field
 }
 
 func (f *File) index(name string) int {

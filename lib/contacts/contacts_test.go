@@ -30,7 +30,7 @@ func TestParse(t *testing.T) {
 		"alice " + a.String() + " host=alice.example.net:7447 verified\n" +
 		"  # indented comment\n" +
 		"bob\t" + b.String() + "   verified   host=[::1]:7447\r\n" +
-		"carol " + a.String() + "\n" +
+		"carol " + a.String() + " seq=17\n" +
 		"   \n"
 	f, err := Parse([]byte(text))
 	if err != nil {
@@ -39,7 +39,7 @@ func TestParse(t *testing.T) {
 	want := []Contact{
 		{Name: "alice", Key: a, Host: "alice.example.net:7447", Verified: true},
 		{Name: "bob", Key: b, Host: "[::1]:7447", Verified: true},
-		{Name: "carol", Key: a},
+		{Name: "carol", Key: a, Seq: 17},
 	}
 	if got := f.Contacts(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("contacts\n%v\nwant\n%v", got, want)
@@ -75,7 +75,14 @@ func TestParseErrors(t *testing.T) {
 		text    string
 		message string
 	}{
-		{"alice\n", `line 1: want NAME smvs1... [host=ADDR] [verified], got "alice"`},
+		{"alice\n", `line 1: want NAME smvs1... [host=ADDR] [verified] [seq=N], got "alice"`},
+		{"alice " + key + " seq=\n", `line 1: seq="": want a decimal number`},
+		{"alice " + key + " seq=05\n", `line 1: seq="05": want a decimal number from 0 to 18446744073709551615 without leading zeros`},
+		{"alice " + key + " seq=-1\n", `line 1: seq="-1"`},
+		{"alice " + key + " seq=+1\n", `line 1: seq="+1"`},
+		{"alice " + key + " seq=18446744073709551616\n", `line 1: seq="18446744073709551616"`},
+		{"alice " + key + " seq=1 seq=2\n", "line 1: seq given twice"},
+		{"alice " + key + " seq\n", `line 1: unknown option "seq": want host=ADDR, verified or seq=N`},
 		{"# ok\nAlice " + key + "\n", `line 2: invalid name "Alice": not normalised (it would be "alice")`},
 		{"al " + key + "\n", `line 1: invalid name "al": must be 3 to 32 characters`},
 		{"alice smvs1acd\n", `line 1: malformed key "smvs1acd": it has 8 characters where a key has 63`},
@@ -138,6 +145,57 @@ func TestSetKeepsTheRest(t *testing.T) {
 	}
 }
 
+// TestRaiseSeq: raising a key's seq= changes that field alone, on every
+// line of the key, in its place or at the end of the line, and never
+// lowers it.
+func TestRaiseSeq(t *testing.T) {
+	a, b := newKey(t).Public(), newKey(t).Public()
+	text := "# friends\n" +
+		"alice\t" + a.String() + "  seq=7   verified \n" +
+		"\n" +
+		"bob " + b.String() + " host=h.example:1\t \n" +
+		"ally " + a.String() + "\n" +
+		"   # work\n" +
+		"carol " + b.String() + " seq=90\n"
+	f, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.raiseSeq(newKey(t).Public(), 3) || f.raiseSeq(a, 0) || string(f.Format()) != text {
+		t.Fatalf("raising another key, or to 0, changed the file:\n%s", f.Format())
+	}
+	if f.seq(a) != 7 || f.seq(b) != 90 || f.seq(newKey(t).Public()) != 0 {
+		t.Errorf("seq: %d, %d", f.seq(a), f.seq(b))
+	}
+	if !f.raiseSeq(a, 12) || !f.raiseSeq(b, 60) {
+		t.Fatal("raiseSeq changed nothing")
+	}
+	want := "# friends\n" +
+		"alice\t" + a.String() + "  seq=12   verified \n" +
+		"\n" +
+		"bob " + b.String() + " host=h.example:1 seq=60\n" +
+		"ally " + a.String() + " seq=12\n" +
+		"   # work\n" +
+		"carol " + b.String() + " seq=90\n"
+	if got := string(f.Format()); got != want {
+		t.Errorf("Format:\n%q\nwant\n%q", got, want)
+	}
+	again, err := Parse(f.Format())
+	if err != nil || fmt.Sprint(again.Contacts()) != fmt.Sprint(f.Contacts()) {
+		t.Errorf("read back: %v, %v\nwant %v", again.Contacts(), err, f.Contacts())
+	}
+	if c, _ := f.Lookup("alice"); c != (Contact{Name: "alice", Key: a, Verified: true, Seq: 12}) {
+		t.Errorf("alice: %+v", c)
+	}
+	// A new contact's line is written whole.
+	if err := f.Set(Contact{Name: "dave", Key: newKey(t).Public(), Seq: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(f.Format()); !strings.HasSuffix(got, " seq=5\n") {
+		t.Errorf("a new contact with a seq:\n%s", got)
+	}
+}
+
 func TestCheckHost(t *testing.T) {
 	for _, ok := range []string{"alice.example.net:7447", "[2001:db8::1]:7447", "127.0.0.1:1", "bücher.example:443"} {
 		if err := CheckHost(ok); err != nil {
@@ -180,7 +238,7 @@ func TestLoadSave(t *testing.T) {
 	if err := os.WriteFile(path, []byte("# ok\nbadline\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(path); err == nil || err.Error() != path+`: line 2: want NAME smvs1... [host=ADDR] [verified], got "badline"` {
+	if _, err := Load(path); err == nil || err.Error() != path+`: line 2: want NAME smvs1... [host=ADDR] [verified] [seq=N], got "badline"` {
 		t.Errorf("Load of a bad file: %v", err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"smvs/lib/dirclient"
@@ -52,6 +53,31 @@ func (e *KeyChangedError) Error() string {
 func (e *KeyChangedError) Hint() string {
 	return fmt.Sprintf("if %s really has a new key, compare safety numbers out of band (smvs-register verify %s), "+
 		"then accept it with: smvs-register trust %s %s", e.Name, e.Name, e.Name, e.Got)
+}
+
+// RollbackError means a directory served a record of a key with a lower
+// sequence number than a record of that key already accepted: an old
+// record, which may send messages to a host its owner left or to a KEM
+// key they retired. It matches ErrBadRecord.
+type RollbackError struct {
+	Directory string // the directory that served it
+	Who       string // the contact's name, or the key for a key not in the contacts file
+	Seen      uint64 // the highest sequence number accepted before
+	Served    uint64 // the sequence number of the record served
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("directory %s: %s's record went back from sequence %d to %d: refusing it (a directory serving an old record)",
+		e.Directory, e.Who, e.Seen, e.Served)
+}
+
+// Is makes errors.Is(err, ErrBadRecord) true.
+func (e *RollbackError) Is(target error) bool { return target == ErrBadRecord }
+
+// Hint says what the user can do about it.
+func (e *RollbackError) Hint() string {
+	return fmt.Sprintf("the directory is out of date or replaying an old record of %s; nothing was changed. "+
+		"Try again later or with another directory (--dir)", e.Who)
 }
 
 // Change is what Resolve changed in the contacts file.
@@ -111,6 +137,67 @@ type Resolver struct {
 	// Self is the user's own identity key, if known: Resolve never pins
 	// it as a contact.
 	Self identity.PublicKey
+
+	// marks are the highest sequence numbers this Resolver accepted, by
+	// key. Contacts' marks last in the contacts file (seq=); for a key
+	// not in it, a stranger looked up by key (as a host does for every
+	// peer that writes to it), the mark is kept here only, for the
+	// Resolver's lifetime: the contacts file holds only the user's
+	// contacts, and a file of every stranger ever looked up would be a
+	// lasting record of who wrote to the user, and a disk write for each
+	// new one in a flood. A stranger is not pinned either, so their first
+	// look-up in a process trusts what it gets, as pinning does.
+	mu    sync.Mutex
+	marks map[identity.PublicKey]*mark
+	uses  uint64 // a clock for mark.used
+}
+
+// maxMarks bounds the marks a Resolver keeps in memory; past it, the one
+// used least recently is forgotten.
+const maxMarks = 4096
+
+type mark struct {
+	seq  uint64
+	used uint64 // Resolver.uses when it was last looked at or raised
+}
+
+// seen returns the highest sequence number accepted for key: on its lines
+// in f, and in r's memory.
+func (r *Resolver) seen(f *File, key identity.PublicKey) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seq := f.seq(key)
+	if m := r.marks[key]; m != nil {
+		r.uses++
+		m.used = r.uses
+		seq = max(seq, m.seq)
+	}
+	return seq
+}
+
+// remember raises key's mark in memory to seq.
+func (r *Resolver) remember(key identity.PublicKey, seq uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.uses++
+	if m := r.marks[key]; m != nil {
+		m.seq, m.used = max(m.seq, seq), r.uses
+		return
+	}
+	if r.marks == nil {
+		r.marks = make(map[identity.PublicKey]*mark)
+	}
+	if len(r.marks) >= maxMarks {
+		var oldest identity.PublicKey
+		least := r.uses
+		for k, m := range r.marks {
+			if m.used < least {
+				oldest, least = k, m.used
+			}
+		}
+		delete(r.marks, oldest)
+	}
+	r.marks[key] = &mark{seq: seq, used: r.uses}
 }
 
 func (r *Resolver) now() time.Time {
@@ -124,8 +211,12 @@ func (r *Resolver) now() time.Time {
 // "smvs1…" (see ParseQuery).
 //
 // For a name, it asks the directories in order for the name's record, and
-// takes the first one that verifies, carries that name and has not
-// expired. If the contacts file has no key for the name yet, it pins the
+// takes the first one that verifies, carries that name, has not expired
+// and is not a rollback: its sequence number is not below the highest
+// accepted for its key (the contacts file's seq=, or the Resolver's
+// memory for a key not in the file); a record at the same number is
+// accepted, as only the key can sign one. A refused record is a
+// *RollbackError, and the next directory is asked. If the contacts file has no key for the name yet, it pins the
 // record's key (trust on first use) and saves the file. If the pinned key
 // differs, it accepts the new key only if the record carries a rotation
 // signed by the pinned key, then re-pins the contact to it and clears its
@@ -135,7 +226,14 @@ func (r *Resolver) now() time.Time {
 // the user's own key (Self) is never pinned.
 //
 // For a key, it asks for that key's record, and verifies that the record
-// is the key's; it changes nothing in the contacts file.
+// is the key's; it changes nothing in the contacts file but seq=.
+//
+// A record accepted with a higher sequence number raises seq= on the
+// lines of its key, under the lock, and the file is written only then;
+// a new key pinned by a rotation starts at its record's number. If a
+// directory served a rollback and none served a good record, Resolve
+// fails with the *RollbackError, even for a contact the file alone could
+// resolve: the user must know that a directory serves old records.
 func (r *Resolver) Resolve(ctx context.Context, query string) (*Resolved, error) {
 	key, name, err := ParseQuery(query)
 	if err != nil {
@@ -146,14 +244,14 @@ func (r *Resolver) Resolve(ctx context.Context, query string) (*Resolved, error)
 		return nil, err
 	}
 	if name == "" {
-		return r.resolveKey(ctx, f, key)
+		return r.resolveKey(ctx, f, key, nil)
 	}
 	return r.resolveName(ctx, f, name)
 }
 
 func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Resolved, error) {
 	pinned, isPinned := f.Lookup(name)
-	found, skipped, err := r.fetch(ctx, fmt.Sprintf("%q", name),
+	found, skipped, err := r.fetch(ctx, f, fmt.Sprintf("%q", name), name, nil,
 		func(d Directory) ([]byte, error) { return d.LookupName(ctx, name) },
 		func(rec *wire.Record) error {
 			if rec.Name != name {
@@ -168,50 +266,66 @@ func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Reso
 		if !isPinned {
 			return nil, r.notFound(fmt.Sprintf("%q", name), skipped)
 		}
-		res, err := r.resolveKey(ctx, f, pinned.Key)
-		if err != nil {
-			return nil, err
-		}
-		res.Skipped = append(skipped, res.Skipped...)
-		return res, nil
+		return r.resolveKey(ctx, f, pinned.Key, skipped)
 	}
 	found.Skipped = skipped
-	got := found.Contact.Key
+	got, seq := found.Contact.Key, found.Record.Seq
 	found.Self = got == r.Self
 	switch {
-	case isPinned && pinned.Key == got:
+	case isPinned && pinned.Key == got && f.seq(got) >= seq:
 		found.Contact, found.InFile = pinned, true
+		r.remember(got, seq)
 		return found, nil
 	case found.Self && !isPinned:
+		r.remember(got, seq)
 		return found, nil
 	}
-	// Pin, or re-pin after a rotation, under the lock, deciding again on
-	// the file as it is now: another process may have pinned meanwhile.
+	// Pin, re-pin after a rotation or raise seq=, under the lock,
+	// deciding again on the file as it is now: another process may have
+	// pinned, or accepted a newer record, meanwhile.
 	err = Update(r.Path, func(f *File) error {
+		if seen := f.seq(got); seq < seen {
+			return &RollbackError{Directory: found.Directory, Who: name, Seen: seen, Served: seq}
+		}
 		c, ok := f.Lookup(name)
 		switch {
 		case !ok:
-			c, found.Change = Contact{Name: name, Key: got}, Pinned
+			c, found.Change = Contact{Name: name, Key: got, Seq: seq}, Pinned
 		case c.Key == got:
 			found.Change = Unchanged
 		case bytes.Equal(found.Record.RotatedFrom(), c.Key.Bytes()):
+			// The new key's count starts with this record.
 			found.Previous, found.Change = c.Key, Rotated
-			c.Key, c.Verified = got, false
+			c.Key, c.Verified, c.Seq = got, false, seq
 		default:
 			return &KeyChangedError{Name: name, Pinned: c.Key, Got: got, Directory: found.Directory}
 		}
+		if found.Change != Unchanged {
+			if err := f.Set(c); err != nil {
+				return err
+			}
+		}
+		f.raiseSeq(got, seq)
 		found.Contact, found.InFile = c, true
-		return f.Set(c)
+		found.Contact.Seq = max(c.Seq, seq)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	r.remember(got, seq)
 	return found, nil
 }
 
-func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicKey) (*Resolved, error) {
+// resolveKey resolves key; prior are the errors of directories skipped
+// before (looking its contact up by name).
+func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicKey, prior []error) (*Resolved, error) {
 	entry, inFile := f.LookupKey(key)
-	found, skipped, err := r.fetch(ctx, key.String(),
+	who := key.String()
+	if inFile {
+		who = entry.Name
+	}
+	found, skipped, err := r.fetch(ctx, f, key.String(), who, prior,
 		func(d Directory) ([]byte, error) { return d.LookupKey(ctx, key) },
 		func(rec *wire.Record) error {
 			if !bytes.Equal(rec.Identity, key.Bytes()) {
@@ -225,19 +339,44 @@ func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicK
 		return nil, err
 	case found != nil:
 		found.Skipped, found.Self = skipped, self
+		seq := found.Record.Seq
+		if inFile && f.seq(key) < seq {
+			err := Update(r.Path, func(f *File) error {
+				if seen := f.seq(key); seq < seen {
+					return &RollbackError{Directory: found.Directory, Who: who, Seen: seen, Served: seq}
+				}
+				f.raiseSeq(key, seq)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			entry.Seq = seq
+		}
 		if inFile {
 			found.Contact, found.InFile = entry, true
 		}
+		r.remember(key, seq)
 		return found, nil
-	case inFile:
+	case inFile && rollback(skipped) == nil:
 		return &Resolved{Contact: entry, InFile: true, Skipped: skipped, Self: self}, nil
 	}
 	return nil, r.notFound(key.String(), skipped)
 }
 
+// rollback returns the first *RollbackError in errs, or nil.
+func rollback(errs []error) error {
+	for _, err := range errs {
+		if rb := (*RollbackError)(nil); errors.As(err, &rb) {
+			return err
+		}
+	}
+	return nil
+}
+
 // notFound is the error for what when no directory had a good record:
-// the first directory's error if one failed or served a bad record, else
-// ErrNotFound.
+// the first directory's error if one failed or served a bad record (the
+// first rollback, if any, which matters most), else ErrNotFound.
 func (r *Resolver) notFound(what string, skipped []error) error {
 	switch {
 	case len(skipped) == 0 && len(r.Directories) == 0:
@@ -247,7 +386,11 @@ func (r *Resolver) notFound(what string, skipped []error) error {
 	case len(skipped) == 1:
 		return skipped[0]
 	}
-	return fmt.Errorf("%w (and %d more directories failed)", skipped[0], len(skipped)-1)
+	first := skipped[0]
+	if rb := rollback(skipped); rb != nil {
+		first = rb
+	}
+	return fmt.Errorf("%w (and %d more directories failed)", first, len(skipped)-1)
 }
 
 // notFoundError says where a contact was looked for; it matches
@@ -260,13 +403,14 @@ func (e notFoundError) Error() string { return string(e) }
 func (e notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 // fetch asks the directories in order, with lookup, for the record of
-// what, and returns the first one that verifies, has not expired and
-// passes check, with the errors of the directories before it. It returns
-// nil and no error if no directory has a good record; a context error
-// ends it.
-func (r *Resolver) fetch(ctx context.Context, what string, lookup func(Directory) ([]byte, error),
-	check func(*wire.Record) error) (*Resolved, []error, error) {
-	var skipped []error
+// what, and returns the first one that verifies, has not expired, passes
+// check and is no rollback (see seen; who names its owner in a
+// *RollbackError), with prior and the errors of the directories before
+// it. It returns nil and no error if no directory has a good record; a
+// context error ends it.
+func (r *Resolver) fetch(ctx context.Context, f *File, what, who string, prior []error,
+	lookup func(Directory) ([]byte, error), check func(*wire.Record) error) (*Resolved, []error, error) {
+	skipped := prior
 	for _, d := range r.Directories {
 		signed, err := lookup(d)
 		if errors.Is(err, dirclient.ErrNotFound) {
@@ -282,6 +426,10 @@ func (r *Resolver) fetch(ctx context.Context, what string, lookup func(Directory
 		rec, key, err := r.verify(signed, check)
 		if err != nil {
 			skipped = append(skipped, fmt.Errorf("directory %s: %w for %s: %v", d, ErrBadRecord, what, err))
+			continue
+		}
+		if seen := r.seen(f, key); rec.Seq < seen {
+			skipped = append(skipped, &RollbackError{Directory: d.String(), Who: who, Seen: seen, Served: rec.Seq})
 			continue
 		}
 		return &Resolved{Contact: Contact{Name: rec.Name, Key: key}, Record: rec, Signed: signed, Directory: d.String()}, skipped, nil

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -133,6 +134,25 @@ func rotated(t *testing.T, oldID, newID *identity.Identity, name string) []byte 
 	return record(t, newID, name, func(r *wire.Record) { r.Rotation = rot })
 }
 
+// seqOf returns the sequence number of a signed record.
+func seqOf(t *testing.T, signed []byte) uint64 {
+	t.Helper()
+	s, err := wire.DecodeSigned(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := wire.DecodeRecord(s.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Seq
+}
+
+// seqAttr is the seq= attribute of a contact line for signed.
+func seqAttr(t *testing.T, signed []byte) string {
+	return " seq=" + strconv.FormatUint(seqOf(t, signed), 10)
+}
+
 func resolver(t *testing.T, dirs ...*fakeDir) *Resolver {
 	r := &Resolver{Path: Path(t.TempDir())}
 	for _, d := range dirs {
@@ -169,12 +189,12 @@ func TestTrustOnFirstUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Change != Pinned || res.Contact != (Contact{Name: "alice", Key: alice.Public()}) || !res.InFile ||
+	if res.Change != Pinned || res.Contact != (Contact{Name: "alice", Key: alice.Public(), Seq: seqOf(t, signed)}) || !res.InFile ||
 		!bytes.Equal(res.Signed, signed) || res.Record == nil || res.Host() != "alice.example.net:7447" ||
 		res.Directory != d.client.String() {
 		t.Errorf("first resolve: %+v", res)
 	}
-	if got, want := readContacts(t, r), "# my contacts\nalice "+alice.Public().String()+"\n"; got != want {
+	if got, want := readContacts(t, r), "# my contacts\nalice "+alice.Public().String()+seqAttr(t, signed)+"\n"; got != want {
 		t.Errorf("contacts file:\n%s\nwant\n%s", got, want)
 	}
 
@@ -213,7 +233,8 @@ func TestSubstitutedKey(t *testing.T) {
 func TestRotation(t *testing.T) {
 	old, next := newKey(t), newKey(t)
 	d := newFakeDir(t)
-	d.serve(t, rotated(t, old, next, "alice"))
+	rot := rotated(t, old, next, "alice")
+	d.serve(t, rot)
 	r := resolver(t, d)
 	writeContacts(t, r, "# alice\nalice "+old.Public().String()+" host=mine.example:1 verified\nbob "+old.Public().String()+"\n")
 
@@ -222,10 +243,10 @@ func TestRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Change != Rotated || res.Previous != old.Public() ||
-		res.Contact != (Contact{Name: "alice", Key: next.Public(), Host: "mine.example:1"}) || res.Host() != "mine.example:1" {
+		res.Contact != (Contact{Name: "alice", Key: next.Public(), Host: "mine.example:1", Seq: seqOf(t, rot)}) || res.Host() != "mine.example:1" {
 		t.Errorf("resolved %+v", res)
 	}
-	want := "# alice\nalice " + next.Public().String() + " host=mine.example:1\nbob " + old.Public().String() + "\n"
+	want := "# alice\nalice " + next.Public().String() + " host=mine.example:1" + seqAttr(t, rot) + "\nbob " + old.Public().String() + "\n"
 	if got := readContacts(t, r); got != want {
 		t.Errorf("contacts file:\n%s\nwant\n%s", got, want)
 	}
