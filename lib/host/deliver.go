@@ -262,6 +262,11 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		case errors.Is(err, wire.ErrTooLarge):
 			h.log.Warn("message given up: too large for the peer's host", "seq", o.Seq, "bytes", len(o.Envelope))
 			return d.done(o, hostapi.Failed)
+		case errors.Is(err, transport.ErrRefused):
+			// The peer's host refused this host's key when the handshake
+			// completed: its user's block or allow list.
+			h.log.Warn("message refused by the peer's host: its user's policy refused it", "seq", o.Seq, "reason", err)
+			return d.done(o, hostapi.Refused)
 		case errors.As(err, &mismatch):
 			h.log.Warn("delivery postponed: the host at the peer's address presents another key")
 			h.log.Debug("peer host key mismatch", "peer", key, "addr", addr, "got", mismatch.Got)

@@ -36,6 +36,7 @@ type deviceServer struct {
 	closed     bool
 	conns      map[*deviceConn]struct{}
 	lastSeen   map[identity.PublicKey]time.Time
+	pairing    map[identity.PublicKey]bool // unlinked device keys with a stream open
 	wg         sync.WaitGroup
 	acceptDone chan struct{}
 }
@@ -49,6 +50,11 @@ type deviceConn struct {
 	// zero key is the unix socket, which only the owner can open.
 	device identity.PublicKey
 	qc     *transport.Conn
+	// limit is the largest request frame the connection may send;
+	// pairing marks a remote device that is not linked yet (see
+	// serveRemote).
+	limit   int
+	pairing bool
 }
 
 func (dc *deviceConn) remote() bool { return !dc.device.IsZero() }
@@ -65,6 +71,7 @@ func newDeviceServer(h *Host, sock *socket, reg *registry) *deviceServer {
 	return &deviceServer{
 		h: h, sock: sock, reg: reg, limit: int(h.cfg.MaxMessage) + 64<<10, ready: make(chan struct{}),
 		conns: make(map[*deviceConn]struct{}), lastSeen: make(map[identity.PublicKey]time.Time),
+		pairing:    make(map[identity.PublicKey]bool),
 		acceptDone: make(chan struct{}),
 	}
 }
@@ -83,26 +90,85 @@ func (s *deviceServer) add(dc *deviceConn) bool {
 		return false
 	}
 	s.conns[dc] = struct{}{}
-	if dc.remote() {
+	if dc.remote() && !dc.pairing { // a flood of fresh keys must not grow the map
 		s.lastSeen[dc.device] = s.h.now()
 	}
 	s.wg.Add(1)
 	return true
 }
 
+// The limits of a remote device that is not linked: it may only redeem a
+// pairing code, so it gets one stream at a time, one request of at most
+// pairingFrame bytes on it, and buffers to match.
+const (
+	pairingFrame  = 4 << 10
+	pairingBuffer = 4 << 10
+	deviceBuffer  = 64 << 10
+)
+
 // serveRemote serves a remote device's stream, once the host has started.
+// A device that is not linked may only link itself: its stream carries one
+// request of at most pairingFrame bytes and is closed once answered (kept,
+// with a linked device's limits, if the request linked it), and a second
+// stream while one is open is refused at once.
 func (s *deviceServer) serveRemote(device identity.PublicKey, st *transport.Stream) {
 	select {
 	case <-s.ready:
 	case <-s.h.ctx.Done():
 		return
 	}
-	dc := &deviceConn{c: st.NetConn(), device: device, qc: st.Conn()}
+	dc := &deviceConn{c: st.NetConn(), device: device, qc: st.Conn(), limit: s.limit}
+	if s.notLinked(device) != nil {
+		if !s.beginPairing(device) {
+			w := bufio.NewWriterSize(dc.c, pairingBuffer)
+			s.respond(w, &hostapi.Response{Err: &hostapi.Error{Code: hostapi.ErrUnavailable,
+				Message: "this device is not linked to the host, and may have only one stream open at a time",
+				Hint:    "link it with smvs-device link and a pairing code, one at a time"}})
+			dc.c.Close()
+			return
+		}
+		defer s.endPairing(device)
+		dc.limit, dc.pairing = pairingFrame, true
+	}
 	if !s.add(dc) {
 		dc.c.Close()
 		return
 	}
 	s.serve(dc)
+}
+
+// beginPairing takes the one stream an unlinked device key may have open.
+func (s *deviceServer) beginPairing(device identity.PublicKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pairing[device] {
+		return false
+	}
+	s.pairing[device] = true
+	return true
+}
+
+func (s *deviceServer) endPairing(device identity.PublicKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.pairing, device)
+}
+
+// goOn reports whether dc may make another request after one was
+// answered: an unlinked device only if that request linked it, from when
+// on it has a linked device's limits.
+func (s *deviceServer) goOn(dc *deviceConn) bool {
+	if !dc.pairing {
+		return true
+	}
+	if s.notLinked(dc.device) != nil {
+		return false
+	}
+	s.mu.Lock()
+	dc.pairing, dc.limit = false, s.limit
+	s.lastSeen[dc.device] = s.h.now()
+	s.mu.Unlock()
+	return true
 }
 
 // revoked closes every connection of a device just revoked: its QUIC
@@ -147,7 +213,7 @@ func (s *deviceServer) accept() {
 			time.Sleep(100 * time.Millisecond) // out of file descriptors, say: don't spin
 			continue
 		}
-		dc := &deviceConn{c: c}
+		dc := &deviceConn{c: c, limit: s.limit}
 		if !s.add(dc) {
 			c.Close()
 			continue
@@ -197,23 +263,27 @@ func (s *deviceServer) serve(dc *deviceConn) {
 		dc.c.Close()
 		s.wg.Done()
 	}()
-	br := bufio.NewReaderSize(dc.c, 64<<10)
-	w := bufio.NewWriterSize(dc.c, 64<<10)
+	size := deviceBuffer
+	if dc.pairing {
+		size = pairingBuffer
+	}
+	br := bufio.NewReaderSize(dc.c, size)
+	w := bufio.NewWriterSize(dc.c, size)
 	for {
-		req, e, keep := s.read(br)
+		req, e, keep := s.read(br, dc)
 		if req == nil {
 			if e != nil {
 				s.h.log.Info("device request refused", "code", e.Code)
 				s.respond(w, &hostapi.Response{Err: e})
 			}
-			if keep && s.begin(dc, false) {
+			if keep && s.begin(dc, false) && s.goOn(dc) {
 				continue
 			}
 			return
 		}
 		if e := s.authorize(dc, req.Op); e != nil {
 			s.h.log.Info("device request refused", "device", dc.device, "code", e.Code)
-			if !s.respond(w, &hostapi.Response{Err: e}) {
+			if !s.respond(w, &hostapi.Response{Err: e}) || !s.goOn(dc) {
 				return
 			}
 			continue
@@ -277,18 +347,19 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			s.respond(w, &hostapi.Response{Err: badRequest(errors.New("a call signal outside a call stream"))})
 			return
 		}
-		if !s.begin(dc, false) {
+		if !s.begin(dc, false) || !s.goOn(dc) {
 			return
 		}
 	}
 }
 
-// read reads the next request. With no request, it returns the error to
+// read reads dc's next request. With no request, it returns the error to
 // answer (if any) and whether the connection can go on. A frame over the
 // host's limit but within the protocol's is skipped and answered
 // ErrTooLarge, so the device learns why; anything else that is not a
-// request ends the connection.
-func (s *deviceServer) read(br *bufio.Reader) (*hostapi.Request, *hostapi.Error, bool) {
+// request ends the connection, as does any frame over an unlinked
+// device's limit: skipping it would cost the host the bytes.
+func (s *deviceServer) read(br *bufio.Reader, dc *deviceConn) (*hostapi.Request, *hostapi.Error, bool) {
 	hdr, err := br.Peek(wire.FrameHeaderSize)
 	if err != nil {
 		if len(hdr) == 0 { // the device left between requests, or the host is stopping
@@ -296,7 +367,10 @@ func (s *deviceServer) read(br *bufio.Reader) (*hostapi.Request, *hostapi.Error,
 		}
 		return nil, badRequest(fmt.Errorf("frame header: %w", wire.ErrTruncated)), false
 	}
-	if n := int64(binary.BigEndian.Uint32(hdr)); n > int64(s.limit) {
+	if n := int64(binary.BigEndian.Uint32(hdr)); n > int64(dc.limit) {
+		if dc.pairing {
+			return nil, badRequest(fmt.Errorf("frame: %w: %d bytes, over the %d an unlinked device may send", wire.ErrTooLarge, n, dc.limit)), false
+		}
 		if n > hostapi.MaxFrame {
 			return nil, badRequest(fmt.Errorf("frame: %w: %d bytes", wire.ErrTooLarge, n)), false
 		}
@@ -305,7 +379,7 @@ func (s *deviceServer) read(br *bufio.Reader) (*hostapi.Request, *hostapi.Error,
 		}
 		return nil, s.h.tooLarge(n), true
 	}
-	req, err := hostapi.ReadRequest(br, s.limit)
+	req, err := hostapi.ReadRequest(br, dc.limit)
 	if err != nil {
 		return nil, badRequest(err), false
 	}

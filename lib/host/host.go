@@ -168,6 +168,11 @@ type Config struct {
 	PeerRate    float64       // deliveries a second a peer may make on average
 	PeerBurst   int           // and at once
 	PeerStreams int           // deliveries a peer may have in flight at once
+	// MaxConns and MaxConnsPerAddr bound the QUIC connections of peers
+	// and remote devices, at once, in all and from one IP address
+	// (transport.DefaultMaxConns, transport.DefaultMaxConnsPerAddr).
+	MaxConns        int
+	MaxConnsPerAddr int
 
 	KEMLifetime    time.Duration // a new KEM key's lifetime (identity.DefaultKEMLifetime)
 	KEMGrace       time.Duration // rotate when the KEM key has less left (identity.DefaultKEMGrace)
@@ -227,7 +232,7 @@ func (c *Config) setDefaults() error {
 	case c.DataDir == "" || c.Socket == "" || c.Home == "" || c.Listen == "":
 		return errors.New("host: DataDir, Socket, Home and Listen are required")
 	case c.MaxMessage < 0 || c.Quota < 0 || c.RetryFor < 0 || c.BackoffMin < 0 || c.BackoffMax < 0 ||
-		c.PeerRate < 0 || c.PeerBurst < 0 || c.PeerStreams < 0:
+		c.PeerRate < 0 || c.PeerBurst < 0 || c.PeerStreams < 0 || c.MaxConns < 0 || c.MaxConnsPerAddr < 0:
 		return errors.New("host: negative limit")
 	case c.MaxMessage > MaxMessageLimit:
 		return fmt.Errorf("host: message size limit %d above %d", c.MaxMessage, MaxMessageLimit)
@@ -400,7 +405,16 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.devices = newDeviceServer(h, sock, reg)
 	undo = append(undo, func() { h.devices.close(); h.devices.wait() })
 
-	h.ln, err = transport.Listen(cfg.Listen, cfg.Identity, tcfg, transport.StreamFunc(h.serveStream))
+	lcfg := tcfg
+	lcfg.MaxConns, lcfg.MaxConnsPerAddr = cfg.MaxConns, cfg.MaxConnsPerAddr
+	lcfg.Admit = h.admit
+	lcfg.OnError = func(peer identity.PublicKey, err error) {
+		h.log.Debug("peer connection", "peer", peer, "err", err)
+		if errors.Is(err, errBlocked) {
+			h.log.Info("connection refused by policy", "reason", err)
+		}
+	}
+	h.ln, err = transport.Listen(cfg.Listen, cfg.Identity, lcfg, transport.StreamFunc(h.serveStream))
 	if err != nil {
 		return nil, err
 	}
@@ -439,6 +453,35 @@ func (h *Host) serveStream(ctx context.Context, peer identity.PublicKey, s *tran
 		return
 	}
 	transport.RequestFunc(h.serveHost).ServeStream(ctx, peer, s)
+}
+
+// errBlocked is why a peer's connection is refused: the user's block or
+// allow list. Its text is what the peer's host is told.
+var errBlocked = errors.New("refused by the recipient's policy")
+
+// admit is the listener's Admit, when a handshake has proved the peer's
+// key and before any of its frames is read. A host the block or allow
+// list refuses is closed at once, so it costs no frame buffer, and its
+// host gives its messages up as refused. Contacts, keys the allow list
+// names and linked devices are known: a flood of strangers and unlinked
+// devices leaves them half of the read budget. A policy file that can't
+// be read refuses nobody here; serveHost answers busy.
+func (h *Host) admit(peer identity.PublicKey) (known bool, err error) {
+	if peer.Kind() == identity.KindDevice {
+		return h.devices.notLinked(peer) == nil, nil
+	}
+	v, why := h.policy.check(peer)
+	if v == refuse {
+		return false, fmt.Errorf("%w: %s", errBlocked, why)
+	}
+	if v != accept {
+		return false, nil
+	}
+	if h.names.name(peer.Bytes()) != "" {
+		return true, nil
+	}
+	exists, listed, err := h.policy.allowed.has(peer, h.log)
+	return err == nil && exists && listed, nil
 }
 
 // Addr returns the UDP address the host listens on for QUIC.

@@ -31,10 +31,10 @@ const (
 // from spoofed addresses, each costs a Retry packet and nothing more.
 const retryAbove = 32
 
-// ErrRefused means the listener refused the connection: its owner's
-// policy refuses this side's key (CodeRefused, with the reason), or it
-// has as many connections as it takes (a handshake that fails with QUIC's
-// CONNECTION_REFUSED).
+// ErrRefused means the listener closed the connection with CodeRefused:
+// its owner's policy refuses this side's key, for the reason the error
+// carries. (A listener with as many connections as it takes refuses the
+// handshake instead, with QUIC's CONNECTION_REFUSED: ErrHandshake.)
 var ErrRefused = errors.New("the peer refused the connection")
 
 // shared is what all the connections of a Listener draw on.
@@ -99,10 +99,10 @@ func (sh *shared) connContext(ctx context.Context, info *quic.ClientInfo) (conte
 	switch {
 	case sh.conns >= sh.maxConns:
 		sh.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d connections, the most this host takes", ErrRefused, sh.maxConns)
+		return nil, fmt.Errorf("refused: %d connections, the most this listener takes", sh.maxConns)
 	case sh.perAddr[key] >= sh.maxPerAddr:
 		sh.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d connections from %s, the most this host takes from one address", ErrRefused, sh.maxPerAddr, key)
+		return nil, fmt.Errorf("refused: %d connections from %s, the most this listener takes from one address", sh.maxPerAddr, key)
 	}
 	sh.conns++
 	sh.handshaking++

@@ -112,7 +112,7 @@ func convertError(err error) error {
 		return fmt.Errorf("%w: %w", ErrHandshake, err)
 	}
 	if te, ok := errors.AsType[*quic.TransportError](err); ok && te.Remote && te.ErrorCode == quic.ConnectionRefused {
-		return fmt.Errorf("%w: %w: it has as many connections as it takes (%w)", ErrHandshake, ErrRefused, err)
+		return fmt.Errorf("%w: the peer has as many connections as it takes; try later (%w)", ErrHandshake, err)
 	}
 	if _, ok := errors.AsType[*quic.HandshakeTimeoutError](err); ok {
 		return fmt.Errorf("%w: %w: %w", ErrHandshake, ErrTimeout, err)
