@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"smvs/lib/hostapi"
 	"smvs/lib/wire"
 )
 
@@ -132,17 +133,34 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 		return nil, fail("deleting messages", err)
 	}
 	const in = `seq IN (SELECT value FROM json_each(?))`
-	rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, conv FROM messages WHERE `+in+` ORDER BY seq`, string(set))
+	// The heads say which messages were received, for Received.
+	rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, conv, key, head, length(body), coalesce(length(signed), 0)
+		FROM messages WHERE `+in+` ORDER BY seq`, string(set))
 	if err != nil {
 		return nil, fail("finding messages", err)
 	}
 	var found []uint64
 	convs := make(map[int64]bool)
+	received := make(map[int64]int64)
 	for rows.Next() {
-		var seq, conv int64
-		if err := rows.Scan(&seq, &conv); err != nil {
+		var seq, conv, bodyLen, signedLen int64
+		var wrapped, headCT []byte
+		if err := rows.Scan(&seq, &conv, &wrapped, &headCT, &bodyLen, &signedLen); err != nil {
 			rows.Close()
 			return nil, fail("finding messages", err)
+		}
+		c := b.s.convs[conv]
+		if c == nil {
+			rows.Close()
+			return nil, fail("finding messages", fmt.Errorf("%w: message %d: no conversation %d", errCorrupt, seq, conv))
+		}
+		_, h, err := openRow(c, uint64(seq), wrapped, headCT)
+		if err != nil {
+			rows.Close()
+			return nil, fail("finding messages", err)
+		}
+		if h.Direction == hostapi.In {
+			received[conv] -= receivedCost(bodyLen, signedLen)
 		}
 		found = append(found, uint64(seq))
 		convs[conv] = true
@@ -164,6 +182,9 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 	}
 	for conv := range convs {
 		b.rekey[conv] = true
+	}
+	for conv, n := range received {
+		b.addReceived(conv, n)
 	}
 	b.deleted(shown)
 	return shown, nil

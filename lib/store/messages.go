@@ -92,6 +92,9 @@ func (b *batch) insert(peer []byte, dir hostapi.Direction, id []byte, e *encrypt
 		return 0, false, nil
 	}
 	b.nextSeq++
+	if dir == hostapi.In {
+		b.addReceived(c.id, receivedCost(int64(len(e.body)), int64(len(e.signed))))
+	}
 	if e.link != nil {
 		if err := b.addLink(c, seq, e.link); err != nil {
 			return 0, false, err

@@ -51,6 +51,15 @@
 // those heads into an in-memory heap, so NextExpiry answers at once.
 // DeleteExpired deletes what is due, as a deletion; the host calls it.
 //
+// # Received bytes
+//
+// Received counts, for each peer, the bytes of the messages received from
+// it that the store holds (a host bounds them for senders it does not
+// know). Directions are in the encrypted heads, so Open decrypts every
+// message's head once to count them (about 10 µs of CPU a message: 0.1 s
+// for 10,000, 10 s for a million), and a deletion decrypts the heads of
+// the messages it deletes.
+//
 // # Deletion
 //
 // Delete, DeleteMessages, DeleteBefore, DeleteExpired, DeleteConversation
@@ -248,6 +257,10 @@ type Store struct {
 	root   *root
 	convs  map[int64]*conversation
 	byPeer map[string]*conversation
+	// received is what Received counts, by conversation id; receivedTotal
+	// their sum. The writer changes them after each commit (applyReceived).
+	received      map[int64]int64
+	receivedTotal int64
 
 	subMu sync.Mutex
 	subs  map[*subscriber]struct{} // nil once closed
@@ -394,6 +407,9 @@ func (s *Store) open(quota int64) error {
 		return err
 	}
 	if err := s.backfill(ctx); err != nil {
+		return err
+	}
+	if err := s.loadReceived(ctx); err != nil {
 		return err
 	}
 	return s.loadExpiries()

@@ -113,7 +113,8 @@ type batch struct {
 	rekey    map[int64]bool  // conversations that lost messages
 	dropped  map[int64]bool  // conversations deleted whole
 	changes  []Change
-	expiring []expiry // messages stored that expire
+	expiring []expiry        // messages stored that expire
+	received map[int64]int64 // change of each conversation's received bytes (addReceived)
 }
 
 // commit runs reqs in one transaction.
@@ -184,6 +185,7 @@ func (s *Store) commit(reqs []*request) (err error) {
 		// WAL, so only the current root key can be needed now.
 		s.rootStale = s.writeRootFile(s.root) != nil
 	}
+	s.applyReceived(b)
 	s.expiry.update(b.expiring, b.changes)
 	s.publish(b.changes)
 	return nil
