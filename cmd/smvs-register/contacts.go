@@ -88,6 +88,7 @@ func report(c *urfave.Context, res *contacts.Resolved) {
 func resolveError(c *urfave.Context, r *contacts.Resolver, query string, err error) error {
 	var (
 		changed   *contacts.KeyChangedError
+		rollback  *contacts.RollbackError
 		insecure  *contacts.InsecureFileError
 		parse     *contacts.ParseError
 		malformed *contacts.MalformedKeyError
@@ -95,6 +96,9 @@ func resolveError(c *urfave.Context, r *contacts.Resolver, query string, err err
 	switch {
 	case errors.As(err, &changed):
 		return cli.Errorf("%w", err).WithExitCode(exitKeyChanged).WithHintf("%s", changed.Hint())
+	case errors.As(err, &rollback):
+		// As with a changed key, what the directory says can't be trusted.
+		return cli.Errorf("%w", err).WithExitCode(exitKeyChanged).WithHintf("%s", rollback.Hint())
 	case errors.As(err, &malformed):
 		return malformedKeyError(err)
 	case errors.Is(err, directory.ErrBadName), errors.Is(err, identity.ErrBadPublicKey):
@@ -361,7 +365,11 @@ func trust(c *urfave.Context) error {
 	var existed bool
 	err = contacts.Update(path, func(f *contacts.File) error {
 		prev, existed = f.Lookup(name)
-		return f.Set(contacts.Contact{Name: name, Key: key, Host: prev.Host, Verified: true})
+		ct := contacts.Contact{Name: name, Key: key, Host: prev.Host, Verified: true}
+		if prev.Key == key {
+			ct.Seq = prev.Seq // the same key: its records' count goes on
+		}
+		return f.Set(ct)
 	})
 	if err != nil {
 		return contactsFileError(err)
@@ -439,7 +447,8 @@ func listContacts(c *urfave.Context) error {
 			fmt.Fprintln(c.App.Writer, ct)
 			continue
 		}
-		if err := printJSON(c, contactJSON{Name: ct.Name, ID: ct.Key.String(), Host: ct.Host, Verified: ct.Verified, Contact: true}); err != nil {
+		out := contactJSON{Name: ct.Name, ID: ct.Key.String(), Host: ct.Host, Verified: ct.Verified, Contact: true, Seq: ct.Seq}
+		if err := printJSON(c, out); err != nil {
 			return err
 		}
 	}

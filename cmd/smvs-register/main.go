@@ -25,7 +25,7 @@ import (
 // Exit statuses beyond cli's, documented in the man page.
 const (
 	exitNotFound   = 3 // no such contact or record
-	exitKeyChanged = 4 // the key differs from the pinned one
+	exitKeyChanged = 4 // the key differs from the pinned one, or a directory served an older record than one seen
 	exitConflict   = 5 // a directory refused: name held by another key, or sequence number not above the stored one
 )
 

@@ -184,7 +184,7 @@ func TestPublishAndLookup(t *testing.T) {
 	if !strings.Contains(r.stderr, "pinned the key of alice on first use") || !strings.Contains(r.stderr, "hint: compare safety numbers") {
 		t.Errorf("lookup stderr:\n%s", r.stderr)
 	}
-	if got, want := bob.contacts(t), "alice "+alice.key(t)+"\n"; got != want {
+	if got, want := bob.contacts(t), "alice "+alice.key(t)+" seq=[0-9]+\n"; !regexp.MustCompile("^" + want + "$").MatchString(got) {
 		t.Errorf("bob's contacts:\n%s\nwant\n%s", got, want)
 	}
 
@@ -414,7 +414,7 @@ func TestRotateIdentity(t *testing.T) {
 		!strings.Contains(r.stderr, "no longer marked verified") || !strings.Contains(r.stdout, "host:        alice.example.net:7447") {
 		t.Errorf("lookup after the rotation:\n%s\n%s", r.stdout, r.stderr)
 	}
-	if got, want := bob.contacts(t), "alice "+newKey+"\n"; got != want {
+	if got, want := bob.contacts(t), "alice "+newKey+" seq=[0-9]+\n"; !regexp.MustCompile("^" + want + "$").MatchString(got) {
 		t.Errorf("bob's contacts:\n%s\nwant\n%s", got, want)
 	}
 
@@ -772,6 +772,62 @@ func TestBadRecordFromDirectory(t *testing.T) {
 	}
 	if me.contacts(t) != "" {
 		t.Error("a bad record was pinned")
+	}
+}
+
+// TestRollbackRefused: after bob's record at seq 5 was seen, a directory
+// serving his record at seq 3 is refused, by lookup and verify, with exit
+// status 4, and the contacts file is left as it was.
+func TestRollbackRefused(t *testing.T) {
+	bob, me := newUser(t), newUser(t)
+	key := bob.identity(t)
+	kem, err := key.CurrentKEM(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordAt := func(seq uint64) *httptest.Server {
+		now := time.Now()
+		signed, err := wire.SignRecord(key.Signer(), &wire.Record{
+			Name: "bob", Identity: key.Public().Bytes(), KEM: kem.Public(), Host: "bob.example.net:7447",
+			Seq: seq, Issued: now.UnixMilli(), Expires: now.Add(time.Hour).UnixMilli(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewTLSServer(fakeHandler(signed))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	fresh, stale := recordAt(5), recordAt(3)
+	me.dirs = []dir{{fresh.URL, tlspin.Pin(fresh.Certificate())}}
+	me.ok(t, "lookup", "bob")
+	if got, want := me.contacts(t), "bob "+key.Public().String()+" seq=5\n"; got != want {
+		t.Fatalf("contacts:\n%s\nwant\n%s", got, want)
+	}
+	if got := me.ok(t, "contacts", "--json").stdout; !strings.Contains(got, `"seq":5`) {
+		t.Errorf("contacts --json: %s", got)
+	}
+	before := me.contacts(t)
+	me.dirs = []dir{{stale.URL, tlspin.Pin(stale.Certificate())}}
+	for _, args := range [][]string{{"lookup", "bob"}, {"lookup", key.Public().String()}, {"verify", "bob"}} {
+		r := me.fails(t, exitKeyChanged, "directory "+stale.URL+": bob's record went back from sequence 5 to 3: refusing it (a directory serving an old record)", args...)
+		if !strings.Contains(r.stderr, "hint: the directory is out of date or replaying an old record of bob; nothing was changed") {
+			t.Errorf("%q: stderr:\n%s", args, r.stderr)
+		}
+		if me.contacts(t) != before {
+			t.Errorf("%q changed the contacts file:\n%s", args, me.contacts(t))
+		}
+	}
+	// With the fresh directory after the stale one, bob resolves, with a
+	// warning.
+	me.dirs = []dir{{stale.URL, tlspin.Pin(stale.Certificate())}, {fresh.URL, tlspin.Pin(fresh.Certificate())}}
+	if r := me.ok(t, "lookup", "bob"); !strings.Contains(r.stderr, "went back from sequence 5 to 3") {
+		t.Errorf("no warning:\n%s", r.stderr)
+	}
+	// trust with the same key keeps the count.
+	me.ok(t, "trust", "bob", key.Public().String())
+	if got, want := me.contacts(t), "bob "+key.Public().String()+" verified seq=5\n"; got != want {
+		t.Errorf("after trust:\n%s\nwant\n%s", got, want)
 	}
 }
 
