@@ -26,6 +26,7 @@ import (
 	"smvs/lib/host"
 	"smvs/lib/identity"
 	"smvs/lib/store"
+	"smvs/lib/transport"
 )
 
 // The environment twins of the flags that are smvs-hostd's own.
@@ -43,6 +44,8 @@ const (
 	envPeerBurst   = "SMVS_HOSTD_PEER_BURST"
 	envPeerStreams = "SMVS_HOSTD_PEER_STREAMS"
 	envPeerDeletes = "SMVS_HOSTD_PEER_DELETES"
+	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
+	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
 )
 
@@ -155,6 +158,18 @@ func newApp(ctx context.Context) *urfave.App {
 			Value:   host.DefaultPeerStreams,
 			EnvVars: []string{envPeerStreams},
 		},
+		&urfave.IntFlag{
+			Name:    "max-connections",
+			Usage:   "take `N` QUIC connections of peers and remote devices at once",
+			Value:   transport.DefaultMaxConns,
+			EnvVars: []string{envMaxConns},
+		},
+		&urfave.IntFlag{
+			Name:    "max-connections-per-address",
+			Usage:   "take `N` of them from one IP address (one /64 for IPv6)",
+			Value:   transport.DefaultMaxConnsPerAddr,
+			EnvVars: []string{envMaxConnsIP},
+		},
 		&urfave.StringFlag{
 			Name:    "peer-deletes",
 			Usage:   "with peers' requests to delete the messages they sent, `POLICY` own honours them, none refuses them all",
@@ -202,6 +217,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		PeerRate:    c.Float64("peer-rate"),
 		PeerBurst:   c.Int("peer-burst"),
 		PeerStreams: c.Int("peer-streams"),
+
+		MaxConns:        c.Int("max-connections"),
+		MaxConnsPerAddr: c.Int("max-connections-per-address"),
 	}}
 	h := &cfg.host
 	listenHost, _, err := net.SplitHostPort(h.Listen)
@@ -251,6 +269,10 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, cli.UsageErrorf(c, "invalid --peer-burst %d: want at least 1", h.PeerBurst)
 	case h.PeerStreams < 1:
 		return nil, cli.UsageErrorf(c, "invalid --peer-streams %d: want at least 1", h.PeerStreams)
+	case h.MaxConns < 1:
+		return nil, cli.UsageErrorf(c, "invalid --max-connections %d: want at least 1", h.MaxConns)
+	case h.MaxConnsPerAddr < 1:
+		return nil, cli.UsageErrorf(c, "invalid --max-connections-per-address %d: want at least 1", h.MaxConnsPerAddr)
 	}
 	if h.PeerDeletes, err = host.ParsePeerDeletes(c.String("peer-deletes")); err != nil {
 		return nil, cli.UsageErrorf(c, "--peer-deletes: %w", err)

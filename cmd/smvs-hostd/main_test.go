@@ -285,6 +285,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--peer-rate", "0"}, "invalid --peer-rate 0"},
 		{[]string{"--peer-burst", "0"}, "invalid --peer-burst 0"},
 		{[]string{"--peer-streams", "0"}, "invalid --peer-streams 0"},
+		{[]string{"--max-connections", "0"}, "invalid --max-connections 0"},
+		{[]string{"--max-connections-per-address", "-1"}, "invalid --max-connections-per-address -1"},
 		{[]string{"--peer-deletes", "some"}, `--peer-deletes: unknown policy "some" for peers' deletions: want own or none`},
 		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"--dir-pin", "sha256//x"}, "--dir-pin given without --dir"},

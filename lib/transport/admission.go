@@ -43,6 +43,9 @@ type shared struct {
 	strangers *budget // of which peers not known: half of it
 	windows   *budget // flow-control window growth beyond the first windows
 
+	strangerStreams    atomic.Int64
+	maxStrangerStreams int64
+
 	maxConns, maxPerAddr int
 
 	mu          sync.Mutex
@@ -58,7 +61,9 @@ func newShared(cfg Config) *shared {
 		windows:    newBudget(cfg.ReadBudget / 2),
 		maxConns:   cfg.MaxConns,
 		maxPerAddr: cfg.MaxConnsPerAddr,
-		perAddr:    make(map[netip.Addr]int),
+
+		maxStrangerStreams: int64(cfg.MaxStrangerStreams),
+		perAddr:            make(map[netip.Addr]int),
 	}
 }
 
@@ -136,6 +141,18 @@ func (sh *shared) allowWindowIncrease(qc *quic.Conn, delta uint64) bool {
 	slot.grown.Add(int64(delta))
 	return true
 }
+
+// takeStream counts a stream of a stranger, unless there are as many as
+// the listener takes.
+func (sh *shared) takeStream() bool {
+	if sh.strangerStreams.Add(1) > sh.maxStrangerStreams {
+		sh.strangerStreams.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (sh *shared) releaseStream() { sh.strangerStreams.Add(-1) }
 
 // slotOf returns the slot of a connection the listener accepted.
 func slotOf(qc *quic.Conn) *connSlot {

@@ -72,6 +72,12 @@ type Config struct {
 	// MaxConnsPerAddr, in a Listener, is how many of those may come from
 	// one IP address (one /64 for IPv6). Default DefaultMaxConnsPerAddr.
 	MaxConnsPerAddr int
+	// MaxStrangerStreams, in a Listener, is how many streams peers that
+	// Admit does not call known may have open at once, over all their
+	// connections: a stream costs the listener a few KiB even when it
+	// carries nothing. Further ones are reset at once with CodeBusy.
+	// Default DefaultMaxStrangerStreams.
+	MaxStrangerStreams int
 	// Admit, in a Listener, is called when a handshake completes, with the
 	// key the client has proved it holds, before any stream is read. An
 	// error refuses the connection: it is closed with CodeRefused and the
@@ -91,7 +97,7 @@ type Config struct {
 func (c Config) withDefaults() (Config, error) {
 	if c.MaxFrame < 0 || c.ConnBuffer < 0 || c.MaxIncomingStreams < 0 ||
 		c.IdleTimeout < 0 || c.KeepAlive < 0 || c.HandshakeTimeout < 0 ||
-		c.ReadBudget < 0 || c.MaxConns < 0 || c.MaxConnsPerAddr < 0 {
+		c.ReadBudget < 0 || c.MaxConns < 0 || c.MaxConnsPerAddr < 0 || c.MaxStrangerStreams < 0 {
 		return c, errors.New("transport: negative limit in Config")
 	}
 	if c.MaxFrame == 0 {
@@ -128,6 +134,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxConnsPerAddr == 0 {
 		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if c.MaxStrangerStreams == 0 {
+		c.MaxStrangerStreams = DefaultMaxStrangerStreams
 	}
 	return c, nil
 }

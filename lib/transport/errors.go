@@ -42,6 +42,7 @@ const (
 	CodeCanceled  ErrorCode = 0x6 // the requester gave up
 	CodeRevoked   ErrorCode = 0x7 // the client's key is no longer allowed
 	CodeRefused   ErrorCode = 0x8 // the listener's policy refuses the client's key
+	CodeBusy      ErrorCode = 0x9 // the listener has as many streams of strangers as it takes; try later
 )
 
 func (c ErrorCode) String() string {
@@ -64,6 +65,8 @@ func (c ErrorCode) String() string {
 		return "access revoked"
 	case CodeRefused:
 		return "refused"
+	case CodeBusy:
+		return "busy"
 	}
 	return fmt.Sprintf("error code %#x", uint64(c))
 }

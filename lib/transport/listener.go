@@ -237,17 +237,28 @@ func (l *Listener) serve(c *Conn) {
 			return
 		}
 		s := newStream(qs, c)
+		if !c.known && !l.sh.takeStream() {
+			// Before a goroutine or a deadline is spent on it.
+			s.Reset(CodeBusy)
+			continue
+		}
 		s.arm(time.Now())
 		l.mu.Lock()
 		if l.closing {
 			l.mu.Unlock()
 			s.Reset(CodeShutdown)
+			if !c.known {
+				l.sh.releaseStream()
+			}
 			continue
 		}
 		l.handlers.Add(1)
 		l.mu.Unlock()
 		go func() {
 			defer l.handlers.Done()
+			if !c.known {
+				defer l.sh.releaseStream()
+			}
 			l.h.ServeStream(c.ctx, c.peer, s)
 			s.Close()
 			c.lastStreamEnd.Store(time.Now().UnixNano())

@@ -105,4 +105,8 @@ const (
 	// each), and keep a flood's per-connection memory to tens of MiB.
 	DefaultMaxConns        = 1024
 	DefaultMaxConnsPerAddr = 16
+	// DefaultMaxStrangerStreams holds a flood of strangers' empty streams
+	// to a few MiB, and is far more than strangers writing for the first
+	// time send at once.
+	DefaultMaxStrangerStreams = 256
 )
