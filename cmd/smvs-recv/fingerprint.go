@@ -48,15 +48,15 @@ func fingerprint(ctx context.Context, c *urfave.Context, o *options) error {
 		return recvError(err)
 	}
 	f := &formatter{contacts: loadContacts(c)}
-	it := &hostapi.Item{Peer: res.Peer, PeerName: res.PeerName}
+	p := f.peerOf(res.Peer, res.PeerName, res.ClaimedName)
 	digits := wire.FingerprintDigits(res.Hash)
 	if o.json {
 		err = writeJSON(c.App.Writer, fingerprintJSON{
-			Peer: peerKey(res.Peer), PeerName: f.name(it), Messages: res.Messages, Until: jsonTime(res.Until),
+			Peer: p.ID(), PeerName: p.Name, ClaimedName: p.Claimed, Messages: res.Messages, Until: jsonTime(res.Until),
 			Fingerprint: hex.EncodeToString(res.Hash), Digits: digits,
 		})
 	} else {
-		_, err = fmt.Fprintf(c.App.Writer, "conversation with %s: %s up to %s\n%s\n", f.peerName(it), messagesCount(res.Messages),
+		_, err = fmt.Fprintf(c.App.Writer, "conversation with %s: %s up to %s\n%s\n", p.Label(), messagesCount(res.Messages),
 			time.UnixMilli(res.Until).Local().Format(localTime), digits)
 	}
 	if err != nil {
@@ -68,7 +68,7 @@ func fingerprint(ctx context.Context, c *urfave.Context, o *options) error {
 			until = jsonTime(res.Until)
 		}
 		cli.Hintf(c, "%s's smvs-recv --fingerprint YOU --until %s prints the same digits if you both hold the same messages: "+
-			"compare them over a channel you trust (in person, or a call)", f.peerName(it), until)
+			"compare them over a channel you trust (in person, or a call)", p.Label(), until)
 	}
 	return nil
 }
@@ -85,6 +85,7 @@ func messagesCount(n int) string {
 type fingerprintJSON struct {
 	Peer        string `json:"peer"`
 	PeerName    string `json:"peer_name,omitempty"`
+	ClaimedName string `json:"claimed_name,omitempty"`
 	Messages    int    `json:"messages"`
 	Until       string `json:"until"`
 	Fingerprint string `json:"fingerprint"`

@@ -37,9 +37,9 @@ func (f *formatter) message(w io.Writer, it *hostapi.Item) error {
 	var b strings.Builder
 	b.WriteString(time.UnixMilli(it.Sent).Local().Format(localTime))
 	if it.Direction == hostapi.Out {
-		fmt.Fprintf(&b, " > %s (%s): ", f.peerName(it), it.Status)
+		fmt.Fprintf(&b, " > %s (%s): ", f.peer(it).Label(), it.Status)
 	} else {
-		fmt.Fprintf(&b, " < %s: ", f.peerName(it))
+		fmt.Fprintf(&b, " < %s: ", f.peer(it).Label())
 	}
 	if it.Kind == wire.KindText {
 		b.WriteString(cli.Escape(string(it.Body)))
@@ -57,9 +57,10 @@ func (f *formatter) status(w io.Writer, it *hostapi.Item) error {
 	if !f.json {
 		return nil
 	}
+	p := f.peer(it)
 	return writeJSON(w, statusJSON{
 		Event: "status", Seq: it.Seq, ID: hex.EncodeToString(it.ID), Direction: direction(it.Direction),
-		Peer: peerKey(it.Peer), PeerName: f.name(it), Status: it.Status.String(), Read: it.Read,
+		Peer: p.ID(), PeerName: p.Name, ClaimedName: p.Claimed, Status: it.Status.String(), Read: it.Read,
 		Warnings: warningNames(it.Warnings),
 	})
 }
@@ -85,7 +86,7 @@ func (f *formatter) warnings(c *urfave.Context, it *hostapi.Item) {
 	if f.json {
 		return
 	}
-	name := f.peerName(it)
+	name := f.peer(it).Label()
 	for _, w := range it.Warnings {
 		switch w {
 		case hostapi.WarnGap:
@@ -109,37 +110,20 @@ func warningNames(ws []hostapi.Warning) []string {
 	return out
 }
 
-// name is the name of the message's peer: the user's own name for it in
-// the contacts file, else the name the host gave, if any.
-func (f *formatter) name(it *hostapi.Item) string {
-	if key, err := identity.NewPublicKey(identity.KindIdentity, it.Peer); err == nil {
+// peer is the message's peer as the output names it (cli.Peer): a
+// contact by the user's own name for it in the local contacts file, else
+// by the host's; a stranger by the name its record claims, as a claim.
+func (f *formatter) peer(it *hostapi.Item) cli.Peer {
+	return f.peerOf(it.Peer, it.PeerName, it.ClaimedName)
+}
+
+func (f *formatter) peerOf(peer []byte, contact, claimed string) cli.Peer {
+	if key, err := identity.NewPublicKey(identity.KindIdentity, peer); err == nil {
 		if c, ok := f.contacts.LookupKey(key); ok {
-			return c.Name
+			contact = c.Name
 		}
 	}
-	return it.PeerName
-}
-
-// peerName is how the text output names the message's peer: by its name,
-// else by the start of its key.
-func (f *formatter) peerName(it *hostapi.Item) string {
-	if name := f.name(it); name != "" {
-		return cli.Escape(name)
-	}
-	if key := peerKey(it.Peer); len(key) > 16 {
-		return key[:16] + "…"
-	}
-	return peerKey(it.Peer)
-}
-
-// peerKey is a peer's public id, smvs1…, or the bytes in hexadecimal if
-// they are no key.
-func peerKey(b []byte) string {
-	key, err := identity.NewPublicKey(identity.KindIdentity, b)
-	if err != nil {
-		return hex.EncodeToString(b)
-	}
-	return key.String()
+	return cli.NewPeer(peer, contact, claimed)
 }
 
 // describe says what a message that is not text is, and how to get it:
@@ -173,7 +157,8 @@ type messageJSON struct {
 	Stored      string   `json:"stored"`
 	Direction   string   `json:"direction"`
 	Peer        string   `json:"peer"`
-	PeerName    string   `json:"peer_name,omitempty"`
+	PeerName    string   `json:"peer_name,omitempty"`    // a contact's name, never a stranger's claim
+	ClaimedName string   `json:"claimed_name,omitempty"` // the name a stranger's record claims
 	Kind        string   `json:"kind"`
 	ContentType string   `json:"content_type,omitempty"`
 	FileName    string   `json:"file_name,omitempty"`
@@ -197,22 +182,24 @@ type deletedJSON struct {
 
 // statusJSON is a change of delivery status in the --json output.
 type statusJSON struct {
-	Event     string   `json:"event"` // "status"
-	Seq       uint64   `json:"seq"`
-	ID        string   `json:"id"`
-	Direction string   `json:"direction"`
-	Peer      string   `json:"peer"`
-	PeerName  string   `json:"peer_name,omitempty"`
-	Status    string   `json:"status"`
-	Read      bool     `json:"read,omitempty"`
-	Warnings  []string `json:"warnings,omitempty"`
+	Event       string   `json:"event"` // "status"
+	Seq         uint64   `json:"seq"`
+	ID          string   `json:"id"`
+	Direction   string   `json:"direction"`
+	Peer        string   `json:"peer"`
+	PeerName    string   `json:"peer_name,omitempty"`
+	ClaimedName string   `json:"claimed_name,omitempty"`
+	Status      string   `json:"status"`
+	Read        bool     `json:"read,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
 }
 
 func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
+	p := f.peer(it)
 	m := messageJSON{
 		Event: "message", Seq: it.Seq, ID: hex.EncodeToString(it.ID),
 		Time: jsonTime(it.Sent), Stored: jsonTime(it.Stored), Direction: direction(it.Direction),
-		Peer: peerKey(it.Peer), PeerName: f.name(it), Kind: it.Kind.String(),
+		Peer: p.ID(), PeerName: p.Name, ClaimedName: p.Claimed, Kind: it.Kind.String(),
 		ContentType: it.ContentType, FileName: it.FileName, Size: len(it.Body), Status: it.Status.String(),
 		Read: it.Read, Warnings: warningNames(it.Warnings),
 	}

@@ -826,3 +826,64 @@ func TestJSONEscapesWhatActsOnATerminal(t *testing.T) {
 		}
 	}
 }
+
+// A stranger whose record claims a contact's name is shown by key with
+// the claim marked, never as the contact: in the text, as a --json
+// claimed_name (never peer_name), in --follow and in --fingerprint.
+func TestStrangerClaimingAContactsName(t *testing.T) {
+	h := newHost(t)
+	h.Add(incoming(aliceKey, at(0), "the real alice"))
+	stranger := incoming(carolKey, at(time.Minute), "also alice")
+	stranger.ClaimedName = "alice"
+	h.Add(stranger)
+	hostile := incoming(carolKey, at(2*time.Minute), "again")
+	hostile.ClaimedName = "al\x1b]0;owned\x07ice"
+	h.Add(hostile)
+
+	prefix := key(carolKey)[:cli.KeyPrefixLen] + "…"
+	r := ok(t)
+	want := "2025-03-01 11:00:00 < alice: the real alice\n" +
+		"2025-03-01 11:01:00 < " + prefix + " (says alice): also alice\n" +
+		"2025-03-01 11:02:00 < " + prefix + ` (says al\x1b]0;owned\x07ice): again` + "\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	r = ok(t, "--json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("--json:\n%s", r.stdout)
+	}
+	for i, want := range []struct{ peer, name, claimed string }{
+		{key(aliceKey), "alice", ""}, {key(carolKey), "", "alice"}, {key(carolKey), "", "al\x1b]0;owned\x07ice"},
+	} {
+		var got messageJSON
+		if err := json.Unmarshal([]byte(lines[i]), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Peer != want.peer || got.PeerName != want.name || got.ClaimedName != want.claimed {
+			t.Errorf("line %d: peer %s, peer_name %q, claimed_name %q; want %s, %q, %q",
+				i+1, got.Peer, got.PeerName, got.ClaimedName, want.peer, want.name, want.claimed)
+		}
+	}
+	if strings.Contains(r.stdout, "\x1b") || strings.Contains(r.stdout, "\x07") {
+		t.Errorf("--json printed a raw control character:\n%q", r.stdout)
+	}
+
+	f := follow(t)
+	waitFor(t, "stdout", &f.stdout, "(says al")
+	late := incoming(carolKey, at(3*time.Minute), "live")
+	late.ClaimedName = "alice"
+	h.Add(late)
+	waitFor(t, "stdout", &f.stdout, prefix+" (says alice): live\n")
+
+	h.Claim(carolKey, "alice")
+	r = recv(t, "--fingerprint", key(carolKey))
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "conversation with "+prefix+" (says alice): ") {
+		t.Errorf("--fingerprint:\n%s", r.stdout)
+	}
+	r = ok(t, "--fingerprint", key(carolKey), "--json")
+	if !strings.Contains(r.stdout, `"claimed_name":"alice"`) || strings.Contains(r.stdout, "peer_name") {
+		t.Errorf("--fingerprint --json:\n%s", r.stdout)
+	}
+}

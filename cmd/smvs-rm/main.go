@@ -25,7 +25,6 @@ import (
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
-	"smvs/lib/identity"
 )
 
 // Exit statuses beyond cli's, documented in the man page.
@@ -326,7 +325,7 @@ func remove(c *urfave.Context, o *options) error {
 	if !o.json && !o.quiet {
 		r.printf("deleted %s\n", messages(total.Deleted))
 		for _, p := range total.Requests {
-			r.printf("asked %s's host to delete %s you sent\n", peerName(p.Peer, p.PeerName), messages(p.Messages))
+			r.printf("asked %s's host to delete %s you sent\n", cli.NewPeer(p.Peer, p.PeerName, p.ClaimedName).Label(), messages(p.Messages))
 		}
 		if o.del.ForEveryone && len(total.Requests) == 0 && total.Deleted > 0 {
 			r.printf("no peer's host was asked: you sent none of them\n")
@@ -385,7 +384,7 @@ func (r *report) wait(ctx context.Context, client *hostapi.Client) error {
 			status = it.Status
 		}
 		r.answers = append(r.answers, status)
-		name, n := peerName(p.Peer, p.PeerName), messages(p.Messages)
+		name, n := cli.NewPeer(p.Peer, p.PeerName, p.ClaimedName).Label(), messages(p.Messages)
 		var line string
 		switch status {
 		case hostapi.Sent, hostapi.Delivered:
@@ -424,16 +423,19 @@ type deleteJSON struct {
 
 type requestJSON struct {
 	Peer     string `json:"peer"`
-	PeerName string `json:"peer_name,omitempty"`
-	ID       string `json:"id"`
-	Messages int    `json:"messages"`
-	Status   string `json:"status,omitempty"` // with --wait
+	PeerName string `json:"peer_name,omitempty"` // a contact's name, never a stranger's claim
+	// ClaimedName is the name a stranger's record claims.
+	ClaimedName string `json:"claimed_name,omitempty"`
+	ID          string `json:"id"`
+	Messages    int    `json:"messages"`
+	Status      string `json:"status,omitempty"` // with --wait
 }
 
 func (r *report) printJSON(missing []string) {
 	out := deleteJSON{Deleted: r.res.Deleted, Missing: missing}
 	for i, p := range r.res.Requests {
-		req := requestJSON{Peer: peerKey(p.Peer), PeerName: p.PeerName, ID: hex.EncodeToString(p.ID), Messages: p.Messages}
+		peer := cli.NewPeer(p.Peer, p.PeerName, p.ClaimedName)
+		req := requestJSON{Peer: peer.ID(), PeerName: peer.Name, ClaimedName: peer.Claimed, ID: hex.EncodeToString(p.ID), Messages: p.Messages}
 		if i < len(r.answers) {
 			req.Status = r.answers[i].String()
 		}
@@ -461,10 +463,11 @@ func setExpiry(c *urfave.Context, o *options) error {
 		return hostError(err)
 	}
 	r := &report{c: c, o: o}
-	name := peerName(res.Peer, res.PeerName)
+	peer := cli.NewPeer(res.Peer, res.PeerName, res.ClaimedName)
+	name := peer.Label()
 	switch {
 	case o.json:
-		r.writeJSON(expiryJSON{Peer: peerKey(res.Peer), PeerName: res.PeerName, ExpireAfterMS: res.After, WasMS: res.Was})
+		r.writeJSON(expiryJSON{Peer: peer.ID(), PeerName: peer.Name, ClaimedName: peer.Claimed, ExpireAfterMS: res.After, WasMS: res.Was})
 	case o.quiet:
 	case res.After == 0:
 		r.printf("messages with %s no longer disappear (before: %s)\n", name, lifetime(res.Was))
@@ -481,6 +484,7 @@ func setExpiry(c *urfave.Context, o *options) error {
 type expiryJSON struct {
 	Peer          string `json:"peer"`
 	PeerName      string `json:"peer_name,omitempty"`
+	ClaimedName   string `json:"claimed_name,omitempty"`
 	ExpireAfterMS int64  `json:"expire_after_ms"`
 	WasMS         int64  `json:"was_ms"`
 }
@@ -513,28 +517,6 @@ func messages(n int) string {
 		return "1 message"
 	}
 	return fmt.Sprintf("%d messages", n)
-}
-
-// peerName names a peer for people: by its name, escaped, else by the
-// start of its key.
-func peerName(key []byte, name string) string {
-	if name != "" {
-		return cli.Escape(name)
-	}
-	if k := peerKey(key); len(k) > 16 {
-		return k[:16] + "…"
-	}
-	return peerKey(key)
-}
-
-// peerKey is a peer's public id, smvs1…, or the bytes in hexadecimal if
-// they are no key.
-func peerKey(b []byte) string {
-	key, err := identity.NewPublicKey(identity.KindIdentity, b)
-	if err != nil {
-		return hex.EncodeToString(b)
-	}
-	return key.String()
 }
 
 // hostError explains an error from the host or from talking to it.

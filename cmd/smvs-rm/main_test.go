@@ -224,6 +224,15 @@ func TestExpireAfter(t *testing.T) {
 	ok(t, `{"peer":"`+key(aliceKey)+`","peer_name":"alice","expire_after_ms":7000,"was_ms":0}`+"\n", "--expire-after", "7s", "--json", key(aliceKey))
 	fails(t, exitUnknownPeer, "error: unknown contact carol", "--expire-after", "1d", "carol")
 	wantSeqs(t, h, 1, 2, 3, 4, 5)
+
+	// A stranger whose record claims a contact's name is named by key,
+	// the claim marked, and in --json as claimed_name alone.
+	stranger := bytes.Repeat([]byte{0xca}, wire.KeySize)
+	h.Claim(stranger, "bob\x1b[2J")
+	ok(t, "messages with "+key(stranger)[:16]+"… (says bob\\x1b[2J) now disappear 1d after they are sent (before: never)\n",
+		"--expire-after", "1d", key(stranger))
+	ok(t, `{"peer":"`+key(stranger)+`","claimed_name":"bob\u001b[2J","expire_after_ms":7000,"was_ms":86400000}`+"\n",
+		"--expire-after", "7s", "--json", key(stranger))
 }
 
 func TestHostErrors(t *testing.T) {

@@ -402,7 +402,8 @@ func (s *deviceServer) write(w *bufio.Writer, r *hostapi.Response) bool {
 // item is m as a device sees it, with its body if body is set.
 func (s *deviceServer) item(m *store.Message, body bool) *hostapi.Item {
 	it := &hostapi.Item{
-		Seq: m.Seq, ID: m.ID, Direction: m.Direction, Peer: m.Peer, PeerName: s.h.peerName(m.Peer),
+		Seq: m.Seq, ID: m.ID, Direction: m.Direction, Peer: m.Peer,
+		PeerName: s.h.peerName(m.Peer), ClaimedName: s.h.claimedName(m.Peer),
 		Sent: m.Sent, Stored: m.Stored, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Expires: m.Expires, Status: m.Status, Read: m.Read, Warnings: m.Warnings,
 	}
@@ -413,11 +414,16 @@ func (s *deviceServer) item(m *store.Message, body bool) *hostapi.Item {
 }
 
 // peerName is what devices are told a peer is called: the user's own name
-// for it in the contacts file, else the name of its verified record, if
-// the host has seen one.
-func (h *Host) peerName(peer []byte) string {
-	if name := h.names.name(peer); name != "" {
-		return name
+// for it in the contacts file, or "". A name from a record is only a
+// claim (claimedName): anyone may register "frank" in a directory while
+// the user's contact frank is someone else.
+func (h *Host) peerName(peer []byte) string { return h.names.name(peer) }
+
+// claimedName is the name of the verified record of a peer that is no
+// contact, if the host has seen one; devices show it marked as claimed.
+func (h *Host) claimedName(peer []byte) string {
+	if h.peerName(peer) != "" {
+		return ""
 	}
 	if key, err := identity.NewPublicKey(identity.KindIdentity, peer); err == nil {
 		return h.peers.recordName(key)

@@ -233,7 +233,7 @@ func (h *Host) askPeers(deleted []uint64, sent map[uint64]sentMessage, records m
 				return asked, err
 			}
 			asked = append(asked, &hostapi.PeerDeletion{
-				Peer: p.Bytes(), PeerName: h.peerName(p.Bytes()), ID: id, Messages: len(chunk)})
+				Peer: p.Bytes(), PeerName: h.peerName(p.Bytes()), ClaimedName: h.claimedName(p.Bytes()), ID: id, Messages: len(chunk)})
 		}
 	}
 	return asked, nil
@@ -349,7 +349,7 @@ func (h *Host) fingerprint(f *hostapi.Fingerprint) (*hostapi.FingerprintResult, 
 		}
 	}
 	return &hostapi.FingerprintResult{
-		Peer: key.Bytes(), PeerName: h.peerName(key.Bytes()), Until: until, Messages: len(hashes),
+		Peer: key.Bytes(), PeerName: h.peerName(key.Bytes()), ClaimedName: h.claimedName(key.Bytes()), Until: until, Messages: len(hashes),
 		Hash: wire.TranscriptFingerprint(hashes),
 	}, nil
 }
@@ -360,7 +360,7 @@ func (h *Host) expiry(x *hostapi.Expiry) (*hostapi.ExpiryResult, *hostapi.Error)
 	if e != nil {
 		return nil, e
 	}
-	r := &hostapi.ExpiryResult{Peer: key.Bytes(), PeerName: h.peerName(key.Bytes())}
+	r := &hostapi.ExpiryResult{Peer: key.Bytes(), PeerName: h.peerName(key.Bytes()), ClaimedName: h.claimedName(key.Bytes())}
 	if !x.Set {
 		after, err := h.store.ExpireAfter(key.Bytes())
 		if err != nil {

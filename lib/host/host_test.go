@@ -93,9 +93,11 @@ func TestDeliverThroughDirectory(t *testing.T) {
 	if s := alice.device().status(sent.ID, 0); s != hostapi.Delivered {
 		t.Errorf("status %v, want delivered", s)
 	}
-	// bob has no contact for alice: devices get the name of her record.
+	// bob has no contact for alice: devices get the name of her record,
+	// as a claim.
 	lister := bob.device()
-	if r, err := lister.do(&hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{}}); err != nil || r.Event.Item.PeerName != "alice" {
+	if r, err := lister.do(&hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{}}); err != nil ||
+		r.Event.Item.PeerName != "" || r.Event.Item.ClaimedName != "alice" {
 		t.Errorf("bob's list: %+v, %v", r, err)
 	}
 	// The history ends with a live event, then the host closes.

@@ -43,6 +43,8 @@ type CallEvent struct {
 	Peer     []byte           `cbor:"1,keyasint,omitempty"`
 	PeerName string           `cbor:"2,keyasint,omitempty"` // as Item.PeerName
 	Signal   *wire.CallSignal `cbor:"3,keyasint,omitempty"`
+	// ClaimedName is as Item.ClaimedName: a stranger's record's name.
+	ClaimedName string `cbor:"4,keyasint,omitempty"`
 }
 
 func (c *CallRequest) validate() error {
@@ -127,7 +129,8 @@ func (c *Client) openCall(ctx context.Context, r *CallRequest) (*CallStream, err
 	if resp.Event == nil || resp.Event.Kind != EventCall || resp.Event.Call.Signal != nil {
 		return nil, c.fail(fmt.Errorf("%w: a call request was not answered with its stream", ErrProtocol))
 	}
-	s := &CallStream{conn: c.conn, ctx: ctx, peer: resp.Event.Call.Peer, peerName: resp.Event.Call.PeerName}
+	first := resp.Event.Call
+	s := &CallStream{conn: c.conn, ctx: ctx, peer: first.Peer, peerName: first.PeerName, claimedName: first.ClaimedName}
 	s.stop = context.AfterFunc(ctx, s.interrupt)
 	c.err = errCalled
 	return s, nil
@@ -142,6 +145,8 @@ type CallStream struct {
 	stop     func() bool
 	peer     []byte
 	peerName string
+	// claimedName is the name a stranger's record claims (CallEvent).
+	claimedName string
 
 	sendMu  sync.Mutex
 	sendErr error
@@ -155,8 +160,12 @@ type CallStream struct {
 // Answer stream without From.
 func (s *CallStream) Peer() []byte { return s.peer }
 
-// PeerName returns the name the host knows the peer by, if any.
+// PeerName returns the user's contact name for the peer, if it is one.
 func (s *CallStream) PeerName() string { return s.peerName }
+
+// ClaimedName returns the name the peer's record claims, for a peer that
+// is no contact.
+func (s *CallStream) ClaimedName() string { return s.claimedName }
 
 // Send sends sig to the host, which relays it to the peer of the call
 // sig.CallID names. A signal for no call of this stream is dropped by the

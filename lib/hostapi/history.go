@@ -63,15 +63,17 @@ type PeerDeletion struct {
 	PeerName string `cbor:"2,keyasint,omitempty"`
 	ID       []byte `cbor:"3,keyasint"` // the request's own message id
 	Messages int    `cbor:"4,keyasint"` // how many of this user's messages it names
+	// ClaimedName is as Item.ClaimedName.
+	ClaimedName string `cbor:"5,keyasint,omitempty"`
 }
 
 // MaxImportItems bounds the messages of one Import request.
 const MaxImportItems = 256
 
 // Import restores messages from an export (smvs-recv --export): each Item
-// as a List with Signed gave it, Seq and PeerName ignored. A message the
-// host already has (same peer, direction and id) is skipped, so importing
-// twice changes nothing.
+// as a List with Signed gave it, Seq, PeerName and ClaimedName ignored. A
+// message the host already has (same peer, direction and id) is skipped,
+// so importing twice changes nothing.
 type Import struct {
 	Items []*Item `cbor:"1,keyasint"`
 }
@@ -99,6 +101,8 @@ type FingerprintResult struct {
 	Until    int64  `cbor:"3,keyasint"` // Unix ms the fingerprint covers up to
 	Messages int    `cbor:"4,keyasint"` // how many messages it covers
 	Hash     []byte `cbor:"5,keyasint"` // 32 bytes
+	// ClaimedName is as Item.ClaimedName.
+	ClaimedName string `cbor:"6,keyasint,omitempty"`
 }
 
 // Expiry reads (Set false) or sets a conversation's default expiry: the
@@ -118,6 +122,8 @@ type ExpiryResult struct {
 	PeerName string `cbor:"2,keyasint,omitempty"`
 	After    int64  `cbor:"3,keyasint,omitempty"` // milliseconds; 0 is never
 	Was      int64  `cbor:"4,keyasint,omitempty"`
+	// ClaimedName is as Item.ClaimedName.
+	ClaimedName string `cbor:"5,keyasint,omitempty"`
 }
 
 // MaxExpiry bounds a default expiry: a year.

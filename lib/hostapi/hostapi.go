@@ -193,6 +193,11 @@ type Item struct {
 	Read        bool           `cbor:"14,keyasint,omitempty"` // a received message some device marked read
 	Warnings    []Warning      `cbor:"15,keyasint,omitempty"` // what this message revealed about the conversation's chain
 	Signed      []byte         `cbor:"16,keyasint,omitempty"` // the signed message, only for a List with Signed and in an Import
+	// ClaimedName is the name the peer's verified record claims, for a
+	// peer that is no contact (PeerName is then empty). Anyone can claim
+	// any free name in a directory, so a device never shows it as a
+	// contact's name (cli.Peer).
+	ClaimedName string `cbor:"17,keyasint,omitempty"`
 }
 
 // ErrorCode lets a device tell failures apart (and exit with the status its

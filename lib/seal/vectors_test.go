@@ -196,12 +196,27 @@ func makeVectors(t *testing.T) map[string][]byte {
 	}
 	transcript := transcriptVector(m.Chain, wire.ChainHash(sealed.Signed))
 
+	// Names: message.cbor as bob's device is told it when alice is no
+	// contact of bob's and her record claims "frank" (PROTOCOL.md 20.3):
+	// claimed_name, never peer_name. No randomness.
+	var strangerEvent bytes.Buffer
+	if err := hostapi.WriteResponse(&strangerEvent, &hostapi.Response{Event: &hostapi.Event{
+		Kind: hostapi.EventMessage, Item: &hostapi.Item{
+			Seq: 7, ID: m.ID, Direction: hostapi.In, Peer: alice.Public().Bytes(), ClaimedName: "frank",
+			Sent: vectorTime.UnixMilli(), Stored: vectorTime.UnixMilli() + 1500, Kind: wire.KindText,
+			Body: []byte("hi bob"), Status: hostapi.Received,
+		},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
 	return map[string][]byte{
 		"delete.cbor":         deleteBody,
 		"delete-message.cbor": deleteMessage,
 		"delete-request.cbor": deleteRequest.Bytes()[wire.FrameHeaderSize:],
 		"deleted-event.cbor":  deletedEvent.Bytes()[wire.FrameHeaderSize:],
 		"transcript.txt":      transcript,
+		"stranger-event.cbor": strangerEvent.Bytes()[wire.FrameHeaderSize:],
 		"call-signal.cbor":    callSignal,
 		"call-message.cbor":   callMessage,
 		"host-request.cbor":   hostRequest,
@@ -322,6 +337,11 @@ func TestVectors(t *testing.T) {
 	de, err := hostapi.ReadResponse(bytes.NewReader(wire.AppendFrame(nil, got["deleted-event.cbor"])), hostapi.MaxFrame)
 	if err != nil || de.Event == nil || de.Event.Kind != hostapi.EventDeleted || !slices.Equal(de.Event.Deleted, []uint64{7, 300}) {
 		t.Fatalf("the deleted event vector: %+v, %v", de, err)
+	}
+	se, err := hostapi.ReadResponse(bytes.NewReader(wire.AppendFrame(nil, got["stranger-event.cbor"])), hostapi.MaxFrame)
+	if err != nil || se.Event == nil || se.Event.Item == nil || se.Event.Item.PeerName != "" || se.Event.Item.ClaimedName != "frank" ||
+		!bytes.Equal(se.Event.Item.Peer, alice.Public().Bytes()) {
+		t.Fatalf("the stranger event vector: %+v, %v", se, err)
 	}
 	if want := transcriptVector(o.Message.Chain, wire.ChainHash(o.Signed)); !bytes.Equal(got["transcript.txt"], want) {
 		t.Fatalf("the transcript vector is not that of the message vector's conversation")

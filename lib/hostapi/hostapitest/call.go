@@ -70,7 +70,7 @@ func (h *Host) SendCall(peer []byte, sig *wire.CallSignal) int {
 		}
 		c := *sig
 		select {
-		case s.events <- &hostapi.CallEvent{Peer: bytes.Clone(peer), PeerName: name, Signal: &c}:
+		case s.events <- &hostapi.CallEvent{Peer: bytes.Clone(peer), PeerName: name, ClaimedName: h.claimed(peer, name), Signal: &c}:
 			n++
 		default:
 		}
@@ -91,12 +91,12 @@ func (h *Host) call(conn net.Conn, r *hostapi.CallRequest, n int, down chan stru
 		if s.peer, first.PeerName = h.resolve(r.Peer); s.peer == nil {
 			e = &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: "unknown recipient " + r.Peer}
 		}
-		first.Peer = s.peer
+		first.Peer, first.ClaimedName = s.peer, h.claimed(s.peer, first.PeerName)
 	case r.From != "":
 		if s.from, first.PeerName = h.resolve(r.From); s.from == nil {
 			e = &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: "unknown contact " + r.From}
 		}
-		first.Peer = s.from
+		first.Peer, first.ClaimedName = s.from, h.claimed(s.from, first.PeerName)
 	}
 	if e == nil {
 		if h.calls.streams == nil {

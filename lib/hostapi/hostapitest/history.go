@@ -160,7 +160,7 @@ func (h *Host) askPeers(deleted []*hostapi.Item) []*hostapi.PeerDeletion {
 		if i < 0 {
 			id := make([]byte, wire.MessageIDSize)
 			rand.Read(id)
-			out = append(out, &hostapi.PeerDeletion{Peer: bytes.Clone(it.Peer), PeerName: it.PeerName, ID: id})
+			out = append(out, &hostapi.PeerDeletion{Peer: bytes.Clone(it.Peer), PeerName: it.PeerName, ClaimedName: it.ClaimedName, ID: id})
 			i = len(out) - 1
 		}
 		out[i].Messages++
@@ -218,7 +218,7 @@ func (h *Host) fingerprint(f *hostapi.Fingerprint) *hostapi.Response {
 		}
 	}
 	return &hostapi.Response{Fingerprint: &hostapi.FingerprintResult{
-		Peer: peer, PeerName: name, Until: until, Messages: len(ids), Hash: wire.TranscriptFingerprint(ids),
+		Peer: peer, PeerName: name, ClaimedName: h.claimed(peer, name), Until: until, Messages: len(ids), Hash: wire.TranscriptFingerprint(ids),
 	}}
 }
 
@@ -228,7 +228,7 @@ func (h *Host) expiry(e *hostapi.Expiry) *hostapi.Response {
 	if peer == nil {
 		return unknownPeer(e.Peer)
 	}
-	res := &hostapi.ExpiryResult{Peer: peer, PeerName: name, After: h.history.expiry[hex.EncodeToString(peer)]}
+	res := &hostapi.ExpiryResult{Peer: peer, PeerName: name, ClaimedName: h.claimed(peer, name), After: h.history.expiry[hex.EncodeToString(peer)]}
 	if e.Set {
 		res.Was, res.After = res.After, e.After
 		h.setExpiry(peer, e.After)

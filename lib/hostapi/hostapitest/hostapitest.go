@@ -10,6 +10,7 @@ package hostapitest
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"net"
 	"os"
@@ -35,6 +36,7 @@ type Host struct {
 	items    []*hostapi.Item
 	log      []hostapi.Event // every message and status change, in order
 	contacts map[string][]byte
+	claims   map[string]string // by hex key: the name a stranger's record claims
 	refuse   map[string]*hostapi.Error
 	submits  []Submitted
 	nconns   int
@@ -69,6 +71,7 @@ func Start(t testing.TB) *Host {
 		path:     filepath.Join(dir, "host.sock"),
 		changed:  make(chan struct{}),
 		contacts: map[string][]byte{},
+		claims:   map[string]string{},
 		refuse:   map[string]*hostapi.Error{},
 	}
 	if err := h.Restart(); err != nil {
@@ -120,6 +123,23 @@ func (h *Host) AddContact(name string, key []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.contacts[name] = key
+}
+
+// Claim makes the peer with key, if it is no contact, claim name, as a
+// host tells devices the name of a stranger's record (Item.ClaimedName).
+func (h *Host) Claim(key []byte, name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.claims[hex.EncodeToString(key)] = name
+}
+
+// claimed is the name peer claims, if it is no contact (name is its
+// contact name). h.mu is held.
+func (h *Host) claimed(peer []byte, name string) string {
+	if name != "" {
+		return ""
+	}
+	return h.claims[hex.EncodeToString(peer)]
 }
 
 // Refuse makes the host answer a submit to the recipient to with e.
@@ -220,6 +240,9 @@ func (h *Host) add(it *hostapi.Item) *hostapi.Item {
 				it.PeerName = name
 			}
 		}
+	}
+	if it.ClaimedName == "" {
+		it.ClaimedName = h.claimed(it.Peer, it.PeerName)
 	}
 	h.seq++
 	it.Seq = h.seq
