@@ -11,13 +11,36 @@ import (
 	"smvs/lib/wire"
 )
 
-// tamperSignal plays a compromised host for the end-to-end tests: with
-// SMVS_TEST_REWRITE_FINGERPRINT=1 in the environment, it rewrites the DTLS
-// fingerprint of every outgoing offer and answer to another one of the
-// same form, before the signal is signed and sealed. A device must then
-// refuse the call: the fingerprint it sees is not its peer's certificate.
-// This file is only built with the smvs_testhooks tag.
+// The hooks play a compromised host for the end-to-end tests. This file is
+// only built with the smvs_testhooks tag.
+//
+// With SMVS_TEST_REWRITE_FINGERPRINT=1 the host sits in the middle of its
+// user's calls, consistently: it rewrites the DTLS fingerprint of every
+// offer and answer it relays, both the peer's on the way to its devices
+// (tamperIncoming) and its devices' on the way to the peer (tamperSignal),
+// keeping the device signatures, which it can't make. Each device must
+// then refuse the call the moment the rewritten signal reaches it,
+// because the signature on it no longer verifies. (It relays no DTLS: the
+// devices refuse before any.)
+//
+// With SMVS_TEST_FORGE_REASON=1 the host, playing a hostile peer, answers
+// every call its device answers with an unsigned hang-up whose reason is
+// the words a tamper report once used: the caller must report a hang-up,
+// never tampering.
+
+// forgedReason is the reason SMVS_TEST_FORGE_REASON sends.
+const forgedReason = "the DTLS certificate does not match the signed fingerprint"
+
 func tamperSignal(sig *wire.CallSignal) *wire.CallSignal {
+	if os.Getenv("SMVS_TEST_FORGE_REASON") == "1" && sig.Type == wire.SignalAnswer {
+		return &wire.CallSignal{V: wire.Version, CallID: sig.CallID, Type: wire.SignalHangup, Reason: forgedReason}
+	}
+	return rewriteSignal(sig)
+}
+
+func tamperIncoming(sig *wire.CallSignal) *wire.CallSignal { return rewriteSignal(sig) }
+
+func rewriteSignal(sig *wire.CallSignal) *wire.CallSignal {
 	if os.Getenv("SMVS_TEST_REWRITE_FINGERPRINT") != "1" ||
 		sig.Type != wire.SignalOffer && sig.Type != wire.SignalAnswer {
 		return sig

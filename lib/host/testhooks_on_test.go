@@ -38,3 +38,23 @@ func fingerprintCall(t *testing.T) string {
 	send(t, a, &wire.CallSignal{CallID: id, Type: wire.SignalOffer, SDP: callSDP})
 	return expect(t, ring, id, wire.SignalOffer).Signal.SDP
 }
+
+// TestCallReasonForged checks the hostile peer of the end-to-end tests:
+// the answer of bob's device reaches alice as an unsigned hang-up with
+// the words a tamper report once used.
+func TestCallReasonForged(t *testing.T) {
+	t.Setenv("SMVS_TEST_FORGE_REASON", "1")
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	bob := newUser(t, "bob", dir).start()
+	ring := bob.answering("")
+	a := alice.call("bob")
+	id := newCallID(12)
+	send(t, a, &wire.CallSignal{CallID: id, Type: wire.SignalOffer, SDP: callSDP})
+	expect(t, ring, id, wire.SignalOffer)
+	expect(t, a, id, wire.SignalRinging)
+	send(t, ring, &wire.CallSignal{CallID: id, Type: wire.SignalAnswer, SDP: callSDP})
+	if ev := expect(t, a, id, wire.SignalHangup); ev.Signal.Reason != forgedReason || ev.Signal.Sig != nil {
+		t.Errorf("the forged hang-up: %+v", ev.Signal)
+	}
+}

@@ -22,6 +22,11 @@ import (
 // then on the device sends OpSignal requests (never answered one by one)
 // and the host sends EventCall events with a Signal, both at any time,
 // until either side closes the connection. Signals are never stored.
+//
+// A device that gives CallRequest.Key, a fresh Ed25519 key of its own,
+// gets in the first event's Cert a wire.DeviceCert for it, signed by the
+// user's identity, valid for CallCertLifetime: the device signs its call
+// signals with that key, and the peer's device checks them against it.
 const (
 	OpCall    Op        = 4 // the connection becomes a call-signalling stream
 	OpSignal  Op        = 5 // one call signal from the device, on a call stream
@@ -33,7 +38,12 @@ type CallRequest struct {
 	Peer   string `cbor:"1,keyasint,omitempty"` // place calls to this contact name, smvs1 key or directory name
 	Answer bool   `cbor:"2,keyasint,omitempty"` // ring this device for incoming calls
 	From   string `cbor:"3,keyasint,omitempty"` // with Answer: only calls from this contact name or smvs1 key
+	Key    []byte `cbor:"4,keyasint,omitempty"` // the device's call key, for the host to certify
 }
+
+// CallCertLifetime is how long a certificate of a device's call key is
+// valid from the moment the host issues it.
+const CallCertLifetime = 24 * time.Hour
 
 // CallEvent is what the host tells a device on a call stream: a signal of
 // the peer's device, or one the host makes (Ringing, Busy, Unavailable,
@@ -43,8 +53,9 @@ type CallEvent struct {
 	Peer     []byte           `cbor:"1,keyasint,omitempty"`
 	PeerName string           `cbor:"2,keyasint,omitempty"` // as Item.PeerName
 	Signal   *wire.CallSignal `cbor:"3,keyasint,omitempty"`
-	// ClaimedName is as Item.ClaimedName: a stranger's record's name.
-	ClaimedName string `cbor:"4,keyasint,omitempty"`
+	// Cert, in the first event of a stream whose request gave a Key, is
+	// the signed wire.DeviceCert of that key.
+	Cert []byte `cbor:"5,keyasint,omitempty"`
 }
 
 func (c *CallRequest) validate() error {
@@ -53,6 +64,8 @@ func (c *CallRequest) validate() error {
 		return fmt.Errorf("%w: a call request either places a call to a peer or answers", wire.ErrMalformed)
 	case c.From != "" && !c.Answer:
 		return fmt.Errorf("%w: a call request gives From only to answer", wire.ErrMalformed)
+	case c.Key != nil && len(c.Key) != wire.KeySize:
+		return fmt.Errorf("%w: a call key is %d bytes, want %d", wire.ErrMalformed, len(c.Key), wire.KeySize)
 	}
 	return nil
 }
@@ -74,6 +87,8 @@ func (e *Event) validate() error {
 		return fmt.Errorf("%w: deleted messages in an event of kind %d", wire.ErrMalformed, e.Kind)
 	case e.Kind == EventCall && (e.Call == nil || e.Item != nil):
 		return fmt.Errorf("%w: call event without its call, or with an item", wire.ErrMalformed)
+	case e.Kind == EventCall && len(e.Call.Cert) > 0 && (e.Call.Signal != nil || len(e.Call.Cert) > wire.MaxDeviceCertSize):
+		return fmt.Errorf("%w: a device certificate in a call event with a signal, or over %d bytes", wire.ErrMalformed, wire.MaxDeviceCertSize)
 	case e.Kind == EventCall && e.Call.Signal != nil:
 		return validSignal(e.Call.Signal)
 	case e.Kind == EventCall:
@@ -117,6 +132,12 @@ func (c *Client) Answer(ctx context.Context, from string) (*CallStream, error) {
 	return c.openCall(ctx, &CallRequest{Answer: true, From: from})
 }
 
+// OpenCall opens a call stream as r asks, Call or Answer, with r.Key
+// for the host to certify: see CallStream.Cert.
+func (c *Client) OpenCall(ctx context.Context, r *CallRequest) (*CallStream, error) {
+	return c.openCall(ctx, r)
+}
+
 func (c *Client) openCall(ctx context.Context, r *CallRequest) (*CallStream, error) {
 	resp, err := c.roundTrip(ctx, &Request{Op: OpCall, Call: r})
 	var hostErr *Error
@@ -129,8 +150,11 @@ func (c *Client) openCall(ctx context.Context, r *CallRequest) (*CallStream, err
 	if resp.Event == nil || resp.Event.Kind != EventCall || resp.Event.Call.Signal != nil {
 		return nil, c.fail(fmt.Errorf("%w: a call request was not answered with its stream", ErrProtocol))
 	}
-	first := resp.Event.Call
-	s := &CallStream{conn: c.conn, ctx: ctx, peer: first.Peer, peerName: first.PeerName, claimedName: first.ClaimedName}
+	s := &CallStream{conn: c.conn, ctx: ctx, peer: resp.Event.Call.Peer, peerName: resp.Event.Call.PeerName}
+	if r.Key != nil && len(resp.Event.Call.Cert) == 0 {
+		return nil, c.fail(fmt.Errorf("%w: the host certified no call key", ErrProtocol))
+	}
+	s.cert = resp.Event.Call.Cert
 	s.stop = context.AfterFunc(ctx, s.interrupt)
 	c.err = errCalled
 	return s, nil
@@ -145,8 +169,7 @@ type CallStream struct {
 	stop     func() bool
 	peer     []byte
 	peerName string
-	// claimedName is the name a stranger's record claims (CallEvent).
-	claimedName string
+	cert     []byte
 
 	sendMu  sync.Mutex
 	sendErr error
@@ -160,12 +183,12 @@ type CallStream struct {
 // Answer stream without From.
 func (s *CallStream) Peer() []byte { return s.peer }
 
-// PeerName returns the user's contact name for the peer, if it is one.
+// PeerName returns the name the host knows the peer by, if any.
 func (s *CallStream) PeerName() string { return s.peerName }
 
-// ClaimedName returns the name the peer's record claims, for a peer that
-// is no contact.
-func (s *CallStream) ClaimedName() string { return s.claimedName }
+// Cert returns the host's certificate of the request's Key, if it gave
+// one: a signed wire.DeviceCert.
+func (s *CallStream) Cert() []byte { return s.cert }
 
 // Send sends sig to the host, which relays it to the peer of the call
 // sig.CallID names. A signal for no call of this stream is dropped by the
