@@ -294,6 +294,13 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		h.log.Warn("message refused by the peer's host: its user's policy refused it",
 			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
 		return d.done(o, hostapi.Refused)
+	case wire.StatusQuota:
+		// Its user's limit, as a policy is: the disk quota, or what it
+		// takes from senders not in its contacts. Sending again won't help
+		// until they delete some or add this user.
+		h.log.Warn("message refused by the peer's host: its quota is full",
+			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
+		return d.done(o, hostapi.Refused)
 	}
 	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", resp.Status, "reason", resp.Message)
 	return d.done(o, hostapi.Failed)

@@ -110,7 +110,24 @@ const (
 	DefaultRecordLifetime = 30 * 24 * time.Hour
 	DefaultResolveTTL     = time.Minute
 	DefaultReceiptDelay   = 50 * time.Millisecond
+
+	// Strangers (keys not in the contacts) share one budget, as fresh keys
+	// cost nothing: together about what one busy peer would send (a
+	// stranger's host sends up to 64 at once), and a disk quota that
+	// bounds what they can fill: 64 MiB for all, 16 MiB for each key, so
+	// that one stranger can't take all of it and a stranger can still
+	// send a file of several MiB (a message counts about twice its size:
+	// its body and its signed bytes).
+	DefaultStrangerRate     = 100
+	DefaultStrangerBurst    = 1000
+	DefaultStrangerStreams  = 64
+	DefaultStrangerQuota    = 64 << 20
+	DefaultStrangerKeyQuota = 16 << 20
 )
+
+// NoLimit turns off a stranger limit in Config, whose zero takes the
+// default.
+const NoLimit = -1
 
 const (
 	// deliveryWindow is how many envelopes one peer's queue has in flight
@@ -168,6 +185,19 @@ type Config struct {
 	PeerRate    float64       // deliveries a second a peer may make on average
 	PeerBurst   int           // and at once
 	PeerStreams int           // deliveries a peer may have in flight at once
+
+	// What strangers (keys neither in the contacts nor the user's own)
+	// may do together, on top of each key's Peer limits: deliveries a
+	// second on average (StrangerRate, NoLimit for none), at once
+	// (StrangerBurst) and in flight (StrangerStreams); the bytes their
+	// received messages may take in the store, all of them together
+	// (StrangerQuota) and each key's (StrangerKeyQuota), NoLimit for none.
+	StrangerRate     float64
+	StrangerBurst    int
+	StrangerStreams  int
+	StrangerQuota    int64
+	StrangerKeyQuota int64
+
 	// MaxConns and MaxConnsPerAddr bound the QUIC connections of peers
 	// and remote devices, at once, in all and from one IP address
 	// (transport.DefaultMaxConns, transport.DefaultMaxConnsPerAddr).
@@ -234,6 +264,9 @@ func (c *Config) setDefaults() error {
 	case c.MaxMessage < 0 || c.Quota < 0 || c.RetryFor < 0 || c.BackoffMin < 0 || c.BackoffMax < 0 ||
 		c.PeerRate < 0 || c.PeerBurst < 0 || c.PeerStreams < 0 || c.MaxConns < 0 || c.MaxConnsPerAddr < 0:
 		return errors.New("host: negative limit")
+	case c.StrangerRate < 0 && c.StrangerRate != NoLimit || c.StrangerBurst < 0 || c.StrangerStreams < 0 ||
+		c.StrangerQuota < NoLimit || c.StrangerKeyQuota < NoLimit:
+		return errors.New("host: negative limit for strangers")
 	case c.MaxMessage > MaxMessageLimit:
 		return fmt.Errorf("host: message size limit %d above %d", c.MaxMessage, MaxMessageLimit)
 	}
@@ -244,6 +277,11 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.PeerRate, DefaultPeerRate)
 	setDefault(&c.PeerBurst, DefaultPeerBurst)
 	setDefault(&c.PeerStreams, DefaultPeerStreams)
+	setDefault(&c.StrangerRate, DefaultStrangerRate)
+	setDefault(&c.StrangerBurst, DefaultStrangerBurst)
+	setDefault(&c.StrangerStreams, DefaultStrangerStreams)
+	setDefault(&c.StrangerQuota, DefaultStrangerQuota)
+	setDefault(&c.StrangerKeyQuota, DefaultStrangerKeyQuota)
 	setDefault(&c.KEMLifetime, identity.DefaultKEMLifetime)
 	setDefault(&c.KEMGrace, identity.DefaultKEMGrace)
 	setDefault(&c.RecordLifetime, DefaultRecordLifetime)
@@ -293,6 +331,10 @@ type Host struct {
 	receipts *receiptBatcher
 	calls    *callHub
 	names    *contactNames
+
+	// strangers and strangerQuota are the budgets strangers share.
+	strangers     *sharedLimit
+	strangerQuota *strangerQuota
 
 	deletions *deletions    // what following devices are told was deleted
 	sweepWake chan struct{} // wakes the sweeper of expired messages
@@ -375,6 +417,8 @@ func Start(cfg Config) (_ *Host, err error) {
 
 	h.policy = newPolicy(cfg.Home, h.log)
 	h.limits = newPeerLimits(cfg.PeerRate, cfg.PeerBurst, cfg.PeerStreams)
+	h.strangers = newSharedLimit(cfg.StrangerRate, cfg.StrangerBurst, cfg.StrangerStreams)
+	h.strangerQuota = newStrangerQuota(cfg.StrangerQuota, cfg.StrangerKeyQuota)
 	h.names = newContactNames(contacts.Path(cfg.Home))
 	h.chains = newChains(h.store)
 	h.checkKEM()

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -82,4 +83,147 @@ func (l *peerLimits) sweep(now time.Time) {
 			delete(l.peers, k)
 		}
 	}
+}
+
+// sharedLimit is one token bucket and one cap on deliveries in flight for a
+// whole class of peers: the strangers (keys not in the contacts), whose
+// keys cost nothing to make, so that a flood of fresh keys gets no more
+// than one busy stranger would. A nil sharedLimit limits nothing. It is
+// safe for concurrent use.
+type sharedLimit struct {
+	rate    float64
+	burst   float64
+	streams int
+
+	mu sync.Mutex
+	b  peerLimit
+}
+
+// newSharedLimit returns a shared limit, or nil if rate is 0 (no limit).
+func newSharedLimit(rate float64, burst, streams int) *sharedLimit {
+	if rate <= 0 {
+		return nil
+	}
+	b := float64(max(burst, 1))
+	return &sharedLimit{rate: rate, burst: b, streams: max(streams, 1), b: peerLimit{tokens: b, last: time.Now()}}
+}
+
+// begin takes a token and a place in flight, as peerLimits.begin does.
+func (l *sharedLimit) begin() (ok bool, over string) {
+	if l == nil {
+		return true, ""
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.tokens = min(l.burst, l.b.tokens+now.Sub(l.b.last).Seconds()*l.rate)
+	l.b.last = now
+	switch {
+	case l.b.inflight >= l.streams:
+		return false, "too many deliveries from strangers in flight"
+	case l.b.tokens < 1:
+		return false, "too many deliveries from strangers a second"
+	}
+	l.b.tokens--
+	l.b.inflight++
+	return true, ""
+}
+
+// end gives back a place in flight.
+func (l *sharedLimit) end() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.inflight--
+}
+
+// strangerQuota bounds the bytes the store holds of messages received from
+// strangers: all of them together (total) and each stranger's key (perKey);
+// 0 is no bound. It counts what the store counts (store.Received) plus
+// what deliveries in flight may add, which they reserve, so that strangers
+// delivering at once can't together go past it. It is safe for concurrent
+// use.
+type strangerQuota struct {
+	total, perKey int64
+
+	mu       sync.Mutex
+	reserved int64                        // by all deliveries in flight
+	byKey    map[identity.PublicKey]int64 // by each key's
+}
+
+func newStrangerQuota(total, perKey int64) *strangerQuota {
+	return &strangerQuota{total: max(total, 0), perKey: max(perKey, 0), byKey: make(map[identity.PublicKey]int64)}
+}
+
+// reserve reserves n bytes for a message from stranger peer, which holds
+// held bytes, while strangers together hold all. It reports false, and
+// which bound is over, if storing the message could go past one; else the
+// caller calls release(peer, n) once the message is stored or not.
+func (q *strangerQuota) reserve(peer identity.PublicKey, n int64, held, all func() int64) (ok bool, over string) {
+	if q.total == 0 && q.perKey == 0 {
+		return true, ""
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.perKey > 0 && held()+q.byKey[peer]+n > q.perKey:
+		return false, fmt.Sprintf("too much stored from this sender, who is not a contact of this host's user: its limit is %d bytes until they delete some or add the sender", q.perKey)
+	case q.total > 0 && all()+q.reserved+n > q.total:
+		return false, fmt.Sprintf("too much stored from strangers (senders not in this host's user's contacts): their limit is %d bytes until the user deletes some or adds the sender", q.total)
+	}
+	q.reserved += n
+	q.byKey[peer] += n
+	return true, ""
+}
+
+// release gives back what reserve reserved.
+func (q *strangerQuota) release(peer identity.PublicKey, n int64) {
+	if q.total == 0 && q.perKey == 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reserved -= n
+	if q.byKey[peer] -= n; q.byKey[peer] <= 0 {
+		delete(q.byKey, peer)
+	}
+}
+
+// strangerCost is what a message reserves of the strangers' quota before
+// it is stored: about what the store will count for it (its body and
+// signed bytes, encrypted, and its row), a little more rather than less.
+func strangerCost(body, signed, meta int) int64 { return int64(body+signed+meta) + 1024 }
+
+// isStranger reports whether peer is a stranger: neither a contact (in the
+// contacts file, read again when it changes) nor this host's own user.
+func (h *Host) isStranger(peer identity.PublicKey) bool {
+	return peer != h.me && h.names.name(peer.Bytes()) == ""
+}
+
+// strangersHeld returns the bytes the store counts for the messages of
+// every stranger: all the received bytes less those of the contacts and
+// of the user, so that a stranger who became a contact no longer counts,
+// and the sum costs a look-up per contact rather than one per stranger.
+func (h *Host) strangersHeld() int64 {
+	keys := h.names.contactKeys()
+	known := make([][]byte, 0, len(keys)+1)
+	known = append(known, h.me.Bytes())
+	for _, k := range keys {
+		known = append(known, k.Bytes())
+	}
+	return h.store.ReceivedExcept(known)
+}
+
+// contactKeys returns the keys of the contacts, each once.
+func (n *contactNames) contactKeys() []identity.PublicKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.load()
+	keys := make([]identity.PublicKey, 0, len(n.names))
+	for k := range n.names {
+		keys = append(keys, k)
+	}
+	return keys
 }

@@ -37,6 +37,15 @@ func (h *Host) handleHost(peer identity.PublicKey, data []byte) *wire.HostRespon
 		}
 		return &wire.HostResponse{Status: wire.StatusRefused, Message: why}
 	}
+	// After the policy, so that blocked keys don't spend the strangers'
+	// budget; contacts and the user's own key never touch it.
+	if h.isStranger(peer) {
+		if ok, over := h.strangers.begin(); !ok {
+			h.logBusy(peer, over)
+			return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
+		}
+		defer h.strangers.end()
+	}
 	req, err := wire.DecodeHostRequest(data)
 	if err != nil {
 		h.log.Info("delivery refused: malformed request")
@@ -136,6 +145,16 @@ func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now 
 		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.In, Status: hostapi.Received,
 		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Body: m.Body, Expires: expires, Signed: opened.Signed, Warnings: a.warnings,
+	}
+	if h.isStranger(peer) {
+		cost := strangerCost(len(m.Body), len(opened.Signed), len(m.FileName)+len(m.ContentType))
+		held := func() int64 { return h.store.Received(peer.Bytes()) }
+		if ok, over := h.strangerQuota.reserve(peer, cost, held, h.strangersHeld); !ok {
+			h.log.Info("delivery refused: over the quota for strangers", "bytes", cost, "reason", over)
+			h.log.Debug("delivery refused: over the quota for strangers", "peer", peer)
+			return wire.StatusQuota, over
+		}
+		defer h.strangerQuota.release(peer, cost)
 	}
 	dup, err := h.store.AddIncoming(sm)
 	switch {

@@ -38,6 +38,22 @@ func (s *Store) ReceivedTotal() int64 {
 	return s.receivedTotal
 }
 
+// ReceivedExcept returns ReceivedTotal less Received of each of peers,
+// each counted once, all read at once.
+func (s *Store) ReceivedExcept(peers [][]byte) int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := s.receivedTotal
+	seen := make(map[int64]bool, len(peers))
+	for _, p := range peers {
+		if c := s.byPeer[string(p)]; c != nil && !seen[c.id] {
+			seen[c.id] = true
+			n -= s.received[c.id]
+		}
+	}
+	return n
+}
+
 // loadReceived counts the received messages of every conversation, at
 // Open: directions are in the encrypted heads, so it decrypts every
 // message's head once.
