@@ -83,6 +83,9 @@ type call struct {
 	early    []*wire.CallSignal       // the peer's candidates before it is answered
 	out      chan *wire.CallSignal    // to the peer's host, in order; closed when the call ends
 	ended    bool
+
+	// claimedName is the name a stranger's record claims (CallEvent).
+	claimedName string
 }
 
 // callDevice is one device's call stream. Its fields but events and kill
@@ -216,6 +219,9 @@ func (hub *callHub) open(ctx context.Context, r *hostapi.CallRequest) (*callDevi
 		if res.InFile {
 			first.PeerName = res.Contact.Name
 		}
+		if first.PeerName == "" {
+			first.ClaimedName = h.claimedName(first.Peer)
+		}
 	case r.From != "":
 		key, err := h.names.key(r.From)
 		if err != nil {
@@ -224,7 +230,7 @@ func (hub *callHub) open(ctx context.Context, r *hostapi.CallRequest) (*callDevi
 				Hint: "give a contact's name or an smvs1 key"}
 		}
 		dev.from = &key
-		first.Peer, first.PeerName = key.Bytes(), h.peerName(key.Bytes())
+		first.Peer, first.PeerName, first.ClaimedName = key.Bytes(), h.peerName(key.Bytes()), h.claimedName(key.Bytes())
 	}
 	if r.Key != nil {
 		// The socket is the owner's and a remote device is linked (see
@@ -323,7 +329,7 @@ func (hub *callHub) place(dev *callDevice, id [wire.CallIDSize]byte, offer *wire
 	switch {
 	case len(hub.calls) >= maxCalls || hub.closed:
 		hub.h.log.Warn("call refused: too many calls", "limit", maxCalls)
-		hub.pushTo(dev, dev.peer.Bytes(), "", &wire.CallSignal{V: wire.Version, CallID: id[:], Type: wire.SignalUnavailable,
+		hub.pushTo(dev, dev.peer.Bytes(), "", "", &wire.CallSignal{V: wire.Version, CallID: id[:], Type: wire.SignalUnavailable,
 			Reason: fmt.Sprintf("this host has %d calls, its limit", maxCalls)})
 		return
 	case hub.calls[key] != nil:
@@ -340,7 +346,8 @@ func (hub *callHub) place(dev *callDevice, id [wire.CallIDSize]byte, offer *wire
 // newCall makes a call and starts its sender. hub.mu is held, and hub is
 // not closed.
 func (hub *callHub) newCall(key callKey) *call {
-	c := &call{key: key, peerName: hub.h.peerName(key.peer.Bytes()), out: make(chan *wire.CallSignal, callQueue)}
+	c := &call{key: key, peerName: hub.h.peerName(key.peer.Bytes()), claimedName: hub.h.claimedName(key.peer.Bytes()),
+		out: make(chan *wire.CallSignal, callQueue)}
 	hub.calls[key] = c
 	hub.wg.Go(func() { hub.sendLoop(c) })
 	return c
@@ -405,15 +412,15 @@ func (hub *callHub) enqueue(c *call, sig *wire.CallSignal) {
 
 // push sends the device the peer's signal of c. hub.mu is held.
 func (hub *callHub) push(dev *callDevice, c *call, sig *wire.CallSignal) {
-	hub.pushTo(dev, c.key.peer.Bytes(), c.peerName, sig)
+	hub.pushTo(dev, c.key.peer.Bytes(), c.peerName, c.claimedName, sig)
 }
 
-func (hub *callHub) pushTo(dev *callDevice, peer []byte, name string, sig *wire.CallSignal) {
+func (hub *callHub) pushTo(dev *callDevice, peer []byte, name, claimed string, sig *wire.CallSignal) {
 	if dev.killed {
 		return
 	}
 	select {
-	case dev.events <- &hostapi.CallEvent{Peer: peer, PeerName: name, Signal: sig}:
+	case dev.events <- &hostapi.CallEvent{Peer: peer, PeerName: name, ClaimedName: claimed, Signal: sig}:
 	default:
 		dev.killed = true
 		close(dev.kill)

@@ -56,6 +56,8 @@ type CallEvent struct {
 	// Cert, in the first event of a stream whose request gave a Key, is
 	// the signed wire.DeviceCert of that key.
 	Cert []byte `cbor:"5,keyasint,omitempty"`
+	// ClaimedName is as Item.ClaimedName: a stranger's record's name.
+	ClaimedName string `cbor:"4,keyasint,omitempty"`
 }
 
 func (c *CallRequest) validate() error {
@@ -150,11 +152,12 @@ func (c *Client) openCall(ctx context.Context, r *CallRequest) (*CallStream, err
 	if resp.Event == nil || resp.Event.Kind != EventCall || resp.Event.Call.Signal != nil {
 		return nil, c.fail(fmt.Errorf("%w: a call request was not answered with its stream", ErrProtocol))
 	}
-	s := &CallStream{conn: c.conn, ctx: ctx, peer: resp.Event.Call.Peer, peerName: resp.Event.Call.PeerName}
-	if r.Key != nil && len(resp.Event.Call.Cert) == 0 {
+	first := resp.Event.Call
+	s := &CallStream{conn: c.conn, ctx: ctx, peer: first.Peer, peerName: first.PeerName, claimedName: first.ClaimedName}
+	if r.Key != nil && len(first.Cert) == 0 {
 		return nil, c.fail(fmt.Errorf("%w: the host certified no call key", ErrProtocol))
 	}
-	s.cert = resp.Event.Call.Cert
+	s.cert = first.Cert
 	s.stop = context.AfterFunc(ctx, s.interrupt)
 	c.err = errCalled
 	return s, nil
@@ -169,7 +172,9 @@ type CallStream struct {
 	stop     func() bool
 	peer     []byte
 	peerName string
-	cert     []byte
+	// claimedName is the name a stranger's record claims (CallEvent).
+	claimedName string
+	cert        []byte
 
 	sendMu  sync.Mutex
 	sendErr error
@@ -183,8 +188,12 @@ type CallStream struct {
 // Answer stream without From.
 func (s *CallStream) Peer() []byte { return s.peer }
 
-// PeerName returns the name the host knows the peer by, if any.
+// PeerName returns the user's contact name for the peer, if it is one.
 func (s *CallStream) PeerName() string { return s.peerName }
+
+// ClaimedName returns the name the peer's record claims, for a peer that
+// is no contact.
+func (s *CallStream) ClaimedName() string { return s.claimedName }
 
 // Cert returns the host's certificate of the request's Key, if it gave
 // one: a signed wire.DeviceCert.
