@@ -199,7 +199,23 @@ func strangerCost(body, signed, meta int) int64 { return int64(body+signed+meta)
 // isStranger reports whether peer is a stranger: neither a contact (in the
 // contacts file, read again when it changes) nor this host's own user.
 func (h *Host) isStranger(peer identity.PublicKey) bool {
-	return peer != h.me && h.names.name(peer.Bytes()) == ""
+	return peer != h.me && !h.names.isContact(peer)
+}
+
+// isContact reports whether key is a contact's. A miss looks at the file
+// again (a stat, unless it changed), as key does: a sender the user just
+// added must not be refused as a stranger for up to namesRecheck.
+func (n *contactNames) isContact(key identity.PublicKey) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.load()
+	if _, ok := n.names[key]; ok {
+		return true
+	}
+	n.checked = time.Time{}
+	n.load()
+	_, ok := n.names[key]
+	return ok
 }
 
 // strangersHeld returns the bytes the store counts for the messages of

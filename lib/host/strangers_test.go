@@ -179,21 +179,9 @@ func TestStrangerQuota(t *testing.T) {
 		t.Fatalf("carol, after her messages were deleted: %v %q", r.Status, r.Message)
 	}
 
-	// dave becomes a contact: past his old quota, and what he holds no
-	// longer counts for strangers, so erin gets through too. The contacts
-	// file is read again within namesRecheck.
+	// dave becomes a contact: at once he is past his old quota, and what
+	// he holds no longer counts for strangers, so erin gets through too.
 	bob.addContact(contacts.Contact{Name: "dave", Key: dave.key()})
-	deadline := time.Now().Add(waitFor)
-	for {
-		r := dave.deliver(dc, dave.seal(bob, strangerMessage, time.Now()))
-		if r.Status == wire.StatusStored {
-			break
-		}
-		if r.Status != wire.StatusQuota || time.Now().After(deadline) {
-			t.Fatalf("dave, a contact now: %v %q", r.Status, r.Message)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	for range 6 {
 		if r := dave.deliver(dc, dave.seal(bob, strangerMessage, time.Now())); r.Status != wire.StatusStored {
 			t.Fatalf("dave, a contact, past his old quota: %v %q", r.Status, r.Message)
@@ -204,38 +192,38 @@ func TestStrangerQuota(t *testing.T) {
 	}
 }
 
-// TestStrangerQuotaOff: with NoLimit, strangers are bounded only by the
-// store's own quota.
-func TestStrangerQuotaOff(t *testing.T) {
+// TestStrangerLimitsOff: NoLimit turns each limit off, and zero takes the
+// default. With no quota for each key, one stranger goes on to the total.
+func TestStrangerLimitsOff(t *testing.T) {
+	cfg := newUser(t, "").cfg
+	if err := cfg.setDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StrangerRate != DefaultStrangerRate || cfg.StrangerBurst != DefaultStrangerBurst ||
+		cfg.StrangerStreams != DefaultStrangerStreams || cfg.StrangerQuota != DefaultStrangerQuota ||
+		cfg.StrangerKeyQuota != DefaultStrangerKeyQuota {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if newSharedLimit(NoLimit, 0, 0) != nil {
+		t.Error("a shared limit of rate NoLimit limits")
+	}
+	q := newStrangerQuota(NoLimit, NoLimit)
+	huge := func() int64 { return 1 << 50 }
+	if ok, over := q.reserve(newPeer(t).key(), 1<<40, huge, huge); !ok {
+		t.Errorf("no quota refused: %s", over)
+	}
+	cfg.StrangerRate = -2
+	if err := cfg.setDefaults(); err == nil {
+		t.Error("a stranger rate of -2 taken")
+	}
+
 	bob := newUser(t, "")
-	bob.cfg.StrangerKeyQuota, bob.cfg.StrangerQuota = NoLimit, NoLimit
+	bob.cfg.StrangerKeyQuota, bob.cfg.StrangerQuota = NoLimit, 60<<10
 	bob.start()
 	carol := newPeer(t)
-	c := carol.conn(bob, transport.Config{})
-	body := strings.Repeat("s", 1<<20)
-	// 10 MiB of messages counts about 20 MiB, over the default 16 MiB.
-	for i := range 10 {
-		if r := carol.deliver(c, carol.seal(bob, body, time.Now())); r.Status != wire.StatusStored {
-			t.Fatalf("message %d: %v %q", i, r.Status, r.Message)
-		}
-	}
-}
-
-// TestStrangerQuotaDefault: by default a stranger's messages stop at
-// DefaultStrangerKeyQuota, and the sending host marks the message refused.
-func TestStrangerQuotaDefault(t *testing.T) {
-	bob := newUser(t, "").start()
-	carol := newPeer(t)
-	c := carol.conn(bob, transport.Config{})
-	body := strings.Repeat("s", 1<<20)
-	n, r := 0, (*wire.HostResponse)(nil)
-	for n = range 20 {
-		if r = carol.deliver(c, carol.seal(bob, body, time.Now())); r.Status != wire.StatusStored {
-			break
-		}
-	}
-	if r.Status != wire.StatusQuota || n < 6 || n > 8 {
-		t.Fatalf("after %d messages of 1 MiB: %v %q", n, r.Status, r.Message)
+	n, r := fill(t, bob, carol, carol.conn(bob, transport.Config{}), 20)
+	if n < 5 || r.Status != wire.StatusQuota || !strings.Contains(r.Message, "too much stored from strangers") {
+		t.Fatalf("carol, with no quota for each key: %d stored, then %v %q", n, r.Status, r.Message)
 	}
 }
 
@@ -256,7 +244,6 @@ func TestStrangerQuotaSender(t *testing.T) {
 	}
 	// Once bob adds alice, she gets through.
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
-	time.Sleep(namesRecheck + 100*time.Millisecond)
 	if s := d.status(d.send("bob", "hello again").ID, waitFor); s != hostapi.Delivered {
 		t.Fatalf("to bob, who added alice: %v", s)
 	}
