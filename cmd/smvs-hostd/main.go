@@ -47,6 +47,12 @@ const (
 	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
+
+	envStrangerRate     = "SMVS_HOSTD_STRANGER_RATE"
+	envStrangerBurst    = "SMVS_HOSTD_STRANGER_BURST"
+	envStrangerStreams  = "SMVS_HOSTD_STRANGER_STREAMS"
+	envStrangerQuota    = "SMVS_HOSTD_STRANGER_QUOTA"
+	envStrangerKeyQuota = "SMVS_HOSTD_STRANGER_KEY_QUOTA"
 )
 
 // Exit statuses beyond cli's, documented in the man page.
@@ -171,6 +177,36 @@ func newApp(ctx context.Context) *urfave.App {
 			EnvVars: []string{envMaxConnsIP},
 		},
 		&urfave.StringFlag{
+			Name:    "stranger-rate",
+			Usage:   "let strangers (keys not in the contacts) together deliver `N` messages a second on average; 0 or off for no limit",
+			Value:   strconv.Itoa(host.DefaultStrangerRate),
+			EnvVars: []string{envStrangerRate},
+		},
+		&urfave.IntFlag{
+			Name:    "stranger-burst",
+			Usage:   "let strangers together deliver `N` messages at once",
+			Value:   host.DefaultStrangerBurst,
+			EnvVars: []string{envStrangerBurst},
+		},
+		&urfave.IntFlag{
+			Name:    "stranger-streams",
+			Usage:   "let strangers together have `N` deliveries in flight",
+			Value:   host.DefaultStrangerStreams,
+			EnvVars: []string{envStrangerStreams},
+		},
+		&urfave.StringFlag{
+			Name:    "stranger-quota",
+			Usage:   "keep what strangers' messages take in the store under `SIZE` together; 0 or off for no limit",
+			Value:   "64MiB",
+			EnvVars: []string{envStrangerQuota},
+		},
+		&urfave.StringFlag{
+			Name:    "stranger-key-quota",
+			Usage:   "keep what each stranger's messages take in the store under `SIZE`; 0 or off for no limit",
+			Value:   "16MiB",
+			EnvVars: []string{envStrangerKeyQuota},
+		},
+		&urfave.StringFlag{
 			Name:    "peer-deletes",
 			Usage:   "with peers' requests to delete the messages they sent, `POLICY` own honours them, none refuses them all",
 			Value:   host.PeerDeletesOwn.String(),
@@ -274,6 +310,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	case h.MaxConnsPerAddr < 1:
 		return nil, cli.UsageErrorf(c, "invalid --max-connections-per-address %d: want at least 1", h.MaxConnsPerAddr)
 	}
+	if err := parseStrangerLimits(c, h); err != nil {
+		return nil, err
+	}
 	if h.PeerDeletes, err = host.ParsePeerDeletes(c.String("peer-deletes")); err != nil {
 		return nil, cli.UsageErrorf(c, "--peer-deletes: %w", err)
 	}
@@ -293,6 +332,44 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// parseStrangerLimits sets the limits strangers share from their flags,
+// where 0 or off is host.NoLimit.
+func parseStrangerLimits(c *urfave.Context, h *host.Config) error {
+	switch r := c.String("stranger-rate"); r {
+	case "0", "off":
+		h.StrangerRate = host.NoLimit
+	default:
+		v, err := strconv.ParseFloat(r, 64)
+		if err != nil || v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return cli.UsageErrorf(c, "invalid --stranger-rate %q: want a positive number of messages a second, or off", r)
+		}
+		h.StrangerRate = v
+	}
+	h.StrangerBurst, h.StrangerStreams = c.Int("stranger-burst"), c.Int("stranger-streams")
+	switch {
+	case h.StrangerBurst < 1:
+		return cli.UsageErrorf(c, "invalid --stranger-burst %d: want at least 1", h.StrangerBurst)
+	case h.StrangerStreams < 1:
+		return cli.UsageErrorf(c, "invalid --stranger-streams %d: want at least 1", h.StrangerStreams)
+	}
+	for _, q := range []struct {
+		flag string
+		v    *int64
+	}{{"stranger-quota", &h.StrangerQuota}, {"stranger-key-quota", &h.StrangerKeyQuota}} {
+		s := c.String(q.flag)
+		n, err := parseSize(s)
+		switch {
+		case s == "off" || err == nil && n == 0:
+			*q.v = host.NoLimit
+		case err != nil:
+			return cli.UsageErrorf(c, "invalid --%s %q: want a size such as 64MiB, or off", q.flag, s)
+		default:
+			*q.v = n
+		}
+	}
+	return nil
 }
 
 // parseSize parses a number of bytes with an optional unit: B, KB, MB,

@@ -17,9 +17,11 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
 	"smvs/lib/cli/clitest"
+	"smvs/lib/host"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -287,6 +289,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--peer-streams", "0"}, "invalid --peer-streams 0"},
 		{[]string{"--max-connections", "0"}, "invalid --max-connections 0"},
 		{[]string{"--max-connections-per-address", "-1"}, "invalid --max-connections-per-address -1"},
+		{[]string{"--stranger-rate", "-1"}, `invalid --stranger-rate "-1"`},
+		{[]string{"--stranger-rate", "many"}, `invalid --stranger-rate "many"`},
+		{[]string{"--stranger-burst", "0"}, "invalid --stranger-burst 0"},
+		{[]string{"--stranger-streams", "0"}, "invalid --stranger-streams 0"},
+		{[]string{"--stranger-quota", "lots"}, `invalid --stranger-quota "lots"`},
+		{[]string{"--stranger-key-quota", "-5"}, `invalid --stranger-key-quota "-5"`},
 		{[]string{"--peer-deletes", "some"}, `--peer-deletes: unknown policy "some" for peers' deletions: want own or none`},
 		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"--dir-pin", "sha256//x"}, "--dir-pin given without --dir"},
@@ -371,4 +379,49 @@ func TestManPage(t *testing.T) {
 		FlagEnv:   true,
 		ExitCodes: []int{0, 1, 2, exitNameTaken},
 	})
+}
+
+// parsed returns the host configuration args give.
+func parsed(t *testing.T, args ...string) host.Config {
+	t.Helper()
+	app := newApp(context.Background())
+	var cfg *config
+	app.Action = func(c *urfave.Context) error {
+		var err error
+		cfg, err = parseConfig(c)
+		return err
+	}
+	if err := app.Run(append([]string{"smvs-hostd"}, args...)); err != nil {
+		t.Fatalf("%q: %v", args, err)
+	}
+	return cfg.host
+}
+
+// TestStrangerFlags: the strangers' limits take their defaults, a value,
+// or, with 0 or off, no limit.
+func TestStrangerFlags(t *testing.T) {
+	home := isolate(t)
+	t.Setenv(cli.HomeEnv, filepath.Join(home, "smvs"))
+	h := parsed(t)
+	if h.StrangerRate != host.DefaultStrangerRate || h.StrangerBurst != host.DefaultStrangerBurst ||
+		h.StrangerStreams != host.DefaultStrangerStreams || h.StrangerQuota != host.DefaultStrangerQuota ||
+		h.StrangerKeyQuota != host.DefaultStrangerKeyQuota {
+		t.Errorf("defaults: rate %v, burst %d, streams %d, quota %d, key quota %d",
+			h.StrangerRate, h.StrangerBurst, h.StrangerStreams, h.StrangerQuota, h.StrangerKeyQuota)
+	}
+	h = parsed(t, "--stranger-rate", "2.5", "--stranger-burst", "7", "--stranger-streams", "3",
+		"--stranger-quota", "1MiB", "--stranger-key-quota", "1000")
+	if h.StrangerRate != 2.5 || h.StrangerBurst != 7 || h.StrangerStreams != 3 || h.StrangerQuota != 1<<20 || h.StrangerKeyQuota != 1000 {
+		t.Errorf("set: %+v", h)
+	}
+	for _, off := range []string{"0", "off"} {
+		h = parsed(t, "--stranger-rate", off, "--stranger-quota", off, "--stranger-key-quota", off)
+		if h.StrangerRate != host.NoLimit || h.StrangerQuota != host.NoLimit || h.StrangerKeyQuota != host.NoLimit {
+			t.Errorf("%s: rate %v, quota %d, key quota %d", off, h.StrangerRate, h.StrangerQuota, h.StrangerKeyQuota)
+		}
+	}
+	t.Setenv(envStrangerKeyQuota, "off")
+	if h = parsed(t); h.StrangerKeyQuota != host.NoLimit {
+		t.Errorf("%s=off: key quota %d", envStrangerKeyQuota, h.StrangerKeyQuota)
+	}
 }
