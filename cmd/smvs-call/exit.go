@@ -22,7 +22,7 @@ const (
 	exitRejected       = 12  // the call was declined
 	exitBusy           = 13  // the peer is in another call
 	exitUnavailable    = 14  // no device of the peer waits for calls, or the peer's host can't be reached
-	exitFingerprint    = 15  // the connection is not the one the peer signed
+	exitFingerprint    = 15  // a call signal or the connection is not what the peer's device signed
 	exitConnection     = 16  // ICE or DTLS failed
 	exitTaken          = 17  // answered on another device of the user
 	exitSignal         = 128 // plus the signal's number: 130 for SIGINT, 143 for SIGTERM
@@ -71,6 +71,10 @@ func outcome(err error, who string, taken bool) error {
 		}
 		return cli.Errorf("%s can't take a call now: %s", who, reason).WithExitCode(exitUnavailable).
 			WithHintf("%s needs smvs-call --answer running on a device, and a host you can reach", who)
+	case errors.Is(err, call.ErrTampered):
+		return cli.Errorf("the call signals from %s are not what %s's device signed (%s): someone may be tampering with the call", who, who, cli.Escape(reason)).
+			WithExitCode(exitFingerprint).
+			WithHintf("nothing was sent or received; a host on the way changed them; compare safety numbers with them: smvs-register verify %s", who)
 	case errors.Is(err, call.ErrFingerprint):
 		return cli.Errorf("the connection to %s is not the one %s signed (%s): someone may be tampering with the call", who, who, reason).
 			WithExitCode(exitFingerprint).

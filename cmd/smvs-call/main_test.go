@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -21,9 +22,13 @@ import (
 	"smvs/lib/wire"
 )
 
+// The peers' identities: their devices' signals are signed by keys these
+// certify (hostapitest.Host.SendCallAs).
 var (
-	bobKey   = bytes.Repeat([]byte{0xb0}, wire.KeySize)
-	aliceKey = bytes.Repeat([]byte{0xa1}, wire.KeySize)
+	bobID    = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0xb0}, ed25519.SeedSize))
+	aliceID  = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0xa1}, ed25519.SeedSize))
+	bobKey   = []byte(bobID.Public().(ed25519.PublicKey))
+	aliceKey = []byte(aliceID.Public().(ed25519.PublicKey))
 )
 
 // An offer as the peer's device would send it; only a device that
@@ -260,9 +265,9 @@ func TestPlaceEndings(t *testing.T) {
 		t.Run(tt.signal.String(), func(t *testing.T) {
 			h := newHost(t)
 			r, offer := placed(t, h)
-			h.SendCall(bobKey, &wire.CallSignal{CallID: offer.CallID, Type: wire.SignalRinging})
+			h.SendCallAs(bobID, &wire.CallSignal{CallID: offer.CallID, Type: wire.SignalRinging})
 			r.waitFor(t, "smvs-call: ringing bob…\n")
-			h.SendCall(bobKey, &wire.CallSignal{CallID: offer.CallID, Type: tt.signal, Reason: tt.reason})
+			h.SendCallAs(bobID, &wire.CallSignal{CallID: offer.CallID, Type: tt.signal, Reason: tt.reason})
 			expect(t, r.result(t), tt.code, tt.want)
 		})
 	}
@@ -307,7 +312,7 @@ func ringing(t *testing.T, h *hostapitest.Host, args ...string) (*running, []byt
 	r := start(t, append([]string{"--answer", "--receive-only"}, args...)...)
 	r.waitFor(t, "smvs-call: waiting for a call\n")
 	id := bytes.Repeat([]byte{7}, wire.CallIDSize)
-	if n := h.SendCall(aliceKey, &wire.CallSignal{CallID: id, Type: wire.SignalOffer, SDP: offerSDP}); n != 1 {
+	if n := h.SendCallAs(aliceID, &wire.CallSignal{CallID: id, Type: wire.SignalOffer, SDP: offerSDP}); n != 1 {
 		t.Fatalf("the offer reached %d streams", n)
 	}
 	r.waitFor(t, "smvs-call: alice (smvs1")
@@ -356,12 +361,12 @@ func TestAnswerRingingEnds(t *testing.T) {
 			waitTTY(t, r)
 			// Another call rings meanwhile: it is declined.
 			other := bytes.Repeat([]byte{8}, wire.CallIDSize)
-			h.SendCall(aliceKey, &wire.CallSignal{CallID: other, Type: wire.SignalOffer, SDP: offerSDP})
+			h.SendCallAs(aliceID, &wire.CallSignal{CallID: other, Type: wire.SignalOffer, SDP: offerSDP})
 			sent := h.WaitCallSignals(1, 5*time.Second)
 			if len(sent) != 1 || sent[0].Signal.Type != wire.SignalReject || !bytes.Equal(sent[0].Signal.CallID, other) {
 				t.Errorf("sent %+v, want the second call declined", sent)
 			}
-			h.SendCall(aliceKey, &wire.CallSignal{CallID: id, Type: tt.signal, Reason: tt.reason})
+			h.SendCallAs(aliceID, &wire.CallSignal{CallID: id, Type: tt.signal, Reason: tt.reason})
 			expect(t, r.result(t), tt.code, tt.want)
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +32,11 @@ type session struct {
 	log *slog.Logger
 	who string // the peer, as lines name them
 	tty io.ReadWriteCloser
+
+	// dev signs this run's call signals: a fresh key the host certified.
+	// peer is the peer's identity key, whose device signs the peer's.
+	dev  *call.Device
+	peer []byte
 }
 
 // rejectTimeout bounds the refusal of a call this side won't take.
@@ -51,16 +58,24 @@ func (s *session) run() error {
 	}
 	// The stream outlives an interruption, which still sends a hang-up.
 	streamCtx := context.WithoutCancel(s.ctx)
-	var stream *hostapi.CallStream
-	if s.o.answer {
-		stream, err = client.Answer(streamCtx, s.o.from)
-	} else {
-		stream, err = client.Call(streamCtx, s.o.peer)
+	// A fresh key signs this run's call signals, never stored; the host,
+	// which holds the identity, certifies it as this user's.
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		client.Close()
+		return cli.Errorf("making a call key: %w", err)
 	}
+	stream, err := client.OpenCall(streamCtx, &hostapi.CallRequest{
+		Peer: s.o.peer, Answer: s.o.answer, From: s.o.from, Key: key.Public().(ed25519.PublicKey)})
 	if err != nil {
 		client.Close()
 		return hostError(err, firstOf(s.o.peer, s.o.from))
 	}
+	if s.dev, err = call.NewDevice(key, stream.Cert()); err != nil {
+		stream.Close()
+		return cli.Errorf("the host's certificate of this call's key: %w", err)
+	}
+	s.peer = stream.Peer()
 	sig := call.NewHostSignaller(stream, s.log)
 	defer sig.Close()
 	if s.o.answer {
@@ -124,6 +139,7 @@ func (s *session) place(sig *call.HostSignaller, peerLabel string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Device, cfg.Peer = s.dev, s.peer
 	ringing := &ringNotice{HostSignaller: sig, notify: func() {
 		fmt.Fprintf(s.io.stderr, "smvs-call: ringing %s…\n", s.who)
 	}}
@@ -170,6 +186,12 @@ func (s *session) answer(sig *call.HostSignaller) error {
 		s.who = label("", offer.Peer)
 	}
 	peerLabel := label(offer.PeerName, offer.Peer)
+	// A forged or altered offer is refused before anyone is asked.
+	s.peer = offer.Peer
+	if err := call.CheckOffer(offer.Signal, s.dev, s.peer); err != nil {
+		s.reject(sig, offer.Signal, "the callee hung up: the offer did not verify")
+		return outcome(err, s.who, false)
+	}
 	fmt.Fprintf(s.io.stderr, "smvs-call: %s is calling\n", peerLabel)
 	if err := s.ring(sig, offer); err != nil {
 		return err
@@ -185,6 +207,7 @@ func (s *session) answer(sig *call.HostSignaller) error {
 		s.reject(sig, offer.Signal, "the callee hung up")
 		return err
 	}
+	cfg.Device, cfg.Peer = s.dev, s.peer
 	c, err := call.Accept(s.ctx, sig, offer.Signal, cfg)
 	if err != nil {
 		if s.ctx.Err() != nil {
@@ -231,7 +254,7 @@ func (s *session) ring(sig *call.HostSignaller, offer *hostapi.CallEvent) error 
 		got := ev.Signal
 		if !bytes.Equal(got.CallID, offer.Signal.CallID) {
 			if got.Type == wire.SignalOffer {
-				s.reject(sig, got, "busy: answering another call")
+				s.rejectFrom(sig, got, ev.Peer, "busy: answering another call")
 			}
 			continue
 		}
@@ -246,12 +269,17 @@ func (s *session) ring(sig *call.HostSignaller, offer *hostapi.CallEvent) error 
 	}
 }
 
-// reject declines a call offer, best effort: the call is over for this
-// side either way.
+// reject declines the call offer of the peer, best effort: the call is
+// over for this side either way.
 func (s *session) reject(sig *call.HostSignaller, offer *wire.CallSignal, reason string) {
+	s.rejectFrom(sig, offer, s.peer, reason)
+}
+
+// rejectFrom declines a call offer from peer, signed by this device.
+func (s *session) rejectFrom(sig *call.HostSignaller, offer *wire.CallSignal, peer []byte, reason string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), rejectTimeout)
 	defer cancel()
-	if err := call.Reject(ctx, sig, offer, reason); err != nil {
+	if err := call.Reject(ctx, sig, offer, s.dev, peer, reason); err != nil {
 		s.log.Debug("declining a call", "err", err)
 	}
 }

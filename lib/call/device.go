@@ -88,12 +88,12 @@ func peerDevice(s *wire.CallSignal, peer, known []byte, now time.Time) ([]byte, 
 // verifyPeer checks a signal of the peer's device: its certificate if it
 // carries one, else the device key known for the call (known, nil if none
 // yet), and its signature for the binding in. It returns the signing
-// device key. A nil error for an unsigned Hangup or Reject means the
-// peer's host, not its device, ended the call: host says so.
+// device key. An unsigned Hangup or Reject is no error: a host, not the
+// peer's device, ended the call, and host says so.
 func verifyPeer(s *wire.CallSignal, peer, known []byte, in wire.CallBinding, now time.Time) (device []byte, host bool, err error) {
 	switch {
 	case !s.Type.DeviceSigned():
-		return nil, true, nil // a host's signal: it carries no path and no reason that counts
+		return nil, false, nil // a host's own kind of signal: it carries no path, and ends nothing as tampering
 	case len(s.Sig) == 0 && (s.Type == wire.SignalHangup || s.Type == wire.SignalReject):
 		return nil, true, nil
 	case len(s.Sig) == 0:

@@ -2,6 +2,8 @@ package hostapitest
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"net"
 	"time"
 
@@ -15,6 +17,57 @@ import (
 type callState struct {
 	sent    []CallSent
 	streams map[*callStream]struct{}
+	devices map[string]ed25519.PrivateKey // by peer identity: the key its device signs with
+}
+
+// userKey is the identity of the fake host's user, from a fixed seed: it
+// certifies the call keys devices give.
+var userKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x05}, ed25519.SeedSize))
+
+// UserKey returns the identity key of the fake host's user.
+func (h *Host) UserKey() []byte { return userKey.Public().(ed25519.PublicKey) }
+
+// certify signs a device's call key with the user's identity, or with
+// peer for a peer's device, for an hour.
+func certify(identity ed25519.PrivateKey, key []byte) []byte {
+	now := time.Now()
+	cert, err := wire.SignDeviceCert(identity, &wire.DeviceCert{Identity: identity.Public().(ed25519.PublicKey), Device: key,
+		Issued: now.UnixMilli(), Expires: now.Add(time.Hour).UnixMilli()})
+	if err != nil {
+		panic(err)
+	}
+	return cert
+}
+
+// SendCallAs sends sig as SendCall does, as from the peer whose identity
+// is peer: a signal a device makes is signed, as the peer's device would
+// sign it, for each stream's call (a placing stream's calls are from this
+// user, an answering stream's to it).
+func (h *Host) SendCallAs(peer ed25519.PrivateKey, sig *wire.CallSignal) int {
+	pub := peer.Public().(ed25519.PublicKey)
+	if !sig.Type.DeviceSigned() {
+		return h.SendCall(pub, sig)
+	}
+	h.mu.Lock()
+	if h.calls.devices == nil {
+		h.calls.devices = make(map[string]ed25519.PrivateKey)
+	}
+	dev, ok := h.calls.devices[string(pub)]
+	if !ok {
+		_, dev, _ = ed25519.GenerateKey(rand.Reader)
+		h.calls.devices[string(pub)] = dev
+	}
+	h.mu.Unlock()
+	cert := certify(peer, dev.Public().(ed25519.PublicKey))
+	return h.sendCall(pub, sig, func(s *callStream, c *wire.CallSignal) {
+		b := wire.CallBinding{Caller: pub, Callee: h.UserKey(), Direction: wire.FromCaller}
+		if s.peer != nil {
+			b = wire.CallBinding{Caller: h.UserKey(), Callee: pub, Direction: wire.FromCallee}
+		}
+		if err := wire.SignCallSignal(dev, c, b, cert); err != nil {
+			panic(err)
+		}
+	})
 }
 
 // CallSent is a signal a device sent on a call stream.
@@ -54,6 +107,10 @@ func (h *Host) WaitCallSignals(n int, timeout time.Duration) []CallSent {
 // that would get it: those placing calls to peer, and those answering
 // calls from anyone or from peer. It returns how many got it.
 func (h *Host) SendCall(peer []byte, sig *wire.CallSignal) int {
+	return h.sendCall(peer, sig, nil)
+}
+
+func (h *Host) sendCall(peer []byte, sig *wire.CallSignal, sign func(*callStream, *wire.CallSignal)) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	sig.V = wire.Version
@@ -69,6 +126,9 @@ func (h *Host) SendCall(peer []byte, sig *wire.CallSignal) int {
 			}
 		}
 		c := *sig
+		if sign != nil {
+			sign(s, &c)
+		}
 		select {
 		case s.events <- &hostapi.CallEvent{Peer: bytes.Clone(peer), PeerName: name, ClaimedName: h.claimed(peer, name), Signal: &c}:
 			n++
@@ -97,6 +157,9 @@ func (h *Host) call(conn net.Conn, r *hostapi.CallRequest, n int, down chan stru
 			e = &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: "unknown contact " + r.From}
 		}
 		first.Peer, first.ClaimedName = s.from, h.claimed(s.from, first.PeerName)
+	}
+	if e == nil && r.Key != nil {
+		first.Cert = certify(userKey, r.Key)
 	}
 	if e == nil {
 		if h.calls.streams == nil {
