@@ -63,8 +63,8 @@ const (
 	StatusInvalid      HostStatus = 5 // does not open or verify
 	StatusStaleKEMKey  HostStatus = 6 // sealed to a KEM key this host no longer has
 	StatusTooLarge     HostStatus = 7 // over the host's message size limit
-	StatusQuota        HostStatus = 8 // the host's disk quota is full
-	StatusBusy         HostStatus = 9 // over the per-peer rate or stream limits; retry later
+	StatusQuota        HostStatus = 8 // the host's disk quota, or its quota for senders not in its contacts, is full
+	StatusBusy         HostStatus = 9 // over the per-peer, or the strangers' shared, rate or stream limits; retry later
 	StatusInternal     HostStatus = 10
 	maxHostStatusValue HostStatus = 10
 )
