@@ -391,7 +391,7 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 				WithHintf("check that %s's host is up, and send it again", o.to)
 		case hostapi.Refused:
 			return cli.Errorf("%s's host refused message %x: their policy does not take your messages", o.to, res.ID).
-				WithHintf("they blocked you, or take messages only from others; sending it again will not change that")
+				WithHintf("they blocked you, take messages only from others, or hold all they take from strangers (their quota is full); sending it again will not help until they add you as a contact or delete some (your host's log says which)")
 		case hostapi.Sent:
 			return cli.Errorf("message %x is on %s's host, but no receipt came within %s", res.ID, o.to, o.timeout).
 				WithExitCode(exitNotDelivered).
