@@ -204,7 +204,9 @@ func lookup(c *urfave.Context) error {
 		return printJSON(c, out)
 	}
 	w := c.App.Writer
-	field := func(label, value string) { fmt.Fprintf(w, "%-13s%s\n", label+":", value) }
+	// Values come from a record or the contacts file: escaped, whatever
+	// rules they passed on the way.
+	field := func(label, value string) { fmt.Fprintf(w, "%-13s%s\n", label+":", cli.Escape(value)) }
 	field("name", out.Name)
 	field("id", out.ID)
 	field("host", orNone(out.Host))
