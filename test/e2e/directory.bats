@@ -46,7 +46,7 @@ served() {
 	# Look-ups by key work too, and what was pinned is in the contacts file.
 	run -0 as_user bob smvs-register lookup "$alice"
 	assert_contains "$output" "name:        alice"
-	assert_equal "$(grep -v '^#' "$(user_home alice)/contacts")" "bob $bob"
+	assert_matches "$(grep -v '^#' "$(user_home alice)/contacts")" "^bob $bob seq=[0-9]+\$"
 }
 
 @test "a host address update is seen" {
@@ -76,7 +76,7 @@ served() {
 	run -0 --separate-stderr as_user bob smvs-register lookup alice
 	assert_contains "$output" "id:          $new"
 	assert_contains "$stderr" "alice moved to a new key, with a rotation signed by the pinned one"
-	assert_equal "$(grep '^alice ' "$(user_home bob)/contacts")" "alice $new"
+	assert_matches "$(grep '^alice ' "$(user_home bob)/contacts")" "^alice $new seq=[0-9]+\$"
 }
 
 @test "a substituted key, from a directory whose store was altered, is refused" {
@@ -280,4 +280,57 @@ pg_stop() {
 	run -0 as_user alice smvs-register verify --yes bob
 	run -0 as_user alice smvs-register lookup bob
 	assert_contains "$output" "verified:    yes"
+}
+
+@test "a directory serving an older record of a contact (a rollback) is refused: exit 4, contacts unchanged" {
+	start_dird dir && use_dird
+	bob=$(user bob) && user alice >/dev/null
+	seq_of() { as_user alice smvs-register lookup --json "$1" | grep -o '"seq":[0-9]*' | cut -d: -f2; }
+
+	# Bob publishes, then updates his host twice; alice looks him up each
+	# time, and her contacts file keeps the highest sequence number seen.
+	as_user bob smvs-register publish --host 127.0.0.1:7002 bob
+	old_record=$(served bob)
+	old_seq=$(seq_of bob)
+	[ -n "$old_record" ] && [ -n "$old_seq" ] || fail "no record of bob"
+	for port in 7003 7004; do
+		as_user bob smvs-register update --host 127.0.0.1:$port
+		run -0 as_user alice smvs-register lookup bob
+		assert_contains "$output" "host:        127.0.0.1:$port"
+	done
+	new_seq=$(seq_of bob)
+	[ "$new_seq" -gt "$old_seq" ] || fail "seq $new_seq after $old_seq"
+	assert_equal "$(grep '^bob ' "$(user_home alice)/contacts")" "bob $bob seq=$new_seq"
+	new_record=$(served bob)
+
+	# Behind the directory's back, its database goes back to bob's first
+	# record: a directory replaying an old record, with his old host.
+	sqlite3 "$BATS_TEST_TMPDIR/dir/directory.db" \
+		"UPDATE entries SET seq = $old_seq, record = X'$(base64 -d <<<"$old_record" | od -An -v -tx1 | tr -d ' \n')' WHERE name = 'bob'"
+	assert_equal "$(served bob)" "$old_record"
+	cp "$(user_home alice)/contacts" "$BATS_TEST_TMPDIR/contacts.before"
+
+	for query in bob "$bob"; do
+		run -4 --separate-stderr as_user alice smvs-register lookup "$query"
+		assert_contains "$stderr" "smvs-register: error: directory $DIR_URL: bob's record went back from sequence $new_seq to $old_seq: refusing it (a directory serving an old record)"
+		assert_contains "$stderr" "hint:"
+		refute_contains "$output" "127.0.0.1:7002"
+		cmp "$BATS_TEST_TMPDIR/contacts.before" "$(user_home alice)/contacts"
+	done
+	run -4 --separate-stderr as_user alice smvs-register verify bob
+	assert_contains "$stderr" "went back from sequence $new_seq to $old_seq"
+	cmp "$BATS_TEST_TMPDIR/contacts.before" "$(user_home alice)/contacts"
+
+	# With a second directory that has bob's newest record, the stale one
+	# is skipped with a warning and the newest record is used.
+	stale_url=$DIR_URL stale_pin=$DIR_PIN
+	start_dird good
+	printf '{"record":"%s"}' "$new_record" >"$BATS_TEST_TMPDIR/new.json"
+	run -0 dir_curl -o /dev/null -w '%{http_code}' --data @"$BATS_TEST_TMPDIR/new.json" "$DIR_URL/v1/records"
+	assert_equal "$output" 200
+	run -0 --separate-stderr env SMVS_DIR="$stale_url,$DIR_URL" SMVS_DIR_PIN="$stale_pin,$DIR_PIN" \
+		SMVS_HOME="$(user_home alice)" smvs-register lookup bob
+	assert_contains "$output" "host:        127.0.0.1:7004"
+	assert_contains "$stderr" "went back from sequence $new_seq to $old_seq"
+	cmp "$BATS_TEST_TMPDIR/contacts.before" "$(user_home alice)/contacts"
 }
