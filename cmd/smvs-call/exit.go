@@ -58,7 +58,7 @@ func outcome(err error, who string, taken bool) error {
 	case errors.Is(err, call.ErrHungUp):
 		return &ended{exitHungUp, who + " hung up" + peerReason(reason)}
 	case errors.Is(err, call.ErrNoAnswer):
-		return cli.Errorf("%s did not answer: %s", who, reason).WithExitCode(exitNoAnswer).
+		return cli.Errorf("%s did not answer: %s", who, cli.Escape(reason)).WithExitCode(exitNoAnswer).
 			WithHintf("ring longer with --ring-timeout, or leave a message: smvs-send %s", who)
 	case errors.Is(err, call.ErrRejected):
 		return cli.Errorf("%s declined the call%s", who, peerReason(reason)).WithExitCode(exitRejected)
@@ -69,18 +69,18 @@ func outcome(err error, who string, taken bool) error {
 		if reason == "" {
 			reason = "no device of theirs is waiting for calls"
 		}
-		return cli.Errorf("%s can't take a call now: %s", who, reason).WithExitCode(exitUnavailable).
+		return cli.Errorf("%s can't take a call now: %s", who, cli.Escape(reason)).WithExitCode(exitUnavailable).
 			WithHintf("%s needs smvs-call --answer running on a device, and a host you can reach", who)
 	case errors.Is(err, call.ErrTampered):
 		return cli.Errorf("the call signals from %s are not what %s's device signed (%s): someone may be tampering with the call", who, who, cli.Escape(reason)).
 			WithExitCode(exitFingerprint).
 			WithHintf("nothing was sent or received; a host on the way changed them; compare safety numbers with them: smvs-register verify %s", who)
 	case errors.Is(err, call.ErrFingerprint):
-		return cli.Errorf("the connection to %s is not the one %s signed (%s): someone may be tampering with the call", who, who, reason).
+		return cli.Errorf("the connection to %s is not the one %s signed (%s): someone may be tampering with the call", who, who, cli.Escape(reason)).
 			WithExitCode(exitFingerprint).
 			WithHintf("nothing was sent or received; compare safety numbers with them: smvs-register verify %s", who)
 	case errors.Is(err, call.ErrConnection):
-		return cli.Errorf("could not connect to %s: %s", who, reason).WithExitCode(exitConnection).
+		return cli.Errorf("could not connect to %s: %s", who, cli.Escape(reason)).WithExitCode(exitConnection).
 			WithHintf("across firewalls or NATs, relay through a TURN server: --turn URL --turn-credentials FILE")
 	case errors.Is(err, call.ErrMedia):
 		return cli.Errorf("%w", err).

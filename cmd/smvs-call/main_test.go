@@ -467,7 +467,8 @@ func TestManPage(t *testing.T) {
 // the terminal escaped: no escape sequence, no bidirectional override.
 func TestPeerTextEscaped(t *testing.T) {
 	hostile := "bo\x1b]0;owned\x07b\u202e\u009b2J"
-	for _, got := range []string{label(hostile, nil), peerReason(hostile), peerReason("the callee hung up: " + hostile)} {
+	for _, got := range []string{cli.NewPeer(nil, hostile, "").Label(), cli.NewPeer(aliceKey, "", hostile).LongLabel(),
+		peerReason(hostile), peerReason("the callee hung up: " + hostile)} {
 		if strings.ContainsAny(got, "\x1b\x07\u202e\u009b") {
 			t.Errorf("%q reaches the terminal", got)
 		}
@@ -475,4 +476,31 @@ func TestPeerTextEscaped(t *testing.T) {
 			t.Errorf("%q does not show the text escaped", got)
 		}
 	}
+}
+
+// A stranger whose record claims a contact's name rings by its key, the
+// claim marked, never as the contact (cli.Peer).
+func TestStrangerRingsByKey(t *testing.T) {
+	h := newHost(t)
+	stranger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5e}, ed25519.SeedSize))
+	strangerKey := []byte(stranger.Public().(ed25519.PublicKey))
+	h.Claim(strangerKey, "alice")
+	r := start(t, "--answer", "--receive-only")
+	r.waitFor(t, "smvs-call: waiting for a call\n")
+	id := bytes.Repeat([]byte{8}, wire.CallIDSize)
+	if n := h.SendCallAs(stranger, &wire.CallSignal{CallID: id, Type: wire.SignalOffer, SDP: offerSDP}); n != 1 {
+		t.Fatalf("the offer reached %d streams", n)
+	}
+	label := cli.NewPeer(strangerKey, "", "alice")
+	r.waitFor(t, "smvs-call: "+label.ID()+" (says alice) is calling\n")
+	question := "answer the call from " + label.ID()[:cli.KeyPrefixLen] + "… (says alice)? [y/N] "
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(r.tty.out.String(), question) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no question %q on the terminal: %q", question, r.tty.out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	io.WriteString(r.tty.typ, "n\n")
+	expect(t, r.result(t), exitRejected, "smvs-call: declined the call from "+label.Label()+"\n")
 }

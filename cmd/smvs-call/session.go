@@ -19,7 +19,6 @@ import (
 	"smvs/lib/call"
 	"smvs/lib/cli"
 	"smvs/lib/hostapi"
-	"smvs/lib/identity"
 	"smvs/lib/wire"
 )
 
@@ -81,10 +80,11 @@ func (s *session) run() error {
 	if s.o.answer {
 		return s.answer(sig)
 	}
-	if name := stream.PeerName(); name != "" {
-		s.who = name
+	peer := cli.NewPeer(stream.Peer(), stream.PeerName(), stream.ClaimedName())
+	if len(peer.Key) > 0 {
+		s.who = peer.Label()
 	}
-	return s.place(sig, label(stream.PeerName(), stream.Peer()))
+	return s.place(sig, peer.LongLabel())
 }
 
 // firstOf returns a, or b when a is empty.
@@ -181,11 +181,9 @@ func (s *session) answer(sig *call.HostSignaller) error {
 		}
 		// Anything else belongs to no call of this device.
 	}
-	s.who = label(offer.PeerName, nil)
-	if s.who == "" {
-		s.who = label("", offer.Peer)
-	}
-	peerLabel := label(offer.PeerName, offer.Peer)
+	peer := cli.NewPeer(offer.Peer, offer.PeerName, offer.ClaimedName)
+	s.who = peer.Label()
+	peerLabel := peer.LongLabel()
 	// A forged or altered offer is refused before anyone is asked.
 	s.peer = offer.Peer
 	if err := call.CheckOffer(offer.Signal, s.dev, s.peer); err != nil {
@@ -344,25 +342,6 @@ func streamError(err error) error {
 		return cli.Errorf("the host ended the call stream: it is stopping").WithExitCode(exitHostNotRunning)
 	}
 	return hostError(err, "")
-}
-
-// label names a peer for the user: "bob (smvs1…)", the name or the key
-// alone when that is all there is.
-func label(name string, key []byte) string {
-	id := ""
-	if len(key) > 0 {
-		if k, err := identity.NewPublicKey(identity.KindIdentity, key); err == nil {
-			id = k.String()
-		}
-	}
-	name = cli.Escape(name) // the host's name for the peer, which a record may have given
-	switch {
-	case name != "" && id != "":
-		return name + " (" + id + ")"
-	case name != "":
-		return name
-	}
-	return id
 }
 
 // ringNotice tells the user once that the peer's devices ring.
