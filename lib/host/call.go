@@ -451,6 +451,11 @@ func (hub *callHub) receive(peer identity.PublicKey, m *wire.Message) (wire.Host
 		h.log.Info("call signal dropped: its sent time is too far from this host's clock", "age", age.Round(time.Second))
 		return wire.StatusInvalid, "call signal sent too long ago, or in the future"
 	}
+	if sig.Type == wire.SignalOffer && h.peerName(peer.Bytes()) == "" {
+		// A stranger rings by the name its record claims, marked as a
+		// claim: learn it first, as a stranger's first message does.
+		h.peers.learnName(h.ctx, peer)
+	}
 
 	hub.mu.Lock()
 	defer hub.mu.Unlock()

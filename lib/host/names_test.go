@@ -96,4 +96,11 @@ func TestStrangerClaimsContactName(t *testing.T) {
 	if ev := expect(t, ring, id, wire.SignalOffer); ev.PeerName != "" || ev.ClaimedName != "frank" {
 		t.Errorf("the stranger's call rang with peer_name %q, claimed_name %q", ev.PeerName, ev.ClaimedName)
 	}
+	// A stranger whose first word is a call rings with its claim too.
+	caller := newUser(t, "carl", dir).start()
+	id = newCallID(10)
+	send(t, caller.call("bob"), &wire.CallSignal{CallID: id, Type: wire.SignalOffer, SDP: callSDP})
+	if ev := expect(t, ring, id, wire.SignalOffer); ev.PeerName != "" || ev.ClaimedName != "carl" {
+		t.Errorf("a first call rang with peer_name %q, claimed_name %q", ev.PeerName, ev.ClaimedName)
+	}
 }
