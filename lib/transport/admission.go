@@ -39,9 +39,10 @@ var ErrRefused = errors.New("the peer refused the connection")
 
 // shared is what all the connections of a Listener draw on.
 type shared struct {
-	all       *budget // frames being read: Config.ReadBudget
-	strangers *budget // of which peers not known: half of it
-	windows   *budget // flow-control window growth beyond the first windows
+	all             *budget // frames being read: Config.ReadBudget
+	strangers       *budget // of which peers not known: half of it
+	windows         *budget // flow-control window growth beyond the first windows
+	strangerWindows *budget // of strangers' connections, apart
 
 	strangerStreams    atomic.Int64
 	maxStrangerStreams int64
@@ -56,11 +57,12 @@ type shared struct {
 
 func newShared(cfg Config) *shared {
 	return &shared{
-		all:        newBudget(cfg.ReadBudget),
-		strangers:  newBudget(cfg.ReadBudget / 2),
-		windows:    newBudget(cfg.ReadBudget / 2),
-		maxConns:   cfg.MaxConns,
-		maxPerAddr: cfg.MaxConnsPerAddr,
+		all:             newBudget(cfg.ReadBudget),
+		strangers:       newBudget(cfg.ReadBudget / 2),
+		windows:         newBudget(cfg.ReadBudget / 2),
+		strangerWindows: newBudget(cfg.ReadBudget / 4),
+		maxConns:        cfg.MaxConns,
+		maxPerAddr:      cfg.MaxConnsPerAddr,
 
 		maxStrangerStreams: int64(cfg.MaxStrangerStreams),
 		perAddr:            make(map[netip.Addr]int),
@@ -72,6 +74,8 @@ func newShared(cfg Config) *shared {
 type connSlot struct {
 	sh        *shared
 	addr      netip.Addr
+	known     atomic.Bool            // set when Admit calls the peer known
+	grows     atomic.Pointer[budget] // the budget its window grew from
 	grown     atomic.Int64
 	handshake sync.Once // handshaking was decremented
 	release   sync.Once
@@ -130,14 +134,23 @@ func (sh *shared) verifySource(addr net.Addr) bool {
 	return sh.handshaking >= retryAbove || sh.perAddr[key] >= max(sh.maxPerAddr/2, 1)
 }
 
-// allowWindowIncrease is quic-go's Config.AllowConnectionWindowIncrease.
-// It may not call into the connection but Context, which only returns a
-// field.
+// allowWindowIncrease is quic-go's Config.AllowConnectionWindowIncrease:
+// a window grows while the budget of window growth has room, strangers'
+// windows from a budget of their own. It may not call into the
+// connection but Context, which only returns a field.
 func (sh *shared) allowWindowIncrease(qc *quic.Conn, delta uint64) bool {
 	slot, ok := qc.Context().Value(connSlotKey{}).(*connSlot)
-	if !ok || delta > uint64(sh.windows.size) || !sh.windows.tryAcquire(int64(delta)) {
+	if !ok {
 		return false
 	}
+	b := sh.strangerWindows
+	if slot.known.Load() {
+		b = sh.windows
+	}
+	if delta > uint64(b.size) || !b.tryAcquire(int64(delta)) {
+		return false
+	}
+	slot.grows.Store(b)
 	slot.grown.Add(int64(delta))
 	return true
 }
@@ -179,7 +192,9 @@ func (s *connSlot) close() {
 			delete(s.sh.perAddr, s.addr)
 		}
 		s.sh.mu.Unlock()
-		s.sh.windows.release(s.grown.Swap(0))
+		if b := s.grows.Load(); b != nil {
+			b.release(s.grown.Swap(0))
+		}
 	})
 }
 

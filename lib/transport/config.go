@@ -60,7 +60,8 @@ type Config struct {
 	// all its connections, of both protocols, may hold at once, on top of
 	// each connection's ConnBuffer. Peers that Admit does not call known
 	// (strangers, unlinked devices) may hold half of it between them, so a
-	// flood of them leaves the other half to known peers. It also bounds
+	// flood of them leaves the other half to known peers; a stranger's
+	// frame that finds no room is not waited for but reset with CodeBusy. It also bounds
 	// how far quic-go's flow-control windows may grow beyond their small
 	// first size (see listenerWindows). It is at least 2 × MaxFrame, so a
 	// stranger's full-size frame can be read. Default 2 × MaxFrame.

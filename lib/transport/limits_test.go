@@ -85,10 +85,14 @@ func TestReadBudgetShared(t *testing.T) {
 	send(strangers[0], 'a')
 	h.expect(t, "a")
 	send(strangers[1], 'b')
-	h.refuseFor(t, 300*time.Millisecond)
+	var reset *ResetError
+	if err := wait(t, done); !errors.As(err, &reset) || reset.Code != CodeBusy {
+		t.Fatalf("second stranger's frame: %v, want a reset with CodeBusy", err)
+	}
 	send(friend, 'f')
 	h.expect(t, "f")
 	close(h.release)
+	send(strangers[1], 'b')
 	h.expect(t, "b")
 	for range 3 {
 		if err := wait(t, done); err != nil {
@@ -98,7 +102,8 @@ func TestReadBudgetShared(t *testing.T) {
 }
 
 // TestNetConnBudget checks that frames read through NetConn (the device
-// protocol) draw on the same budget.
+// protocol) draw on the same budget: a second stranger's frame is
+// refused busy while the first holds the strangers' share.
 func TestNetConnBudget(t *testing.T) {
 	server := newIdentity(t)
 	const size = 32 << 10
@@ -140,13 +145,14 @@ func TestNetConnBudget(t *testing.T) {
 			h.expect(t, "a")
 		}
 	}
+	var reset *ResetError
+	if err := wait(t, done); !errors.As(err, &reset) || reset.Code != CodeBusy {
+		t.Errorf("second stranger's frame: %v, want a reset with CodeBusy", err)
+	}
 	h.refuseFor(t, 300*time.Millisecond)
 	close(h.release)
-	h.expect(t, "b")
-	for range 2 {
-		if err := wait(t, done); err != nil {
-			t.Error(err)
-		}
+	if err := wait(t, done); err != nil {
+		t.Error(err)
 	}
 }
 

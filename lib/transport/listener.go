@@ -206,6 +206,9 @@ func (l *Listener) accept() {
 			l.cfg.reportError(peer, fmt.Errorf("refused connection: %w", err))
 			continue
 		}
+		if slot := slotOf(qc); slot != nil {
+			slot.known.Store(known)
+		}
 		ctx, cancel := context.WithCancel(l.ctx)
 		context.AfterFunc(qc.Context(), cancel)
 		c := newConn(ctx, qc, peer, l.cfg)

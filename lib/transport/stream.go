@@ -123,7 +123,7 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 		s.qs.SetReadDeadline(by)
 	}
 	if err := s.hold(size, by); err != nil {
-		return nil, s.fail(err)
+		return nil, s.holdFailed(err)
 	}
 	payload, err := wire.ReadFrame(s.qs, limit)
 	if err != nil {
@@ -152,15 +152,26 @@ func (s *Stream) budgets() []*budget {
 	return []*budget{c.budget, c.sh.strangers, c.sh.all}
 }
 
+// errBusy means a stranger's frame found the budgets spent.
+var errBusy = errors.New("the listener's read budget is spent")
+
 // hold waits until every budget of the stream has n bytes for the next
-// frame, until by (zero: no bound), and takes them.
+// frame, until by (zero: no bound), and takes them. A stranger's stream
+// does not wait but fails with errBusy: its unread bytes would sit in the
+// connection's flow-control window and stall the frame that has the
+// budget.
 func (s *Stream) hold(n int64, by time.Time) error {
 	budgets := s.budgets()
+	wait := s.conn.sh == nil || s.conn.known
 	for i, b := range budgets {
 		if b.tryAcquire(n) {
 			continue
 		}
-		if err := s.waitBudget(b, n, by); err != nil {
+		err := errBusy
+		if wait {
+			err = s.waitBudget(b, n, by)
+		}
+		if err != nil {
 			for _, taken := range budgets[:i] {
 				taken.release(n)
 			}
@@ -199,6 +210,14 @@ func (s *Stream) waitBudget(b *budget, n int64, by time.Time) error {
 		return fmt.Errorf("waiting for %d bytes of buffer: %w", n, err)
 	}
 	return nil
+}
+
+// holdFailed resets the stream after hold failed with err.
+func (s *Stream) holdFailed(err error) error {
+	if errors.Is(err, errBusy) {
+		return s.refuse(CodeBusy, err)
+	}
+	return s.fail(err)
 }
 
 // releaseHeld gives back what the last frame held.
@@ -394,7 +413,7 @@ func (s *Stream) beginFrame() error {
 	by := s.frameDeadline()
 	s.qs.SetReadDeadline(by)
 	if err := s.hold(min(size, int64(s.conn.cfg.MaxFrame)), by); err != nil {
-		return s.fail(err)
+		return s.holdFailed(err)
 	}
 	s.frameLeft = wire.FrameHeaderSize + size
 	return nil

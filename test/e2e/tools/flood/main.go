@@ -193,6 +193,11 @@ func (f *flood) frames(ctx context.Context, keys, streams, size int) error {
 					if ctx.Err() == nil {
 						f.n.note(err)
 					}
+					if err != nil {
+						// Paced as a sending host's retries are: this is a
+						// flood of memory, not of CPU.
+						pause(ctx, 100*time.Millisecond)
+					}
 				}
 			})
 		}
