@@ -135,20 +135,56 @@ audio_packets() {
 	assert_video "$OUT/bob-got.264" 150 640 360
 }
 
-@test "a fingerprint rewritten by bob's host ends the call on both sides with status 15, before any frame" {
-	# The hooked build rewrites the fingerprint in what bob's host sends.
+@test "a host in the middle rewriting the fingerprints of both sides consistently: each device refuses the call it reaches with status 15, before any frame" {
+	# The hooked build rewrites the DTLS fingerprint of every offer and
+	# answer bob's host relays, both ways, keeping the device signatures:
+	# it can't make alice's device's. (It relays no DTLS: the devices
+	# refuse before any.)
 	PATH="$MEDIA/hooked:$PATH" SMVS_TEST_REWRITE_FINGERPRINT=1 start_host bob
+	run -0 as_user alice smvs-register lookup bob
+
+	# Alice calls bob: bob's device gets the rewritten offer and refuses it
+	# before it rings; alice hears the refusal.
 	call_bg bob bob --answer --yes <"$MEDIA/vp8.ivf" >"$OUT/bob-got.ivf"
 	eventually 10 waiting bob
 	call_bg alice alice bob <"$MEDIA/vp8.ivf" >"$OUT/alice-got.ivf"
-	assert_status alice 15
 	assert_status bob 15
-	assert_contains "$(cat "$OUT/alice.err")" "smvs-call: error: the connection to bob is not the one bob signed"
-	assert_contains "$(cat "$OUT/alice.err")" "someone may be tampering with the call"
+	assert_contains "$(cat "$OUT/bob.err")" "smvs-call: error: the call signals from alice are not what alice's device signed (the signature on the offer does not verify"
 	assert_contains "$(cat "$OUT/bob.err")" "someone may be tampering with the call"
-	refute_contains "$(cat "$OUT/alice.err")" "connected to"
-	[ ! -s "$OUT/alice-got.ivf" ] || fail "alice received $(wc -c <"$OUT/alice-got.ivf") bytes"
-	[ ! -s "$OUT/bob-got.ivf" ] || fail "bob received $(wc -c <"$OUT/bob-got.ivf") bytes"
+	refute_contains "$(cat "$OUT/bob.err")" "is calling"
+	assert_status alice 12
+	assert_contains "$(cat "$OUT/alice.err")" "smvs-call: error: bob declined the call (the offer did not verify)"
+	refute_contains "$(cat "$OUT/alice.err")" "tampering"
+
+	# Bob calls alice through his host: alice's device gets the rewritten
+	# offer and refuses it.
+	call_bg alice2 alice --answer --yes <"$MEDIA/vp8.ivf" >"$OUT/alice2-got.ivf"
+	eventually 10 waiting alice2
+	call_bg bob2 bob alice <"$MEDIA/vp8.ivf" >"$OUT/bob2-got.ivf"
+	assert_status alice2 15
+	assert_contains "$(cat "$OUT/alice2.err")" "smvs-call: error: the call signals from bob are not what bob's device signed (the signature on the offer does not verify"
+	assert_contains "$(cat "$OUT/alice2.err")" "someone may be tampering with the call"
+	assert_status bob2 12
+	for f in bob-got alice-got alice2-got bob2-got; do
+		[ ! -s "$OUT/$f.ivf" ] || fail "$f.ivf holds $(wc -c <"$OUT/$f.ivf") bytes"
+	done
+}
+
+@test "a peer can't make the other side report tampering with a hang-up reason: the words of a tamper report are a hang-up (10)" {
+	# Bob's hooked host, playing a hostile peer, answers with an unsigned
+	# hang-up whose reason is the words a tamper report once used.
+	PATH="$MEDIA/hooked:$PATH" SMVS_TEST_FORGE_REASON=1 start_host bob
+	call_bg bob bob --answer --yes --receive-only >"$OUT/bob-got.ivf"
+	eventually 10 waiting bob
+	call_bg alice alice bob <"$MEDIA/vp8.ivf" >"$OUT/alice-got.ivf"
+	assert_status alice 10
+	assert_contains "$(cat "$OUT/alice.err")" "smvs-call: bob hung up (unsigned, from a host: the DTLS certificate does not match the signed fingerprint)"
+	refute_contains "$(cat "$OUT/alice.err")" "tampering"
+	refute_contains "$(cat "$OUT/alice.err")" "someone may be"
+	# Bob's device never heard of the forged hang-up: it gives up on a
+	# connection alice closed.
+	assert_status bob 10 16
+	refute_contains "$(cat "$OUT/bob.err")" "tampering"
 }
 
 @test "--relay-only connects through the TURN server and gives the peer relay candidates only" {
