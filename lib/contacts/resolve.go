@@ -129,7 +129,8 @@ func (r *Resolved) Host() string {
 }
 
 // Resolver resolves contacts through the contacts file and directories.
-// It is safe for concurrent use if its directories are.
+// It is safe for concurrent use if its directories are, and must not be
+// copied after first use (it holds the marks of keys it accepted).
 type Resolver struct {
 	Path        string           // the contacts file
 	Directories []Directory      // asked in order; none means the contacts file alone
