@@ -51,10 +51,11 @@ delivered() {
 
 	run -0 --separate-stderr as_user alice bash -c 'echo hi | smvs-send bob'
 	assert_equal "$stderr" ""
-	eventually 10 grep -q ' < alice: hi$' "$BATS_TEST_TMPDIR/follow"
+	# alice is no contact of bob's yet: her key, and the name she claims.
+	eventually 10 grep -Eq ' < smvs1[a-z0-9]+…( \(says alice\))?: hi$' "$BATS_TEST_TMPDIR/follow"
 	eventually 10 delivered alice hi
 	run -0 as_user bob smvs-recv
-	assert_contains "$output" "< alice: hi"
+	assert_contains "$output" "… (says alice): hi"
 
 	# Each store is store in its SMVS home; nothing is named host.
 	for name in alice bob; do
