@@ -10,6 +10,10 @@ setup() {
 	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
 	start_host bob
 	BOB_ADDR=$HOST_ADDR
+	# alice and bob know each other: each pinned the other's record, so
+	# their devices name them.
+	run -0 as_user alice smvs-register lookup bob
+	run -0 as_user bob smvs-register lookup alice
 }
 
 teardown() {
