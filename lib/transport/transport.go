@@ -11,8 +11,9 @@
 // carries exactly that key; the dialer sends nothing else to such a peer. The
 // listener requires a client certificate and hands the client's key to its
 // Handler as an identity.PublicKey of KindIdentity: the transport proves who
-// the peer is, and the host decides what the peer may do (Config.AllowPeer
-// can refuse a key during the handshake). Only Ed25519 certificates are
+// the peer is, and the host decides what the peer may do (Config.Admit
+// can refuse a key once the handshake has proved it, before any stream is
+// read, and says whether the peer is known). Only Ed25519 certificates are
 // accepted. TLS is 1.3 only, with ALPN "smvs/1" and the hybrid
 // post-quantum key exchange X25519MLKEM768 as the only group: a peer that
 // can't do it is refused. Sessions are never resumed, so every connection
@@ -39,13 +40,21 @@
 // length prefix, before any memory is allocated for it: the stream is reset
 // with CodeTooLarge, the handler never sees it, and other streams carry on.
 // The streams of one connection hold at most ConnBuffer bytes of frames at
-// once; a stream whose next frame would exceed it waits, so a peer can't make
-// a listener hold MaxIncomingStreams full-size frames per connection. A peer
-// may have MaxIncomingStreams streams open per connection; further ones wait
-// in the peer's OpenStream. FrameTimeout bounds writing a frame and, in a
-// listener, receiving the first frame of a stream. IdleTimeout closes silent
-// connections; HandshakeTimeout bounds the handshake. Rate limits per peer
-// belong to the host, which gets the peer's key with every request.
+// once, and all the frames a Listener is reading, of every connection and
+// both protocols (NetConn's frames too), at most ReadBudget, of which peers
+// Admit does not call known hold at most half; a known peer's frame that
+// doesn't fit waits, a stranger's is reset with CodeBusy, as are strangers'
+// streams beyond MaxStrangerStreams. quic-go's own buffering is bounded by
+// small first flow-control windows that grow only within the budget. A
+// Listener takes MaxConns connections and MaxConnsPerAddr from one address,
+// refusing more on their first packet, before TLS, and asks clients to
+// prove their address (Retry) under load. A peer may have
+// MaxIncomingStreams streams open per connection; further ones wait in the
+// peer's OpenStream. FrameTimeout bounds writing a frame; in a listener,
+// FirstFrameTimeout bounds the first bytes of a stream and RequestTimeout a
+// whole request. IdleTimeout closes silent connections; HandshakeTimeout
+// bounds the handshake. Rate limits per peer belong to the host, which gets
+// the peer's key with every request.
 //
 // # Errors
 //
@@ -53,6 +62,7 @@
 // ErrHandshake (the handshake failed, on either side), ErrClosed (the
 // connection is gone: closed by either side, the peer shut down or lost its
 // state), ErrTimeout (handshake, idle, frame or context deadline),
+// ErrRefused (the listener refused this side's key: CodeRefused),
 // wire.ErrTooLarge (a frame over the sender's or the receiver's limit),
 // wire.ErrMalformed and wire.ErrTruncated (a stream that isn't frames), and
 // ErrRequestFailed (the peer's handler failed). A stream the peer reset is a
