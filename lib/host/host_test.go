@@ -255,17 +255,17 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("tampered envelope: %v", r.Status)
 	}
 
-	// Blocked: refused before anything is opened or stored.
+	// Blocked: the connection is closed when the handshake completes,
+	// before anything is read, opened or stored.
 	bob.writeFile(BlockedFile, "# people I don't want to hear from\n"+carol.key().String()+" carol\n")
-	if r := carol.deliver(carol.conn(bob, cfg), carol.seal(bob, "let me in", now)); r.Status != wire.StatusRefused {
-		t.Errorf("blocked sender: %v", r.Status)
+	if err := carol.refused(bob, carol.seal(bob, "let me in", now)); !errors.Is(err, transport.ErrRefused) || !strings.Contains(err.Error(), "blocked") {
+		t.Errorf("blocked sender: %v, want ErrRefused saying blocked", err)
 	}
 	// Allow-only: a stranger is refused, a listed key accepted.
 	os.Remove(bob.home + "/" + BlockedFile)
 	bob.writeFile(AllowedFile, mallory.key().String()+"\n")
-	c := carol.conn(bob, cfg)
-	if r := carol.deliver(c, carol.seal(bob, "stranger", now)); r.Status != wire.StatusRefused {
-		t.Errorf("stranger in allow-only mode: %v", r.Status)
+	if err := carol.refused(bob, carol.seal(bob, "stranger", now)); !errors.Is(err, transport.ErrRefused) || !strings.Contains(err.Error(), "not on the allow list") {
+		t.Errorf("stranger in allow-only mode: %v, want ErrRefused", err)
 	}
 	if len(bob.messages()) != 0 {
 		t.Fatalf("bob stored %d messages from refused deliveries", len(bob.messages()))
@@ -275,15 +275,25 @@ func TestRefusals(t *testing.T) {
 	}
 	// The allow list is read again when it changes.
 	bob.writeFile(AllowedFile, mallory.key().String()+"\n"+carol.key().String()+"  # carol, after all\n")
-	if r := carol.deliver(c, carol.seal(bob, "stranger no more", now)); r.Status != wire.StatusStored {
+	if r := carol.deliver(carol.conn(bob, cfg), carol.seal(bob, "stranger no more", now)); r.Status != wire.StatusStored {
 		t.Errorf("newly allowed sender: %v", r.Status)
 	}
 	if n := len(bob.messages()); n != 2 {
 		t.Errorf("bob stored %d messages, want 2", n)
 	}
-	if !bob.logHas("delivery refused by policy", "reason=blocked", "delivery refused: too large") {
+	if !bob.logHas("connection refused by policy", "policy: blocked", "delivery refused: too large") {
 		t.Errorf("bob's log lacks the refusals:\n%s", bob.log)
 	}
+}
+
+// refused delivers envelope to u on a new connection and returns the
+// error of a request u's host did not answer.
+func (p *peer) refused(u *user, envelope []byte) error {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	_, err := p.conn(u, transport.Config{}).Request(ctx, (&wire.HostRequest{Op: wire.OpDeliver, Envelope: envelope}).Encode())
+	return err
 }
 
 func TestPinnedKeyMismatch(t *testing.T) {
