@@ -265,3 +265,46 @@ func TestStrangerStreams(t *testing.T) {
 		t.Errorf("known peer: %v", err)
 	}
 }
+
+// TestLongLivedStream checks that the request deadline bounds each frame
+// of a long-lived stream, not the wait between them: a device's --follow
+// outlives it.
+func TestLongLivedStream(t *testing.T) {
+	server := newIdentity(t)
+	device, err := identity.Generate(identity.KindDevice, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 200 * time.Millisecond
+	cfg := Config{FirstFrameTimeout: timeout, RequestTimeout: timeout}
+	l := listen(t, server, cfg, StreamFunc(func(_ context.Context, _ identity.PublicKey, s *Stream) {
+		nc := s.NetConn()
+		for {
+			req, err := wire.ReadFrame(nc, 1<<10)
+			if err != nil {
+				return
+			}
+			if wire.WriteFrame(nc, req) != nil {
+				return
+			}
+		}
+	}))
+	c := dialListener(t, l, server, device, Config{})
+	s, err := c.OpenStream(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nc := s.NetConn()
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(2 * timeout) // longer than both deadlines, between requests
+		}
+		if err := wire.WriteFrame(nc, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := wire.ReadFrame(nc, 1<<10); err != nil || len(got) != 1 || got[0] != byte(i) {
+			t.Fatalf("request %d: %v, %v", i, got, err)
+		}
+	}
+}

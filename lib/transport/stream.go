@@ -89,7 +89,11 @@ func (s *Stream) frameDeadline() time.Time {
 // awaitFrame sets the deadline for the next frame's header: the first
 // bytes of the stream are bounded, the wait between frames is not.
 func (s *Stream) awaitFrame() {
-	if s.conn.sh != nil {
+	switch {
+	case s.conn.sh == nil:
+	case s.firstBy.IsZero():
+		s.qs.SetReadDeadline(time.Time{})
+	default:
 		s.qs.SetReadDeadline(earliest(s.firstBy, s.requestBy))
 	}
 }
