@@ -112,8 +112,10 @@ const (
 	DefaultFirstFrameTimeout = 10 * time.Second
 	// DefaultMaxConns and DefaultMaxConnsPerAddr are far above what a
 	// user's contacts and devices open at once (one pooled connection
-	// each), and keep a flood's per-connection memory to tens of MiB.
-	DefaultMaxConns        = 1024
+	// each, closed when idle for a minute), and keep a flood's
+	// per-connection memory (quic-go's state, about 200 KiB a connection
+	// measured) to about 50 MiB.
+	DefaultMaxConns        = 256
 	DefaultMaxConnsPerAddr = 16
 	// DefaultMaxStrangerStreams holds a flood of strangers' empty streams
 	// to a few MiB, and is far more than strangers writing for the first
