@@ -111,35 +111,25 @@ func (c Config) withDefaults() (Config, error) {
 		c.ConnBuffer = 2 * int64(c.MaxFrame)
 	}
 	c.ConnBuffer = max(c.ConnBuffer, int64(c.MaxFrame))
-	if c.MaxIncomingStreams == 0 {
-		c.MaxIncomingStreams = DefaultMaxStreams
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.FrameTimeout == 0 {
-		c.FrameTimeout = DefaultFrameTimeout
-	}
-	if c.FirstFrameTimeout == 0 {
-		c.FirstFrameTimeout = DefaultFirstFrameTimeout
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = DefaultRequestTimeout
-	}
+	setDefault(&c.MaxIncomingStreams, DefaultMaxStreams)
+	setDefault(&c.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&c.FrameTimeout, DefaultFrameTimeout)
+	setDefault(&c.FirstFrameTimeout, DefaultFirstFrameTimeout)
+	setDefault(&c.RequestTimeout, DefaultRequestTimeout)
+	setDefault(&c.MaxConns, DefaultMaxConns)
+	setDefault(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
+	setDefault(&c.MaxStrangerStreams, DefaultMaxStrangerStreams)
 	c.ReadBudget = max(c.ReadBudget, 2*int64(c.MaxFrame))
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.MaxConnsPerAddr == 0 {
-		c.MaxConnsPerAddr = DefaultMaxConnsPerAddr
-	}
-	if c.MaxStrangerStreams == 0 {
-		c.MaxStrangerStreams = DefaultMaxStrangerStreams
-	}
 	return c, nil
+}
+
+// setDefault sets *v to def if it is zero.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // quicConfig returns the quic-go configuration for a listener or a dialer.
