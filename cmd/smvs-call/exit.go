@@ -75,6 +75,10 @@ func outcome(err error, who string, taken bool) error {
 		return cli.Errorf("the call signals from %s are not what %s's device signed (%s): someone may be tampering with the call", who, who, cli.Escape(reason)).
 			WithExitCode(exitFingerprint).
 			WithHintf("nothing was sent or received; a host on the way changed them; compare safety numbers with them: smvs-register verify %s", who)
+	case errors.Is(err, call.ErrPeerTampered):
+		return cli.Errorf("%s's device refused the call: the call signals it got are not what your device signed%s: someone may be tampering with the call", who, peerReason(reason)).
+			WithExitCode(exitFingerprint).
+			WithHintf("nothing was sent or received; a host on the way changed them; compare safety numbers with them: smvs-register verify %s", who)
 	case errors.Is(err, call.ErrFingerprint):
 		return cli.Errorf("the connection to %s is not the one %s signed (%s): someone may be tampering with the call", who, who, cli.Escape(reason)).
 			WithExitCode(exitFingerprint).

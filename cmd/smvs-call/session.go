@@ -187,7 +187,11 @@ func (s *session) answer(sig *call.HostSignaller) error {
 	// A forged or altered offer is refused before anyone is asked.
 	s.peer = offer.Peer
 	if err := call.CheckOffer(offer.Signal, s.dev, s.peer); err != nil {
-		s.reject(sig, offer.Signal, "the callee hung up: the offer did not verify")
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), rejectTimeout)
+		defer cancel()
+		if err := call.RejectTampered(ctx, sig, offer.Signal, s.dev, s.peer); err != nil {
+			s.log.Debug("refusing a call that did not verify", "err", err)
+		}
 		return outcome(err, s.who, false)
 	}
 	fmt.Fprintf(s.io.stderr, "smvs-call: %s is calling\n", peerLabel)

@@ -354,7 +354,10 @@ func (c *Call) end(err error, reason string) {
 	}
 	var last *wire.CallSignal
 	if reason != "" {
-		last = &wire.CallSignal{Type: wire.SignalHangup, Reason: reason}
+		// A hang-up after this side's own check failed says so, signed,
+		// so that the peer's device can tell its user too.
+		tampered := errors.Is(err, ErrTampered) || errors.Is(err, ErrFingerprint)
+		last = &wire.CallSignal{Type: wire.SignalHangup, Reason: reason, Tampered: tampered}
 	}
 	// Teardown runs apart: end is called from pion's callbacks, which must
 	// not wait for the connection to close.

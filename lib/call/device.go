@@ -135,10 +135,22 @@ func CheckOffer(offer *wire.CallSignal, dev *Device, peer []byte) error {
 // Reject declines offer with a reason the caller will see, signed by dev
 // for the call from peer.
 func Reject(ctx context.Context, sig Signaller, offer *wire.CallSignal, dev *Device, peer []byte, reason string) error {
+	return reject(ctx, sig, dev, peer, &wire.CallSignal{CallID: offer.CallID, Type: wire.SignalReject, Reason: reason})
+}
+
+// RejectTampered declines an offer that failed CheckOffer, saying so,
+// signed by dev, so that the caller's device reports it too
+// (ErrPeerTampered).
+func RejectTampered(ctx context.Context, sig Signaller, offer *wire.CallSignal, dev *Device, peer []byte) error {
+	return reject(ctx, sig, dev, peer, &wire.CallSignal{
+		CallID: offer.CallID, Type: wire.SignalReject, Reason: "the offer did not verify", Tampered: true,
+	})
+}
+
+func reject(ctx context.Context, sig Signaller, dev *Device, peer []byte, r *wire.CallSignal) error {
 	if err := checkKeys(dev, peer, time.Now()); err != nil {
 		return err
 	}
-	r := &wire.CallSignal{CallID: offer.CallID, Type: wire.SignalReject, Reason: reason}
 	out, _ := binding(dev.Identity(), peer, false)
 	if err := wire.SignCallSignal(dev.key, r, out, dev.cert); err != nil {
 		return fmt.Errorf("call: %w", err)

@@ -252,6 +252,11 @@ func TestTampered(t *testing.T) {
 			if errors.Is(other, ErrTampered) || errors.Is(other, ErrFingerprint) {
 				t.Errorf("the other side reports tampering it did not see: %v", other)
 			}
+			// The callee's device, told by the caller's signed hang-up,
+			// reports what the caller's device saw.
+			if c.onBob && bc != nil && !errors.Is(other, ErrPeerTampered) {
+				t.Errorf("the callee: %v, want ErrPeerTampered", other)
+			}
 			for _, w := range []*recorder{wa, wb} {
 				if got, _, _ := w.got(); len(got) != 0 {
 					t.Errorf("a Writer got %d frames", len(got))
@@ -300,14 +305,16 @@ func TestForgedReason(t *testing.T) {
 		if !signed {
 			sb.Rewrite(func(s *wire.CallSignal) *wire.CallSignal {
 				if s.Type == wire.SignalHangup {
-					s.Sig, s.Cert = nil, nil
+					// A host's hang-up that claims tampering claims
+					// nothing: only the peer's device can say so.
+					s.Sig, s.Cert, s.Tampered = nil, nil, true
 				}
 				return s
 			})
 		}
 		b.Hangup(forged)
 		err := wait(t, a, 5*time.Second)
-		if !errors.Is(err, ErrHungUp) || errors.Is(err, ErrFingerprint) || errors.Is(err, ErrTampered) ||
+		if !errors.Is(err, ErrHungUp) || errors.Is(err, ErrFingerprint) || errors.Is(err, ErrTampered) || errors.Is(err, ErrPeerTampered) ||
 			strings.Contains(err.Error(), "someone may be") || !strings.Contains(err.Error(), forged) {
 			t.Errorf("signed %v: the caller's Wait: %v", signed, err)
 		}

@@ -15,8 +15,11 @@ var (
 	ErrHungUp      = errors.New("the peer hung up")
 	ErrFingerprint = errors.New("the connection's certificate does not match the peer's signed fingerprint: someone may be in the middle")
 	ErrTampered    = errors.New("a call signal is not signed by the peer's device: someone may be in the middle")
-	ErrConnection  = errors.New("the connection to the peer failed")
-	ErrMedia       = errors.New("bad media input")
+	// ErrPeerTampered: the peer's device, in a signed hangup or reject,
+	// says a signal it got from this side failed its own check.
+	ErrPeerTampered = errors.New("the peer's device found the call signals it got were not what this device signed: someone may be in the middle")
+	ErrConnection   = errors.New("the connection to the peer failed")
+	ErrMedia        = errors.New("bad media input")
 )
 
 // Ended is how a call ended when the peer or the network ended it. Err is

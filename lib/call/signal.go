@@ -237,10 +237,8 @@ func (c *Call) handle(s *wire.CallSignal, host bool) {
 		}
 		c.mu.Unlock()
 		c.addCandidate(init)
-	case wire.SignalHangup:
-		c.end(&Ended{Err: ErrHungUp, Reason: reason}, "")
-	case wire.SignalReject:
-		c.end(&Ended{Err: ErrRejected, Reason: reason}, "")
+	case wire.SignalHangup, wire.SignalReject:
+		c.end(peerEnded(s, host, reason), "")
 	case wire.SignalBusy:
 		c.end(&Ended{Err: ErrBusy, Reason: reason}, "")
 	case wire.SignalUnavailable:
@@ -251,6 +249,19 @@ func (c *Call) handle(s *wire.CallSignal, host bool) {
 		// Ringing extends nothing; a second offer (renegotiation) is not
 		// part of a call.
 	}
+}
+
+// peerEnded is how a hangup or reject ends the call: tampering the peer's
+// device saw, if it signed that (a host's word is a plain hang-up), else
+// a hang-up or a refusal.
+func peerEnded(s *wire.CallSignal, host bool, reason string) *Ended {
+	switch {
+	case s.Tampered && !host:
+		return &Ended{Err: ErrPeerTampered, Reason: reason}
+	case s.Type == wire.SignalReject:
+		return &Ended{Err: ErrRejected, Reason: reason}
+	}
+	return &Ended{Err: ErrHungUp, Reason: reason}
 }
 
 // remoteDescriptionSet applies the candidates that came before it.

@@ -25,15 +25,15 @@ import (
 //
 // With SMVS_TEST_FORGE_REASON=1 the host, playing a hostile peer, answers
 // every call its device answers with an unsigned hang-up whose reason is
-// the words a tamper report once used: the caller must report a hang-up,
-// never tampering.
+// the words a tamper report once used, flagged as tampering: the caller
+// must report a hang-up, never tampering (only a signed flag counts).
 
 // forgedReason is the reason SMVS_TEST_FORGE_REASON sends.
 const forgedReason = "the DTLS certificate does not match the signed fingerprint"
 
 func tamperSignal(sig *wire.CallSignal) *wire.CallSignal {
 	if os.Getenv("SMVS_TEST_FORGE_REASON") == "1" && sig.Type == wire.SignalAnswer {
-		return &wire.CallSignal{V: wire.Version, CallID: sig.CallID, Type: wire.SignalHangup, Reason: forgedReason}
+		return &wire.CallSignal{V: wire.Version, CallID: sig.CallID, Type: wire.SignalHangup, Reason: forgedReason, Tampered: true}
 	}
 	return rewriteSignal(sig)
 }

@@ -71,6 +71,11 @@ type CallSignal struct {
 	Reason    string     `cbor:"5,keyasint,omitempty"` // why a call ended, for people
 	Cert      []byte     `cbor:"6,keyasint,omitempty"` // the sending device's signed DeviceCert
 	Sig       []byte     `cbor:"7,keyasint,omitempty"` // the sending device's signature
+	// Tampered, on a signed hangup or reject, says the sending device
+	// ended the call because a signal it got failed its own check, so the
+	// other device can tell its user too. It is the peer device's word,
+	// signed; unsigned, it means nothing.
+	Tampered bool `cbor:"8,keyasint,omitempty"`
 }
 
 // Validate checks what a decoder can: a known type, a call id, and the
@@ -98,6 +103,8 @@ func (s *CallSignal) Validate() error {
 		return fmt.Errorf("%w: call signal signature is %d bytes, want %d", ErrMalformed, len(s.Sig), SignatureSize)
 	case len(s.Cert) > 0 && (len(s.Sig) == 0 || !s.Type.CarriesCert()):
 		return fmt.Errorf("%w: a device certificate on an unsigned call signal, or on a %s", ErrMalformed, s.Type)
+	case s.Tampered && s.Type != SignalHangup && s.Type != SignalReject:
+		return fmt.Errorf("%w: a call %s can't report tampering", ErrMalformed, s.Type)
 	case len(s.Cert) > MaxDeviceCertSize:
 		return fmt.Errorf("%w: call signal device certificate is %d bytes, limit %d", ErrTooLarge, len(s.Cert), MaxDeviceCertSize)
 	}

@@ -143,11 +143,12 @@ type CallStatement struct {
 	Callee    []byte        `cbor:"7,keyasint"`
 	Direction CallDirection `cbor:"8,keyasint"`
 	Device    []byte        `cbor:"9,keyasint"`
+	Tampered  bool          `cbor:"10,keyasint,omitempty"`
 }
 
 // Validate checks a statement as DecodeCallStatement would.
 func (s *CallStatement) Validate() error {
-	sig := CallSignal{V: Version, CallID: s.CallID, Type: s.Type, SDP: s.SDP, Candidate: s.Candidate, Reason: s.Reason}
+	sig := CallSignal{V: Version, CallID: s.CallID, Type: s.Type, SDP: s.SDP, Candidate: s.Candidate, Reason: s.Reason, Tampered: s.Tampered}
 	if err := sig.Validate(); err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ func (s *CallStatement) Encode() []byte {
 func (s *CallSignal) Statement(b CallBinding, device []byte) *CallStatement {
 	return &CallStatement{
 		V: Version, CallID: s.CallID, Type: s.Type, SDP: s.SDP, Candidate: s.Candidate, Reason: s.Reason,
-		Caller: b.Caller, Callee: b.Callee, Direction: b.Direction, Device: device,
+		Caller: b.Caller, Callee: b.Callee, Direction: b.Direction, Device: device, Tampered: s.Tampered,
 	}
 }
 

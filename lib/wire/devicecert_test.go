@@ -199,6 +199,7 @@ func TestCallSignalSignature(t *testing.T) {
 		"other users":       {hangup, CallBinding{Caller: b.Callee, Callee: b.Caller, Direction: FromCaller}, dev},
 		"other device":      {hangup, b, b.Caller},
 		"unsigned":          {&CallSignal{CallID: vecCallID, Type: SignalHangup, Reason: "bye"}, b, dev},
+		"tampered added":    {&CallSignal{CallID: vecCallID, Type: SignalHangup, Reason: "bye", Tampered: true, Sig: hangup.Sig}, b, dev},
 	} {
 		if err := VerifyCallSignal(c.s, c.k, c.b); !errors.Is(err, ErrBadSignature) {
 			t.Errorf("%s: %v", name, err)
@@ -286,4 +287,33 @@ func FuzzSignedCallSignal(f *testing.F) {
 			t.Fatalf("a signal other than the vector verifies: %x", data)
 		}
 	})
+}
+
+// TestCallSignalTampered: only a hangup or a reject may say the device
+// saw tampering, and the flag is signed with the rest.
+func TestCallSignalTampered(t *testing.T) {
+	_, device, _ := vecKeys(t)
+	for _, typ := range []SignalType{SignalOffer, SignalAnswer, SignalCandidate, SignalBusy, SignalRinging} {
+		s := &CallSignal{V: Version, CallID: vecCallID, Type: typ, SDP: "v=0\r\n", Candidate: "{}", Tampered: true}
+		if err := s.Validate(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s with Tampered: %v", typ, err)
+		}
+	}
+	alice, _, bob := vecKeys(t)
+	b := CallBinding{Caller: alice.Public().(ed25519.PublicKey), Callee: bob.Public().(ed25519.PublicKey), Direction: FromCallee}
+	r := &CallSignal{CallID: vecCallID, Type: SignalReject, Reason: "the offer did not verify", Tampered: true}
+	if err := SignCallSignal(device, r, b, []byte("cert")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeCallSignal(r.Encode())
+	if err != nil || !got.Tampered {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if err := VerifyCallSignal(got, device.Public().(ed25519.PublicKey), b); err != nil {
+		t.Errorf("signed reject with Tampered: %v", err)
+	}
+	got.Tampered = false
+	if err := VerifyCallSignal(got, device.Public().(ed25519.PublicKey), b); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("Tampered dropped: %v", err)
+	}
 }
