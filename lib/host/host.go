@@ -117,9 +117,12 @@ const (
 	// bounds what they can fill: 64 MiB for all, 16 MiB for each key, so
 	// that one stranger can't take all of it and a stranger can still
 	// send a file of several MiB (a message counts about twice its size:
-	// its body and its signed bytes).
+	// its body and its signed bytes). The burst is a contact's, so that a
+	// new correspondent's first few thousand lines (smvs-send -l) go
+	// through at once: a delivery refused busy is retried later, after
+	// the lines behind it, which then wait out of order.
 	DefaultStrangerRate     = 100
-	DefaultStrangerBurst    = 1000
+	DefaultStrangerBurst    = DefaultPeerBurst
 	DefaultStrangerStreams  = 64
 	DefaultStrangerQuota    = 64 << 20
 	DefaultStrangerKeyQuota = 16 << 20
