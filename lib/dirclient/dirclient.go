@@ -237,6 +237,12 @@ func (c *Client) do(ctx context.Context, method, path string, body, answer any) 
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseSize+1))
+	if ctx.Err() != nil {
+		// The deadline passed while the answer came: whatever arrived
+		// (an empty or cut answer, seen under load) is not the
+		// directory's word, and the caller wants to know it timed out.
+		return fmt.Errorf("directory %s: %w", c.base, context.Cause(ctx))
+	}
 	if err != nil {
 		return fmt.Errorf("directory %s: reading the answer: %w", c.base, unwrapURLError(err))
 	}
