@@ -107,7 +107,7 @@ const kemWarning = identity.DefaultKEMGrace
 // for lifetime (see record.New), and warns if its KEM key expires soon.
 func newRecord(c *urfave.Context, id *identity.Identity, name, host string, prev *wire.Record, lifetime time.Duration) (*wire.Record, error) {
 	now := time.Now()
-	r, err := record.New(id, name, host, prev, lifetime, now)
+	r, err := record.New(identity.NewKeyring(id, "", nil), name, host, prev, lifetime, now)
 	if err != nil {
 		return nil, cli.Errorf("%w", err).WithHintf("make a new one with: smvs-register rotate --kem")
 	}

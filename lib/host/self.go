@@ -143,7 +143,7 @@ func (h *Host) refreshRecord(ctx context.Context) error {
 
 	now := h.now()
 	h.idMu.RLock()
-	rec, err := record.New(h.id, name, h.advertise(), prev, h.cfg.RecordLifetime, now)
+	rec, err := record.New(identity.NewKeyring(h.id, "", nil), name, h.advertise(), prev, h.cfg.RecordLifetime, now)
 	var signed []byte
 	if err == nil {
 		signed, err = wire.SignRecord(h.id.Signer(), rec)

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 //	# public id: smvs1…                 ("# device id: smvsdev1…" for a device)
 //	SMVS-IDENTITY-SECRET-1…             ("SMVS-DEVICE-SECRET-1…" for a device)
 //	SMVS-KEM-SECRET-1…                  (identities: one line a KEM key, oldest first)
+//	SMVS-RETIRED-SECRET-1…              (identities: a replaced identity's seed, oldest first)
+//	SMVS-ROTATION-1…                    (identities: a signed rotation statement, oldest first)
 //
 // The secret lines are upper-case bech32: the Ed25519 seed, and each KEM key
 // as an encoded wire.KEMSecret. The comment lines are checked, so a file whose
@@ -32,6 +35,8 @@ const (
 	kemSecretPrefix   = "smvs-kem-secret-"
 	identitySecretHRP = "smvs-identity-secret-"
 	deviceSecretHRP   = "smvs-device-secret-"
+	retiredSecretHRP  = "smvs-retired-secret-"
+	rotationHRP       = "smvs-rotation-"
 )
 
 func (k Kind) idComment() string {
@@ -68,6 +73,12 @@ func (id *Identity) MarshalText() []byte {
 		enc := s.Encode()
 		b.WriteString(secretLine(kemSecretPrefix, enc) + "\n")
 		clear(enc)
+	}
+	for _, seed := range id.retired {
+		b.WriteString(secretLine(retiredSecretHRP, seed) + "\n")
+	}
+	for _, r := range id.rotations {
+		b.WriteString(secretLine(rotationHRP, r) + "\n")
 	}
 	return b.Bytes()
 }
@@ -124,26 +135,60 @@ func ParseText(data []byte) (*Identity, error) {
 		id.Destroy()
 		return nil, bad(4, "a device key has no KEM keys")
 	}
+	// KEM keys, then retired seeds, then rotation statements, each kind
+	// in order: section says which kinds may still come.
+	section := 0
 	for i, line := range lines[3:] {
-		k, err := parseKEMLine(line)
-		if err != nil {
+		if err := id.parseLine(line, &section); err != nil {
 			id.Destroy()
 			return nil, bad(i+4, "%v", err)
 		}
-		id.kem = append(id.kem, k)
+	}
+	if err := checkRotations(id.rotations, id.Public()); err != nil {
+		id.Destroy()
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	return id, nil
 }
 
-func parseKEMLine(line string) (*KEMKey, error) {
+// parseLine parses one line after an identity's secret key.
+func (id *Identity) parseLine(line string, section *int) error {
 	hrp, data, err := bech32.Decode(line)
 	if err != nil {
-		return nil, fmt.Errorf("KEM secret: %v", err)
+		return fmt.Errorf("secret line: %v", err)
 	}
 	defer clear(data)
-	if hrp != kemSecretPrefix || line != strings.ToUpper(line) {
-		return nil, errors.New("not an upper-case SMVS KEM secret")
+	if line != strings.ToUpper(line) {
+		return errors.New("secret line is not upper case")
 	}
+	kinds := []string{kemSecretPrefix, retiredSecretHRP, rotationHRP}
+	k := slices.Index(kinds, hrp)
+	switch {
+	case k < 0:
+		return errors.New("not an SMVS KEM secret, retired secret or rotation")
+	case k < *section:
+		return fmt.Errorf("a %s line after a %s line", strings.TrimSuffix(hrp, "-"), strings.TrimSuffix(kinds[*section], "-"))
+	}
+	*section = k
+	switch hrp {
+	case kemSecretPrefix:
+		key, err := parseKEMSecret(data)
+		if err != nil {
+			return err
+		}
+		id.kem = append(id.kem, key)
+	case retiredSecretHRP:
+		if err := retiredSeed(data); err != nil {
+			return err
+		}
+		id.retired = append(id.retired, bytes.Clone(data))
+	case rotationHRP:
+		id.rotations = append(id.rotations, bytes.Clone(data))
+	}
+	return nil
+}
+
+func parseKEMSecret(data []byte) (*KEMKey, error) {
 	s, err := wire.DecodeKEMSecret(data)
 	if err != nil {
 		return nil, err

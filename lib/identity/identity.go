@@ -125,6 +125,13 @@ type Identity struct {
 	created time.Time
 	priv    ed25519.PrivateKey
 	kem     []*KEMKey // oldest first; the last one is current
+	// retired are the Ed25519 seeds of the identities this one replaced
+	// (Rotate), oldest first, kept only until the host has moved its
+	// store to this identity (ForgetRetired).
+	retired [][]byte
+	// rotations are the signed rotation statements that lead to this
+	// identity, oldest first, at most MaxRotations (public).
+	rotations [][]byte
 }
 
 // Generate makes a new secret key of the given kind. An identity also gets a
@@ -170,6 +177,7 @@ func (id *Identity) Destroy() {
 		k.destroy()
 	}
 	id.kem = nil
+	id.ForgetRetired()
 }
 
 // StorageKey derives a 32-byte key for purpose from the secret key, with
@@ -177,9 +185,37 @@ func (id *Identity) Destroy() {
 // host uses it to wrap the keys it keeps at rest, so its data opens only
 // with the identity. The caller clears the key when done.
 func (id *Identity) StorageKey(purpose string) []byte {
-	key, err := hkdf.Key(sha256.New, id.priv.Seed(), nil, "smvs/1 storage key\x00"+purpose, 32)
+	return storageKey(id.priv.Seed(), purpose)
+}
+
+func storageKey(seed []byte, purpose string) []byte {
+	key, err := hkdf.Key(sha256.New, seed, nil, "smvs/1 storage key\x00"+purpose, 32)
 	if err != nil {
 		panic(err) // 32 bytes of SHA-256 HKDF output can't fail
 	}
 	return key
+}
+
+// StorageKeys returns the storage key for purpose (see StorageKey) of
+// this identity, then those of the retired identities it still holds,
+// newest first: data kept under an identity this one replaced opens with
+// one of them until it is moved over. The caller clears the keys.
+func (id *Identity) StorageKeys(purpose string) [][]byte {
+	keys := [][]byte{id.StorageKey(purpose)}
+	for i := len(id.retired) - 1; i >= 0; i-- {
+		keys = append(keys, storageKey(id.retired[i], purpose))
+	}
+	return keys
+}
+
+// Retired reports how many retired identities' secrets id still holds.
+func (id *Identity) Retired() int { return len(id.retired) }
+
+// ForgetRetired destroys the secrets of the identities this one replaced,
+// once nothing is kept under them any more.
+func (id *Identity) ForgetRetired() {
+	for _, s := range id.retired {
+		clear(s)
+	}
+	id.retired = nil
 }

@@ -310,3 +310,83 @@ func TestStorageKey(t *testing.T) {
 		t.Fatal("StorageKey changed across a save and load")
 	}
 }
+
+func TestRotateChainRoundTrip(t *testing.T) {
+	now := time.Now()
+	a, err := Generate(KindIdentity, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.Rotate(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Rotate(now.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retired() != 2 || len(c.Rotations()) != 2 {
+		t.Fatalf("retired %d, rotations %d; want 2 and 2", c.Retired(), len(c.Rotations()))
+	}
+	back, err := ParseText(c.MarshalText())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back.MarshalText(), c.MarshalText()) {
+		t.Error("the file does not round-trip")
+	}
+	keys := back.StorageKeys("store")
+	if !bytes.Equal(keys[0], c.StorageKey("store")) || !bytes.Equal(keys[1], b.StorageKey("store")) || !bytes.Equal(keys[2], a.StorageKey("store")) {
+		t.Error("storage keys are not the identity's, then the retired ones newest first")
+	}
+	back.ForgetRetired()
+	if again, err := ParseText(back.MarshalText()); err != nil || again.Retired() != 0 || len(again.Rotations()) != 2 {
+		t.Errorf("after ForgetRetired: %v; the rotations must stay", err)
+	}
+
+	// A chain that does not lead to the key is refused.
+	text := string(c.MarshalText())
+	other, _ := Generate(KindIdentity, now)
+	bad := strings.Replace(text, strings.SplitN(string(c.MarshalText()), "\n", 4)[2], strings.SplitN(string(other.MarshalText()), "\n", 4)[2], 1)
+	bad = strings.Replace(bad, c.Public().String(), other.Public().String(), 1)
+	if _, err := ParseText([]byte(bad)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a chain leading to another key: %v, want ErrMalformed", err)
+	}
+}
+
+func TestKeyringSavesChanges(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "identity")
+	id, err := Generate(KindIdentity, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteNewFile(path, id.MarshalText()); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := Lock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(path); !errors.Is(err, ErrInUse) {
+		t.Errorf("second lock: %v, want ErrInUse", err)
+	}
+	k := NewKeyring(id, path, nil)
+	kem, err := k.RotateKEM(time.Now(), DefaultKEMLifetime, DefaultKEMGrace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := ReadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, err := saved.CurrentKEM(time.Now()); err != nil || !bytes.Equal(cur.ID(), kem.ID) {
+		t.Errorf("the file's current KEM key is not the new one: %v", err)
+	}
+	k.Close()
+	unlock()
+	if u, err := Lock(path); err != nil {
+		t.Errorf("lock after release: %v", err)
+	} else {
+		u()
+	}
+}

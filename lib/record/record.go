@@ -57,7 +57,7 @@ func Current(ctx context.Context, dirs []*dirclient.Client, key identity.PublicK
 // It carries prev's rotation statement, if prev is id's and has one, so
 // that contacts who pinned the key before still accept this one. prev may
 // be nil. Without a current KEM key, the error wraps identity.ErrNoKEMKey.
-func New(id *identity.Identity, name, host string, prev *wire.Record, lifetime time.Duration, now time.Time) (*wire.Record, error) {
+func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.Duration, now time.Time) (*wire.Record, error) {
 	kem, err := id.CurrentKEM(now)
 	if err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ func New(id *identity.Identity, name, host string, prev *wire.Record, lifetime t
 	r := &wire.Record{
 		Name:     name,
 		Identity: id.Public().Bytes(),
-		KEM:      kem.Public(),
+		KEM:      kem,
 		Host:     host,
 		Seq:      uint64(now.UnixMilli()),
 		Issued:   now.UnixMilli(),

@@ -32,7 +32,7 @@ func newIdentity(t *testing.T) *identity.Identity {
 func TestNew(t *testing.T) {
 	id := newIdentity(t)
 	now := time.Now()
-	r, err := New(id, "alice", "alice.example.net:7447", nil, time.Hour, now)
+	r, err := New(identity.NewKeyring(id, "", nil), "alice", "alice.example.net:7447", nil, time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,17 +48,17 @@ func TestNew(t *testing.T) {
 	// Above the previous record's sequence number, with its rotation.
 	prev := *r
 	prev.Seq, prev.Rotation = r.Seq+1000, []byte("rotation")
-	next, err := New(id, "alice", "", &prev, time.Hour, now)
+	next, err := New(identity.NewKeyring(id, "", nil), "alice", "", &prev, time.Hour, now)
 	if err != nil || next.Seq != prev.Seq+1 || string(next.Rotation) != "rotation" {
 		t.Errorf("after a newer record: %+v, %v", next, err)
 	}
 	// Another key's record lends nothing.
 	prev.Identity = newIdentity(t).Public().Bytes()
-	if other, err := New(id, "alice", "", &prev, time.Hour, now); err != nil || other.Seq != r.Seq || other.Rotation != nil {
+	if other, err := New(identity.NewKeyring(id, "", nil), "alice", "", &prev, time.Hour, now); err != nil || other.Seq != r.Seq || other.Rotation != nil {
 		t.Errorf("after another key's record: %+v, %v", other, err)
 	}
 	// No current KEM key, no record.
-	if _, err := New(id, "alice", "", nil, time.Hour, now.Add(365*24*time.Hour)); !errors.Is(err, identity.ErrNoKEMKey) {
+	if _, err := New(identity.NewKeyring(id, "", nil), "alice", "", nil, time.Hour, now.Add(365*24*time.Hour)); !errors.Is(err, identity.ErrNoKEMKey) {
 		t.Errorf("with the KEM key expired: %v", err)
 	}
 }
@@ -95,7 +95,7 @@ func TestCurrent(t *testing.T) {
 		d   *dirclient.Client
 		seq uint64
 	}{{older, 5}, {newer, 7}} {
-		r, err := New(id, "alice", "", nil, time.Hour, now)
+		r, err := New(identity.NewKeyring(id, "", nil), "alice", "", nil, time.Hour, now)
 		if err != nil {
 			t.Fatal(err)
 		}
