@@ -13,7 +13,7 @@ import (
 func (r *Request) Validate() error {
 	set := 0
 	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil, r.Devices != nil, r.Link != nil, r.Read != nil, r.Call != nil, r.Signal != nil,
-		r.Delete != nil, r.Import != nil, r.Fingerprint != nil, r.Expiry != nil} {
+		r.Delete != nil, r.Import != nil, r.Fingerprint != nil, r.Expiry != nil, r.Publish != nil} {
 		if present {
 			set++
 		}
@@ -49,6 +49,8 @@ func (r *Request) Validate() error {
 		return r.Fingerprint.validate()
 	case r.Op == OpExpiry && r.Expiry != nil:
 		return r.Expiry.validate()
+	case r.Op == OpPublish && r.Publish != nil:
+		return r.Publish.validate()
 	}
 	return fmt.Errorf("%w: operation %d does not match its field", wire.ErrMalformed, r.Op)
 }

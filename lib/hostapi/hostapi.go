@@ -59,6 +59,7 @@ type Request struct {
 	Import      *Import      `cbor:"11,keyasint,omitempty"`
 	Fingerprint *Fingerprint `cbor:"12,keyasint,omitempty"`
 	Expiry      *Expiry      `cbor:"13,keyasint,omitempty"`
+	Publish     *Publish     `cbor:"14,keyasint,omitempty"`
 }
 
 // Submit asks the host to send a message. The host answers once the message
@@ -107,6 +108,7 @@ type Response struct {
 	Imported    *ImportResult      `cbor:"10,keyasint,omitempty"`
 	Fingerprint *FingerprintResult `cbor:"11,keyasint,omitempty"`
 	Expiry      *ExpiryResult      `cbor:"12,keyasint,omitempty"`
+	Published   *PublishResult     `cbor:"13,keyasint,omitempty"`
 }
 
 // SubmitResult says what the host stored.
