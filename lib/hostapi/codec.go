@@ -73,7 +73,7 @@ func (s *Submit) validate() error {
 func (r *Response) Validate() error {
 	set := 0
 	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil, r.Devices != nil, r.Linked != nil, r.Read != nil,
-		r.Deleted != nil, r.Imported != nil, r.Fingerprint != nil, r.Expiry != nil} {
+		r.Deleted != nil, r.Imported != nil, r.Fingerprint != nil, r.Expiry != nil, r.Published != nil} {
 		if present {
 			set++
 		}
