@@ -29,9 +29,10 @@ const (
 	DefaultMaxLifetime = 90 * 24 * time.Hour
 	// MaxSkew is how far in the future an issue time may be.
 	MaxSkew = 5 * time.Minute
-	// MaxRecordSize bounds an encoded signed record (a little over 1.3 KiB
-	// in practice, mostly the KEM key).
-	MaxRecordSize = 4096
+	// MaxRecordSize bounds an encoded signed record: a little over 1.3
+	// KiB in practice, mostly the KEM key, and about 163 bytes more for
+	// each rotation statement it carries (at most wire.MaxRotations).
+	MaxRecordSize = 8192
 )
 
 // Errors a caller maps to answers: ErrNotFound (404), ErrStale and
@@ -97,11 +98,13 @@ func (d *Directory) Check(signed []byte) (*wire.Record, error) {
 	if _, err := identity.KEM().NewPublicKey(r.KEM.Key); err != nil {
 		return nil, invalid("KEM key: %v", err)
 	}
-	if len(r.Rotation) > 0 {
-		rot, err := wire.VerifyRotation(r.Rotation)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
+	// VerifyRecord checked the chain's signatures and links; its
+	// statements must not claim to come from the future either.
+	chain, err := r.Chain()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	for _, rot := range chain {
 		if time.UnixMilli(rot.Issued).After(now.Add(MaxSkew)) {
 			return nil, invalid("rotation statement issued in the future")
 		}

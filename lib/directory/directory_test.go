@@ -328,7 +328,7 @@ func TestInvalid(t *testing.T) {
 		{name: "seq above 2^63-1", want: "sequence number", change: func(e *env, r *wire.Record) { r.Seq = math.MaxInt64 + 1 }},
 		{name: "bad signature", want: "bad signature", signed: func(s []byte) []byte { s[len(s)-1] ^= 1; return s }},
 		{name: "not a record", want: "truncated", signed: func(s []byte) []byte { return s[:len(s)-1] }},
-		{name: "oversized", want: "limit 4096", signed: func(s []byte) []byte { return append(s, make([]byte, directory.MaxRecordSize)...) }},
+		{name: "oversized", want: "limit 8192", signed: func(s []byte) []byte { return append(s, make([]byte, directory.MaxRecordSize)...) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,10 +53,12 @@ func Current(ctx context.Context, dirs []*dirclient.Client, key identity.PublicK
 }
 
 // New returns id's record for name and host, issued at now and valid for
-// lifetime, with id's current KEM key and a sequence number above prev's.
-// It carries prev's rotation statement, if prev is id's and has one, so
-// that contacts who pinned the key before still accept this one. prev may
-// be nil. Without a current KEM key, the error wraps identity.ErrNoKEMKey.
+// lifetime, with id's current KEM key and a sequence number above prev's
+// (if prev is id's; prev may be nil). It carries id's rotation statements
+// (Keys.Rotations), the last in Rotation and the ones before in
+// Rotations, so that contacts who pinned any key the identity held before
+// follow the chain to this one. Without a current KEM key, the error wraps
+// identity.ErrNoKEMKey.
 func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.Duration, now time.Time) (*wire.Record, error) {
 	kem, err := id.CurrentKEM(now)
 	if err != nil {
@@ -73,7 +75,19 @@ func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.D
 	}
 	if prev != nil && bytes.Equal(prev.Identity, r.Identity) {
 		r.Seq = max(r.Seq, prev.Seq+1)
-		r.Rotation = prev.Rotation
+	}
+	chain, err := id.Rotations()
+	if err != nil {
+		return nil, fmt.Errorf("reading the identity's rotation statements: %w", err)
+	}
+	if n := len(chain); n > wire.MaxRotations {
+		chain = chain[n-wire.MaxRotations:]
+	}
+	if n := len(chain); n > 0 {
+		r.Rotation = chain[n-1]
+		if n > 1 {
+			r.Rotations = chain[:n-1]
+		}
 	}
 	return r, nil
 }

@@ -45,11 +45,12 @@ func TestNew(t *testing.T) {
 		t.Errorf("the record does not sign: %v", err)
 	}
 
-	// Above the previous record's sequence number, with its rotation.
+	// Above the previous record's sequence number; the rotation
+	// statements are the identity's, never the previous record's.
 	prev := *r
 	prev.Seq, prev.Rotation = r.Seq+1000, []byte("rotation")
 	next, err := New(identity.NewKeyring(id, "", nil), "alice", "", &prev, time.Hour, now)
-	if err != nil || next.Seq != prev.Seq+1 || string(next.Rotation) != "rotation" {
+	if err != nil || next.Seq != prev.Seq+1 || next.Rotation != nil {
 		t.Errorf("after a newer record: %+v, %v", next, err)
 	}
 	// Another key's record lends nothing.
@@ -57,6 +58,58 @@ func TestNew(t *testing.T) {
 	if other, err := New(identity.NewKeyring(id, "", nil), "alice", "", &prev, time.Hour, now); err != nil || other.Seq != r.Seq || other.Rotation != nil {
 		t.Errorf("after another key's record: %+v, %v", other, err)
 	}
+	// No current KEM key, no record.
+	if _, err := New(identity.NewKeyring(id, "", nil), "alice", "", nil, time.Hour, now.Add(365*24*time.Hour)); !errors.Is(err, identity.ErrNoKEMKey) {
+		t.Errorf("with the KEM key expired: %v", err)
+	}
+}
+
+// TestNewChain: after three rotations the record carries all three
+// statements, the last in Rotation, and verifies with the chain leading
+// from the first key to the last.
+func TestNewChain(t *testing.T) {
+	now := time.Now()
+	first := newIdentity(t)
+	id := first
+	keys := [][]byte{first.Public().Bytes()}
+	for range 3 {
+		next, err := id.Rotate(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(next.Destroy)
+		id = next
+		keys = append(keys, id.Public().Bytes())
+	}
+	r, err := New(identity.NewKeyring(id, "", nil), "alice", "", nil, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Rotations) != 2 || len(r.Rotation) == 0 {
+		t.Fatalf("record carries %d earlier statements and rotation %x", len(r.Rotations), r.Rotation)
+	}
+	signed, err := wire.SignRecord(id.Signer(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := wire.VerifyRecord(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := got.PreviousKeys()
+	if len(prev) != 3 {
+		t.Fatalf("previous keys %d, want 3", len(prev))
+	}
+	for i, k := range prev {
+		if string(k) != string(keys[i]) {
+			t.Errorf("previous key %d is not the identity's key %d", i, i)
+		}
+	}
+}
+
+func TestNewNoKEM(t *testing.T) {
+	id := newIdentity(t)
+	now := time.Now()
 	// No current KEM key, no record.
 	if _, err := New(identity.NewKeyring(id, "", nil), "alice", "", nil, time.Hour, now.Add(365*24*time.Hour)); !errors.Is(err, identity.ErrNoKEMKey) {
 		t.Errorf("with the KEM key expired: %v", err)

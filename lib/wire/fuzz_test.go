@@ -16,7 +16,7 @@ func addVectors(f *testing.F, names ...string) {
 }
 
 func FuzzSigned(f *testing.F) {
-	addVectors(f, "record.cbor", "message.cbor", "rotated-record.cbor", "tombstone.cbor")
+	addVectors(f, "record.cbor", "message.cbor", "rotated-record.cbor", "chained-record.cbor", "tombstone.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := DecodeSigned(data)
 		if err != nil {
@@ -29,12 +29,17 @@ func FuzzSigned(f *testing.F) {
 }
 
 func FuzzRecord(f *testing.F) {
-	addVectors(f, "record.cbor", "rotated-record.cbor")
-	if s, err := DecodeSigned(readVector(f, "rotated-record.cbor")); err == nil {
-		f.Add(s.Body)
+	addVectors(f, "record.cbor", "rotated-record.cbor", "chained-record.cbor")
+	for _, name := range []string{"rotated-record.cbor", "chained-record.cbor"} {
+		if s, err := DecodeSigned(readVector(f, name)); err == nil {
+			f.Add(s.Body)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if r, err := VerifyRecord(data); err == nil {
+			if _, err := r.Chain(); err != nil {
+				t.Fatalf("a verified record's chain does not verify: %v", err)
+			}
 			if _, err := DecodeRecord(r.Encode()); err != nil {
 				t.Fatalf("a verified record does not re-decode: %v", err)
 			}
@@ -111,6 +116,11 @@ func FuzzFrame(f *testing.F) {
 func FuzzRotation(f *testing.F) {
 	if r, err := VerifyRecord(readVector(f, "rotated-record.cbor")); err == nil {
 		f.Add(r.Rotation)
+	}
+	if r, err := VerifyRecord(readVector(f, "chained-record.cbor")); err == nil {
+		for _, s := range r.Rotations {
+			f.Add(s)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		VerifyRotation(data)

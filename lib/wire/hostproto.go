@@ -96,8 +96,8 @@ type HostResponse struct {
 }
 
 // MaxHostRecordSize bounds the record of a HostResponse, as directories
-// bound the records they store.
-const MaxHostRecordSize = 4096
+// bound the records they store (directory.MaxRecordSize).
+const MaxHostRecordSize = 8192
 
 func (r *HostResponse) validate() error {
 	if r.Status < 1 || r.Status > maxHostStatusValue {

@@ -39,7 +39,16 @@ type Record struct {
 	// Rotation, when present, is an encoded signed Rotation from the key
 	// that held this name before to Identity.
 	Rotation []byte `cbor:"8,keyasint,omitempty"`
+	// Rotations, when present, are the encoded signed rotation statements
+	// before Rotation, oldest first: each one's New is the next one's Old,
+	// the last one's New is Rotation's Old. With Rotation they lead from
+	// any key the identity held, at most MaxRotations ago, to Identity.
+	Rotations [][]byte `cbor:"9,keyasint,omitempty"`
 }
+
+// MaxRotations bounds the rotation statements a record carries in all
+// (Rotation and Rotations); identity.MaxRotations is the same number.
+const MaxRotations = 16
 
 func (r *Record) validate() error {
 	if err := checkSize("identity key", r.Identity, KeySize); err != nil {
@@ -59,6 +68,17 @@ func (r *Record) validate() error {
 	}
 	if r.Expires <= r.Issued {
 		return fmt.Errorf("%w: record expires before it is issued", ErrMalformed)
+	}
+	if len(r.Rotations) > 0 && len(r.Rotation) == 0 {
+		return fmt.Errorf("%w: earlier rotation statements without the last one", ErrMalformed)
+	}
+	if n := len(r.Rotations) + 1; n > MaxRotations {
+		return fmt.Errorf("%w: %d rotation statements, at most %d", ErrMalformed, n, MaxRotations)
+	}
+	for _, s := range r.Rotations {
+		if len(s) == 0 {
+			return fmt.Errorf("%w: an empty rotation statement", ErrMalformed)
+		}
 	}
 	return nil
 }
@@ -88,7 +108,9 @@ func SignRecord(signer crypto.Signer, r *Record) ([]byte, error) {
 }
 
 // VerifyRecord decodes a signed record and verifies its signature by the
-// identity key it names, and the rotation statement it carries, if any.
+// identity key it names, and the rotation statements it carries, if any:
+// each is signed by its old key, and they form one chain (each one's new
+// key is the next one's old key, no key twice) ending at Identity.
 // Whether the record is current (expiry, sequence) is for the caller to
 // judge.
 func VerifyRecord(data []byte) (*Record, error) {
@@ -96,21 +118,54 @@ func VerifyRecord(data []byte) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(r.Rotation) > 0 {
-		rot, err := VerifyRotation(r.Rotation)
-		if err != nil {
-			return nil, fmt.Errorf("record's rotation statement: %w", err)
-		}
-		if !bytes.Equal(rot.New, r.Identity) {
-			return nil, fmt.Errorf("record's rotation statement: %w: it names another new key", ErrMalformed)
-		}
+	if _, err := r.Chain(); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
-// RotatedFrom returns the key the record's rotation statement rotates from,
-// or nil if it carries none. It is meaningful only on a record that
-// VerifyRecord returned.
+// Chain verifies the record's rotation statements (Rotations, then
+// Rotation) and returns them decoded, oldest first: none if it carries
+// none. Chain()[i].Old are the keys the identity held before, oldest
+// first.
+func (r *Record) Chain() ([]*Rotation, error) {
+	if len(r.Rotation) == 0 {
+		if len(r.Rotations) > 0 {
+			return nil, fmt.Errorf("record's rotation statements: %w: earlier ones without the last one", ErrMalformed)
+		}
+		return nil, nil
+	}
+	all := append(append(make([][]byte, 0, len(r.Rotations)+1), r.Rotations...), r.Rotation)
+	if len(all) > MaxRotations {
+		return nil, fmt.Errorf("record's rotation statements: %w: %d, at most %d", ErrMalformed, len(all), MaxRotations)
+	}
+	chain := make([]*Rotation, len(all))
+	seen := map[string]bool{string(r.Identity): true}
+	for i, s := range all {
+		rot, err := VerifyRotation(s)
+		if err != nil {
+			return nil, fmt.Errorf("record's rotation statement %d of %d: %w", i+1, len(all), err)
+		}
+		if i > 0 && !bytes.Equal(chain[i-1].New, rot.Old) {
+			return nil, fmt.Errorf("record's rotation statement %d of %d: %w: it rotates from another key than the one before rotated to",
+				i+1, len(all), ErrMalformed)
+		}
+		if seen[string(rot.Old)] {
+			return nil, fmt.Errorf("record's rotation statement %d of %d: %w: it rotates from a key the chain holds already",
+				i+1, len(all), ErrMalformed)
+		}
+		seen[string(rot.Old)] = true
+		chain[i] = rot
+	}
+	if !bytes.Equal(chain[len(chain)-1].New, r.Identity) {
+		return nil, fmt.Errorf("record's rotation statement: %w: it names another new key", ErrMalformed)
+	}
+	return chain, nil
+}
+
+// RotatedFrom returns the key the record's last rotation statement
+// rotates from, or nil if it carries none. It is meaningful only on a
+// record that VerifyRecord returned.
 func (r *Record) RotatedFrom() []byte {
 	if len(r.Rotation) == 0 {
 		return nil
@@ -124,4 +179,26 @@ func (r *Record) RotatedFrom() []byte {
 		return nil
 	}
 	return rot.Old
+}
+
+// PreviousKeys returns the keys the record's rotation statements rotate
+// from, oldest first, or none. It is meaningful only on a record that
+// VerifyRecord returned.
+func (r *Record) PreviousKeys() [][]byte {
+	var keys [][]byte
+	for _, data := range append(append([][]byte(nil), r.Rotations...), r.Rotation) {
+		if len(data) == 0 {
+			continue
+		}
+		s, err := DecodeSigned(data)
+		if err != nil {
+			return nil
+		}
+		rot, err := DecodeRotation(s.Body)
+		if err != nil {
+			return nil
+		}
+		keys = append(keys, rot.Old)
+	}
+	return keys
 }
