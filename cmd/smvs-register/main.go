@@ -27,6 +27,7 @@ const (
 	exitNotFound   = 3 // no such contact or record
 	exitKeyChanged = 4 // the key differs from the pinned one, or a directory served an older record than one seen
 	exitConflict   = 5 // a directory refused: name held by another key, or sequence number not above the stored one
+	exitInUse      = 6 // another process owns the identity and can't make this change
 )
 
 func main() {
@@ -85,7 +86,7 @@ func newApp() *urfave.App {
 				Flags: flags([]urfave.Flag{
 					hostFlag("the address `ADDR` (HOST:PORT) where your host listens (default: the published one)"),
 					lifetimeFlag(),
-				}, cli.DirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags(), ownerFlags()),
 				Action: publish,
 			},
 			{
@@ -94,7 +95,7 @@ func newApp() *urfave.App {
 				Flags: flags([]urfave.Flag{
 					hostFlag("change the host address to `ADDR` (HOST:PORT)"),
 					lifetimeFlag(),
-				}, cli.DirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags(), ownerFlags()),
 				Action: update,
 			},
 			{
@@ -105,13 +106,13 @@ func newApp() *urfave.App {
 					&urfave.BoolFlag{Name: "identity", Usage: "make a new identity, signed over to by the old one"},
 					hostFlag("change the host address to `ADDR` (HOST:PORT)"),
 					lifetimeFlag(),
-				}, cli.DirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags(), ownerFlags()),
 				Action: rotate,
 			},
 			{
 				Name:   "remove",
 				Usage:  "remove this identity's record from the directories",
-				Flags:  flags(cli.DirFlags(), identityFlags()),
+				Flags:  flags(cli.DirFlags(), identityFlags(), ownerFlags()),
 				Action: remove,
 			},
 			{

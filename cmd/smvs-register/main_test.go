@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,8 +28,10 @@ import (
 	"smvs/lib/directory"
 	"smvs/lib/directory/server"
 	"smvs/lib/directory/sqlitestore"
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/link"
+	"smvs/lib/record"
 	"smvs/lib/tlspin"
 	"smvs/lib/wire"
 )
@@ -62,8 +66,9 @@ func newDir(t *testing.T) dir {
 
 // user is an SMVS home with an identity in it.
 type user struct {
-	home string
-	dirs []dir
+	home   string
+	dirs   []dir
+	socket string // the host's socket, if not host.sock in home
 }
 
 func newUser(t *testing.T, dirs ...dir) *user {
@@ -123,6 +128,8 @@ func (u *user) run(t *testing.T, args ...string) result {
 	t.Setenv(cli.DirPinEnv, strings.Join(pins, ","))
 	t.Setenv(cli.PassphraseFDEnv, "")
 	t.Setenv(cli.PassphraseFileEnv, "")
+	t.Setenv(cli.SocketEnv, u.socket)
+	t.Setenv(agentEnv, "")
 	var stdout, stderr bytes.Buffer
 	code := run(append([]string{"smvs-register"}, args...), &stdout, &stderr)
 	return result{code, stdout.String(), stderr.String()}
@@ -385,76 +392,352 @@ func TestRotateIdentity(t *testing.T) {
 	alice.ok(t, "publish", "--host", "alice.example.net:7447", "alice")
 	bob.ok(t, "lookup", "alice")
 	bob.ok(t, "verify", "--yes", "alice")
-	oldKey := alice.key(t)
-	oldFile, err := os.ReadFile(alice.identityPath())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := alice.identity(t)
 
 	r := alice.ok(t, "rotate", "--identity")
-	newKey := strings.TrimSpace(r.stdout)
-	if !regexp.MustCompile(`^smvs1[a-z0-9]+$`).MatchString(newKey) || newKey == oldKey || alice.key(t) != newKey {
-		t.Fatalf("rotate --identity printed %q; the identity is now %s (was %s)", r.stdout, alice.key(t), oldKey)
-	}
-	old := alice.identityPath() + ".old"
-	if got, err := os.ReadFile(old); err != nil || !bytes.Equal(got, oldFile) {
-		t.Errorf("identity.old: %v", err)
-	}
-	if info, err := os.Stat(old); err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("identity.old: %v, %v", info, err)
-	}
-	if _, err := os.Stat(alice.identityPath() + ".new"); !os.IsNotExist(err) {
-		t.Errorf("identity.new was left behind: %v", err)
+	b := rotated(t, alice, r, a, 1)
+	for _, ext := range []string{".new", ".old"} {
+		if _, err := os.Stat(alice.identityPath() + ext); !os.IsNotExist(err) {
+			t.Errorf("identity%s: %v", ext, err)
+		}
 	}
 
 	// Bob, who pinned the old key, accepts the new one: the old key
 	// signed it over.
 	r = bob.ok(t, "lookup", "alice")
-	if !strings.Contains(r.stdout, "id:          "+newKey) || !strings.Contains(r.stderr, "alice moved to a new key, with a rotation signed by the pinned one") ||
-		!strings.Contains(r.stderr, "no longer marked verified") || !strings.Contains(r.stdout, "host:        alice.example.net:7447") {
+	if !strings.Contains(r.stdout, "id:          "+b.Public().String()) || !strings.Contains(r.stderr, "alice moved to a new key, with a rotation signed by the pinned one") ||
+		!strings.Contains(r.stdout, "host:        alice.example.net:7447") {
 		t.Errorf("lookup after the rotation:\n%s\n%s", r.stdout, r.stderr)
 	}
-	if got, want := bob.contacts(t), "alice "+newKey+" seq=[0-9]+\n"; !regexp.MustCompile("^" + want + "$").MatchString(got) {
+	if got, want := bob.contacts(t), "alice "+b.Public().String()+" .*seq=[0-9]+\n"; !regexp.MustCompile("^" + want + "$").MatchString(got) {
 		t.Errorf("bob's contacts:\n%s\nwant\n%s", got, want)
 	}
 
 	// Later updates keep the rotation statement, for contacts who have
 	// not looked alice up since.
 	carol := newUser(t, d)
-	if err := os.WriteFile(carol.contactsPath(), []byte("alice "+oldKey+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(carol.contactsPath(), []byte("alice "+a.Public().String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	alice.ok(t, "update")
-	if got := lookupJSON(t, carol, "alice"); got.ID != newKey || got.Change != "rotated" {
+	if got := lookupJSON(t, carol, "alice"); got.ID != b.Public().String() || got.Change != "rotated" {
 		t.Errorf("carol's lookup after an update: %+v", got)
 	}
 }
 
+// Two rotations in a row, with no host started in between: the identity
+// file carries the chain A→B→C and both retired keys, and a contact who
+// pinned A, offline all along, follows the chain to C.
+func TestRotateIdentityTwice(t *testing.T) {
+	d := newDir(t)
+	alice, bob, carol := newUser(t, d), newUser(t, d), newUser(t, d)
+	alice.ok(t, "publish", "--host", "alice.example.net:7447", "alice")
+	bob.ok(t, "lookup", "alice")
+	a := alice.identity(t)
+
+	b := rotated(t, alice, alice.ok(t, "rotate", "--identity"), a, 1)
+	carol.ok(t, "lookup", "alice")
+	c := rotated(t, alice, alice.ok(t, "rotate", "--identity"), b, 2)
+	if first, err := wire.VerifyRotation(c.Rotations()[0]); err != nil || !bytes.Equal(first.Old, a.Public().Bytes()) {
+		t.Errorf("the chain does not start at A: %v", err)
+	}
+
+	for _, u := range []*user{bob, carol} {
+		if got := lookupJSON(t, u, "alice"); got.ID != c.Public().String() || got.Change != "rotated" || got.Host != "alice.example.net:7447" {
+			t.Errorf("lookup after two rotations: %+v", got)
+		}
+	}
+}
+
+// rotated checks u's identity after its n-th rotation, the one from prev
+// that r printed, and returns it: the file holds the new identity, with
+// its rotations leading from prev and the retired keys, n of each.
+func rotated(t *testing.T, u *user, r result, prev *identity.Identity, n int) *identity.Identity {
+	t.Helper()
+	id := u.identity(t)
+	if got := strings.TrimSpace(r.stdout); got != id.Public().String() || id.Public() == prev.Public() {
+		t.Fatalf("rotate --identity printed %q; the identity is now %s (was %s)", r.stdout, id.Public(), prev.Public())
+	}
+	if !strings.Contains(r.stderr, "rotated "+prev.Public().String()+" to a new identity") ||
+		!strings.Contains(r.stderr, "published \"alice\" ("+id.Public().String()+")") {
+		t.Errorf("rotate --identity stderr:\n%s", r.stderr)
+	}
+	chain := id.Rotations()
+	if len(chain) != n || id.Retired() != n {
+		t.Fatalf("after rotation %d: %d rotations, %d retired keys", n, len(chain), id.Retired())
+	}
+	last, err := wire.VerifyRotation(chain[n-1])
+	if err != nil || !bytes.Equal(last.Old, prev.Public().Bytes()) || !bytes.Equal(last.New, id.Public().Bytes()) {
+		t.Errorf("rotation %d does not lead from %s to %s: %v", n, prev.Public(), id.Public(), err)
+	}
+	if info, err := os.Stat(u.identityPath()); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("identity file: %v, %v", info, err)
+	}
+	return id
+}
+
 func TestRotateIdentityFails(t *testing.T) {
 	d := newDir(t)
-	alice := newUser(t, d)
+	alice, bob := newUser(t, d), newUser(t, d)
 	alice.fails(t, exitNotFound, "no directory has a record of yours", "rotate", "--identity")
 	alice.ok(t, "publish", "alice")
+	bob.ok(t, "lookup", "alice")
+	a := alice.identity(t)
 	before, _ := os.ReadFile(alice.identityPath())
 
-	// A directory that can't be trusted, and one that refuses the new
-	// record: the identity stays as it was.
+	// A directory that can't be trusted: nothing is changed.
 	alice.dirs = []dir{{d.url, wrongPin}}
 	alice.fails(t, 1, "does not match the pin", "rotate", "--identity")
-	alice.dirs = []dir{d}
-	alice.fails(t, 1, "record valid for longer than", "rotate", "--identity", "--lifetime", "100d")
-	if _, err := os.Stat(alice.identityPath() + ".new"); !os.IsNotExist(err) {
-		t.Errorf("a failed rotation left identity.new: %v", err)
+	if after, _ := os.ReadFile(alice.identityPath()); !bytes.Equal(before, after) {
+		t.Error("a rotation that could not read the record changed the identity")
 	}
-	if err := os.WriteFile(alice.identityPath()+".new", []byte("left over"), 0o600); err != nil {
+
+	// A directory that refuses the new record: the new identity is
+	// saved, and update publishes it.
+	alice.dirs = []dir{d}
+	r := alice.fails(t, 1, "record valid for longer than", "rotate", "--identity", "--lifetime", "100d")
+	if !strings.Contains(r.stderr, "hint: the new identity is saved; publish it with: smvs-register update") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	b := alice.identity(t)
+	if b.Public() == a.Public() || strings.TrimSpace(r.stdout) != b.Public().String() || len(b.Rotations()) != 1 {
+		t.Fatalf("after a failed publish the identity is %s (was %s), printed %q", b.Public(), a.Public(), r.stdout)
+	}
+	alice.ok(t, "update")
+	if got := lookupJSON(t, bob, "alice"); got.ID != b.Public().String() || got.Change != "rotated" {
+		t.Errorf("bob's lookup after the update: %+v", got)
+	}
+}
+
+func TestRotateIdentityProtected(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scrypt at full cost")
+	}
+	d := newDir(t)
+	alice := newUser(t, d)
+	a := alice.identity(t)
+	if err := identity.ReplaceFile(alice.identityPath(), cheaplyProtected(t, a.MarshalText(), "correct horse")); err != nil {
 		t.Fatal(err)
 	}
-	alice.fails(t, 1, "identity.new exists: an earlier rotation did not finish", "rotate", "--identity")
-	if after, _ := os.ReadFile(alice.identityPath()); !bytes.Equal(before, after) {
-		t.Error("a failed rotation changed the identity")
+	pass := writeTemp(t, "correct horse\n")
+	alice.ok(t, "publish", "--passphrase-file", pass, "alice")
+	r := alice.ok(t, "rotate", "--identity", "--passphrase-file", pass)
+	data, err := os.ReadFile(alice.identityPath())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(alice.identityPath() + ".old"); !os.IsNotExist(err) {
-		t.Errorf("a failed rotation made identity.old: %v", err)
+	if !identity.IsEncrypted(data) {
+		t.Fatal("the rotated identity is no longer protected")
+	}
+	b, err := identity.Unmarshal(data, func() ([]byte, error) { return []byte("correct horse"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Destroy()
+	if b.Public() == a.Public() || strings.TrimSpace(r.stdout) != b.Public().String() || len(b.Rotations()) != 1 || b.Retired() != 1 {
+		t.Errorf("the protected identity was not rotated: %s, %d rotations, %d retired", b.Public(), len(b.Rotations()), b.Retired())
+	}
+}
+
+// While another process holds the identity file's lock, no command
+// changes the identity or its record, and each says who holds it.
+func TestIdentityInUse(t *testing.T) {
+	d := newDir(t)
+	alice := newUser(t, d)
+	alice.ok(t, "publish", "alice")
+	before, _ := os.ReadFile(alice.identityPath())
+	unlock, err := identity.Lock(alice.identityPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+
+	held := fmt.Sprintf("%s is in use by process %d", alice.identityPath(), os.Getpid())
+	changes := [][]string{{"publish", "alice"}, {"update"}, {"rotate", "--kem"}, {"rotate", "--identity"}, {"remove"}}
+	for _, args := range changes {
+		r := alice.fails(t, exitInUse, "error: "+held, args...)
+		if !strings.Contains(r.stderr, "hint: smvs-hostd, smvs-agent or another smvs-register holds it") {
+			t.Errorf("%q: stderr:\n%s", args, r.stderr)
+		}
+	}
+
+	// smvs-hostd holds it, and its socket does not answer.
+	nameProcess(t, os.Getpid(), "smvs-hostd")
+	r := alice.fails(t, exitInUse, fmt.Sprintf("error: can't rotate the identity while smvs-hostd runs (process %d)", os.Getpid()), "rotate", "--identity")
+	if !strings.Contains(r.stderr, "hint: stop smvs-hostd, run smvs-register rotate --identity, then start it again: it moves its store to the new identity") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	alice.fails(t, exitInUse, "error: can't remove your record while smvs-hostd runs", "remove")
+	r = alice.fails(t, exitInUse, held+" (smvs-hostd), which does not answer on "+filepath.Join(alice.home, "host.sock"), "update")
+	if !strings.Contains(r.stderr, "hint: point --socket (or SMVS_SOCKET) at the socket smvs-hostd listens on") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	nameProcess(t, os.Getpid(), "smvs-agent")
+	r = alice.fails(t, exitInUse, held+" (smvs-agent)", "rotate", "--kem")
+	if !strings.Contains(r.stderr, "hint: point --agent (or SMVS_AGENT_SOCK) at the socket smvs-agent listens on") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if after, _ := os.ReadFile(alice.identityPath()); !bytes.Equal(before, after) {
+		t.Error("the identity changed while another process held it")
+	}
+
+	unlock()
+	alice.ok(t, "rotate", "--kem")
+}
+
+// nameProcess makes processName name pid name for the rest of the test.
+func nameProcess(t *testing.T, pid int, name string) {
+	real := processName
+	processName = func(p int) string {
+		if p == pid {
+			return name
+		}
+		return real(p)
+	}
+	t.Cleanup(func() { processName = real })
+}
+
+// fakeHost answers publish requests on a user's host socket, as a
+// running smvs-hostd does, and keeps them.
+type fakeHost struct {
+	mu       sync.Mutex
+	requests []hostapi.Publish
+	answer   func(*hostapi.Publish) *hostapi.Response
+}
+
+func startFakeHost(t *testing.T, u *user) *fakeHost {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "smvs") // short: a socket's path has room for about 100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.socket = filepath.Join(dir, "host.sock")
+	ln, err := net.Listen("unix", u.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHost{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				for {
+					req, err := hostapi.ReadRequest(conn, hostapi.MaxFrame)
+					if err != nil {
+						return
+					}
+					h.mu.Lock()
+					h.requests = append(h.requests, *req.Publish)
+					answer := h.answer
+					h.mu.Unlock()
+					hostapi.WriteResponse(conn, answer(req.Publish))
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		os.RemoveAll(dir)
+	})
+	return h
+}
+
+// answers makes the host answer with res, its record made of id's keys.
+func (h *fakeHost) answers(t *testing.T, id *identity.Identity, res hostapi.PublishResult) {
+	t.Helper()
+	now := time.Now()
+	r, err := record.New(identity.NewKeyring(id, "", nil), "alice", "alice.example.net:7447", nil, 30*24*time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Record, err = wire.SignRecord(id.Signer(), r); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.answer = func(*hostapi.Publish) *hostapi.Response { return &hostapi.Response{Published: &res} }
+}
+
+func (h *fakeHost) last() hostapi.Publish {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.requests) == 0 {
+		return hostapi.Publish{}
+	}
+	return h.requests[len(h.requests)-1]
+}
+
+// While a host runs, publish, update and rotate --kem ask it to make the
+// change, and say what it did as they would have; rotate --identity and
+// remove are refused.
+func TestThroughHost(t *testing.T) {
+	alice := newUser(t, dir{"https://a.example", ""})
+	id := alice.identity(t)
+	before, _ := os.ReadFile(alice.identityPath())
+	host := startFakeHost(t, alice)
+	host.answers(t, id, hostapi.PublishResult{Published: []string{"https://a.example", "https://b.example"}})
+
+	r := alice.ok(t, "publish", "Alice")
+	for _, d := range []string{"https://a.example", "https://b.example"} {
+		if !strings.Contains(r.stderr, `published "alice" (`+id.Public().String()+") to "+d+", valid until ") {
+			t.Errorf("publish stderr:\n%s", r.stderr)
+		}
+	}
+	if got := host.last(); got != (hostapi.Publish{Name: "alice"}) {
+		t.Errorf("publish asked %+v", got)
+	}
+	alice.ok(t, "update", "--host", "new.example.net:7447", "--lifetime", "2d")
+	if got := host.last(); got != (hostapi.Publish{Host: "new.example.net:7447", Lifetime: (48 * time.Hour).Milliseconds()}) {
+		t.Errorf("update asked %+v", got)
+	}
+
+	host.answers(t, id, hostapi.PublishResult{Published: []string{"https://a.example"}, KEMRotated: true, Pruned: 2})
+	r = alice.ok(t, "rotate", "--kem")
+	kem, _ := id.CurrentKEM(time.Now())
+	if !strings.Contains(r.stderr, fmt.Sprintf("new KEM key %x, valid until ", kem.ID())) || !strings.Contains(r.stderr, "destroyed 2 expired KEM keys") {
+		t.Errorf("rotate --kem stderr:\n%s", r.stderr)
+	}
+	if got := host.last(); got != (hostapi.Publish{RotateKEM: true}) {
+		t.Errorf("rotate --kem asked %+v", got)
+	}
+
+	// Directories that refused the host's record, as summarize says it.
+	host.answers(t, id, hostapi.PublishResult{Published: []string{"https://a.example"}, Failed: []string{"directory https://b.example: busy"}})
+	r = alice.fails(t, 1, "error: published to 1 of 2 directories", "update")
+	if !strings.Contains(r.stderr, "warning: directory https://b.example: busy") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	host.answers(t, id, hostapi.PublishResult{Failed: []string{"directory https://b.example: busy"}, KEMRotated: true})
+	r = alice.fails(t, 1, "error: directory https://b.example: busy", "rotate", "--kem")
+	if !strings.Contains(r.stderr, "hint: the new KEM key is saved; publish it with: smvs-register update") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	host.answers(t, id, hostapi.PublishResult{})
+	alice.fails(t, 1, "error: smvs-hostd made the record but has no directory to publish it in", "update")
+	host.answers(t, id, hostapi.PublishResult{KEMRotated: true})
+	if r := alice.ok(t, "rotate", "--kem"); !strings.Contains(r.stderr, "warning: smvs-hostd made the record but has no directory") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	host.mu.Lock()
+	host.answer = func(*hostapi.Publish) *hostapi.Response {
+		return &hostapi.Response{Err: &hostapi.Error{Code: hostapi.ErrForbidden, Message: "only the owner may publish"}}
+	}
+	host.mu.Unlock()
+	alice.fails(t, 1, "error: smvs-hostd refused to publish: only the owner may publish", "update")
+
+	r = alice.fails(t, exitInUse, "error: can't rotate the identity while smvs-hostd runs", "rotate", "--identity")
+	if !strings.Contains(r.stderr, "hint: stop smvs-hostd, run smvs-register rotate --identity, then start it again") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	alice.fails(t, exitInUse, "error: can't remove your record while smvs-hostd runs: it would publish it again", "remove")
+	if after, _ := os.ReadFile(alice.identityPath()); !bytes.Equal(before, after) {
+		t.Error("smvs-register changed the identity file while the host ran")
 	}
 }
 
@@ -865,8 +1148,8 @@ func TestManPage(t *testing.T) {
 	clitest.CheckManPage(t, clitest.ManPage{
 		Name:      "smvs-register.1",
 		App:       newApp(),
-		Env:       []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv},
-		ExitCodes: []int{exitNotFound, exitKeyChanged, exitConflict},
+		Env:       []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv, cli.SocketEnv, agentEnv},
+		ExitCodes: []int{exitNotFound, exitKeyChanged, exitConflict, exitInUse},
 	})
 }
 

@@ -3,8 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -12,6 +10,7 @@ import (
 	"smvs/lib/cli"
 	"smvs/lib/dirclient"
 	"smvs/lib/directory"
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/record"
 	"smvs/lib/wire"
@@ -21,13 +20,11 @@ import (
 type self struct {
 	id   *identity.Identity
 	path string
-	raw  []byte // the file as read; only when kept for rewriting it
 	pass []byte // its passphrase, nil if unprotected; only when kept
 }
 
 func (s *self) close() {
 	s.id.Destroy()
-	clear(s.raw)
 	clear(s.pass)
 }
 
@@ -48,9 +45,9 @@ func readSelf(c *urfave.Context) (*self, error) {
 	return &self{id: id, path: path}, nil
 }
 
-// readSelfForRewrite reads the user's identity and keeps the file's
-// contents and its passphrase (see cli.ReadIdentityForRewrite), to write
-// the changed identity back protected the same way.
+// readSelfForRewrite reads the user's identity and keeps its passphrase
+// (see cli.ReadIdentityForRewrite), to write the changed identity back
+// protected the same way.
 func readSelfForRewrite(c *urfave.Context) (*self, error) {
 	path, err := cli.IdentityPath(c)
 	if err != nil {
@@ -60,27 +57,13 @@ func readSelfForRewrite(c *urfave.Context) (*self, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &self{id: id, path: path, raw: raw, pass: pass}
+	clear(raw)
+	s := &self{id: id, path: path, pass: pass}
 	if id.Kind() != identity.KindIdentity {
 		s.close()
 		return nil, cli.Errorf("%s holds a device key, not an identity", path)
 	}
 	return s, nil
-}
-
-// marshal returns id's key file contents, protected with s's passphrase
-// if s's file was.
-func (s *self) marshal(id *identity.Identity) ([]byte, error) {
-	text := id.MarshalText()
-	if s.pass == nil {
-		return text, nil
-	}
-	defer clear(text)
-	data, err := identity.Encrypt(text, s.pass)
-	if err != nil {
-		return nil, cli.Errorf("protecting the key: %w", err)
-	}
-	return data, nil
 }
 
 // currentRecord returns the newest record of key that the directories
@@ -93,6 +76,36 @@ func currentRecord(c *urfave.Context, dirs []*dirclient.Client, key identity.Pub
 	return r, nil
 }
 
+// lastRecord returns the newest record of the identity the directories
+// serve, or failing that, of the newest key it rotated from: after a
+// rotation whose record no directory took, the new key's record takes
+// the name and host address of the old one's. It returns nil if none
+// has a record.
+func lastRecord(c *urfave.Context, dirs []*dirclient.Client, k identity.Keys) (*wire.Record, error) {
+	r, err := currentRecord(c, dirs, k.Public())
+	if r != nil || err != nil {
+		return r, err
+	}
+	chain, err := k.Rotations()
+	if err != nil {
+		return nil, cli.Errorf("reading the identity's rotations: %w", err)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		rot, err := wire.VerifyRotation(chain[i])
+		if err != nil {
+			return nil, cli.Errorf("the identity's rotation %d: %w", i+1, err)
+		}
+		old, err := identity.NewPublicKey(identity.KindIdentity, rot.Old)
+		if err != nil {
+			return nil, cli.Errorf("the identity's rotation %d: %w", i+1, err)
+		}
+		if r, err := currentRecord(c, dirs, old); r != nil || err != nil {
+			return r, err
+		}
+	}
+	return nil, nil
+}
+
 // noRecord is the error of a command that needs the user's current record.
 func noRecord(key identity.PublicKey) *cli.Error {
 	return cli.Errorf("no directory has a record of yours (%s)", key).WithExitCode(exitNotFound).
@@ -103,11 +116,11 @@ func noRecord(key identity.PublicKey) *cli.Error {
 // warns about it.
 const kemWarning = identity.DefaultKEMGrace
 
-// newRecord returns id's record for name and host, issued now and valid
+// newRecord returns k's record for name and host, issued now and valid
 // for lifetime (see record.New), and warns if its KEM key expires soon.
-func newRecord(c *urfave.Context, id *identity.Identity, name, host string, prev *wire.Record, lifetime time.Duration) (*wire.Record, error) {
+func newRecord(c *urfave.Context, k identity.Keys, name, host string, prev *wire.Record, lifetime time.Duration) (*wire.Record, error) {
 	now := time.Now()
-	r, err := record.New(identity.NewKeyring(id, "", nil), name, host, prev, lifetime, now)
+	r, err := record.New(k, name, host, prev, lifetime, now)
 	if err != nil {
 		return nil, cli.Errorf("%w", err).WithHintf("make a new one with: smvs-register rotate --kem")
 	}
@@ -119,11 +132,11 @@ func newRecord(c *urfave.Context, id *identity.Identity, name, host string, prev
 	return r, nil
 }
 
-// publishAll sends a signed record to every directory and reports each
-// success. It returns how many directories took it, and an error if any
-// refused.
-func publishAll(c *urfave.Context, dirs []*dirclient.Client, r *wire.Record, signer *identity.Identity) (int, error) {
-	signed, err := wire.SignRecord(signer.Signer(), r)
+// publishAll sends a record signed by k to every directory and reports
+// each success. It returns how many directories took it, and an error if
+// any refused.
+func publishAll(c *urfave.Context, dirs []*dirclient.Client, r *wire.Record, k identity.Keys) (int, error) {
+	signed, err := wire.SignRecord(k.Signer(), r)
 	if err != nil {
 		return 0, cli.Errorf("signing the record: %w", err)
 	}
@@ -133,7 +146,7 @@ func publishAll(c *urfave.Context, dirs []*dirclient.Client, r *wire.Record, sig
 			failed = append(failed, err)
 			continue
 		}
-		say(c, "published %q (%s) to %s, valid until %s", r.Name, signer.Public(), d, formatTime(r.Expires))
+		say(c, "published %q (%s) to %s, valid until %s", r.Name, k.Public(), d, formatTime(r.Expires))
 	}
 	return len(dirs) - len(failed), summarize(c, "published to", len(dirs), failed)
 }
@@ -183,7 +196,8 @@ func update(c *urfave.Context) error {
 }
 
 // publishRecord publishes this identity's record under name, or under the
-// name of its current record if name is "".
+// name of its current record if name is "": through the running host if
+// one answers, else with the keys where they are held.
 func publishRecord(c *urfave.Context, name string) error {
 	lifetime, err := lifetime(c)
 	if err != nil {
@@ -193,22 +207,25 @@ func publishRecord(c *urfave.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if done, err := throughHost(c, &hostapi.Publish{Name: name, Host: host, Lifetime: hostLifetime(c, lifetime)}); done {
+		return err
+	}
 	dirs, err := needDirectories(c)
 	if err != nil {
 		return err
 	}
-	me, err := readSelf(c)
+	k, err := openKeys(c, changeRecord)
 	if err != nil {
 		return err
 	}
-	defer me.close()
-	prev, err := currentRecord(c, dirs, me.id.Public())
+	defer k.Close()
+	prev, err := lastRecord(c, dirs, k)
 	if err != nil {
 		return err
 	}
 	switch {
 	case name == "" && prev == nil:
-		return noRecord(me.id.Public())
+		return noRecord(k.Public())
 	case name == "":
 		name = prev.Name
 	case prev != nil && prev.Name != name:
@@ -221,11 +238,11 @@ func publishRecord(c *urfave.Context, name string) error {
 		cli.Warningf(c, "the record gives no host address: others can find your key, but their hosts can't reach yours")
 		cli.Hintf(c, "give the address where smvs-hostd listens with --host ADDR, or let smvs-hostd --name %s publish it", name)
 	}
-	r, err := newRecord(c, me.id, name, host, prev, lifetime)
+	r, err := newRecord(c, k, name, host, prev, lifetime)
 	if err != nil {
 		return err
 	}
-	_, err = publishAll(c, dirs, r, me.id)
+	_, err = publishAll(c, dirs, r, k)
 	return err
 }
 
@@ -245,7 +262,8 @@ func rotate(c *urfave.Context) error {
 }
 
 // rotateKEM gives the identity a new KEM key, saves it, and publishes the
-// record with it where the identity has one.
+// record with it where the identity has one: the running host does all
+// that if one answers.
 func rotateKEM(c *urfave.Context) error {
 	lifetime, err := lifetime(c)
 	if err != nil {
@@ -255,36 +273,33 @@ func rotateKEM(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	if done, err := throughHost(c, &hostapi.Publish{Host: host, Lifetime: hostLifetime(c, lifetime), RotateKEM: true}); done {
+		return err
+	}
 	dirs, err := cli.Directories(c)
 	if err != nil {
 		return err
 	}
-	me, err := readSelfForRewrite(c)
+	k, err := openKeys(c, changeRecord)
 	if err != nil {
 		return err
 	}
-	defer me.close()
-	prev, err := currentRecord(c, dirs, me.id.Public())
+	defer k.Close()
+	prev, err := lastRecord(c, dirs, k)
 	if err != nil {
 		return err
 	}
 
 	now := time.Now()
-	kem, err := me.id.RotateKEM(now, identity.DefaultKEMLifetime, identity.DefaultKEMGrace)
+	kem, err := k.RotateKEM(now, identity.DefaultKEMLifetime, identity.DefaultKEMGrace)
 	if err != nil {
 		return cli.Errorf("making the KEM key: %w", err)
 	}
-	pruned := me.id.PruneKEM(now)
-	data, err := me.marshal(me.id)
+	sayKEM(c, kem, now)
+	pruned, err := k.PruneKEM(now)
 	if err != nil {
-		return err
+		return cli.Errorf("destroying the expired KEM keys: %w", err)
 	}
-	defer clear(data)
-	if err := identity.ReplaceFile(me.path, data); err != nil {
-		return cli.Errorf("saving the identity: %w", err)
-	}
-	say(c, "new KEM key %x, valid until %s; the old ones open messages until %s at the latest",
-		kem.ID(), formatTime(kem.Expires().UnixMilli()), formatTime(now.Add(identity.DefaultKEMGrace).UnixMilli()))
 	if pruned > 0 {
 		say(c, "destroyed %d expired KEM keys", pruned)
 	}
@@ -297,25 +312,38 @@ func rotateKEM(c *urfave.Context) error {
 	if host == "" {
 		host = prev.Host
 	}
-	r, err := newRecord(c, me.id, prev.Name, host, prev, lifetime)
+	r, err := newRecord(c, k, prev.Name, host, prev, lifetime)
 	if err != nil {
 		return err
 	}
-	if _, err := publishAll(c, dirs, r, me.id); err != nil {
-		var e *cli.Error
-		if errors.As(err, &e) {
-			e.WithHintf("the new KEM key is saved; publish it with: smvs-register update")
-		}
-		return err
+	if _, err := publishAll(c, dirs, r, k); err != nil {
+		return publishLater(err, "the new KEM key is saved")
 	}
 	return nil
 }
 
-// rotateIdentity replaces the identity with a new one: it signs a
-// rotation from the old key to the new, publishes the new key's record
-// carrying it, and only once a directory has taken it replaces the
-// identity file, keeping the old key as identity.old. Until then the new
-// key waits in identity.new, so no crash loses it.
+// sayKEM tells of the new KEM key kem, made at now.
+func sayKEM(c *urfave.Context, kem wire.KEMPublic, now time.Time) {
+	say(c, "new KEM key %x, valid until %s; the old ones open messages until %s at the latest",
+		kem.ID, formatTime(kem.Expires), formatTime(now.Add(identity.DefaultKEMGrace).UnixMilli()))
+}
+
+// publishLater adds to err, a failure to publish a change already saved,
+// the hint to publish it again.
+func publishLater(err error, saved string) error {
+	var e *cli.Error
+	if errors.As(err, &e) {
+		e.WithHintf("%s; publish it with: smvs-register update", saved)
+	}
+	return err
+}
+
+// rotateIdentity replaces the identity with a new one, identity.Rotate's,
+// saved before anything is published: it carries the chain of signed
+// rotations that leads to it, and the retired keys, until the host has
+// moved its store over (so it is refused while a host runs: the host
+// moves its store when it starts). Then it publishes the new key's record,
+// under the same name, carrying the chain.
 func rotateIdentity(c *urfave.Context) error {
 	lifetime, err := lifetime(c)
 	if err != nil {
@@ -325,81 +353,44 @@ func rotateIdentity(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseBesideHost(c, changeIdentity); err != nil {
+		return err
+	}
 	dirs, err := needDirectories(c)
 	if err != nil {
 		return err
 	}
-	me, err := readSelfForRewrite(c)
+	k, err := openKeys(c, changeIdentity)
 	if err != nil {
 		return err
 	}
-	defer me.close()
-	prev, err := currentRecord(c, dirs, me.id.Public())
+	defer k.Close()
+	prev, err := lastRecord(c, dirs, k)
 	if err != nil {
 		return err
 	}
 	if prev == nil {
-		return noRecord(me.id.Public())
+		return noRecord(k.Public())
 	}
 	if host == "" {
 		host = prev.Host
 	}
 
-	now := time.Now()
-	next, err := identity.Generate(identity.KindIdentity, now)
+	old := k.Public()
+	next, err := k.RotateIdentity(c.Context)
 	if err != nil {
-		return cli.Errorf("making the new identity: %w", err)
+		return cli.Errorf("rotating the identity: %w", err)
 	}
-	defer next.Destroy()
-	rotation, err := wire.SignRotation(me.id.Signer(), &wire.Rotation{
-		Old: me.id.Public().Bytes(), New: next.Public().Bytes(), Issued: now.UnixMilli(),
-	})
-	if err != nil {
-		return cli.Errorf("signing the rotation: %w", err)
-	}
-	r, err := newRecord(c, next, prev.Name, host, nil, lifetime)
-	if err != nil {
-		return err
-	}
-	r.Rotation = rotation
+	say(c, "rotated %s to a new identity, %s, signed over to by the old key", old, next)
+	fmt.Fprintln(c.App.Writer, next)
 
-	data, err := me.marshal(next)
+	r, err := newRecord(c, k, prev.Name, host, prev, lifetime)
 	if err != nil {
-		return err
+		return publishLater(err, "the new identity is saved")
 	}
-	defer clear(data)
-	pending := me.path + ".new"
-	if err := identity.WriteNewFile(pending, data); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return cli.Errorf("%s exists: an earlier rotation did not finish", pending).
-				WithHintf("if a directory serves its key (smvs-keygen -y %s, then smvs-register lookup KEY), "+
-					"move it over %s; otherwise remove it", pending, me.path)
-		}
-		return cli.Errorf("saving the new identity: %w", err)
+	if _, err := publishAll(c, dirs, r, k); err != nil {
+		return publishLater(err, "the new identity is saved")
 	}
-
-	published, err := publishAll(c, dirs, r, next)
-	if published == 0 {
-		os.Remove(pending)
-		return err
-	}
-	if err != nil {
-		// Some directory has the new key now: it must be kept.
-		cli.Warningf(c, "%v", err)
-		cli.Hintf(c, "publish the new record where it failed with: smvs-register update")
-	}
-	old := me.path + ".old"
-	if err := identity.ReplaceFile(old, me.raw); err != nil {
-		return cli.Errorf("keeping the old identity as %s: %w", old, err).
-			WithHintf("the new identity is in %s: move it over %s by hand", pending, me.path)
-	}
-	if err := identity.ReplaceFile(me.path, data); err != nil {
-		return cli.Errorf("saving the new identity: %w", err).
-			WithHintf("the new identity is in %s: move it over %s by hand", pending, me.path)
-	}
-	os.Remove(pending)
-	say(c, "rotated %s to a new identity; the old key is kept in %s", me.id.Public(), old)
-	fmt.Fprintln(c.App.Writer, next.Public())
 	return nil
 }
 
@@ -407,30 +398,34 @@ func remove(c *urfave.Context) error {
 	if err := cli.CheckArgs(c, 0, 0); err != nil {
 		return err
 	}
+	if err := refuseBesideHost(c, changeRemove); err != nil {
+		return err
+	}
 	dirs, err := needDirectories(c)
 	if err != nil {
 		return err
 	}
-	me, err := readSelf(c)
+	k, err := openKeys(c, changeRemove)
 	if err != nil {
 		return err
 	}
-	defer me.close()
-	prev, err := currentRecord(c, dirs, me.id.Public())
+	defer k.Close()
+	me := k.Public()
+	prev, err := currentRecord(c, dirs, me)
 	if err != nil {
 		return err
 	}
 	if prev == nil {
-		return cli.Errorf("no directory has a record of yours (%s) to remove", me.id.Public()).WithExitCode(exitNotFound)
+		return cli.Errorf("no directory has a record of yours (%s) to remove", me).WithExitCode(exitNotFound)
 	}
 	now := time.Now()
 	t := &wire.Tombstone{
 		Name:     prev.Name,
-		Identity: me.id.Public().Bytes(),
+		Identity: me.Bytes(),
 		Seq:      max(uint64(now.UnixMilli()), prev.Seq+1),
 		Issued:   now.UnixMilli(),
 	}
-	signed, err := wire.SignTombstone(me.id.Signer(), t)
+	signed, err := wire.SignTombstone(k.Signer(), t)
 	if err != nil {
 		return cli.Errorf("signing the tombstone: %w", err)
 	}
@@ -443,7 +438,7 @@ func remove(c *urfave.Context) error {
 		case err != nil:
 			failed = append(failed, err)
 		default:
-			say(c, "removed %q (%s) from %s", prev.Name, me.id.Public(), d)
+			say(c, "removed %q (%s) from %s", prev.Name, me, d)
 		}
 	}
 	return summarize(c, "removed from", len(dirs), failed)

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/cli"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+)
+
+// The identity has one writer at a time: a running smvs-hostd, or
+// smvs-agent, or this command for the length of one change, holding the
+// identity file's lock (identity.Lock). This file finds which.
+
+// agentEnv names smvs-agent's socket, as SSH_AUTH_SOCK names ssh-agent's.
+const agentEnv = "SMVS_AGENT_SOCK"
+
+// ownerFlags are the flags of the commands that change the identity or
+// its record: where to find the host or the agent that owns it.
+func ownerFlags() []urfave.Flag {
+	return []urfave.Flag{
+		cli.SocketFlag(),
+		&urfave.PathFlag{
+			Name:      "agent",
+			Usage:     "the identity's keys are held by smvs-agent on `SOCKET`",
+			EnvVars:   []string{agentEnv},
+			TakesFile: true,
+		},
+	}
+}
+
+// keys is this identity's keys for the length of one change, held where
+// its owner keeps them: in smvs-agent, or in this process under the
+// identity file's lock (localKeys). Every change is saved there before
+// the call returns.
+type keys interface {
+	identity.Keys
+	// RotateIdentity replaces the identity with the one identity.Rotate
+	// makes, and returns its key; Public then returns it too.
+	RotateIdentity(ctx context.Context) (identity.PublicKey, error)
+	Close() error
+}
+
+// runningHost returns a connection to the user's running host, or nil if
+// none answers on its socket. Only the host's unix socket serves a change
+// of the identity, so a linked device's link is not followed.
+func runningHost(c *urfave.Context) (*hostapi.Client, string, error) {
+	socket, err := cli.SocketPath(c)
+	if err != nil {
+		return nil, "", err
+	}
+	client, err := hostapi.Dial(c.Context, socket)
+	if errors.Is(err, hostapi.ErrHostNotRunning) {
+		return nil, socket, nil
+	}
+	if err != nil {
+		return nil, socket, cli.Errorf("%w", err)
+	}
+	return client, socket, nil
+}
+
+// change is what a command does to the identity, for the words of a
+// refusal.
+type change int
+
+const (
+	changeRecord   change = iota // publish, update, rotate --kem: a running host does them
+	changeIdentity               // rotate --identity: not beside a running host
+	changeRemove                 // remove: not beside a running host, which would publish again
+)
+
+// hostRefusal is the error of a change a running host (process pid, 0 if
+// unknown) can't make for this command.
+func hostRefusal(what change, pid int) *cli.Error {
+	proc := "smvs-hostd runs"
+	if pid > 0 {
+		proc = fmt.Sprintf("smvs-hostd runs (process %d)", pid)
+	}
+	switch what {
+	case changeIdentity:
+		return cli.Errorf("can't rotate the identity while %s", proc).WithExitCode(exitInUse).
+			WithHintf("stop smvs-hostd, run smvs-register rotate --identity, then start it again: it moves its store to the new identity")
+	case changeRemove:
+		return cli.Errorf("can't remove your record while %s: it would publish it again", proc).WithExitCode(exitInUse).
+			WithHintf("stop smvs-hostd, run smvs-register remove, and start it again without --name if it is to stay unlisted")
+	}
+	return nil
+}
+
+// openKeys returns the identity's keys for one change: smvs-agent's, if
+// --agent (or SMVS_AGENT_SOCK) names one that answers; else those of the
+// identity file, read and held under its lock until Close. An identity
+// another process owns is refused, said according to what the command
+// does.
+func openKeys(c *urfave.Context, what change) (keys, error) {
+	if k, err := dialAgent(c); k != nil || err != nil {
+		return k, err
+	}
+	path, err := cli.IdentityPath(c)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := identity.Lock(path)
+	var inUse *identity.InUseError
+	switch {
+	case errors.As(err, &inUse):
+		return nil, inUseError(c, what, inUse)
+	case errors.Is(err, fs.ErrNotExist):
+		// No SMVS home, so no identity: reading it says so, with a hint.
+		unlock = func() {}
+	case err != nil:
+		return nil, cli.Errorf("locking the identity: %w", err)
+	}
+	me, err := readSelfForRewrite(c)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	k := &localKeys{Keyring: identity.NewKeyring(me.id, me.path, me.pass), id: me.id, path: me.path, pass: me.pass, unlock: unlock}
+	return k, nil
+}
+
+// inUseError explains the identity file's lock held by another process:
+// smvs-hostd whose socket did not answer, smvs-agent that --agent does
+// not name, or another command.
+func inUseError(c *urfave.Context, what change, err *identity.InUseError) *cli.Error {
+	switch processName(err.PID) {
+	case "smvs-hostd":
+		if e := hostRefusal(what, err.PID); e != nil {
+			return e
+		}
+		socket, _ := cli.SocketPath(c)
+		return cli.Errorf("%w (smvs-hostd), which does not answer on %s", err, socket).WithExitCode(exitInUse).
+			WithHintf("point --socket (or %s) at the socket smvs-hostd listens on: it makes the change itself", cli.SocketEnv)
+	case "smvs-agent":
+		return cli.Errorf("%w (smvs-agent)", err).WithExitCode(exitInUse).
+			WithHintf("point --agent (or %s) at the socket smvs-agent listens on: the change goes through it", agentEnv)
+	}
+	return cli.Errorf("%w", err).WithExitCode(exitInUse).
+		WithHintf("smvs-hostd, smvs-agent or another smvs-register holds it: try again once it is done, or stop it")
+}
+
+// processName is the name of the running process pid ("" if unknown),
+// from /proc on Linux. A variable, so that tests can name their own
+// process.
+var processName = func(pid int) string {
+	if pid <= 0 || runtime.GOOS != "linux" {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// localKeys is the identity file's keys, held in this process under the
+// file's lock: the file's one writer until Close.
+type localKeys struct {
+	*identity.Keyring
+	id     *identity.Identity // the one Keyring holds
+	path   string
+	pass   []byte // the file's passphrase, nil if unprotected
+	unlock func()
+}
+
+// RotateIdentity implements keys: the new identity is written over the
+// file atomically, protected as the file was, carrying the rotation chain
+// and the retired key until the host has moved its store over.
+func (k *localKeys) RotateIdentity(context.Context) (identity.PublicKey, error) {
+	next, err := k.id.Rotate(time.Now())
+	if err != nil {
+		return identity.PublicKey{}, err
+	}
+	data := next.MarshalText()
+	defer clear(data)
+	if k.pass != nil {
+		text := data
+		data, err = identity.Encrypt(text, k.pass)
+		clear(text)
+		if err != nil {
+			next.Destroy()
+			return identity.PublicKey{}, fmt.Errorf("protecting the new identity: %w", err)
+		}
+	}
+	if err := identity.ReplaceFile(k.path, data); err != nil {
+		next.Destroy()
+		return identity.PublicKey{}, fmt.Errorf("saving the new identity: %w", err)
+	}
+	k.Keyring.Close()
+	k.Keyring, k.id = identity.NewKeyring(next, k.path, k.pass), next
+	return next.Public(), nil
+}
+
+// Close destroys the keys and releases the lock.
+func (k *localKeys) Close() error {
+	k.Keyring.Close()
+	clear(k.pass)
+	k.unlock()
+	return nil
+}
+
+// dialAgent returns the keys smvs-agent holds, if --agent (or
+// SMVS_AGENT_SOCK) names one, or nil.
+func dialAgent(c *urfave.Context) (keys, error) {
+	socket := c.Path("agent")
+	if socket == "" {
+		return nil, nil
+	}
+	return nil, cli.Errorf("smvs-agent at %s: this smvs-register can't use an agent yet", socket).
+		WithHintf("unset %s to change the identity file itself", agentEnv)
+}
