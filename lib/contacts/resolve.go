@@ -42,9 +42,18 @@ type KeyChangedError struct {
 	Pinned    identity.PublicKey // the key in the contacts file
 	Got       identity.PublicKey // the key the directory gives
 	Directory string             // the directory that gave it
+	// ChainFull means the record carries as many rotations as a record
+	// may (wire.MaxRotations): the pinned key may be one rotated away
+	// longer ago than the record remembers.
+	ChainFull bool
 }
 
 func (e *KeyChangedError) Error() string {
+	if e.ChainFull {
+		return fmt.Sprintf("the key of %q changed: pinned %s, but %s gives %s, whose chain of the last %d rotations "+
+			"does not lead from the pinned key (rotated more than %d times since, or not signed by it)",
+			e.Name, e.Pinned, e.Directory, e.Got, wire.MaxRotations, wire.MaxRotations)
+	}
 	return fmt.Sprintf("the key of %q changed: pinned %s, but %s gives %s, with no rotation signed by the pinned key",
 		e.Name, e.Pinned, e.Directory, e.Got)
 }
@@ -87,7 +96,7 @@ type Change int
 const (
 	Unchanged Change = iota
 	Pinned           // a new contact, pinned on first use
-	Rotated          // re-pinned to a new key by a rotation the pinned key signed
+	Rotated          // re-pinned to a new key by a chain of rotations that starts with one the pinned key signed
 )
 
 // Resolved is a contact as Resolve found it.
@@ -105,9 +114,11 @@ type Resolved struct {
 	Signed    []byte
 	Directory string // the directory that served Record
 	// Change is what Resolve changed in the contacts file; for Rotated,
-	// Previous is the key that was pinned before.
+	// Previous is the key that was pinned before, and Steps how many
+	// rotations of the record's chain led from it to Contact.Key.
 	Change   Change
 	Previous identity.PublicKey
+	Steps    int
 	// Skipped are the errors of directories that failed or served a bad
 	// record when the contact resolved nonetheless.
 	Skipped []error
@@ -219,15 +230,19 @@ func (r *Resolver) now() time.Time {
 // accepted, as only the key can sign one. A refused record is a
 // *RollbackError, and the next directory is asked. If the contacts file has no key for the name yet, it pins the
 // record's key (trust on first use) and saves the file. If the pinned key
-// differs, it accepts the new key only if the record carries a rotation
-// signed by the pinned key, then re-pins the contact to it and clears its
-// verified mark; any other change is a *KeyChangedError, and the file is
-// left as it was. If no directory has the name's record, a pinned contact
+// differs, it accepts the new key only if the record's chain of rotations
+// (wire.Record.Chain: each statement signed by the key before, at most
+// wire.MaxRotations) leads from the pinned key to it, then re-pins the
+// contact to it, keeping its verified mark: each step was signed by the
+// key before it, back to the one the user verified. Any other change is a
+// *KeyChangedError, and the file is left as it was. If no directory has the name's record, a pinned contact
 // resolves by its key, or else from the contacts file alone. A record of
 // the user's own key (Self) is never pinned.
 //
 // For a key, it asks for that key's record, and verifies that the record
-// is the key's; it changes nothing in the contacts file but seq=.
+// is the key's; it changes nothing in the contacts file but seq=, unless
+// the key is no contact's and its record's chain leads from a contact's
+// pinned key: then that contact is re-pinned to it, as for a name.
 //
 // A record accepted with a higher sequence number raises seq= on the
 // lines of its key, under the lock, and the file is written only then;
@@ -294,12 +309,14 @@ func (r *Resolver) resolveName(ctx context.Context, f *File, name string) (*Reso
 			c, found.Change = Contact{Name: name, Key: got, Seq: seq}, Pinned
 		case c.Key == got:
 			found.Change = Unchanged
-		case bytes.Equal(found.Record.RotatedFrom(), c.Key.Bytes()):
-			// The new key's count starts with this record.
-			found.Previous, found.Change = c.Key, Rotated
-			c.Key, c.Verified, c.Seq = got, false, seq
+		case chainSteps(found.Record, c.Key) > 0:
+			// The new key's count starts with this record; verified
+			// stays, as every step was signed by the key before it.
+			found.Previous, found.Change, found.Steps = c.Key, Rotated, chainSteps(found.Record, c.Key)
+			c.Key, c.Seq = got, seq
 		default:
-			return &KeyChangedError{Name: name, Pinned: c.Key, Got: got, Directory: found.Directory}
+			return &KeyChangedError{Name: name, Pinned: c.Key, Got: got, Directory: found.Directory,
+				ChainFull: len(found.Record.PreviousKeys()) >= wire.MaxRotations}
 		}
 		if found.Change != Unchanged {
 			if err := f.Set(c); err != nil {
@@ -338,6 +355,13 @@ func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicK
 	switch {
 	case err != nil:
 		return nil, err
+	case found != nil && !inFile && !self:
+		found.Skipped = skipped
+		if prev, ok := pinnedInChain(f, found.Record); ok {
+			return r.repin(found, prev)
+		}
+		r.remember(key, found.Record.Seq)
+		return found, nil
 	case found != nil:
 		found.Skipped, found.Self = skipped, self
 		seq := found.Record.Seq
@@ -363,6 +387,68 @@ func (r *Resolver) resolveKey(ctx context.Context, f *File, key identity.PublicK
 		return &Resolved{Contact: entry, InFile: true, Skipped: skipped, Self: self}, nil
 	}
 	return nil, r.notFound(key.String(), skipped)
+}
+
+// chainSteps returns how many rotations of rec's verified chain lead from
+// key to rec's identity key: 0 if key is not in the chain.
+func chainSteps(rec *wire.Record, key identity.PublicKey) int {
+	prev := rec.PreviousKeys()
+	for i, k := range prev {
+		if bytes.Equal(k, key.Bytes()) {
+			return len(prev) - i
+		}
+	}
+	return 0
+}
+
+// pinnedInChain returns the newest key of rec's chain that f pins as a
+// contact's, if any.
+func pinnedInChain(f *File, rec *wire.Record) (identity.PublicKey, bool) {
+	prev := rec.PreviousKeys()
+	for i := len(prev) - 1; i >= 0; i-- {
+		k, err := identity.NewPublicKey(identity.KindIdentity, prev[i])
+		if err != nil {
+			continue
+		}
+		if _, ok := f.LookupKey(k); ok {
+			return k, true
+		}
+	}
+	return identity.PublicKey{}, false
+}
+
+// repin re-pins, under the lock, the contact pinned to prev (a key of
+// found's chain) to found's key: a key that wrote to the user, looked up
+// by key, turned out to be a contact's new key. It decides again on the
+// file as it is now; if no contact is pinned to prev any more, found is
+// returned as a stranger's.
+func (r *Resolver) repin(found *Resolved, prev identity.PublicKey) (*Resolved, error) {
+	got, seq := found.Contact.Key, found.Record.Seq
+	err := Update(r.Path, func(f *File) error {
+		c, ok := f.LookupKey(prev)
+		if !ok {
+			if c, ok = f.LookupKey(got); ok {
+				found.Contact, found.InFile = c, true // re-pinned meanwhile
+			}
+			return nil
+		}
+		if seen := f.seq(got); seq < seen {
+			return &RollbackError{Directory: found.Directory, Who: c.Name, Seen: seen, Served: seq}
+		}
+		found.Previous, found.Change, found.Steps = prev, Rotated, chainSteps(found.Record, prev)
+		c.Key, c.Seq = got, seq
+		if err := f.Set(c); err != nil {
+			return err
+		}
+		f.raiseSeq(got, seq)
+		found.Contact, found.InFile = c, true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.remember(got, seq)
+	return found, nil
 }
 
 // rollback returns the first *RollbackError in errs, or nil.

@@ -243,10 +243,12 @@ func TestRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Change != Rotated || res.Previous != old.Public() ||
-		res.Contact != (Contact{Name: "alice", Key: next.Public(), Host: "mine.example:1", Seq: seqOf(t, rot)}) || res.Host() != "mine.example:1" {
+		res.Contact != (Contact{Name: "alice", Key: next.Public(), Host: "mine.example:1", Verified: true, Seq: seqOf(t, rot)}) ||
+		res.Host() != "mine.example:1" {
 		t.Errorf("resolved %+v", res)
 	}
-	want := "# alice\nalice " + next.Public().String() + " host=mine.example:1" + seqAttr(t, rot) + "\nbob " + old.Public().String() + "\n"
+	// verified stays: the new key is vouched for by the verified one.
+	want := "# alice\nalice " + next.Public().String() + " host=mine.example:1 verified" + seqAttr(t, rot) + "\nbob " + old.Public().String() + "\n"
 	if got := readContacts(t, r); got != want {
 		t.Errorf("contacts file:\n%s\nwant\n%s", got, want)
 	}
@@ -262,6 +264,134 @@ func TestRotation(t *testing.T) {
 	if got := readContacts(t, r); got != want {
 		t.Errorf("contacts file changed:\n%s", got)
 	}
+}
+
+// chainRecord returns the record of the last of ids for name, carrying
+// the rotations from the first to the last, each signed by the one
+// before, changed by edit if not nil.
+func chainRecord(t *testing.T, ids []*identity.Identity, name string, edit func(*wire.Record)) []byte {
+	t.Helper()
+	var chain [][]byte
+	for i := 1; i < len(ids); i++ {
+		s, err := wire.SignRotation(ids[i-1].Signer(), &wire.Rotation{
+			Old: ids[i-1].Public().Bytes(), New: ids[i].Public().Bytes(), Issued: time.Now().UnixMilli(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, s)
+	}
+	return record(t, ids[len(ids)-1], name, func(r *wire.Record) {
+		r.Rotation, r.Rotations = chain[len(chain)-1], chain[:len(chain)-1]
+		if edit != nil {
+			edit(r)
+		}
+	})
+}
+
+// TestRotationChain: bob rotates A→B→C and is seen only as C; a contact
+// pinned to A follows the chain to C, by name and by key, verified kept
+// and the mark starting at C's record.
+func TestRotationChain(t *testing.T) {
+	a, b, c := newKey(t), newKey(t), newKey(t)
+	d := newFakeDir(t)
+	signed := chainRecord(t, []*identity.Identity{a, b, c}, "bob", nil)
+	d.serve(t, signed)
+
+	r := resolver(t, d)
+	writeContacts(t, r, "bob "+a.Public().String()+" verified seq=5\n")
+	res, err := r.Resolve(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Change != Rotated || res.Previous != a.Public() || res.Steps != 2 || res.Contact.Key != c.Public() || !res.Contact.Verified {
+		t.Errorf("by name: %+v", res)
+	}
+	if got, want := readContacts(t, r), "bob "+c.Public().String()+" verified"+seqAttr(t, signed)+"\n"; got != want {
+		t.Errorf("contacts file:\n%s\nwant\n%s", got, want)
+	}
+
+	// By key: C writes to a user who pinned B; looking C up finds bob.
+	r = resolver(t, d)
+	writeContacts(t, r, "bob "+b.Public().String()+"\n")
+	res, err = r.Resolve(context.Background(), c.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Change != Rotated || res.Previous != b.Public() || res.Steps != 1 || !res.InFile || res.Contact.Name != "bob" ||
+		res.Contact.Key != c.Public() || res.Contact.Verified {
+		t.Errorf("by key: %+v", res)
+	}
+	if got, want := readContacts(t, r), "bob "+c.Public().String()+seqAttr(t, signed)+"\n"; got != want {
+		t.Errorf("contacts file:\n%s\nwant\n%s", got, want)
+	}
+	// A key nobody pinned stays a stranger, and changes nothing.
+	r = resolver(t, d)
+	writeContacts(t, r, "carol "+newKey(t).Public().String()+"\n")
+	before := readContacts(t, r)
+	if res, err := r.Resolve(context.Background(), c.Public().String()); err != nil || res.InFile || res.Change != Unchanged {
+		t.Errorf("a stranger's chain: %+v, %v", res, err)
+	}
+	if readContacts(t, r) != before {
+		t.Error("a stranger's chain changed the contacts file")
+	}
+}
+
+// TestRotationChainRefused: a chain that skips a key, or has a step
+// signed by a stranger, is no chain of the pinned key's; a pinned key
+// more rotations ago than a record carries is a key change that says so.
+func TestRotationChainRefused(t *testing.T) {
+	a, b, c, x := newKey(t), newKey(t), newKey(t), newKey(t)
+	pinned := "bob " + a.Public().String() + " verified\n"
+	check := func(name string, signed []byte, want string) {
+		t.Helper()
+		d := newFakeDir(t)
+		d.serveName("bob", signed)
+		r := resolver(t, d)
+		writeContacts(t, r, pinned)
+		_, err := r.Resolve(context.Background(), "bob")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+		if got := readContacts(t, r); got != pinned {
+			t.Errorf("%s: the contacts file changed:\n%s", name, got)
+		}
+	}
+	// A→B, then X→C: B never signed for C, so the record does not verify.
+	skip := chainRecord(t, []*identity.Identity{a, b}, "bob", nil)
+	xc := chainRecord(t, []*identity.Identity{x, c}, "bob", func(r *wire.Record) {
+		s, _ := wire.DecodeSigned(skip)
+		ab, _ := wire.DecodeRecord(s.Body)
+		r.Rotations = [][]byte{ab.Rotation}
+	})
+	d := newFakeDir(t)
+	d.serveName("bob", xc)
+	r := resolver(t, d)
+	writeContacts(t, r, pinned)
+	res, err := r.Resolve(context.Background(), "bob")
+	if err != nil || res.Change != Unchanged || res.Contact.Key != a.Public() || len(res.Skipped) != 1 ||
+		!strings.Contains(res.Skipped[0].Error(), "another key than the one before rotated to") {
+		t.Errorf("skipped: %+v, %v; want the pinned key, the record skipped as bad", res, err)
+	}
+	// X→B→C: signed throughout, but by a stranger: a key change.
+	check("stranger", chainRecord(t, []*identity.Identity{x, b, c}, "bob", nil), `the key of "bob" changed`)
+
+	// 16 rotations from B: A is beyond what the record remembers.
+	ids := []*identity.Identity{b}
+	for range wire.MaxRotations {
+		ids = append(ids, newKey(t))
+	}
+	d = newFakeDir(t)
+	d.serveName("bob", chainRecord(t, ids, "bob", nil))
+	r = resolver(t, d)
+	writeContacts(t, r, pinned)
+	_, err = r.Resolve(context.Background(), "bob")
+	var changed *KeyChangedError
+	if !errors.As(err, &changed) || !changed.ChainFull || !strings.Contains(err.Error(), "rotated more than 16 times") {
+		t.Errorf("beyond the chain: %v", err)
+	}
+	// A chain longer than a record may carry does not verify at all
+	// (lib/wire's TestChainRefused).
 }
 
 func TestBadRecords(t *testing.T) {
