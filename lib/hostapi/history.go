@@ -138,10 +138,14 @@ const (
 	WarnGap     Warning = 1 // a message before this one never arrived: the chain names one this host never had
 	WarnFork    Warning = 2 // the sender sent another message after the same one: the chain forks
 	WarnChanged Warning = 3 // the sender sent this message again (same id) with other content
-	maxWarning  Warning = 3
+	// WarnRotated marks the newest message of a conversation when its peer
+	// moved to a new identity key (Item.Peer) by rotations signed by the
+	// old one: the conversation goes on with the new key.
+	WarnRotated Warning = 4
+	maxWarning  Warning = 4
 )
 
-var warningNames = map[Warning]string{WarnGap: "gap", WarnFork: "fork", WarnChanged: "changed"}
+var warningNames = map[Warning]string{WarnGap: "gap", WarnFork: "fork", WarnChanged: "changed", WarnRotated: "rotated"}
 
 func (w Warning) String() string {
 	if n, ok := warningNames[w]; ok {
