@@ -145,6 +145,12 @@ func roundTrip(ctx context.Context, conn net.Conn, req *Request) (*Response, err
 		conn.SetDeadline(d)
 	}
 	if err := WriteRequest(conn, req); err != nil {
+		// An agent that refuses the caller answers before reading,
+		// and closes: its answer says why.
+		var refused *Error
+		if _, rerr := ReadResponse(conn); errors.As(rerr, &refused) {
+			return nil, refused
+		}
 		return nil, err
 	}
 	return ReadResponse(conn)
