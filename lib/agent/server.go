@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdh"
+	"crypto/hpke"
 	"crypto/mlkem"
 	"crypto/sha3"
 	"encoding/hex"
@@ -56,6 +57,11 @@ type Server struct {
 	keys *identity.Keyring
 	pass []byte
 
+	// halves caches each KEM key's ML-KEM and X25519 keys, derived from
+	// its seed; emptied with every change to the keys (s.mu write-held).
+	halvesMu sync.Mutex
+	halves   map[string]kemPair
+
 	connMu sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
@@ -68,7 +74,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Identity == nil || cfg.Identity.Kind() != identity.KindIdentity {
 		return nil, errors.New("agent: holds only an identity key")
 	}
-	s := &Server{cfg: cfg, allow: map[uint32]bool{}, id: cfg.Identity, conns: map[net.Conn]struct{}{}}
+	s := &Server{cfg: cfg, allow: map[uint32]bool{}, id: cfg.Identity, conns: map[net.Conn]struct{}{}, halves: map[string]kemPair{}}
 	if !cfg.notSelf {
 		s.allow[uint32(os.Getuid())] = true
 	}
@@ -150,6 +156,7 @@ func (s *Server) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys.Close()
+	s.forgetHalves()
 	clear(s.pass)
 }
 
@@ -242,6 +249,7 @@ func (s *Server) handle(who caller, req *Request) *Response {
 		// They change what the other operations read of s.id.
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		defer s.forgetHalves()
 	default:
 		s.mu.RLock()
 		defer s.mu.RUnlock()
@@ -345,27 +353,57 @@ func (s *Server) decapsulate(who caller, req *Request) *Response {
 	if err != nil {
 		return failure(err)
 	}
-	seed, err := k.Bytes()
-	if err != nil {
-		return failure(err)
-	}
-	pq, t, err := kemHalves(seed, k.PublicKey().Bytes())
+	pair, err := s.kemPair(r.ID, k)
 	if err != nil {
 		return failure(err)
 	}
 	var shared []byte
 	if req.Op == OpDecapsulate {
-		shared, err = pq.Decapsulate(r.Data)
+		shared, err = pair.pq.Decapsulate(r.Data)
 	} else {
 		var pub *ecdh.PublicKey
 		if pub, err = ecdh.X25519().NewPublicKey(r.Data); err == nil {
-			shared, err = t.ECDH(pub)
+			shared, err = pair.t.ECDH(pub)
 		}
 	}
 	if err != nil {
 		return failure(fmt.Errorf("%v with KEM key %x: %w", req.Op, r.ID, err))
 	}
 	return &Response{Shared: shared}
+}
+
+// kemPair is one KEM key's two halves.
+type kemPair struct {
+	pq *mlkem.DecapsulationKey768
+	t  *ecdh.PrivateKey
+}
+
+// kemPair returns the halves of the held key k, whose id is id.
+func (s *Server) kemPair(id []byte, k hpke.PrivateKey) (kemPair, error) {
+	s.halvesMu.Lock()
+	defer s.halvesMu.Unlock()
+	if p, ok := s.halves[string(id)]; ok {
+		return p, nil
+	}
+	seed, err := k.Bytes()
+	if err != nil {
+		return kemPair{}, err
+	}
+	pq, t, err := kemHalves(seed, k.PublicKey().Bytes())
+	if err != nil {
+		return kemPair{}, err
+	}
+	p := kemPair{pq, t}
+	s.halves[string(id)] = p
+	return p, nil
+}
+
+// forgetHalves drops the derived KEM keys, so that a key destroyed in the
+// identity is not kept here.
+func (s *Server) forgetHalves() {
+	s.halvesMu.Lock()
+	defer s.halvesMu.Unlock()
+	clear(s.halves)
 }
 
 // kemHalves derives the ML-KEM-768 and X25519 keys of an MLKEM768-X25519
@@ -410,6 +448,7 @@ func (s *Server) rotateIdentity() *Response {
 		return failure(fmt.Errorf("saving the new identity: %w", err))
 	}
 	s.keys.Close()
+	s.forgetHalves()
 	s.id = next
 	s.keys = identity.NewKeyring(next, s.cfg.Path, s.pass)
 	return &Response{Identity: next.Public().Bytes()}
