@@ -79,8 +79,15 @@ func report(c *urfave.Context, res *contacts.Resolved) {
 		say(c, "pinned the key of %s on first use: %s", name, res.Contact.Key)
 		cli.Hintf(c, "compare safety numbers with %s: smvs-register verify %s", name, name)
 	case contacts.Rotated:
-		say(c, "%s moved to a new key, with a rotation signed by the pinned one: %s (was %s)", name, res.Contact.Key, res.Previous)
-		say(c, "%s is no longer marked verified", name)
+		if res.Steps > 1 {
+			say(c, "%s moved to a new key, through %d rotations, the first signed by the pinned one: %s (was %s)",
+				name, res.Steps, res.Contact.Key, res.Previous)
+		} else {
+			say(c, "%s moved to a new key, with a rotation signed by the pinned one: %s (was %s)", name, res.Contact.Key, res.Previous)
+		}
+		if res.Contact.Verified {
+			say(c, "%s is still marked verified: the key you verified signed the move", name)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -22,6 +23,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
+	"smvs/lib/agent"
 	"smvs/lib/cli"
 	"smvs/lib/cli/clitest"
 	"smvs/lib/contacts"
@@ -69,6 +71,7 @@ type user struct {
 	home   string
 	dirs   []dir
 	socket string // the host's socket, if not host.sock in home
+	agent  string // smvs-agent's socket, if the agent holds the identity
 }
 
 func newUser(t *testing.T, dirs ...dir) *user {
@@ -129,7 +132,7 @@ func (u *user) run(t *testing.T, args ...string) result {
 	t.Setenv(cli.PassphraseFDEnv, "")
 	t.Setenv(cli.PassphraseFileEnv, "")
 	t.Setenv(cli.SocketEnv, u.socket)
-	t.Setenv(agentEnv, "")
+	t.Setenv(agent.SocketEnv, u.agent)
 	var stdout, stderr bytes.Buffer
 	code := run(append([]string{"smvs-register"}, args...), &stdout, &stderr)
 	return result{code, stdout.String(), stderr.String()}
@@ -406,10 +409,11 @@ func TestRotateIdentity(t *testing.T) {
 	// signed it over.
 	r = bob.ok(t, "lookup", "alice")
 	if !strings.Contains(r.stdout, "id:          "+b.Public().String()) || !strings.Contains(r.stderr, "alice moved to a new key, with a rotation signed by the pinned one") ||
-		!strings.Contains(r.stdout, "host:        alice.example.net:7447") {
+		!strings.Contains(r.stdout, "host:        alice.example.net:7447") ||
+		!strings.Contains(r.stderr, "alice is still marked verified: the key you verified signed the move") || !strings.Contains(r.stdout, "verified:    yes") {
 		t.Errorf("lookup after the rotation:\n%s\n%s", r.stdout, r.stderr)
 	}
-	if got, want := bob.contacts(t), "alice "+b.Public().String()+" .*seq=[0-9]+\n"; !regexp.MustCompile("^" + want + "$").MatchString(got) {
+	if got, want := bob.contacts(t), "alice "+b.Public().String()+" verified seq=[0-9]+\n"; !regexp.MustCompile("^" + want + "$").MatchString(got) {
 		t.Errorf("bob's contacts:\n%s\nwant\n%s", got, want)
 	}
 
@@ -442,10 +446,17 @@ func TestRotateIdentityTwice(t *testing.T) {
 		t.Errorf("the chain does not start at A: %v", err)
 	}
 
+	r := bob.ok(t, "lookup", "alice")
+	if !strings.Contains(r.stderr, "alice moved to a new key, through 2 rotations, the first signed by the pinned one: "+c.Public().String()+" (was "+a.Public().String()+")") {
+		t.Errorf("bob's lookup after two rotations:\n%s", r.stderr)
+	}
 	for _, u := range []*user{bob, carol} {
-		if got := lookupJSON(t, u, "alice"); got.ID != c.Public().String() || got.Change != "rotated" || got.Host != "alice.example.net:7447" {
+		if got := lookupJSON(t, u, "alice"); got.ID != c.Public().String() || got.Host != "alice.example.net:7447" {
 			t.Errorf("lookup after two rotations: %+v", got)
 		}
+	}
+	if got := carol.contacts(t); !strings.HasPrefix(got, "alice "+c.Public().String()+" ") {
+		t.Errorf("carol's contacts:\n%s", got)
 	}
 }
 
@@ -671,6 +682,93 @@ func (h *fakeHost) last() hostapi.Publish {
 		return hostapi.Publish{}
 	}
 	return h.requests[len(h.requests)-1]
+}
+
+// With the identity in smvs-agent and no host running, every change goes
+// through the agent, which saves it; the identity file is not read.
+func TestThroughAgent(t *testing.T) {
+	d := newDir(t)
+	alice, bob := newUser(t, d), newUser(t, d)
+	held := alice.identity(t)
+	a := held.Public()
+	// The identity lives with the agent now, out of alice's home.
+	path := filepath.Join(t.TempDir(), "identity")
+	if err := os.Rename(alice.identityPath(), path); err != nil {
+		t.Fatal(err)
+	}
+	srv, stop := startAgent(t, alice, path)
+
+	r := alice.ok(t, "publish", "--host", "alice.example.net:7447", "alice")
+	if !strings.Contains(r.stderr, `published "alice" (`+a.String()+")") {
+		t.Errorf("publish stderr:\n%s", r.stderr)
+	}
+	before := lookupJSON(t, bob, "alice")
+	alice.ok(t, "rotate", "--kem")
+	if after := lookupJSON(t, bob, "alice"); after.ID != a.String() || after.KEMKeyID == before.KEMKeyID {
+		t.Errorf("after rotate --kem: %+v", after)
+	}
+
+	r = alice.ok(t, "rotate", "--identity")
+	b := srv.Public()
+	if b == a || strings.TrimSpace(r.stdout) != b.String() {
+		t.Fatalf("rotate --identity printed %q; the agent holds %s (was %s)", r.stdout, b, a)
+	}
+	saved, err := identity.ReadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer saved.Destroy()
+	if saved.Public() != b || len(saved.Rotations()) != 1 || saved.Retired() != 1 {
+		t.Errorf("the agent's file holds %s, %d rotations, %d retired", saved.Public(), len(saved.Rotations()), saved.Retired())
+	}
+	if got := lookupJSON(t, bob, "alice"); got.ID != b.String() || got.Change != "rotated" {
+		t.Errorf("bob's lookup after the rotation: %+v", got)
+	}
+	alice.ok(t, "remove")
+	newUser(t, d).fails(t, exitNotFound, "not found", "lookup", "alice")
+	if _, err := os.Stat(alice.identityPath()); !os.IsNotExist(err) {
+		t.Errorf("smvs-register wrote an identity file beside the agent: %v", err)
+	}
+
+	// An agent that is gone: the identity file is used, with a warning.
+	stop()
+	alice.fails(t, 1, "warning: no smvs-agent answers on "+alice.agent, "update")
+}
+
+// startAgent runs smvs-agent's server for u, holding the identity file
+// at path, until the test ends or stop is called.
+func startAgent(t *testing.T, u *user, path string) (srv *agent.Server, stop func()) {
+	t.Helper()
+	id, err := identity.ReadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = agent.NewServer(agent.Config{Identity: id, Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "smvs") // short: a socket's path has room for about 100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.agent = filepath.Join(dir, "agent.sock")
+	ln, err := agent.Listen(u.agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		srv.Close()
+		os.RemoveAll(dir)
+	})
+	t.Cleanup(stop)
+	return srv, stop
 }
 
 // While a host runs, publish, update and rotate --kem ask it to make the
@@ -1148,7 +1246,7 @@ func TestManPage(t *testing.T) {
 	clitest.CheckManPage(t, clitest.ManPage{
 		Name:      "smvs-register.1",
 		App:       newApp(),
-		Env:       []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv, cli.SocketEnv, agentEnv},
+		Env:       []string{cli.DirEnv, cli.DirPinEnv, cli.HomeEnv, cli.PassphraseFDEnv, cli.PassphraseFileEnv, cli.SocketEnv, agent.SocketEnv},
 		ExitCodes: []int{exitNotFound, exitKeyChanged, exitConflict, exitInUse},
 	})
 }

@@ -9,10 +9,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"smvs/lib/agent"
 	"smvs/lib/cli"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
@@ -22,9 +24,6 @@ import (
 // smvs-agent, or this command for the length of one change, holding the
 // identity file's lock (identity.Lock). This file finds which.
 
-// agentEnv names smvs-agent's socket, as SSH_AUTH_SOCK names ssh-agent's.
-const agentEnv = "SMVS_AGENT_SOCK"
-
 // ownerFlags are the flags of the commands that change the identity or
 // its record: where to find the host or the agent that owns it.
 func ownerFlags() []urfave.Flag {
@@ -33,7 +32,7 @@ func ownerFlags() []urfave.Flag {
 		&urfave.PathFlag{
 			Name:      "agent",
 			Usage:     "the identity's keys are held by smvs-agent on `SOCKET`",
-			EnvVars:   []string{agentEnv},
+			EnvVars:   []string{agent.SocketEnv},
 			TakesFile: true,
 		},
 	}
@@ -144,7 +143,7 @@ func inUseError(c *urfave.Context, what change, err *identity.InUseError) *cli.E
 			WithHintf("point --socket (or %s) at the socket smvs-hostd listens on: it makes the change itself", cli.SocketEnv)
 	case "smvs-agent":
 		return cli.Errorf("%w (smvs-agent)", err).WithExitCode(exitInUse).
-			WithHintf("point --agent (or %s) at the socket smvs-agent listens on: the change goes through it", agentEnv)
+			WithHintf("point --agent (or %s) at the socket smvs-agent listens on: the change goes through it", agent.SocketEnv)
 	}
 	return cli.Errorf("%w", err).WithExitCode(exitInUse).
 		WithHintf("smvs-hostd, smvs-agent or another smvs-register holds it: try again once it is done, or stop it")
@@ -211,12 +210,22 @@ func (k *localKeys) Close() error {
 }
 
 // dialAgent returns the keys smvs-agent holds, if --agent (or
-// SMVS_AGENT_SOCK) names one, or nil.
+// SMVS_AGENT_SOCK) names one, or nil. An agent that does not run is
+// warned about, and the identity file is used: nothing else holds it.
 func dialAgent(c *urfave.Context) (keys, error) {
 	socket := c.Path("agent")
 	if socket == "" {
 		return nil, nil
 	}
-	return nil, cli.Errorf("smvs-agent at %s: this smvs-register can't use an agent yet", socket).
-		WithHintf("unset %s to change the identity file itself", agentEnv)
+	k, err := agent.Dial(socket)
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.Is(err, agent.ErrNotAllowed):
+		return nil, cli.Errorf("%w", err).WithHintf("smvs-agent serves its own user and those its --allow-user names")
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		cli.Warningf(c, "no smvs-agent answers on %s (--agent or %s): using the identity file", socket, agent.SocketEnv)
+		return nil, nil
+	}
+	return nil, cli.Errorf("%w", err).WithHintf("is %s the socket of smvs-agent?", socket)
 }
