@@ -61,7 +61,7 @@ func startHost(t *testing.T) (*host.Host, string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	h, err := host.Start(host.Config{
-		Identity: id, IdentityPath: filepath.Join(home, "identity"), Home: home, DataDir: filepath.Join(home, "data"),
+		Keys: identity.NewKeyring(id, filepath.Join(home, "identity"), nil), Home: home, DataDir: filepath.Join(home, "data"),
 		Socket: filepath.Join(sockDir, "host.sock"), Listen: "127.0.0.1:0",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

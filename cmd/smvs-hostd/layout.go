@@ -118,7 +118,7 @@ func checkName(ctx context.Context, hc host.Config) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, nameCheckTimeout)
 	defer cancel()
-	me := hc.Identity.Public()
+	me := hc.Keys.Public()
 	var mine *wire.Record
 	askedMine := false
 	for _, d := range hc.Directories {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -121,14 +122,23 @@ func TestLegacyStore(t *testing.T) {
 	}
 }
 
-// TestSecondHostOnTheStore checks that a second host on a store in use,
-// with a socket of its own, says so with a hint and leaves no file behind.
+// TestSecondHostOnTheStore checks that a second host on an identity or a
+// store in use, with a socket of its own, says so with a hint and leaves
+// no file behind.
 func TestSecondHostOnTheStore(t *testing.T) {
 	isolate(t)
 	home, _ := newHome(t, "")
 	d := start(t, "--listen", "127.0.0.1:0")
 	other := filepath.Join(t.TempDir(), "other.sock")
 	r := runHostd(t, "--listen", "127.0.0.1:0", "--socket", other)
+	if r.code != exitIdentityInUse ||
+		!strings.Contains(r.stderr, fmt.Sprintf("smvs-hostd: error: the identity %s is in use by process %d\n", filepath.Join(home, "identity"), os.Getpid())) ||
+		!strings.Contains(r.stderr, "smvs-hostd: hint: is another smvs-hostd or smvs-agent running? one process owns an identity") {
+		t.Errorf("second host on the identity: status %d, stderr:\n%s", r.code, r.stderr)
+	}
+	// A copy of the identity, in another home, finds the store in use.
+	copyHome(t, home)
+	r = runHostd(t, "--listen", "127.0.0.1:0", "--socket", other, "--data", filepath.Join(home, "store"))
 	newStore := filepath.Join(home, "store")
 	if r.code != 1 || !strings.Contains(r.stderr, "smvs-hostd: error: another smvs-hostd already uses the message store in "+newStore+"\n") ||
 		!strings.Contains(r.stderr, "smvs-hostd: hint: stop it, or give this host a store of its own with --data DIR or another SMVS_HOME\n") {
@@ -199,9 +209,10 @@ func TestLegacyStoreXDG(t *testing.T) {
 	legacy, newStore := filepath.Join(data, "smvs", "host"), filepath.Join(data, "smvs", "store")
 
 	old := start(t, "--listen", "127.0.0.1:0", "--data", legacy)
-	// While the older host runs, its store stays where it is.
+	// While the older host runs, its store stays where it is: the
+	// identity is its.
 	r := runHostd(t, "--listen", "127.0.0.1:0", "--socket", filepath.Join(t.TempDir(), "s"))
-	if r.code != 1 || !strings.Contains(r.stderr, "smvs-hostd: error: another smvs-hostd already uses the message store in "+legacy+"\n") {
+	if r.code != exitIdentityInUse || !strings.Contains(r.stderr, "smvs-hostd: error: the identity "+filepath.Join(config, "identity")+" is in use by process") {
 		t.Errorf("a start while the old host runs: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 	if !store.Exists(legacy) || exists(newStore) {

@@ -24,7 +24,6 @@ import (
 	"smvs/lib/contacts"
 	"smvs/lib/directory"
 	"smvs/lib/host"
-	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/transport"
 )
@@ -47,6 +46,9 @@ const (
 	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
+	// envAgent names smvs-agent's socket, as SSH_AUTH_SOCK names
+	// ssh-agent's; every command that uses the identity reads it.
+	envAgent = "SMVS_AGENT_SOCK"
 
 	envStrangerRate     = "SMVS_HOSTD_STRANGER_RATE"
 	envStrangerBurst    = "SMVS_HOSTD_STRANGER_BURST"
@@ -57,7 +59,9 @@ const (
 
 // Exit statuses beyond cli's, documented in the man page.
 const (
-	exitNameTaken = 5 // a directory serves --name for another key
+	exitNameTaken     = 5 // a directory serves --name for another key
+	exitIdentityInUse = 6 // another process owns the identity file
+	exitNoAgent       = 7 // the smvs-agent of --agent does not answer, or refuses this user
 )
 
 const (
@@ -112,6 +116,13 @@ func newApp(ctx context.Context) *urfave.App {
 		},
 		cli.SocketFlag(),
 		cli.HomeFlag(),
+		&urfave.PathFlag{
+			Name:        "agent",
+			Usage:       "use the identity's keys through the smvs-agent on `SOCKET`, without reading the identity file",
+			DefaultText: "read the identity file",
+			EnvVars:     []string{envAgent},
+			TakesFile:   true,
+		},
 	}
 	flags = append(flags, cli.DirFlags()...)
 	flags = append(flags, cli.PassphraseFlags()...)
@@ -237,6 +248,7 @@ func newApp(ctx context.Context) *urfave.App {
 // config is what the flags say.
 type config struct {
 	host       host.Config
+	agent      string // smvs-agent's socket; "" to read the identity file
 	legacyData string // where an older version kept the store by default; "" with --data
 	logLevel   slog.Level
 }
@@ -247,7 +259,7 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	if err := cli.CheckArgs(c, 0, 0); err != nil {
 		return nil, err
 	}
-	cfg := &config{host: host.Config{
+	cfg := &config{agent: c.Path("agent"), host: host.Config{
 		Listen:      c.String("listen"),
 		Advertise:   c.String("advertise"),
 		PeerRate:    c.Float64("peer-rate"),
@@ -395,24 +407,14 @@ func parseSize(s string) (int64, error) {
 
 // serve runs the host until ctx is done.
 func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
-	path, err := cli.IdentityPath(c)
-	if err != nil {
-		return err
-	}
-	id, raw, pass, err := cli.ReadIdentityForRewrite(c, path)
-	if err != nil {
-		return err
-	}
-	clear(raw)
-	defer id.Destroy()
-	defer clear(pass)
-	if id.Kind() != identity.KindIdentity {
-		return cli.Errorf("%s holds a device key, not an identity", path)
-	}
-
 	log := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: cfg.logLevel}))
+	keys, release, err := openKeys(c, cfg.agent, log)
+	if err != nil {
+		return err
+	}
+	defer release()
 	hc := cfg.host
-	hc.Identity, hc.IdentityPath, hc.Passphrase, hc.Log = id, path, pass, log
+	hc.Keys, hc.Log = keys, log
 	if err := checkName(ctx, hc); err != nil {
 		return err
 	}
@@ -423,7 +425,7 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	if err != nil {
 		return startError(err, hc)
 	}
-	fmt.Fprintf(c.App.Writer, "smvs-hostd: listening on %s id %s socket %s\n", h.Addr(), id.Public(), h.Socket())
+	fmt.Fprintf(c.App.Writer, "smvs-hostd: listening on %s id %s socket %s\n", h.Addr(), keys.Public(), h.Socket())
 
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -443,7 +445,9 @@ func startError(err error, hc host.Config) error {
 		return cli.Errorf("%w", err).WithHintf("is smvs-hostd already running? stop it, or give this host a socket and a store "+
 			"of its own (--socket and --data, or another %s)", cli.HomeEnv)
 	case errors.Is(err, host.ErrWrongIdentity):
-		return cli.Errorf("%w", err).WithHintf("each identity needs a data directory of its own: give one with --data")
+		return cli.Errorf("%w", err).
+			WithHintf("the identity file may be another user's: start the host with the identity that made this store, " +
+				"and keep the store where it is (another --data starts an empty history)")
 	case errors.Is(err, store.ErrInUse):
 		return storeInUse(hc.DataDir)
 	case errors.As(err, &op) && errors.Is(err, syscall.EADDRINUSE):

@@ -164,11 +164,13 @@ func TestStartAndStop(t *testing.T) {
 	if r, err := request(t, d.socket, &hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{}}); err != nil || r.Event == nil || r.Event.Kind != hostapi.EventLive {
 		t.Errorf("empty list: %+v, %v, want the live event", r, err)
 	}
-	// A second host refuses the same socket.
+	// A second host, with a copy of the identity in another home, refuses
+	// the same socket.
+	copyHome(t, home)
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	code := run(ctx, []string{"smvs-hostd", "--listen", "127.0.0.1:0", "--data", filepath.Join(home, "other")}, &stdout, &stderr)
+	code := run(ctx, []string{"smvs-hostd", "--listen", "127.0.0.1:0", "--socket", d.socket, "--data", filepath.Join(home, "other")}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "another smvs-hostd serves this socket") ||
 		!strings.Contains(stderr.String(), "smvs-hostd: hint: is smvs-hostd already running?") || stdout.Len() != 0 {
 		t.Errorf("second host: status %d, stdout %q, stderr:\n%s", code, stdout.String(), stderr.String())
@@ -255,6 +257,22 @@ type result struct {
 	stdout, stderr string
 }
 
+// copyHome makes another SMVS home holding a copy of home's identity, and
+// returns it.
+func copyHome(t *testing.T, home string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(home, "identity"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := t.TempDir()
+	t.Setenv(cli.HomeEnv, other)
+	if err := identity.WriteNewFile(filepath.Join(other, "identity"), data); err != nil {
+		t.Fatal(err)
+	}
+	return other
+}
+
 func runHostd(t *testing.T, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
@@ -337,7 +355,7 @@ func TestFailures(t *testing.T) {
 	newHome(t, "")
 	r = runHostd(t, "--listen", "127.0.0.1:0", "--data", filepath.Join(home, "store"))
 	if r.code != 1 || !strings.Contains(r.stderr, "belongs to another identity") ||
-		!strings.Contains(r.stderr, "smvs-hostd: hint: each identity needs a data directory of its own") {
+		!strings.Contains(r.stderr, "smvs-hostd: hint: the identity file may be another user's") {
 		t.Errorf("another identity's data: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 }
@@ -377,7 +395,7 @@ func TestManPage(t *testing.T) {
 		Name:      "smvs-hostd.8",
 		App:       newApp(context.Background()),
 		FlagEnv:   true,
-		ExitCodes: []int{0, 1, 2, exitNameTaken},
+		ExitCodes: []int{0, 1, 2, exitNameTaken, exitIdentityInUse, exitNoAgent},
 	})
 }
 

@@ -236,7 +236,7 @@ func (hub *callHub) open(ctx context.Context, r *hostapi.CallRequest) (*callDevi
 		// The socket is the owner's and a remote device is linked (see
 		// authorize): the device's call key is this user's for a day.
 		now := h.now()
-		cert, err := wire.SignDeviceCert(h.id.Signer(), &wire.DeviceCert{
+		cert, err := wire.SignDeviceCert(h.keys.Signer(), &wire.DeviceCert{
 			Identity: h.me.Bytes(), Device: r.Key,
 			Issued: now.UnixMilli(), Expires: now.Add(hostapi.CallCertLifetime).UnixMilli(),
 		})

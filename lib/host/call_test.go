@@ -288,7 +288,7 @@ func TestCallSignalsDropped(t *testing.T) {
 	}
 	sealCall := func(p *peer, sig *wire.CallSignal, sent time.Time) []byte {
 		t.Helper()
-		s, err := seal.Seal(p.id, rec, &wire.Message{Sent: sent.UnixMilli(), Kind: wire.KindCall, Body: sig.Encode()}, time.Now())
+		s, err := seal.Seal(p.id.Signer(), rec, &wire.Message{Sent: sent.UnixMilli(), Kind: wire.KindCall, Body: sig.Encode()}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

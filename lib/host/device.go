@@ -333,6 +333,11 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			if !s.respond(w, &hostapi.Response{Sent: r, Err: e}) {
 				return
 			}
+		case hostapi.OpPublish:
+			r, e := s.h.publish(s.h.ctx, req.Publish)
+			if !s.respond(w, &hostapi.Response{Published: r, Err: e}) {
+				return
+			}
 		case hostapi.OpStatus:
 			if !s.respond(w, s.status(req.Status)) {
 				return

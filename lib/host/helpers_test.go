@@ -103,6 +103,8 @@ type user struct {
 	name    string
 	home    string
 	id      *identity.Identity
+	keys    *identity.Keyring // id, saved to idPath on each change
+	idPath  string
 	cfg     Config
 	host    *Host
 	log     *logBuffer
@@ -129,10 +131,10 @@ func newUser(t testing.TB, name string, dirs ...*dirclient.Client) *user {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	u := &user{t: t, name: name, home: home, id: id, log: &logBuffer{}}
+	u := &user{t: t, name: name, home: home, log: &logBuffer{}}
+	u.useIdentity(id, filepath.Join(home, "identity"))
 	u.cfg = Config{
-		Identity:     id,
-		IdentityPath: filepath.Join(home, "identity"),
+		Keys:         u.keys,
 		Home:         home,
 		DataDir:      filepath.Join(home, "data"),
 		Socket:       filepath.Join(sockDir, "host.sock"),
@@ -145,6 +147,12 @@ func newUser(t testing.TB, name string, dirs ...*dirclient.Client) *user {
 		Log:          slog.New(slog.NewTextHandler(u.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	return u
+}
+
+// useIdentity makes id, kept in the file path ("" for none), u's identity.
+func (u *user) useIdentity(id *identity.Identity, path string) {
+	u.id, u.idPath, u.keys = id, path, identity.NewKeyring(id, path, nil)
+	u.cfg.Keys = u.keys
 }
 
 // start starts u's host, and stops it when the test ends.
@@ -308,7 +316,7 @@ func (p *peer) conn(u *user, cfg transport.Config) *transport.Conn {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	c, err := transport.Dial(ctx, u.host.Addr().String(), p.id, u.key(), cfg)
+	c, err := transport.Dial(ctx, u.host.Addr().String(), p.id.Signer(), u.key(), cfg)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -323,7 +331,7 @@ func (p *peer) seal(u *user, body string, now time.Time) []byte {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	s, err := seal.Seal(p.id, rec, &wire.Message{Sent: now.UnixMilli(), Kind: wire.KindText, Body: []byte(body)}, now)
+	s, err := seal.Seal(p.id.Signer(), rec, &wire.Message{Sent: now.UnixMilli(), Kind: wire.KindText, Body: []byte(body)}, now)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -121,7 +121,7 @@ func (p *peer) sealMessage(u *user, m *wire.Message) *seal.Sealed {
 	if m.Kind == 0 {
 		m.Kind = wire.KindText
 	}
-	s, err := seal.Seal(p.id, rec, m, time.Now())
+	s, err := seal.Seal(p.id.Signer(), rec, m, time.Now())
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -600,7 +600,7 @@ func TestImport(t *testing.T) {
 	// alice moves to a new host, with the same identity.
 	alice.stop()
 	moved := newUser(t, "alice")
-	moved.id, moved.cfg.Identity, moved.cfg.IdentityPath = alice.id, alice.id, ""
+	moved.useIdentity(alice.id, "")
 	moved.start()
 	moved.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
 	for range 2 {

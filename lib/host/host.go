@@ -1,5 +1,6 @@
-// Package host is the user's host, the logic of smvs-hostd: it holds the
-// identity, receives sealed envelopes from other hosts over QUIC and
+// Package host is the user's host, the logic of smvs-hostd: it acts for
+// the identity (whose keys it holds in process or asks smvs-agent to use),
+// receives sealed envelopes from other hosts over QUIC and
 // stores them encrypted, delivers the user's outgoing messages with
 // retries, and serves the user's devices over a unix socket (package
 // hostapi).
@@ -154,18 +155,15 @@ const (
 	startPublishTimeout = 10 * time.Second
 )
 
-// Config is what a Host needs. Identity, DataDir, Socket, Home and Listen
+// Config is what a Host needs. Keys, DataDir, Socket, Home and Listen
 // are required; a zero limit takes its default.
 type Config struct {
-	// Identity is the user's identity. The Host rotates its KEM keys; the
-	// caller must not use it otherwise while the Host runs, and destroys
-	// it after Shutdown.
-	Identity *identity.Identity
-	// IdentityPath is the identity's file, rewritten (atomically, and
-	// protected with Passphrase if not nil) after each KEM rotation. Empty
-	// keeps rotations in memory only, for tests.
-	IdentityPath string
-	Passphrase   []byte
+	// Keys are the user's identity's keys: an *identity.Keyring, which
+	// saves the identity file on each change, or an smvs-agent's client.
+	// The Host rotates the KEM keys through them, and moves its store to
+	// the current identity and then forgets the retired ones
+	// (ForgetRetired). The caller closes them after Shutdown.
+	Keys identity.Keys
 
 	Home    string // the SMVS home: contacts, blocked, allowed
 	DataDir string // the store's directory
@@ -260,7 +258,7 @@ func (c *Config) setDefaults() error {
 	switch {
 	case peerDeletesNames[c.PeerDeletes] == "":
 		return fmt.Errorf("host: unknown policy %v for peers' deletions", c.PeerDeletes)
-	case c.Identity == nil || c.Identity.Kind() != identity.KindIdentity:
+	case c.Keys == nil || c.Keys.Public().Kind() != identity.KindIdentity:
 		return errors.New("host: no identity")
 	case c.DataDir == "" || c.Socket == "" || c.Home == "" || c.Listen == "":
 		return errors.New("host: DataDir, Socket, Home and Listen are required")
@@ -313,14 +311,10 @@ func setDefault[T comparable](v *T, def T) {
 
 // Host is a running host. Its methods are safe for concurrent use.
 type Host struct {
-	cfg Config
-	log *slog.Logger
-	me  identity.PublicKey
-
-	// idMu guards the identity's KEM keyring: sealing and opening read
-	// it, rotation changes it.
-	idMu sync.RWMutex
-	id   *identity.Identity
+	cfg  Config
+	log  *slog.Logger
+	me   identity.PublicKey
+	keys identity.Keys
 
 	store    *store.Store
 	ln       *transport.Listener
@@ -342,12 +336,18 @@ type Host struct {
 	deletions *deletions    // what following devices are told was deleted
 	sweepWake chan struct{} // wakes the sweeper of expired messages
 
+	// publishMu makes one record at a time: the maintenance loop's and
+	// the owner's (OpPublish).
+	publishMu sync.Mutex
+
 	selfMu         sync.Mutex
 	self           *wire.Record
 	selfSigned     []byte
+	name           string    // the name to publish under: Config.Name, or an OpPublish's
+	addr           string    // the address to publish: Config.Advertise, or an OpPublish's
 	published      time.Time // real time of the last publish every directory took
 	publishPending bool
-	identityDirty  bool // a rotation is not saved yet
+	keysUnsaved    bool // a KEM key change was made but not saved
 
 	busyLogged atomic.Int64 // Unix nanoseconds of the last busy refusal logged
 
@@ -362,9 +362,43 @@ type Host struct {
 	stopErr      error
 }
 
-// ErrWrongIdentity means the data directory holds another identity's
-// store.
+// ErrWrongIdentity means the data directory holds a store that none of
+// the identity's keys opens, its current one or those it replaced: the
+// store of another identity.
 var ErrWrongIdentity = errors.New("the data directory belongs to another identity")
+
+// openStore opens the store with the identity's storage keys, the current
+// one first and then those of the identities it replaced. When a replaced
+// one opens it, the store re-wraps its root key under the current one
+// before it returns, and only then are the replaced identities' secrets
+// forgotten: a crash in between leaves a store the current key opens.
+func (h *Host) openStore() (*store.Store, error) {
+	keks, err := h.keys.StorageKeys("store")
+	if err != nil {
+		return nil, fmt.Errorf("deriving the store's key: %w", err)
+	}
+	st, err := store.Open(h.cfg.DataDir, keks, store.Options{Quota: h.cfg.Quota, Now: h.cfg.Now})
+	for _, k := range keks {
+		clear(k)
+	}
+	if errors.Is(err, store.ErrWrongKey) {
+		return nil, fmt.Errorf("opening the store in %s: %w", h.cfg.DataDir, ErrWrongIdentity)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the store in %s: %w", h.cfg.DataDir, err)
+	}
+	if !st.Moved() {
+		return st, nil
+	}
+	h.log.Info("the store moved to the new identity", "dir", h.cfg.DataDir)
+	if err := h.keys.ForgetRetired(); err != nil {
+		// The store no longer needs them; keeping them is no danger to it.
+		h.log.Error("forgetting the replaced identities' keys", "err", err)
+	} else {
+		h.log.Info("forgot the keys of the identities this one replaced", "count", len(keks)-1)
+	}
+	return st, nil
+}
 
 // Start starts a host: it opens the store, takes the device socket, listens
 // for QUIC, checks its KEM key, publishes its record, and begins
@@ -376,7 +410,8 @@ func Start(cfg Config) (_ *Host, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	lookupCtx, lookupCancel := context.WithCancel(context.Background())
 	h := &Host{
-		cfg: cfg, log: cfg.Log, id: cfg.Identity, me: cfg.Identity.Public(),
+		cfg: cfg, log: cfg.Log, keys: cfg.Keys, me: cfg.Keys.Public(),
+		name: cfg.Name, addr: cfg.Advertise,
 		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
 		deletions: newDeletions(), sweepWake: make(chan struct{}, 1),
 	}
@@ -397,14 +432,8 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	undo = append(undo, sock.release)
 
-	kek := cfg.Identity.StorageKey("store")
-	h.store, err = store.Open(cfg.DataDir, kek, store.Options{Quota: cfg.Quota, Now: cfg.Now})
-	clear(kek)
-	if errors.Is(err, store.ErrWrongKey) {
-		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, ErrWrongIdentity)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
+	if h.store, err = h.openStore(); err != nil {
+		return nil, err
 	}
 	undo = append(undo, func() { h.store.Close() })
 
@@ -424,7 +453,9 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.strangerQuota = newStrangerQuota(cfg.StrangerQuota, cfg.StrangerKeyQuota)
 	h.names = newContactNames(contacts.Path(cfg.Home))
 	h.chains = newChains(h.store)
-	h.checkKEM()
+	h.publishMu.Lock()
+	h.checkKEM(false)
+	h.publishMu.Unlock()
 
 	tcfg := transport.Config{
 		MaxFrame:           int(cfg.MaxMessage + envelopeOverhead),
@@ -433,7 +464,7 @@ func Start(cfg Config) (_ *Host, err error) {
 			h.log.Debug("peer connection", "peer", peer, "err", err)
 		},
 	}
-	h.pool, err = transport.NewPool(cfg.Identity, tcfg)
+	h.pool, err = transport.NewPool(cfg.Keys.Signer(), tcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -461,14 +492,14 @@ func Start(cfg Config) (_ *Host, err error) {
 			h.log.Info("connection refused by policy", "reason", err)
 		}
 	}
-	h.ln, err = transport.Listen(cfg.Listen, cfg.Identity, lcfg, transport.StreamFunc(h.serveStream))
+	h.ln, err = transport.Listen(cfg.Listen, cfg.Keys.Signer(), lcfg, transport.StreamFunc(h.serveStream))
 	if err != nil {
 		return nil, err
 	}
 	undo = append(undo, func() { h.ln.Close() })
 
 	pctx, pcancel := context.WithTimeout(ctx, startPublishTimeout)
-	err = h.refreshRecord(pctx)
+	_, err = h.refreshRecord(pctx, publishRequest{})
 	pcancel()
 	if err != nil {
 		return nil, err
@@ -545,11 +576,14 @@ func (h *Host) Record() []byte {
 	return h.selfSigned
 }
 
-// advertise returns the address to publish: Config.Advertise, else the
-// address the listener is bound to.
+// advertise returns the address to publish: an OpPublish's or
+// Config.Advertise, else the address the listener is bound to.
 func (h *Host) advertise() string {
-	if h.cfg.Advertise != "" {
-		return h.cfg.Advertise
+	h.selfMu.Lock()
+	addr := h.addr
+	h.selfMu.Unlock()
+	if addr != "" {
+		return addr
 	}
 	return h.ln.Addr().String()
 }
@@ -585,9 +619,6 @@ func (h *Host) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}
 	h.devices.sock.release()
-	h.idMu.Lock()
-	clear(h.cfg.Passphrase)
-	h.idMu.Unlock()
 	if len(errs) == 0 {
 		h.log.Info("stopped")
 	}

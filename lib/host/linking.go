@@ -11,8 +11,8 @@ import (
 
 // authorize says whether dc may make a request of op. The unix socket is
 // the owner's and may do anything but link; a remote device must be
-// linked, except to link itself, and may not manage devices or import
-// messages.
+// linked, except to link itself, and may not manage devices, import
+// messages or change the identity's record.
 func (s *deviceServer) authorize(dc *deviceConn, op hostapi.Op) *hostapi.Error {
 	switch {
 	case !dc.remote() && op == hostapi.OpLink:
@@ -26,6 +26,9 @@ func (s *deviceServer) authorize(dc *deviceConn, op hostapi.Op) *hostapi.Error {
 	case op == hostapi.OpImport:
 		return &hostapi.Error{Code: hostapi.ErrForbidden, Message: "only the owner, on the host's own machine, imports messages",
 			Hint: "import on the machine smvs-hostd runs on"}
+	case op == hostapi.OpPublish:
+		return &hostapi.Error{Code: hostapi.ErrForbidden, Message: "only the owner, on the host's own machine, publishes the record",
+			Hint: "run smvs-register on the machine smvs-hostd runs on"}
 	}
 	return s.notLinked(dc.device)
 }

@@ -79,9 +79,7 @@ func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatu
 		return wire.StatusWrongHost, "not for this host's user"
 	}
 	now := h.now()
-	h.idMu.RLock()
-	opened, err := seal.Open(h.id, envelope, now)
-	h.idMu.RUnlock()
+	opened, err := seal.Open(h.keys, envelope, now)
 	switch {
 	case errors.Is(err, seal.ErrUnknownKEMKey), errors.Is(err, seal.ErrExpiredKEMKey):
 		h.log.Info("delivery refused: sealed to a KEM key this host no longer has")

@@ -33,7 +33,7 @@ func TestKEMRotation(t *testing.T) {
 	old := carol.seal(bob, "sealed to the old key", clk.Now())
 
 	// Nothing to do while the key has more than the grace period left.
-	if bob.host.checkKEM() {
+	if rotated, _, _ := bob.host.checkKEM(false); rotated {
 		t.Fatal("rotated a fresh key")
 	}
 	// 24 days on, the 30-day key has 6 left: a new key, saved and published.
@@ -50,7 +50,7 @@ func TestKEMRotation(t *testing.T) {
 	if err != nil || published == nil || !bytes.Equal(published.KEM.ID, newRec.KEM.ID) {
 		t.Fatalf("the directory serves %+v, %v", published, err)
 	}
-	saved, err := identity.ReadFile(bob.cfg.IdentityPath, nil)
+	saved, err := identity.ReadFile(bob.idPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,13 +93,13 @@ func TestResealAfterStaleKEMKey(t *testing.T) {
 	// bob's host loses the KEM key alice's cached record names (as if
 	// rotated with no grace), and makes a new record.
 	now := bob.host.now()
-	bob.host.idMu.Lock()
-	if _, err := bob.id.RotateKEM(now, identity.DefaultKEMLifetime, 0); err != nil {
+	if _, err := bob.keys.RotateKEM(now, identity.DefaultKEMLifetime, 0); err != nil {
 		t.Fatal(err)
 	}
-	bob.id.PruneKEM(now.Add(time.Millisecond))
-	bob.host.idMu.Unlock()
-	if err := bob.host.refreshRecord(context.Background()); err != nil {
+	if _, err := bob.keys.PruneKEM(now.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.host.refreshRecord(context.Background(), publishRequest{}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -103,15 +103,13 @@ func (h *Host) seal(key identity.PublicKey, rec *wire.Record, m *wire.Message, n
 			return nil, err
 		}
 		m.Chain = hash
-		signed, err := wire.SignMessage(h.id.Signer(), m)
+		signed, err := wire.SignMessage(h.keys.Signer(), m)
 		done(signed)
 		if err != nil {
 			return nil, err
 		}
 	}
-	h.idMu.RLock()
-	defer h.idMu.RUnlock()
-	return seal.Seal(h.id, rec, m, now)
+	return seal.Seal(h.keys.Signer(), rec, m, now)
 }
 
 // sendable checks that a resolved recipient can be sealed to and reached.

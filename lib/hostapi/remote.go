@@ -29,7 +29,7 @@ func DialRemote(ctx context.Context, addr string, hostKey identity.PublicKey, de
 		return nil, errors.New("hostapi: a remote device dials with a device key")
 	}
 	cfg := transport.Config{MaxFrame: MaxFrame, KeepAlive: remoteKeepAlive, HandshakeTimeout: 5 * time.Second}
-	conn, err := transport.Dial(ctx, addr, device, hostKey, cfg)
+	conn, err := transport.DialDevice(ctx, addr, device.Signer(), hostKey, cfg)
 	if err != nil {
 		if _, mismatch := errors.AsType[*transport.KeyMismatchError](err); mismatch {
 			return nil, fmt.Errorf("the host at %s is not the one this device was linked to: %w", addr, err)

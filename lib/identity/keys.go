@@ -148,6 +148,14 @@ func (k *Keyring) PruneKEM(now time.Time) (int, error) {
 	return n, k.save()
 }
 
+// Save writes the identity file again, as the last change would have: a
+// host calls it when that change's save failed (a full disk, say).
+func (k *Keyring) Save() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.save()
+}
+
 // save rewrites the file with the identity as it is now; k.mu is held.
 func (k *Keyring) save() error {
 	if k.path == "" {

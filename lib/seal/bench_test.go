@@ -22,11 +22,11 @@ func BenchmarkSealOpen(b *testing.B) {
 			b.SetBytes(int64(size))
 			for b.Loop() {
 				m := &wire.Message{Sent: now.UnixMilli(), Kind: wire.KindText, Body: body}
-				s, err := Seal(alice, to, m, now)
+				s, err := Seal(alice.Signer(), to, m, now)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := Open(bob, s.Envelope, now); err != nil {
+				if _, err := Open(keys(bob), s.Envelope, now); err != nil {
 					b.Fatal(err)
 				}
 			}

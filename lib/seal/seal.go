@@ -13,6 +13,8 @@ package seal
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/rand"
 	"errors"
@@ -55,10 +57,15 @@ type Sealed struct {
 	Signed   []byte
 }
 
-// Seal signs m as sender and seals it to the recipient of the verified
-// record to. It sets m's Sender, Recipient and KEMKeyID, and a random ID if
-// m has none; the caller sets the rest (Sent, Kind, Body, Chain, …).
-func Seal(sender *identity.Identity, to *wire.Record, m *wire.Message, now time.Time) (*Sealed, error) {
+// Seal signs m with sender, the sender's identity key (which may be held
+// by an agent), and seals it to the recipient of the verified record to.
+// It sets m's Sender, Recipient and KEMKeyID, and a random ID if m has
+// none; the caller sets the rest (Sent, Kind, Body, Chain, …).
+func Seal(sender crypto.Signer, to *wire.Record, m *wire.Message, now time.Time) (*Sealed, error) {
+	senderKey, ok := sender.Public().(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("seal: the sender's signer has a %T key, want Ed25519", sender.Public())
+	}
 	kem := to.KEM
 	if !bytes.Equal(kem.ID, identity.KEMKeyID(kem.Key)) {
 		return nil, fmt.Errorf("seal: %w: record's KEM key id does not match its key", wire.ErrMalformed)
@@ -72,7 +79,7 @@ func Seal(sender *identity.Identity, to *wire.Record, m *wire.Message, now time.
 		return nil, fmt.Errorf("seal: recipient's KEM key: %w", err)
 	}
 
-	m.Sender = sender.Public().Bytes()
+	m.Sender = bytes.Clone(senderKey)
 	m.Recipient = bytes.Clone(to.Identity)
 	m.KEMKeyID = bytes.Clone(kem.ID)
 	if len(m.ID) == 0 {
@@ -81,7 +88,7 @@ func Seal(sender *identity.Identity, to *wire.Record, m *wire.Message, now time.
 			return nil, err
 		}
 	}
-	signed, err := wire.SignMessage(sender.Signer(), m)
+	signed, err := wire.SignMessage(sender, m)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
@@ -110,7 +117,8 @@ type Opened struct {
 
 // Open decrypts an envelope addressed to recipient and verifies the message
 // inside. now decides whether the KEM key it was sealed to has expired.
-func Open(recipient *identity.Identity, envelope []byte, now time.Time) (*Opened, error) {
+// recipient's KEM key opens it, wherever it is held.
+func Open(recipient identity.Keys, envelope []byte, now time.Time) (*Opened, error) {
 	env, err := wire.DecodeEnvelope(envelope)
 	if err != nil {
 		return nil, err
@@ -119,12 +127,12 @@ func Open(recipient *identity.Identity, envelope []byte, now time.Time) (*Opened
 	if !bytes.Equal(env.Recipient, me.Bytes()) {
 		return nil, ErrWrongRecipient
 	}
-	key, err := recipient.KEMKey(env.KEMKeyID, now)
+	key, err := recipient.KEMPrivateKey(env.KEMKeyID, now)
 	if err != nil {
 		return nil, err
 	}
 	kdf, aead := suite()
-	r, err := hpke.NewRecipient(env.Enc, key.PrivateKey(), kdf, aead, []byte(info))
+	r, err := hpke.NewRecipient(env.Enc, key, kdf, aead, []byte(info))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrTampered, err)
 	}

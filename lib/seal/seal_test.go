@@ -22,6 +22,9 @@ func newIdentity(t testing.TB) *identity.Identity {
 	return id
 }
 
+// keys holds id in process, as a host's Keys.
+func keys(id *identity.Identity) identity.Keys { return identity.NewKeyring(id, "", nil) }
+
 // record returns id's record as a directory would serve it.
 func record(t testing.TB, id *identity.Identity) *wire.Record {
 	t.Helper()
@@ -65,11 +68,11 @@ func TestRoundTrip(t *testing.T) {
 	for _, size := range []int{0, 1, 100, 251, 252, 1000, 64<<10 - 200, 64 << 10, 300 << 10} {
 		m := textMessage(string(bytes.Repeat([]byte{'x'}, size)))
 		m.Chain = wire.ChainHash([]byte("previous"))
-		s, err := Seal(alice, record(t, bob), m, now)
+		s, err := Seal(alice.Signer(), record(t, bob), m, now)
 		if err != nil {
 			t.Fatalf("size %d: Seal: %v", size, err)
 		}
-		o, err := Open(bob, s.Envelope, now)
+		o, err := Open(keys(bob), s.Envelope, now)
 		if err != nil {
 			t.Fatalf("size %d: Open: %v", size, err)
 		}
@@ -84,7 +87,7 @@ func TestPaddingHidesSize(t *testing.T) {
 	alice, bob := newIdentity(t), newIdentity(t)
 	sizes := map[int]bool{}
 	for _, n := range []int{0, 10, 50, 90, 200} {
-		s, err := Seal(alice, record(t, bob), textMessage(string(make([]byte, n))), now)
+		s, err := Seal(alice.Signer(), record(t, bob), textMessage(string(make([]byte, n))), now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +113,7 @@ func TestBucket(t *testing.T) {
 // own error. Each case fails if the check that catches it is removed.
 func TestRejections(t *testing.T) {
 	alice, bob, carol, mallory := newIdentity(t), newIdentity(t), newIdentity(t), newIdentity(t)
-	good, err := Seal(alice, record(t, bob), textMessage("meet at noon"), now)
+	good, err := Seal(alice.Signer(), record(t, bob), textMessage("meet at noon"), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,27 +177,27 @@ func TestRejections(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			o, err := Open(c.opener, c.envelope, c.at)
+			o, err := Open(keys(c.opener), c.envelope, c.at)
 			if !errors.Is(err, c.want) {
 				t.Fatalf("Open = %v, %v; want error %v", o, err, c.want)
 			}
 		})
 	}
 	t.Run("unknown version", func(t *testing.T) {
-		_, err := Open(bob, newVersion, now)
+		_, err := Open(keys(bob), newVersion, now)
 		var v *wire.UnknownVersionError
 		if !errors.As(err, &v) || v.Version != 2 {
 			t.Fatalf("Open = %v; want *wire.UnknownVersionError for version 2", err)
 		}
 	})
-	if _, err := Open(bob, good.Envelope, now); err != nil {
+	if _, err := Open(keys(bob), good.Envelope, now); err != nil {
 		t.Fatalf("the untouched envelope no longer opens: %v", err)
 	}
 }
 
 func TestKEMRotation(t *testing.T) {
 	alice, bob := newIdentity(t), newIdentity(t)
-	old, err := Seal(alice, record(t, bob), textMessage("sealed before rotation"), now)
+	old, err := Seal(alice.Signer(), record(t, bob), textMessage("sealed before rotation"), now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,17 +205,17 @@ func TestKEMRotation(t *testing.T) {
 	if _, err := bob.RotateKEM(rotated, identity.DefaultKEMLifetime, identity.DefaultKEMGrace); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(bob, old.Envelope, rotated.Add(identity.DefaultKEMGrace-time.Second)); err != nil {
+	if _, err := Open(keys(bob), old.Envelope, rotated.Add(identity.DefaultKEMGrace-time.Second)); err != nil {
 		t.Fatalf("within the grace period: %v", err)
 	}
 	after := rotated.Add(identity.DefaultKEMGrace)
-	if _, err := Open(bob, old.Envelope, after); !errors.Is(err, ErrExpiredKEMKey) {
+	if _, err := Open(keys(bob), old.Envelope, after); !errors.Is(err, ErrExpiredKEMKey) {
 		t.Fatalf("after the grace period: %v, want ErrExpiredKEMKey", err)
 	}
 	if n := bob.PruneKEM(after); n != 1 {
 		t.Fatalf("PruneKEM destroyed %d keys, want 1", n)
 	}
-	if _, err := Open(bob, old.Envelope, after); !errors.Is(err, ErrUnknownKEMKey) {
+	if _, err := Open(keys(bob), old.Envelope, after); !errors.Is(err, ErrUnknownKEMKey) {
 		t.Fatalf("after pruning: %v, want ErrUnknownKEMKey", err)
 	}
 }
@@ -220,11 +223,11 @@ func TestKEMRotation(t *testing.T) {
 func TestSealRefusesBadRecords(t *testing.T) {
 	alice, bob := newIdentity(t), newIdentity(t)
 	r := record(t, bob)
-	if _, err := Seal(alice, r, textMessage("x"), time.UnixMilli(r.KEM.Expires)); !errors.Is(err, ErrExpiredKEMKey) {
+	if _, err := Seal(alice.Signer(), r, textMessage("x"), time.UnixMilli(r.KEM.Expires)); !errors.Is(err, ErrExpiredKEMKey) {
 		t.Errorf("sealing to an expired KEM key: %v", err)
 	}
 	r.KEM.ID = make([]byte, wire.KEMKeyIDSize)
-	if _, err := Seal(alice, r, textMessage("x"), now); !errors.Is(err, wire.ErrMalformed) {
+	if _, err := Seal(alice.Signer(), r, textMessage("x"), now); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("sealing to a KEM key with the wrong id: %v", err)
 	}
 }

@@ -93,7 +93,7 @@ func makeVectors(t *testing.T) map[string][]byte {
 		Sent: vectorTime.UnixMilli(), Kind: wire.KindText, ContentType: "text/plain; charset=utf-8",
 		Body: []byte("hi bob"), Chain: wire.ChainHash([]byte("the previous signed message")),
 	}
-	sealed, err := Seal(alice, bobRecord, m, vectorTime)
+	sealed, err := Seal(alice.Signer(), bobRecord, m, vectorTime)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := Open(bob, got["envelope.cbor"], vectorTime)
+	o, err := Open(keys(bob), got["envelope.cbor"], vectorTime)
 	if err != nil {
 		t.Fatalf("the envelope vector does not open: %v", err)
 	}
@@ -365,7 +365,7 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add(env)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		o, err := Open(bob, data, vectorTime)
+		o, err := Open(keys(bob), data, vectorTime)
 		if err != nil {
 			return
 		}

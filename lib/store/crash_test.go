@@ -199,7 +199,7 @@ func runAndKill(t *testing.T, dir string, kek []byte) []string {
 // crashChild adds messages from 8 goroutines and deletes some of them, and
 // writes each acknowledgement on stdout as soon as it has it, until killed.
 func crashChild(dir string, kek []byte) {
-	s, err := Open(dir, kek, Options{})
+	s, err := Open(dir, [][]byte{kek}, Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -160,7 +160,7 @@ func BenchmarkOpen10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		s, err := Open(dir, kek, Options{})
+		s, err := Open(dir, [][]byte{kek}, Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,6 +2,7 @@
 // encrypted, durably, and so that a deletion can't be undone:
 //
 //	root.key                 the root key, wrapped by the caller's key (KEK)
+//	                         (see Open and Moved for a new KEK)
 //	messages.db (-wal, -shm) SQLite in WAL mode: conversations (with the peer's
 //	                         record and the default expiry), messages, their
 //	                         links, which of them expire, outbox
@@ -250,6 +251,8 @@ type Store struct {
 	held      *request // taken from reqs but left for the next batch
 	rootStale bool     // root.key holds a root key besides the current one
 
+	moved bool // Open re-wrapped root.key under the first KEK (Moved)
+
 	// mu guards what readers use. The writer changes these only under mu
 	// and reads them without it.
 	mu     sync.RWMutex
@@ -273,12 +276,22 @@ type Store struct {
 const busyTimeout = 5000 // milliseconds
 
 // Open opens the store in dir, creating dir (mode 0700) and a new store if
-// there is none. kek is the 32-byte key encryption key; the store keeps a
-// copy until Close. A key that does not open an existing store's root.key
-// gets ErrWrongKey, and nothing in dir is changed.
-func Open(dir string, kek []byte, opts Options) (*Store, error) {
-	if len(kek) != keySize {
-		return nil, fmt.Errorf("store: the key encryption key is %d bytes, want %d", len(kek), keySize)
+// there is none. keks are the 32-byte key encryption keys: the first is
+// the current one, the others those it replaced (a host's identity's,
+// then its retired identities'), tried in order against root.key. When
+// one but the first opens it, Open re-wraps root.key under the first
+// before it returns (see Moved); a crash on the way leaves root.key
+// wrapped by the one or the other. The store keeps a copy of the first
+// until Close. When none opens an existing store's root.key, Open returns
+// ErrWrongKey and nothing in dir is changed.
+func Open(dir string, keks [][]byte, opts Options) (*Store, error) {
+	if len(keks) == 0 {
+		return nil, errors.New("store: no key encryption key")
+	}
+	for _, kek := range keks {
+		if len(kek) != keySize {
+			return nil, fmt.Errorf("store: a key encryption key is %d bytes, want %d", len(kek), keySize)
+		}
 	}
 	if opts.Quota < 0 {
 		return nil, fmt.Errorf("store: negative quota %d", opts.Quota)
@@ -289,7 +302,7 @@ func Open(dir string, kek []byte, opts Options) (*Store, error) {
 	}
 	// A wrong key changes nothing, not even the lock file; root.key is read
 	// again under the lock.
-	keys, err := readRootFile(filepath.Join(abs, rootName), kek)
+	keys, _, err := readRootFileAny(filepath.Join(abs, rootName), keks)
 	if errors.Is(err, ErrWrongKey) {
 		return nil, err
 	}
@@ -305,7 +318,7 @@ func Open(dir string, kek []byte, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir:     abs,
-		kek:     bytes.Clone(kek),
+		kek:     bytes.Clone(keks[0]),
 		now:     opts.Now,
 		release: release,
 		reqs:    make(chan *request, 1024),
@@ -317,7 +330,7 @@ func Open(dir string, kek []byte, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := s.open(opts.Quota); err != nil {
+	if err := s.open(opts.Quota, keks); err != nil {
 		close(s.stopped)
 		s.shutdown()
 		if errors.Is(err, ErrWrongKey) {
@@ -330,12 +343,15 @@ func Open(dir string, kek []byte, opts Options) (*Store, error) {
 }
 
 // open reads root.key, opens the database and loads the conversation keys.
-func (s *Store) open(quota int64) error {
-	// The KEK is checked before the database is touched.
-	keys, err := readRootFile(filepath.Join(s.dir, rootName), s.kek)
+// A root.key that one of keks but the first opened is re-wrapped under the
+// first (s.kek).
+func (s *Store) open(quota int64, keks [][]byte) error {
+	// The KEKs are checked before the database is touched.
+	keys, which, err := readRootFileAny(filepath.Join(s.dir, rootName), keks)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	rewrap := which > 0
 	defer func() {
 		for _, k := range keys {
 			clear(k)
@@ -382,13 +398,15 @@ func (s *Store) open(quota int64) error {
 		if !bytes.Equal(s.root.verifier, verifier) {
 			return fmt.Errorf("%w: %s does not belong to this database", errCorrupt, rootName)
 		}
-		if len(keys) > 1 {
-			// A rotation was interrupted: finish it, or forget the root key
-			// whose transaction never committed.
-			if err := s.writeRootFile(s.root); err != nil {
-				return err
-			}
+		// With two keys a rotation was interrupted: finish it, or forget
+		// the root key whose transaction never committed.
+		rewrap = rewrap || len(keys) > 1
+	}
+	if rewrap {
+		if err := s.writeRootFile(s.root); err != nil {
+			return err
 		}
+		s.moved = which > 0
 	}
 	if err := s.loadConversations(ctx); err != nil {
 		return err

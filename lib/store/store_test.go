@@ -27,7 +27,7 @@ func random(n int) []byte {
 // open opens a store in dir, closed at the end of the test.
 func open(t testing.TB, dir string, kek []byte, opts Options) *Store {
 	t.Helper()
-	s, err := Open(dir, kek, opts)
+	s, err := Open(dir, [][]byte{kek}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestDedupConcurrent(t *testing.T) {
 
 func TestRestart(t *testing.T) {
 	dir, kek := t.TempDir(), random(32)
-	s, err := Open(dir, kek, Options{})
+	s, err := Open(dir, [][]byte{kek}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func snapshot(t *testing.T, dir string) map[string][32]byte {
 
 func TestWrongKey(t *testing.T) {
 	dir, kek := t.TempDir(), random(32)
-	s, err := Open(dir, kek, Options{})
+	s, err := Open(dir, [][]byte{kek}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,13 +395,13 @@ func TestWrongKey(t *testing.T) {
 	before := snapshot(t, dir)
 	wrong := bytes.Clone(kek)
 	wrong[0] ^= 1
-	if _, err := Open(dir, wrong, Options{}); !errors.Is(err, ErrWrongKey) {
+	if _, err := Open(dir, [][]byte{wrong}, Options{}); !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("Open with a wrong key: %v, want ErrWrongKey", err)
 	}
 	if after := snapshot(t, dir); !maps(before, after) {
 		t.Errorf("a wrong key changed the directory:\nbefore %v\nafter  %v", before, after)
 	}
-	if _, err := Open(dir, kek[:31], Options{}); err == nil {
+	if _, err := Open(dir, [][]byte{kek[:31]}, Options{}); err == nil {
 		t.Error("Open with a 31-byte key: no error")
 	}
 	s = open(t, dir, kek, Options{})
@@ -424,7 +424,7 @@ func maps(a, b map[string][32]byte) bool {
 
 func TestMissingOrForeignRootKey(t *testing.T) {
 	dir, kek := t.TempDir(), random(32)
-	s, err := Open(dir, kek, Options{})
+	s, err := Open(dir, [][]byte{kek}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestMissingOrForeignRootKey(t *testing.T) {
 	s.Close()
 
 	other, otherKEK := t.TempDir(), random(32)
-	o, err := Open(other, otherKEK, Options{})
+	o, err := Open(other, [][]byte{otherKEK}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,13 +448,13 @@ func TestMissingOrForeignRootKey(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, rootName), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, otherKEK, Options{}); err == nil || errors.Is(err, ErrWrongKey) {
+	if _, err := Open(dir, [][]byte{otherKEK}, Options{}); err == nil || errors.Is(err, ErrWrongKey) {
 		t.Errorf("Open with another store's root.key: %v, want a clear error", err)
 	}
 	if err := os.Remove(filepath.Join(dir, rootName)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, kek, Options{}); err == nil {
+	if _, err := Open(dir, [][]byte{kek}, Options{}); err == nil {
 		t.Error("Open without root.key: no error")
 	}
 	if err := os.WriteFile(filepath.Join(dir, rootName), mine, 0o600); err != nil {
@@ -465,7 +465,7 @@ func TestMissingOrForeignRootKey(t *testing.T) {
 
 func TestInUse(t *testing.T) {
 	_, dir, kek := newStore(t)
-	if _, err := Open(dir, kek, Options{}); !errors.Is(err, ErrInUse) {
+	if _, err := Open(dir, [][]byte{kek}, Options{}); !errors.Is(err, ErrInUse) {
 		t.Errorf("second Open of one directory: %v, want it refused", err)
 	}
 }

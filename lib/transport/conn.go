@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -39,27 +40,33 @@ func newConn(ctx context.Context, qc *quic.Conn, peer identity.PublicKey, cfg Co
 	return &Conn{qc: qc, peer: peer, cfg: cfg, budget: newBudget(cfg.ConnBuffer), ctx: ctx}
 }
 
-// Dial connects to the listener at addr ("host:port") and authenticates it:
-// the handshake fails with a *KeyMismatchError unless the listener presents
-// expect, and this side presents id's key: an identity key as a host
-// (ALPN), a device key as one of the user's devices (DeviceALPN). If host
-// resolves to several addresses, the first is dialed.
+// Dial connects to the listener at addr ("host:port") as a host and
+// authenticates it: the handshake fails with a *KeyMismatchError unless
+// the listener presents expect, and this side presents the identity key
+// signer holds (ALPN). If host resolves to several addresses, the first
+// is dialed.
 //
 // The handshake completes before the listener has checked this side's
 // certificate, so a listener refusing it (AllowPeer, or a key of the wrong
 // type) shows as an error matching ErrHandshake from the first Request.
-func Dial(ctx context.Context, addr string, id *identity.Identity, expect identity.PublicKey, cfg Config) (*Conn, error) {
+func Dial(ctx context.Context, addr string, signer crypto.Signer, expect identity.PublicKey, cfg Config) (*Conn, error) {
+	return dialAs(ctx, addr, signer, ALPN, expect, cfg)
+}
+
+// DialDevice is Dial for one of the user's devices: signer holds its
+// device key, which it presents under DeviceALPN.
+func DialDevice(ctx context.Context, addr string, signer crypto.Signer, expect identity.PublicKey, cfg Config) (*Conn, error) {
+	return dialAs(ctx, addr, signer, DeviceALPN, expect, cfg)
+}
+
+func dialAs(ctx context.Context, addr string, signer crypto.Signer, alpn string, expect identity.PublicKey, cfg Config) (*Conn, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	cert, err := newCertificate(id.Signer())
+	cert, err := newCertificate(signer)
 	if err != nil {
 		return nil, err
-	}
-	alpn := ALPN
-	if id.Kind() == identity.KindDevice {
-		alpn = DeviceALPN
 	}
 	return dial(ctx, addr, cert, alpn, expect, cfg)
 }

@@ -43,7 +43,7 @@ func listen(t testing.TB, id *identity.Identity, cfg Config, h Handler) *Listene
 
 func listenAt(t testing.TB, addr string, id *identity.Identity, cfg Config, h Handler) *Listener {
 	t.Helper()
-	l, err := Listen(addr, id, cfg, h)
+	l, err := Listen(addr, id.Signer(), cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,11 @@ func listenAt(t testing.TB, addr string, id *identity.Identity, cfg Config, h Ha
 
 func dialListener(t testing.TB, l *Listener, serverID, clientID *identity.Identity, cfg Config) *Conn {
 	t.Helper()
-	c, err := Dial(testContext(t), l.Addr().String(), clientID, serverID.Public(), cfg)
+	dial := Dial
+	if clientID.Kind() == identity.KindDevice {
+		dial = DialDevice
+	}
+	c, err := dial(testContext(t), l.Addr().String(), clientID.Signer(), serverID.Public(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -167,7 +167,7 @@ func TestConnectionsPerAddress(t *testing.T) {
 	for range 2 {
 		conns = append(conns, dialListener(t, l, server, newIdentity(t), Config{}))
 	}
-	_, err := Dial(ctx, l.Addr().String(), newIdentity(t), server.Public(), Config{})
+	_, err := Dial(ctx, l.Addr().String(), newIdentity(t).Signer(), server.Public(), Config{})
 	if !errors.Is(err, ErrHandshake) {
 		t.Fatalf("third connection: %v, want ErrHandshake (refused)", err)
 	}
@@ -185,7 +185,7 @@ func TestMaxConns(t *testing.T) {
 	server := newIdentity(t)
 	l := listen(t, server, Config{MaxConns: 1}, echo)
 	dialListener(t, l, server, newIdentity(t), Config{})
-	_, err := Dial(testContext(t), l.Addr().String(), newIdentity(t), server.Public(), Config{})
+	_, err := Dial(testContext(t), l.Addr().String(), newIdentity(t).Signer(), server.Public(), Config{})
 	if !errors.Is(err, ErrHandshake) {
 		t.Fatalf("second connection: %v, want ErrHandshake (refused)", err)
 	}

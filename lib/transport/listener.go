@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -104,12 +105,13 @@ type Listener struct {
 
 // Listen listens on the UDP address addr ("host:port"; port 0 picks one)
 // and serves every stream of every connection with h. It presents a
-// certificate made from id's key and requires each client to present one.
+// certificate made with signer's key and requires each client to present
+// one.
 //
-// The listener's QUIC stateless reset key is derived from id (see
+// The listener's QUIC stateless reset key is derived with signer (see
 // statelessResetKey), so peers of a host that restarted drop their stale
 // connections at once.
-func Listen(addr string, id *identity.Identity, cfg Config, h Handler) (*Listener, error) {
+func Listen(addr string, signer crypto.Signer, cfg Config, h Handler) (*Listener, error) {
 	if h == nil {
 		return nil, errors.New("transport: Listen without a Handler")
 	}
@@ -117,11 +119,11 @@ func Listen(addr string, id *identity.Identity, cfg Config, h Handler) (*Listene
 	if err != nil {
 		return nil, err
 	}
-	cert, err := newCertificate(id.Signer())
+	cert, err := newCertificate(signer)
 	if err != nil {
 		return nil, err
 	}
-	resetKey, err := statelessResetKey(id.Signer())
+	resetKey, err := statelessResetKey(signer)
 	if err != nil {
 		return nil, err
 	}

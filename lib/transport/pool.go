@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -34,13 +35,14 @@ type poolEntry struct {
 	err   error
 }
 
-// NewPool returns a Pool that dials as id with cfg.
-func NewPool(id *identity.Identity, cfg Config) (*Pool, error) {
+// NewPool returns a Pool that dials as the host whose identity key signer
+// holds, with cfg.
+func NewPool(signer crypto.Signer, cfg Config) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	cert, err := newCertificate(id.Signer())
+	cert, err := newCertificate(signer)
 	if err != nil {
 		return nil, err
 	}

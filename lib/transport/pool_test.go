@@ -9,7 +9,7 @@ import (
 
 func newPool(t *testing.T, cfg Config) *Pool {
 	t.Helper()
-	p, err := NewPool(newIdentity(t), cfg)
+	p, err := NewPool(newIdentity(t).Signer(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

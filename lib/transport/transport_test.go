@@ -132,7 +132,7 @@ func TestKeyMismatch(t *testing.T) {
 		called.Store(true)
 		return []byte("x"), nil
 	}))
-	_, err := Dial(testContext(t), l.Addr().String(), client, other.Public(), Config{})
+	_, err := Dial(testContext(t), l.Addr().String(), client.Signer(), other.Public(), Config{})
 	var mismatch *KeyMismatchError
 	if !errors.As(err, &mismatch) {
 		t.Fatalf("Dial to a listener with another key: %v, want a *KeyMismatchError", err)
@@ -214,7 +214,7 @@ func TestDialerRefusesOtherALPN(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ql.Close()
-	_, err = Dial(testContext(t), ql.Addr().String(), client, server.Public(), Config{})
+	_, err = Dial(testContext(t), ql.Addr().String(), client.Signer(), server.Public(), Config{})
 	if !errors.Is(err, ErrHandshake) {
 		t.Fatalf("Dial to an h3 server: %v, want ErrHandshake", err)
 	}
@@ -245,7 +245,7 @@ func TestAdmit(t *testing.T) {
 	if _, err := dialListener(t, l, server, friend, Config{}).Request(testContext(t), []byte("x")); err != nil {
 		t.Fatalf("friend: %v", err)
 	}
-	c, err := Dial(testContext(t), l.Addr().String(), stranger, server.Public(), Config{})
+	c, err := Dial(testContext(t), l.Addr().String(), stranger.Signer(), server.Public(), Config{})
 	if err == nil {
 		_, err = c.Request(testContext(t), make([]byte, 1<<20))
 		c.Close()
@@ -690,7 +690,7 @@ func TestDialNobody(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	start := time.Now()
-	_, err := Dial(testContext(t), addr, client, server.Public(), Config{HandshakeTimeout: 500 * time.Millisecond})
+	_, err := Dial(testContext(t), addr, client.Signer(), server.Public(), Config{HandshakeTimeout: 500 * time.Millisecond})
 	if !errors.Is(err, ErrHandshake) && !errors.Is(err, ErrTimeout) {
 		t.Errorf("dialing nobody: %v", err)
 	}

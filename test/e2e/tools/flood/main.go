@@ -137,7 +137,11 @@ func (f *flood) dial(ctx context.Context, kind identity.Kind, id *identity.Ident
 			return nil, err
 		}
 	}
-	c, err := transport.Dial(ctx, f.addr, id, f.expect, f.cfg)
+	dial := transport.Dial
+	if id.Kind() == identity.KindDevice {
+		dial = transport.DialDevice
+	}
+	c, err := dial(ctx, f.addr, id.Signer(), f.expect, f.cfg)
 	if err != nil {
 		f.n.connsRefused.Add(1)
 		return nil, err

@@ -81,7 +81,7 @@ func run(ctx context.Context, idFile, addr, expect, socket string, args []string
 	if err != nil {
 		return err
 	}
-	conn, err := transport.Dial(ctx, addr, me, peer, transport.Config{})
+	conn, err := transport.Dial(ctx, addr, me.Signer(), peer, transport.Config{})
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func (p *poke) foreign(thirdFile string) error {
 		return err
 	}
 	to := &wire.Record{V: wire.Version, Identity: third.Public().Bytes(), KEM: kem.Public()}
-	s, err := seal.Seal(p.me, to, textMessage("hostpoke"), time.Now())
+	s, err := seal.Seal(p.me.Signer(), to, textMessage("hostpoke"), time.Now())
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func (p *poke) replay(body string) error {
 	if err != nil {
 		return err
 	}
-	s, err := seal.Seal(p.me, to, textMessage(body), time.Now())
+	s, err := seal.Seal(p.me.Signer(), to, textMessage(body), time.Now())
 	if err != nil {
 		return err
 	}
@@ -215,13 +215,13 @@ func (p *poke) chain(args []string) error {
 	if *skip {
 		missing := textMessage("never delivered")
 		missing.Chain = m.Chain
-		s, err := seal.Seal(p.me, to, missing, time.Now())
+		s, err := seal.Seal(p.me.Signer(), to, missing, time.Now())
 		if err != nil {
 			return err
 		}
 		m.Chain = wire.ChainHash(s.Signed)
 	}
-	s, err := seal.Seal(p.me, to, m, time.Now())
+	s, err := seal.Seal(p.me.Signer(), to, m, time.Now())
 	if err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (p *poke) delete(args []string) error {
 		return err
 	}
 	m := &wire.Message{Sent: time.Now().UnixMilli(), Kind: wire.KindDelete, Body: req.Encode()}
-	s, err := seal.Seal(p.me, to, m, time.Now())
+	s, err := seal.Seal(p.me.Signer(), to, m, time.Now())
 	if err != nil {
 		return err
 	}
