@@ -659,11 +659,12 @@ func startFakeHost(t *testing.T, u *user) *fakeHost {
 	return h
 }
 
-// answers makes the host answer with res, its record made of id's keys.
-func (h *fakeHost) answers(t *testing.T, id *identity.Identity, res hostapi.PublishResult) {
+// answers makes the host answer with res, its record of name made of
+// id's keys.
+func (h *fakeHost) answers(t *testing.T, id *identity.Identity, name string, res hostapi.PublishResult) {
 	t.Helper()
 	now := time.Now()
-	r, err := record.New(identity.NewKeyring(id, "", nil), "alice", "alice.example.net:7447", nil, 30*24*time.Hour, now)
+	r, err := record.New(identity.NewKeyring(id, "", nil), name, "alice.example.net:7447", nil, 30*24*time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -779,7 +780,7 @@ func TestThroughHost(t *testing.T) {
 	id := alice.identity(t)
 	before, _ := os.ReadFile(alice.identityPath())
 	host := startFakeHost(t, alice)
-	host.answers(t, id, hostapi.PublishResult{Published: []string{"https://a.example", "https://b.example"}})
+	host.answers(t, id, "alice", hostapi.PublishResult{Published: []string{"https://a.example", "https://b.example"}})
 
 	r := alice.ok(t, "publish", "Alice")
 	for _, d := range []string{"https://a.example", "https://b.example"} {
@@ -795,7 +796,7 @@ func TestThroughHost(t *testing.T) {
 		t.Errorf("update asked %+v", got)
 	}
 
-	host.answers(t, id, hostapi.PublishResult{Published: []string{"https://a.example"}, KEMRotated: true, Pruned: 2})
+	host.answers(t, id, "alice", hostapi.PublishResult{Published: []string{"https://a.example"}, KEMRotated: true, Pruned: 2})
 	r = alice.ok(t, "rotate", "--kem")
 	kem, _ := id.CurrentKEM(time.Now())
 	if !strings.Contains(r.stderr, fmt.Sprintf("new KEM key %x, valid until ", kem.ID())) || !strings.Contains(r.stderr, "destroyed 2 expired KEM keys") {
@@ -806,20 +807,26 @@ func TestThroughHost(t *testing.T) {
 	}
 
 	// Directories that refused the host's record, as summarize says it.
-	host.answers(t, id, hostapi.PublishResult{Published: []string{"https://a.example"}, Failed: []string{"directory https://b.example: busy"}})
+	host.answers(t, id, "alice", hostapi.PublishResult{Published: []string{"https://a.example"}, Failed: []string{"directory https://b.example: busy"}})
 	r = alice.fails(t, 1, "error: published to 1 of 2 directories", "update")
 	if !strings.Contains(r.stderr, "warning: directory https://b.example: busy") {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}
-	host.answers(t, id, hostapi.PublishResult{Failed: []string{"directory https://b.example: busy"}, KEMRotated: true})
+	host.answers(t, id, "alice", hostapi.PublishResult{Failed: []string{"directory https://b.example: busy"}, KEMRotated: true})
 	r = alice.fails(t, 1, "error: directory https://b.example: busy", "rotate", "--kem")
-	if !strings.Contains(r.stderr, "hint: the new KEM key is saved; publish it with: smvs-register update") {
+	if !strings.Contains(r.stderr, "hint: the new KEM key is saved\n") ||
+		!strings.Contains(r.stderr, "hint: smvs-hostd publishes the record there again later; or run: smvs-register update") {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}
-	host.answers(t, id, hostapi.PublishResult{})
+	host.answers(t, id, "alice", hostapi.PublishResult{})
 	alice.fails(t, 1, "error: smvs-hostd made the record but has no directory to publish it in", "update")
-	host.answers(t, id, hostapi.PublishResult{KEMRotated: true})
+	host.answers(t, id, "alice", hostapi.PublishResult{KEMRotated: true})
 	if r := alice.ok(t, "rotate", "--kem"); !strings.Contains(r.stderr, "warning: smvs-hostd made the record but has no directory") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	host.answers(t, id, "", hostapi.PublishResult{})
+	r = alice.fails(t, 1, "error: smvs-hostd made the record but has no name to publish it under", "update")
+	if !strings.Contains(r.stderr, "hint: give one with: smvs-register publish NAME") {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}
 	host.mu.Lock()

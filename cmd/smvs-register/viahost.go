@@ -64,25 +64,39 @@ func reportHostPublish(c *urfave.Context, p *hostapi.Publish, res *hostapi.Publi
 	}
 	n := len(res.Published) + len(res.Failed)
 	if n == 0 {
-		e := cli.Errorf("smvs-hostd made the record but has no directory to publish it in")
-		if !p.RotateKEM {
-			return e.WithHintf("start smvs-hostd with --dir URL (or %s) to publish it there", cli.DirEnv)
-		}
-		cli.Warningf(c, "%v", e)
-		cli.Hintf(c, "others who have your record find the new KEM key at your host")
-		return nil
+		return unpublished(c, p, r)
 	}
 	failed := make([]error, len(res.Failed))
 	for i, f := range res.Failed {
 		failed[i] = errors.New(f)
 	}
-	if err := summarize(c, "published to", n, failed); err != nil {
-		saved := "the host keeps the record"
+	err = summarize(c, "published to", n, failed)
+	var e *cli.Error
+	if errors.As(err, &e) {
 		if res.KEMRotated {
-			saved = "the new KEM key is saved"
+			e.WithHintf("the new KEM key is saved")
 		}
-		return publishLater(err, saved)
+		e.WithHintf("smvs-hostd publishes the record there again later; or run: smvs-register update")
 	}
+	return err
+}
+
+// unpublished is the outcome of a record the host made, r, but published
+// nowhere: it has no directory, or no name to publish under. Others who
+// have the record still find a new KEM key at the host, so for rotate
+// --kem that is only a warning.
+func unpublished(c *urfave.Context, p *hostapi.Publish, r *wire.Record) error {
+	e := cli.Errorf("smvs-hostd made the record but has no directory to publish it in").
+		WithHintf("start smvs-hostd with --dir URL (or %s) to publish it there", cli.DirEnv)
+	if r.Name == "" {
+		e = cli.Errorf("smvs-hostd made the record but has no name to publish it under").
+			WithHintf("give one with: smvs-register publish NAME")
+	}
+	if !p.RotateKEM {
+		return e
+	}
+	cli.Warningf(c, "%v", e)
+	cli.Hintf(c, "others who have your record find the new KEM key at your host")
 	return nil
 }
 
