@@ -133,7 +133,8 @@ func openKeys(c *urfave.Context, what change) (keys, error) {
 // smvs-hostd whose socket did not answer, smvs-agent that --agent does
 // not name, or another command.
 func inUseError(c *urfave.Context, what change, err *identity.InUseError) *cli.Error {
-	switch processName(err.PID) {
+	name := processName(err.PID)
+	switch name {
 	case "smvs-hostd":
 		if e := hostRefusal(what, err.PID); e != nil {
 			return e
@@ -145,7 +146,11 @@ func inUseError(c *urfave.Context, what change, err *identity.InUseError) *cli.E
 		return cli.Errorf("%w (smvs-agent)", err).WithExitCode(exitInUse).
 			WithHintf("point --agent (or %s) at the socket smvs-agent listens on: the change goes through it", agent.SocketEnv)
 	}
-	return cli.Errorf("%w", err).WithExitCode(exitInUse).
+	e := cli.Errorf("%w", err)
+	if name != "" {
+		e = cli.Errorf("%w (%s)", err, name)
+	}
+	return e.WithExitCode(exitInUse).
 		WithHintf("smvs-hostd, smvs-agent or another smvs-register holds it: try again once it is done, or stop it")
 }
 
