@@ -1,0 +1,89 @@
+package host
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"smvs/lib/identity"
+	"smvs/lib/transport"
+	"smvs/lib/wire"
+)
+
+// rotate replaces u's identity with the one it rotates to, saved in its
+// file, as smvs-register rotate --identity does with the host stopped.
+func (u *user) rotate() {
+	u.t.Helper()
+	next, err := u.id.Rotate(time.Now())
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.t.Cleanup(next.Destroy)
+	if err := identity.ReplaceFile(u.idPath, next.MarshalText()); err != nil {
+		u.t.Fatal(err)
+	}
+	u.useIdentity(next, u.idPath)
+}
+
+// savedRetired is how many replaced identities' keys u's identity file
+// holds.
+func (u *user) savedRetired() int {
+	u.t.Helper()
+	saved, err := identity.ReadFile(u.idPath, nil)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	defer saved.Destroy()
+	return saved.Retired()
+}
+
+func TestStoreMovesToTheRotatedIdentity(t *testing.T) {
+	alice := newUser(t, "").start()
+	carol := newPeer(t)
+	c := carol.conn(alice, transport.Config{})
+	for _, body := range []string{"one", "two"} {
+		if r := carol.deliver(c, carol.seal(alice, body, time.Now())); r.Status != wire.StatusStored {
+			t.Fatalf("delivery: %v", r.Status)
+		}
+	}
+	alice.stop()
+
+	// Rotated twice with the host stopped, A to B to C: the store is
+	// still under A, whose key C's file keeps.
+	alice.rotate()
+	alice.rotate()
+	if n := alice.savedRetired(); n != 2 {
+		t.Fatalf("the rotated identity file keeps %d replaced keys, want 2", n)
+	}
+	alice.start()
+	if n := len(alice.messages()); n != 2 {
+		t.Fatalf("after the move the store holds %d messages, want 2", n)
+	}
+	if !alice.logHas(`msg="the store moved to the new identity"`, `msg="forgot the keys of the identities this one replaced" count=2`) {
+		t.Errorf("log:\n%s", alice.log)
+	}
+	if n := alice.savedRetired(); n != 0 {
+		t.Errorf("after the move the identity file keeps %d replaced keys", n)
+	}
+
+	// The next start opens it with the current key alone.
+	alice.stop()
+	alice.useIdentity(alice.id, alice.idPath)
+	alice.log.reset()
+	alice.start()
+	if n := len(alice.messages()); n != 2 || alice.logHas("the store moved") {
+		t.Errorf("restart after the move: %d messages, log:\n%s", n, alice.log)
+	}
+}
+
+func TestStoreOfAnotherIdentity(t *testing.T) {
+	alice := newUser(t, "").start()
+	alice.stop()
+	other := newUser(t, "")
+	other.cfg.DataDir = alice.cfg.DataDir
+	_, err := Start(other.cfg)
+	if !errors.Is(err, ErrWrongIdentity) || !strings.Contains(err.Error(), alice.cfg.DataDir) {
+		t.Fatalf("Start on another identity's store: %v, want ErrWrongIdentity", err)
+	}
+}
