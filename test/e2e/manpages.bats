@@ -271,6 +271,11 @@ answering() {
 		"${directory[@]}" -subst "https://a.example=$a" -subst "sha256//AAA…=${a_pin%=}" \
 		-subst "https://b.example=$DIR_URL" -subst "sha256//BBB…=${DIR_PIN%=}" \
 		-subst "carol.example.org:7447=$HOST_ADDR" -subst "smvs1c7vn…=${KEY[carol]}"
+
+	# The reader's host runs now: rotate --kem goes through it, and
+	# rotate --identity waits until it is stopped.
+	me_host alice
+	run_page smvs-register.1 -sections '^While your host runs' "${directory[@]}" -bind 4242
 }
 
 @test "smvs-rm.1" {
