@@ -10,6 +10,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"smvs/lib/agent"
 	"smvs/lib/cli"
 	"smvs/lib/identity"
 )
@@ -66,7 +67,7 @@ func lockError(path string, err error) error {
 	}
 	e = e.WithExitCode(exitIdentityInUse)
 	if processName(inUse.PID) == "smvs-agent" {
-		return e.WithHintf("smvs-agent holds this identity: start the host with --agent SOCKET (or set %s) to use its keys", envAgent)
+		return e.WithHintf("smvs-agent holds this identity: start the host with --agent SOCKET (or set %s) to use its keys", agent.SocketEnv)
 	}
 	return e.WithHintf("is another smvs-hostd or smvs-agent running? one process owns an identity; " +
 		"with smvs-agent, start the host with --agent SOCKET")

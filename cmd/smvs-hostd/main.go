@@ -20,6 +20,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"smvs/lib/agent"
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
 	"smvs/lib/directory"
@@ -46,9 +47,6 @@ const (
 	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
-	// envAgent names smvs-agent's socket, as SSH_AUTH_SOCK names
-	// ssh-agent's; every command that uses the identity reads it.
-	envAgent = "SMVS_AGENT_SOCK"
 
 	envStrangerRate     = "SMVS_HOSTD_STRANGER_RATE"
 	envStrangerBurst    = "SMVS_HOSTD_STRANGER_BURST"
@@ -120,7 +118,7 @@ func newApp(ctx context.Context) *urfave.App {
 			Name:        "agent",
 			Usage:       "use the identity's keys through the smvs-agent on `SOCKET`, without reading the identity file",
 			DefaultText: "read the identity file",
-			EnvVars:     []string{envAgent},
+			EnvVars:     []string{agent.SocketEnv},
 			TakesFile:   true,
 		},
 	}
