@@ -609,7 +609,8 @@ func nameProcess(t *testing.T, pid int, name string) {
 }
 
 // fakeHost answers publish requests on a user's host socket, as a
-// running smvs-hostd does, and keeps them.
+// running smvs-hostd does, and keeps them. An answer of nil closes the
+// connection.
 type fakeHost struct {
 	mu       sync.Mutex
 	requests []hostapi.Publish
@@ -646,7 +647,10 @@ func startFakeHost(t *testing.T, u *user) *fakeHost {
 					h.requests = append(h.requests, *req.Publish)
 					answer := h.answer
 					h.mu.Unlock()
-					hostapi.WriteResponse(conn, answer(req.Publish))
+					resp := answer(req.Publish)
+					if resp == nil || hostapi.WriteResponse(conn, resp) != nil {
+						return
+					}
 				}
 			})
 		}
@@ -835,6 +839,19 @@ func TestThroughHost(t *testing.T) {
 	}
 	host.mu.Unlock()
 	alice.fails(t, 1, "error: smvs-hostd refused to publish: only the owner may publish", "update")
+
+	// A host that takes the request and never answers.
+	stuck := make(chan struct{})
+	defer close(stuck)
+	host.mu.Lock()
+	host.answer = func(*hostapi.Publish) *hostapi.Response { <-stuck; return nil }
+	host.mu.Unlock()
+	defer func(d time.Duration) { hostPublishTimeout = d }(hostPublishTimeout)
+	hostPublishTimeout = 100 * time.Millisecond
+	r = alice.fails(t, 1, "error: asking the running host to publish: ", "update")
+	if !strings.Contains(r.stderr, "hint: smvs-hostd did not answer in 100ms; its log may say why") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
 
 	r = alice.fails(t, exitInUse, "error: can't rotate the identity while smvs-hostd runs", "rotate", "--identity")
 	if !strings.Contains(r.stderr, "hint: stop smvs-hostd, run smvs-register rotate --identity, then start it again") {

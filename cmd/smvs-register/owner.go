@@ -53,19 +53,19 @@ type keys interface {
 // runningHost returns a connection to the user's running host, or nil if
 // none answers on its socket. Only the host's unix socket serves a change
 // of the identity, so a linked device's link is not followed.
-func runningHost(c *urfave.Context) (*hostapi.Client, string, error) {
+func runningHost(c *urfave.Context) (*hostapi.Client, error) {
 	socket, err := cli.SocketPath(c)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	client, err := hostapi.Dial(c.Context, socket)
 	if errors.Is(err, hostapi.ErrHostNotRunning) {
-		return nil, socket, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, socket, cli.Errorf("%w", err)
+		return nil, cli.Errorf("%w", err)
 	}
-	return client, socket, nil
+	return client, nil
 }
 
 // change is what a command does to the identity, for the words of a
@@ -186,13 +186,11 @@ func (k *localKeys) RotateIdentity(context.Context) (identity.PublicKey, error) 
 	if err != nil {
 		return identity.PublicKey{}, err
 	}
-	data := next.MarshalText()
-	defer clear(data)
+	text := next.MarshalText()
+	defer clear(text)
+	data := text
 	if k.pass != nil {
-		text := data
-		data, err = identity.Encrypt(text, k.pass)
-		clear(text)
-		if err != nil {
+		if data, err = identity.Encrypt(text, k.pass); err != nil {
 			next.Destroy()
 			return identity.PublicKey{}, fmt.Errorf("protecting the new identity: %w", err)
 		}

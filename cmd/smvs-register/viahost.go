@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -20,17 +21,24 @@ import (
 // make and publish the record p asks for, and reports it as this command
 // would have. It reports false, and does nothing, if no host answers.
 func throughHost(c *urfave.Context, p *hostapi.Publish) (bool, error) {
-	client, _, err := runningHost(c)
+	client, err := runningHost(c)
 	if err != nil || client == nil {
 		return err != nil, err
 	}
 	defer client.Close()
-	res, err := client.Publish(c.Context, p)
+	ctx, cancel := context.WithTimeout(c.Context, hostPublishTimeout)
+	defer cancel()
+	res, err := client.Publish(ctx, p)
 	if err != nil {
 		return true, hostPublishError(err)
 	}
 	return true, reportHostPublish(c, p, res)
 }
+
+// hostPublishTimeout bounds the wait for the host's answer: the host
+// bounds its own publishing to all its directories by half of it. A
+// variable, so that tests can wait less.
+var hostPublishTimeout = time.Minute
 
 // hostLifetime is --lifetime for the host: 0, the host's own default,
 // unless it was given.
@@ -103,7 +111,11 @@ func unpublished(c *urfave.Context, p *hostapi.Publish, r *wire.Record) error {
 // hostPublishError explains the host's refusal of a publish request.
 func hostPublishError(err error) error {
 	var refused *hostapi.Error
-	if !errors.As(err, &refused) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return cli.Errorf("asking the running host to publish: %w", err).
+			WithHintf("smvs-hostd did not answer in %s; its log may say why", hostPublishTimeout)
+	case !errors.As(err, &refused):
 		return cli.Errorf("asking the running host to publish: %w", err)
 	}
 	e := cli.Errorf("smvs-hostd refused to publish: %w", err)
@@ -120,7 +132,7 @@ func hostPublishError(err error) error {
 // --identity and remove. A host runs if its socket answers, or if
 // smvs-hostd holds the identity file's lock (see inUseError).
 func refuseBesideHost(c *urfave.Context, what change) error {
-	client, _, err := runningHost(c)
+	client, err := runningHost(c)
 	if err != nil {
 		return err
 	}
