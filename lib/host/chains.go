@@ -56,7 +56,11 @@ type chain struct {
 	// the first incoming message naming each chain hash.
 	incoming map[string]incomingLink
 	named    map[string]string
-	changed  chan struct{} // closed when a hash becomes known
+	changed  chan struct{} // closed when a hash becomes known, or the chain was held
+	// held counts the holds (hold) that ended: a message waiting for its
+	// predecessor (await) waits its whole time again after one, as the
+	// hold may have taken it.
+	held uint64
 }
 
 type incomingLink struct {
@@ -207,10 +211,15 @@ func (c *chains) await(ctx context.Context, peer identity.PublicKey, prev []byte
 	}
 	timer := time.NewTimer(reorderWait)
 	defer timer.Stop()
+	held := ch.held
 	for {
 		if ch.known(prev) {
 			ch.mu.Unlock()
 			return nil
+		}
+		if ch.held != held {
+			held = ch.held
+			timer.Reset(reorderWait)
 		}
 		changed := ch.changed
 		ch.mu.Unlock()
@@ -268,6 +277,24 @@ func (c *chains) imported(peer identity.PublicKey, seq uint64, dir hostapi.Direc
 	defer ch.mu.Unlock()
 	ch.add(seq, dir, m.ID, hash, m.Chain)
 	ch.hash = hash
+}
+
+// hold locks peer's chain, so that no message to or from peer is signed
+// or admitted while the caller re-signs its queued messages (a rotation);
+// release unlocks it, to be read from the store again, which then holds
+// the re-signed messages' links.
+func (c *chains) hold(peer identity.PublicKey) (release func(), err error) {
+	ch, err := c.get(peer)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		ch.loaded = false
+		ch.held++
+		close(ch.changed)
+		ch.changed = make(chan struct{})
+		ch.mu.Unlock()
+	}, nil
 }
 
 // forget makes peer's chain be read from the store again: a message

@@ -35,6 +35,7 @@ type peerQueue struct {
 	key      identity.PublicKey
 	pending  []*store.Outgoing // not in flight, by Seq
 	inflight int
+	held     int       // holds (hold): no delivery starts while there is one
 	failures int       // consecutive failures of the peer's host
 	retryAt  time.Time // no delivery starts before then
 	wake     chan struct{}
@@ -63,14 +64,79 @@ func (d *deliverer) add(o *store.Outgoing) {
 	if d.stopped {
 		return
 	}
+	q := d.queue(key)
+	q.insert(o)
+	q.signal()
+}
+
+// queue returns key's queue, making it (and its goroutine) if there is
+// none; d.mu is held and d is not stopped.
+func (d *deliverer) queue(key identity.PublicKey) *peerQueue {
 	q := d.queues[key]
 	if q == nil {
 		q = &peerQueue{key: key, wake: make(chan struct{}, 1)}
 		d.queues[key] = q
 		d.wg.Go(func() { d.run(q) })
 	}
-	q.insert(o)
-	q.signal()
+	return q
+}
+
+// holdPoll is how often hold looks whether the deliveries in flight ended.
+const holdPoll = 5 * time.Millisecond
+
+// hold stops deliveries to keys from starting and waits until none is in
+// flight, so that the caller may re-seal their outbox entries; release
+// lets them go on. It gives up waiting when the deliverer stops.
+func (d *deliverer) hold(keys ...identity.PublicKey) (release func()) {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return func() {}
+	}
+	queues := make([]*peerQueue, 0, len(keys))
+	for _, k := range keys {
+		q := d.queue(k)
+		q.held++
+		queues = append(queues, q)
+	}
+	d.mu.Unlock()
+	release = func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, q := range queues {
+			q.held--
+			q.signal()
+		}
+	}
+	for {
+		d.mu.Lock()
+		busy := false
+		for _, q := range queues {
+			busy = busy || q.inflight > 0
+		}
+		d.mu.Unlock()
+		if !busy {
+			return release
+		}
+		select {
+		case <-d.ctx.Done():
+			return release
+		case <-time.After(holdPoll):
+		}
+	}
+}
+
+// replace puts the re-sealed entries os in their queues (by Peer) in
+// place of what any queue held for the same messages.
+func (d *deliverer) replace(os []*store.Outgoing) {
+	seqs := make([]uint64, len(os))
+	for i, o := range os {
+		seqs[i] = o.Seq
+	}
+	d.drop(seqs)
+	for _, o := range os {
+		d.add(o)
+	}
 }
 
 func (q *peerQueue) insert(o *store.Outgoing) {
@@ -125,7 +191,7 @@ func (d *deliverer) run(q *peerQueue) {
 			d.mu.Unlock()
 			return
 		}
-		if len(q.pending) == 0 && q.inflight == 0 {
+		if len(q.pending) == 0 && q.inflight == 0 && q.held == 0 {
 			delete(d.queues, q.key)
 			d.mu.Unlock()
 			return
@@ -133,9 +199,12 @@ func (d *deliverer) run(q *peerQueue) {
 		now := time.Now()
 		wait := time.Hour
 		var start []*store.Outgoing
-		if now.Before(q.retryAt) {
+		switch {
+		case q.held > 0:
+			// Its entries are being re-sealed: release signals.
+		case now.Before(q.retryAt):
 			wait = q.retryAt.Sub(now)
-		} else {
+		default:
 			window := deliveryWindow
 			if q.failures > 0 {
 				window = 1 // probe the peer's host with one envelope
@@ -181,7 +250,12 @@ const (
 	again                    // re-sealed to the peer's new KEM key: send again now
 	canceled                 // the host is stopping
 	dropped                  // the message was deleted meanwhile, outbox entry and all
+	resealing                // its conversation's entries are being re-signed (a rotation): try again after
 )
+
+// resealWait is when an entry put back for resealing is tried again at the
+// earliest; the queue is held by then.
+const resealWait = 50 * time.Millisecond
 
 // attempt delivers o once and puts it back in q unless it left the
 // outbox. failures is q's count of failures when the attempt began: the
@@ -215,6 +289,9 @@ func (d *deliverer) attempt(q *peerQueue, o *store.Outgoing, failures int) {
 		q.failures, q.retryAt = 0, time.Time{}
 	case retry, again:
 		q.insert(o)
+	case resealing:
+		o.Next = time.Now().Add(resealWait)
+		q.insert(o)
 	}
 	q.signal()
 }
@@ -236,6 +313,12 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
 		return d.done(o, hostapi.Failed)
 	}
+	if h.signedBefore(o.Envelope) {
+		// Sealed before this host's identity rotated: the entries to key
+		// are re-signed by the current key, in order, before any goes.
+		h.peers.rot.resealOwn(key)
+		return resealing
+	}
 	ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
 	defer cancel()
 	res, err := h.peers.byKey(ctx, key, fresh)
@@ -246,6 +329,8 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		if d.ctx.Err() != nil {
 			return canceled
 		}
+		// The peer may have rotated: its old key's record is gone.
+		h.peers.rot.follow(key)
 		h.log.Info("delivery postponed: the peer's record was not found")
 		h.log.Debug("peer not resolved", "peer", key, "err", err)
 		return retry
@@ -268,6 +353,9 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 			h.log.Warn("message refused by the peer's host: its user's policy refused it", "seq", o.Seq, "reason", err)
 			return d.done(o, hostapi.Refused)
 		case errors.As(err, &mismatch):
+			// The peer's host may have rotated its key: a key of its
+			// record's chain.
+			h.peers.rot.follow(key)
 			h.log.Warn("delivery postponed: the host at the peer's address presents another key")
 			h.log.Debug("peer host key mismatch", "peer", key, "addr", addr, "got", mismatch.Got)
 		default:

@@ -51,6 +51,9 @@ type peerCache struct {
 	names    map[identity.PublicKey]string    // the name of each peer's record, as last seen
 	asked    map[identity.PublicKey]time.Time // when a peer with no known name was looked up
 	kept     map[identity.PublicKey][]byte    // the record the store keeps for a key, once seen
+
+	// rot follows the rotation chains of the records resolved (seen).
+	rot *rotations
 }
 
 type resolution struct {
@@ -65,7 +68,7 @@ func newPeerCache(h *Host) *peerCache {
 		h: h, entries: make(map[string]*resolution),
 		known: make(map[identity.PublicKey]string), failures: make(map[identity.PublicKey]hostFailure),
 		names: make(map[identity.PublicKey]string), asked: make(map[identity.PublicKey]time.Time),
-		kept: make(map[identity.PublicKey][]byte),
+		kept: make(map[identity.PublicKey][]byte), rot: newRotations(h),
 	}
 	dirs := make([]contacts.Directory, 0, len(h.cfg.Directories)+2)
 	for _, d := range h.cfg.Directories {
@@ -127,6 +130,7 @@ func (c *peerCache) run(query string, r *resolution) {
 	r.at = time.Now()
 	if r.err == nil {
 		c.keep(r.res)
+		c.rot.seen(r.res)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -171,6 +175,21 @@ func (c *peerCache) keep(res *contacts.Resolved) {
 	case !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrClosed):
 		c.h.log.Error("keeping a peer's record", "err", err)
 	}
+}
+
+// forget drops what the cache holds for key, a key its peer rotated away
+// from, so that nothing resolves it from memory.
+func (c *peerCache) forget(key identity.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.entries[key.String()]; r != nil {
+		select {
+		case <-r.done:
+			delete(c.entries, key.String())
+		default: // in progress: it ends on its own
+		}
+	}
+	delete(c.kept, key)
 }
 
 // byKey resolves a peer by its key.

@@ -227,3 +227,10 @@ func (b *batch) addWarning(seq uint64, w hostapi.Warning) error {
 	b.changes = append(b.changes, Change{Seq: seq, Status: true})
 	return nil
 }
+
+// Has reports whether there is a conversation with peer.
+func (s *Store) Has(peer []byte) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byPeer[string(peer)] != nil
+}

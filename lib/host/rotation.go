@@ -1,0 +1,380 @@
+package host
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"smvs/lib/contacts"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/store"
+	"smvs/lib/wire"
+)
+
+// rotations follows identity rotations, so that a conversation stays one
+// conversation across them (PROTOCOL.md section 6.4):
+//
+//   - A peer's: when a resolution accepts a record whose rotation chain
+//     holds a key this host has a conversation with (a look-up by name to
+//     send, by the new key that wrote, or the one a failed delivery asks
+//     for, follow), the conversation moves to the record's key
+//     (store.MovePeer: messages, links, record, expiry, received bytes),
+//     its newest message is marked hostapi.WarnRotated (the user is told
+//     once, in the history, and the log says so), and the messages queued
+//     for the old key are re-signed for the new one and re-sealed to its
+//     record, in order, each naming the one before by its new hash. A
+//     message that comes later from the old key (sent before the
+//     rotation) joins the conversation too.
+//   - The host's own: an outbox entry signed by a key this host no longer
+//     has (it was stored before smvs-register rotate --identity) is
+//     re-signed by the current key with those queued to the same peer,
+//     in order, before any of them is delivered.
+//
+// It is safe for concurrent use.
+type rotations struct {
+	h *Host
+
+	mu       sync.Mutex
+	busy     map[identity.PublicKey]bool               // keys whose entries are being moved or re-sealed
+	asked    map[identity.PublicKey]time.Time          // when follow last looked a key's contact up
+	resealed map[identity.PublicKey]time.Time          // when resealOwn last failed for a peer
+	moved    map[identity.PublicKey]identity.PublicKey // old key → the key its conversation moved to
+	watching bool
+}
+
+// followEvery is how often follow looks up the contact of one key, and
+// resealRetry how long after a failed re-seal of its own entries to a
+// peer the host delivers them as they are (the peer's host still takes a
+// message signed by a key the sender rotated away from).
+const (
+	followEvery = 5 * time.Second
+	resealRetry = time.Minute
+)
+
+func newRotations(h *Host) *rotations {
+	return &rotations{h: h, busy: make(map[identity.PublicKey]bool), asked: make(map[identity.PublicKey]time.Time),
+		resealed: make(map[identity.PublicKey]time.Time), moved: make(map[identity.PublicKey]identity.PublicKey)}
+}
+
+// claim marks key busy; it reports false if it was.
+func (r *rotations) claim(key identity.PublicKey) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.busy[key] {
+		return false
+	}
+	r.busy[key] = true
+	return true
+}
+
+func (r *rotations) release(key identity.PublicKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.busy, key)
+}
+
+// seen is told of each record a resolution accepted. For each earlier key
+// of its chain that this host has a conversation with, it moves that
+// conversation to the record's key, in the background.
+func (r *rotations) seen(res *contacts.Resolved) {
+	if res == nil || res.Record == nil || len(res.Record.Rotation) == 0 || res.Self || r.h.store == nil {
+		return
+	}
+	to, err := identity.NewPublicKey(identity.KindIdentity, res.Record.Identity)
+	if err != nil {
+		return
+	}
+	for _, prev := range res.Record.PreviousKeys() {
+		old, err := identity.NewPublicKey(identity.KindIdentity, prev)
+		if err != nil || old == r.h.me || !r.h.store.Has(prev) || !r.claim(old) {
+			continue
+		}
+		go func() {
+			defer r.release(old)
+			r.move(old, to, res)
+		}()
+	}
+}
+
+// follow looks up, in the background and at most every followEvery, the
+// contact that key was pinned as (or that key's kept record names, if
+// that name is a contact's), by name: a delivery to key found no record
+// or another key at its host, as when the contact rotated. The
+// resolution re-pins the contact if its record's chain leads from key,
+// and seen moves the conversation.
+func (r *rotations) follow(key identity.PublicKey) {
+	r.mu.Lock()
+	if time.Since(r.asked[key]) < followEvery || r.busy[key] {
+		r.mu.Unlock()
+		return
+	}
+	r.asked[key] = time.Now()
+	r.mu.Unlock()
+	go func() {
+		h := r.h
+		f, err := contacts.Load(h.peers.resolver.Path)
+		if err != nil {
+			return
+		}
+		c, ok := f.LookupKey(key)
+		if !ok {
+			signed, err := h.store.PeerRecord(key.Bytes())
+			if err != nil || signed == nil {
+				return
+			}
+			rec, err := wire.VerifyRecord(signed)
+			if err != nil || rec.Name == "" {
+				return
+			}
+			if c, ok = f.Lookup(rec.Name); !ok || c.Key == key {
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(h.lookupCtx, resolveTimeout)
+		defer cancel()
+		if _, err := h.peers.resolve(ctx, c.Name, true); err != nil {
+			h.log.Debug("following a peer's rotation", "peer", key, "err", err)
+		}
+	}()
+}
+
+// move moves the conversation with old to to, whose verified record res
+// carries a chain from old (or, with res nil, a record of to's looked up
+// now), and re-seals the messages queued for old to to, holding the
+// deliveries to both and to's chain meanwhile.
+func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
+	h := r.h
+	if res == nil {
+		ctx, cancel := context.WithTimeout(h.lookupCtx, resolveTimeout)
+		var err error
+		res, err = h.peers.byKey(ctx, to, false)
+		cancel()
+		if err != nil || res.Record == nil {
+			h.log.Debug("moving a late message of a rotated peer: no record of its new key", "peer", to, "err", err)
+			return
+		}
+	}
+	r.mu.Lock()
+	_, again := r.moved[old]
+	r.mu.Unlock()
+	warn := hostapi.WarnRotated
+	if again {
+		warn = 0 // told already: a message came late from the old key
+	}
+
+	defer h.out.hold(old, to)()
+	unchain, err := h.chains.hold(to)
+	if err != nil {
+		h.log.Error("moving a conversation to a peer's new key", "err", err)
+		return
+	}
+	defer unchain()
+	marked, err := h.store.MovePeer(old.Bytes(), to.Bytes(), warn)
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrClosed):
+		return
+	case err != nil:
+		h.log.Error("moving a conversation to a peer's new key", "err", err)
+		return
+	}
+	h.chains.forget(old)
+	h.peers.forget(old)
+	r.mu.Lock()
+	r.moved[old] = to
+	r.mu.Unlock()
+	r.watch()
+	if err := h.store.SetPeerRecord(to.Bytes(), res.Signed); err != nil && !errors.Is(err, store.ErrClosed) {
+		h.log.Error("keeping a peer's record", "err", err)
+	}
+	if !again {
+		h.log.Warn("a peer moved to a new identity key, by rotations signed by the old one: its conversation goes on with the new key")
+	}
+	h.log.Debug("peer rotated", "old", old, "new", to, "warned", marked)
+
+	queued, err := r.resealQueued(to, res.Record)
+	h.out.replace(queued)
+	switch {
+	case errors.Is(err, store.ErrClosed):
+	case err != nil:
+		h.log.Error("re-sealing the messages queued for a peer's old key", "err", err)
+	case len(queued) > 0:
+		h.log.Info("messages queued for a peer's old key re-sealed to its new one", "count", len(queued))
+	}
+}
+
+// resealOwn re-signs by this host's key, in the background, the messages
+// queued to peer that were signed before the host's identity rotated. It
+// reports false if that failed lately: then they are delivered as they
+// are.
+func (r *rotations) resealOwn(peer identity.PublicKey) bool {
+	r.mu.Lock()
+	if r.busy[peer] {
+		r.mu.Unlock()
+		return true
+	}
+	if time.Since(r.resealed[peer]) < resealRetry {
+		r.mu.Unlock()
+		return false
+	}
+	r.busy[peer] = true
+	r.mu.Unlock()
+	go func() {
+		defer r.release(peer)
+		if err := r.resealOwnNow(peer); err != nil {
+			r.mu.Lock()
+			r.resealed[peer] = time.Now()
+			r.mu.Unlock()
+			if !errors.Is(err, store.ErrClosed) && !errors.Is(err, context.Canceled) {
+				r.h.log.Warn("messages signed before this identity rotated could not be re-signed: delivering them as they are", "err", err)
+			}
+		}
+	}()
+	return true
+}
+
+func (r *rotations) resealOwnNow(peer identity.PublicKey) error {
+	h := r.h
+	ctx, cancel := context.WithTimeout(h.lookupCtx, resolveTimeout)
+	res, err := h.peers.byKey(ctx, peer, false)
+	cancel()
+	if err == nil && res.Record == nil {
+		err = errNoHost
+	}
+	if err != nil {
+		return err
+	}
+	defer h.out.hold(peer)()
+	unchain, err := h.chains.hold(peer)
+	if err != nil {
+		return err
+	}
+	defer unchain()
+	queued, err := r.resealQueued(peer, res.Record)
+	h.out.replace(queued)
+	if len(queued) > 0 {
+		h.log.Info("messages signed before this identity rotated re-signed by the current key", "count", len(queued))
+	}
+	return err
+}
+
+// resealQueued re-signs and re-seals to rec, in seq order, each outbox
+// entry to peer that is not signed by this host's key and sealed to
+// rec's key, or that names (Chain) a message re-signed before it, and
+// returns them. The caller holds the deliveries to peer and peer's chain.
+func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*store.Outgoing, error) {
+	h := r.h
+	all, err := h.store.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	mine := slices.DeleteFunc(all, func(o *store.Outgoing) bool { return !bytes.Equal(o.Peer, peer.Bytes()) })
+	slices.SortFunc(mine, func(a, b *store.Outgoing) int { return cmp.Compare(a.Seq, b.Seq) })
+	remap := make(map[string][]byte) // a re-signed message's old chain hash → its new one
+	now := h.now()
+	var out []*store.Outgoing
+	for _, o := range mine {
+		sent, signed, err := h.storedMessage(o.Seq)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		next, rechain := remap[string(sent.Chain)]
+		if env, err := wire.DecodeEnvelope(o.Envelope); err == nil && !rechain &&
+			bytes.Equal(env.Sender, h.me.Bytes()) && bytes.Equal(env.Recipient, rec.Identity) {
+			continue
+		}
+		if rechain {
+			sent.Chain = next
+		}
+		sealed, err := h.seal(peer, rec, sent, now, false)
+		if err != nil {
+			return out, err
+		}
+		if err := h.store.ReplaceEnvelope(o.Seq, sealed.Envelope, sealed.Signed); errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return out, err
+		}
+		if signed != nil {
+			remap[string(wire.ChainHash(signed))] = wire.ChainHash(sealed.Signed)
+		}
+		o.Envelope = sealed.Envelope
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// watch starts, once, watching the store for messages stored from a key
+// whose conversation moved (sent before the rotation, arriving after):
+// each joins the conversation with the new key.
+func (r *rotations) watch() {
+	r.mu.Lock()
+	if r.watching {
+		r.mu.Unlock()
+		return
+	}
+	r.watching = true
+	r.mu.Unlock()
+	h := r.h
+	go func() {
+		for h.ctx.Err() == nil {
+			changes, stop := h.store.Subscribe()
+			r.watchChanges(changes)
+			stop()
+			select {
+			case <-h.ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (r *rotations) watchChanges(changes <-chan store.Change) {
+	h := r.h
+	for {
+		var c store.Change
+		var ok bool
+		select {
+		case c, ok = <-changes:
+		case <-h.ctx.Done():
+			return
+		}
+		if !ok {
+			return
+		}
+		if c.Status || c.Read || c.Deleted {
+			continue
+		}
+		m, err := h.store.Head(c.Seq)
+		if err != nil {
+			continue
+		}
+		old, err := identity.NewPublicKey(identity.KindIdentity, m.Peer)
+		if err != nil {
+			continue
+		}
+		r.mu.Lock()
+		to, moved := r.moved[old]
+		r.mu.Unlock()
+		if moved && r.claim(old) {
+			go func() {
+				defer r.release(old)
+				r.move(old, to, nil)
+			}()
+		}
+	}
+}
+
+// signedBefore reports whether envelope is sealed by a key other than the
+// host's own: one it held before its identity rotated.
+func (h *Host) signedBefore(envelope []byte) bool {
+	env, err := wire.DecodeEnvelope(envelope)
+	return err == nil && !bytes.Equal(env.Sender, h.me.Bytes())
+}

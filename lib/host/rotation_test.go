@@ -1,0 +1,202 @@
+package host
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"smvs/lib/contacts"
+	"smvs/lib/hostapi"
+	"smvs/lib/identity"
+	"smvs/lib/wire"
+)
+
+// rotateIdentity rotates u's identity while its host is stopped, as
+// smvs-register rotate --identity does: the new identity, with the chain
+// and the retired secrets, replaces the file. The next start moves the
+// store and publishes the new record.
+func (u *user) rotateIdentity() {
+	u.t.Helper()
+	next, err := u.id.Rotate(time.Now())
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.t.Cleanup(next.Destroy)
+	if err := identity.ReplaceFile(u.idPath, next.MarshalText()); err != nil {
+		u.t.Fatal(err)
+	}
+	u.useIdentity(next, u.idPath)
+}
+
+// bodies returns the bodies of ms, in order.
+func bodies(ms []*hostapi.Item) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, string(m.Body))
+	}
+	return out
+}
+
+// conversation returns what u's devices list of the conversation with
+// peer (a contact name or key), in order.
+func (u *user) conversation(peer string) []*hostapi.Item {
+	u.t.Helper()
+	s, err := u.owner().List(testCtx(u.t), &hostapi.List{Peer: peer})
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	var out []*hostapi.Item
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			return out
+		}
+		if ev.Kind == hostapi.EventMessage && ev.Item.Kind == wire.KindText {
+			out = append(out, ev.Item)
+		}
+	}
+}
+
+// TestPeerRotatesWhileOffline: bob rotates A→B→C while alice's host is
+// down with two messages queued for A. When it starts, it finds bob at C
+// through the chain, moves the conversation, re-seals the queued messages
+// to C in order, and bob gets each once, with no gap; alice is told once.
+func TestPeerRotatesWhileOffline(t *testing.T) {
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	bob := newUser(t, "bob", dir).start()
+	a := bob.key()
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key(), Verified: true})
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	d := alice.device()
+	if s := d.status(d.send("bob", "one").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	bob.stop()
+	d.send("bob", "two")
+	last := d.send("bob", "three").ID
+	alice.stop()
+
+	// A→B, published, then B→C, published: as smvs-register rotate does.
+	bob.rotateIdentity()
+	bob.start()
+	bob.stop()
+	bob.rotateIdentity()
+	bob.start()
+	c := bob.key()
+
+	alice.start()
+	d = alice.device()
+	if s := d.status(last, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status of the last queued message %v, want delivered\nalice's log:\n%s", s, alice.log)
+	}
+	if got := bodies(bob.conversation("alice")); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("bob has %q", got)
+	}
+	for body, w := range bob.warnings() {
+		if len(w) > 0 {
+			t.Errorf("bob's %q has warnings %v", body, w)
+		}
+	}
+	// alice: one conversation, with C, told once, bob still verified.
+	conv := alice.conversation("bob")
+	if got := bodies(conv); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("alice's conversation with bob: %q", got)
+	}
+	told := 0
+	for _, it := range conv {
+		if !bytes.Equal(it.Peer, c.Bytes()) {
+			t.Errorf("%q is with %x, not bob's new key", it.Body, it.Peer[:4])
+		}
+		if slices.Contains(it.Warnings, hostapi.WarnRotated) {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("told %d times", told)
+	}
+	if n := len(alice.conversation(a.String())); n != 0 {
+		t.Errorf("%d messages left with the old key", n)
+	}
+	f, err := contacts.Load(contacts.Path(alice.home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct, _ := f.Lookup("bob"); ct.Key != c || !ct.Verified {
+		t.Errorf("alice's contact %v", ct)
+	}
+	if !alice.logHas("a peer moved to a new identity key") {
+		t.Errorf("alice's log:\n%s", alice.log)
+	}
+	// The conversation goes on at C, in both directions, still told once.
+	if s := d.status(d.send("bob", "four").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	bd := bob.device()
+	if s := bd.status(bd.send("alice", "five").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	told = 0
+	for _, it := range alice.conversation("bob") {
+		if slices.Contains(it.Warnings, hostapi.WarnRotated) {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("told %d times after more messages", told)
+	}
+	if a, b := alice.fingerprint("bob", 0), bob.fingerprint("alice", 0); !bytes.Equal(a.Hash, b.Hash) {
+		t.Errorf("fingerprints differ: %+v and %+v", a, b)
+	}
+}
+
+// TestOwnRotationReseal: alice rotates her identity with messages queued;
+// her host re-signs them by the new key and re-seals them at start, in
+// order, and bob's host follows her chain: one conversation on both sides.
+func TestOwnRotationReseal(t *testing.T) {
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	bob := newUser(t, "bob", dir).start()
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	d := alice.device()
+	if s := d.status(d.send("bob", "zero").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	bob.stop()
+	d.send("bob", "one")
+	last := d.send("bob", "two").ID
+	alice.stop()
+	alice.rotateIdentity()
+	alice.start()
+	bob.start()
+
+	d = alice.device()
+	if s := d.status(last, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v\nalice's log:\n%s", s, alice.log)
+	}
+	if !alice.logHas("re-signed by the current key") {
+		t.Errorf("alice's log:\n%s", alice.log)
+	}
+	eventually(t, "bob's conversation with alice to move to her new key", func() bool {
+		conv := bob.conversation(alice.key().String())
+		return slices.Equal(bodies(conv), []string{"zero", "one", "two"})
+	})
+	for _, it := range bob.conversation("alice") {
+		if it.Body != nil && string(it.Body) != "zero" {
+			if m, err := wire.VerifyMessage(it.Signed); err == nil && !bytes.Equal(m.Sender, alice.key().Bytes()) {
+				t.Errorf("%q signed by the old key", it.Body)
+			}
+		}
+	}
+	for body, w := range bob.warnings() {
+		if slices.Contains(w, hostapi.WarnGap) || slices.Contains(w, hostapi.WarnFork) {
+			t.Errorf("bob's %q has warnings %v\nalice's log:\n%s\nbob's log:\n%s", body, w, alice.log, bob.log)
+		}
+	}
+	if !strings.Contains(bob.log.String(), "a peer moved to a new identity key") {
+		t.Errorf("bob's log:\n%s", bob.log)
+	}
+}
