@@ -7,8 +7,9 @@ import (
 	"syscall"
 )
 
-// peerCredSupported reports whether peerCred works here: on Linux it does.
-func peerCredSupported() error { return nil }
+// Supported returns an error where the agent can't check who calls it
+// (SO_PEERCRED), and so must not serve; nil on Linux.
+func Supported() error { return nil }
 
 // peerCred returns the uid and pid of the process at the other end of a
 // unix socket connection, as the kernel recorded them when it connected

@@ -11,7 +11,9 @@ import (
 // so it does not serve at all.
 var errNoPeerCred = errors.New("agent: this system gives no peer credentials (SO_PEERCRED) the agent could check callers with; it runs only on Linux")
 
-func peerCredSupported() error {
+// Supported returns an error where the agent can't check who calls it
+// (SO_PEERCRED), and so must not serve: everywhere but Linux.
+func Supported() error {
 	return errNoPeerCred
 }
 

@@ -100,7 +100,7 @@ func (s *Server) Public() identity.PublicKey {
 // serves each one, checking its caller's uid first. It refuses to serve
 // where the system can't tell who the caller is.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	if err := peerCredSupported(); err != nil {
+	if err := Supported(); err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { l.Close() })
