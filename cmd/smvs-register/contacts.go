@@ -34,9 +34,13 @@ func resolver(c *urfave.Context) (*contacts.Resolver, error) {
 }
 
 // ownKey returns the user's own identity key, if it is known without a
-// passphrase: from an identity file that is not protected, or from a
-// linked device's link to its host. Else it returns the zero key.
+// passphrase: from smvs-agent, from an identity file that is not
+// protected, or from a linked device's link to its host. Else it returns
+// the zero key.
 func ownKey(c *urfave.Context) identity.PublicKey {
+	if key, ok := agentKey(c); ok {
+		return key
+	}
 	home, err := cli.Home(c)
 	if err != nil {
 		return identity.PublicKey{}
@@ -281,6 +285,20 @@ func contactKey(c *urfave.Context, i int) (identity.PublicKey, error) {
 	return key, nil
 }
 
+// myKey returns this identity's key: smvs-agent's, if --agent (or
+// SMVS_AGENT_SOCK) names one that answers, else the identity file's.
+func myKey(c *urfave.Context) (identity.PublicKey, error) {
+	if key, ok := agentKey(c); ok {
+		return key, nil
+	}
+	me, err := readSelf(c)
+	if err != nil {
+		return identity.PublicKey{}, err
+	}
+	defer me.close()
+	return me.id.Public(), nil
+}
+
 func verify(c *urfave.Context) error {
 	if err := cli.CheckArgs(c, 1, 1); err != nil {
 		return err
@@ -293,18 +311,17 @@ func verify(c *urfave.Context) error {
 	if err != nil {
 		return err
 	}
-	me, err := readSelf(c)
+	me, err := myKey(c)
 	if err != nil {
 		return err
 	}
-	defer me.close()
-	r.Self = me.id.Public()
+	r.Self = me
 
 	res, err := r.Resolve(c.Context, name)
 	var changed *contacts.KeyChangedError
 	if errors.As(err, &changed) {
 		// The number to compare before trusting the new key.
-		printSafetyNumber(c, me.id.Public(), name, changed.Got)
+		printSafetyNumber(c, me, name, changed.Got)
 		return cli.Errorf("%w", err).WithExitCode(exitKeyChanged).
 			WithHintf("the number above is for the new key; if it matches the one %s sees, accept the key with: "+
 				"smvs-register trust %s %s", name, name, changed.Got)
@@ -316,7 +333,7 @@ func verify(c *urfave.Context) error {
 		return cli.Errorf("%s is you: a safety number is for comparing keys with someone else", name)
 	}
 	report(c, res)
-	printSafetyNumber(c, me.id.Public(), name, res.Contact.Key)
+	printSafetyNumber(c, me, name, res.Contact.Key)
 	switch {
 	case c.Bool("yes"):
 		return markVerified(c, r.Path, res.Contact)

@@ -120,7 +120,7 @@ func newApp() *urfave.App {
 				Usage:     "look a contact up, pinning its key on first use",
 				ArgsUsage: "NAME|smvs1...",
 				Flags: flags([]urfave.Flag{jsonFlag("print one JSON object")},
-					cli.DirFlags(), []urfave.Flag{cli.HomeFlag()}),
+					cli.DirFlags(), []urfave.Flag{cli.HomeFlag(), agentFlag()}),
 				Action: lookup,
 			},
 			{
@@ -129,7 +129,7 @@ func newApp() *urfave.App {
 				ArgsUsage: "NAME",
 				Flags: flags([]urfave.Flag{
 					&urfave.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "mark the contact verified: the numbers matched"},
-				}, cli.DirFlags(), identityFlags()),
+				}, cli.DirFlags(), identityFlags(), []urfave.Flag{agentFlag()}),
 				Action: verify,
 			},
 			{

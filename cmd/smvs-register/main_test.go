@@ -729,6 +729,15 @@ func TestThroughAgent(t *testing.T) {
 	if got := lookupJSON(t, bob, "alice"); got.ID != b.String() || got.Change != "rotated" {
 		t.Errorf("bob's lookup after the rotation: %+v", got)
 	}
+	// The agent knows alice's own key: no identity file is needed.
+	if got := lookupJSON(t, alice, "alice"); !got.Self {
+		t.Errorf("alice's lookup of herself: %+v", got)
+	}
+	bob.ok(t, "publish", "bob")
+	r = alice.ok(t, "verify", "bob")
+	if number := contacts.SafetyNumber(b, bob.identity(t).Public()); !strings.Contains(r.stdout, number) {
+		t.Errorf("verify through the agent:\n%s", r.stdout)
+	}
 	alice.ok(t, "remove")
 	newUser(t, d).fails(t, exitNotFound, "not found", "lookup", "alice")
 	if _, err := os.Stat(alice.identityPath()); !os.IsNotExist(err) {

@@ -27,15 +27,34 @@ import (
 // ownerFlags are the flags of the commands that change the identity or
 // its record: where to find the host or the agent that owns it.
 func ownerFlags() []urfave.Flag {
-	return []urfave.Flag{
-		cli.SocketFlag(),
-		&urfave.PathFlag{
-			Name:      "agent",
-			Usage:     "the identity's keys are held by smvs-agent on `SOCKET`",
-			EnvVars:   []string{agent.SocketEnv},
-			TakesFile: true,
-		},
+	return []urfave.Flag{cli.SocketFlag(), agentFlag()}
+}
+
+// agentFlag is --agent, smvs-agent's socket, with SMVS_AGENT_SOCK as its
+// environment twin.
+func agentFlag() urfave.Flag {
+	return &urfave.PathFlag{
+		Name:      "agent",
+		Usage:     "the identity's keys are held by smvs-agent on `SOCKET`",
+		EnvVars:   []string{agent.SocketEnv},
+		TakesFile: true,
 	}
+}
+
+// agentKey returns the identity key smvs-agent holds, if --agent (or
+// SMVS_AGENT_SOCK) names one that answers: the identity file may be out
+// of this user's reach.
+func agentKey(c *urfave.Context) (identity.PublicKey, bool) {
+	socket := c.Path("agent")
+	if socket == "" {
+		return identity.PublicKey{}, false
+	}
+	k, err := agent.Dial(socket)
+	if err != nil {
+		return identity.PublicKey{}, false
+	}
+	defer k.Close()
+	return k.Public(), true
 }
 
 // keys is this identity's keys for the length of one change, held where
