@@ -95,6 +95,9 @@ func (f *formatter) warnings(c *urfave.Context, it *hostapi.Item) {
 			cli.Warningf(c, "%s: %s sent another message after the same one as seq %d (fork)", name, name, it.Seq)
 		case hostapi.WarnChanged:
 			cli.Warningf(c, "%s: %s sent message seq %d again with other content (changed)", name, name, it.Seq)
+		case hostapi.WarnRotated:
+			cli.Warningf(c, "%s: after seq %d, %s moved to a new key %s, signed by the old one (rotated)",
+				name, it.Seq, name, f.peer(it).ID())
 		default:
 			cli.Warningf(c, "%s: seq %d: %s", name, it.Seq, w)
 		}

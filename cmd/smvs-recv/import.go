@@ -281,10 +281,10 @@ func parseWarnings(names []string) ([]hostapi.Warning, error) {
 	var out []hostapi.Warning
 	for _, name := range names {
 		w := hostapi.WarnGap
-		for w <= hostapi.WarnChanged && w.String() != name {
+		for w <= hostapi.WarnRotated && w.String() != name {
 			w++
 		}
-		if w > hostapi.WarnChanged {
+		if w > hostapi.WarnRotated {
 			return nil, fmt.Errorf("unknown warning %q", name)
 		}
 		out = append(out, w)

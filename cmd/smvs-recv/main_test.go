@@ -887,3 +887,20 @@ func TestStrangerClaimingAContactsName(t *testing.T) {
 		t.Errorf("--fingerprint --json:\n%s", r.stdout)
 	}
 }
+
+// TestRotatedWarning: the message a peer's rotation marked says, once,
+// that the peer moved to a new key, and names it.
+func TestRotatedWarning(t *testing.T) {
+	h := newHost(t)
+	it := incoming(aliceKey, at(0), "hi")
+	it.Warnings = []hostapi.Warning{hostapi.WarnRotated}
+	h.Add(it)
+	r := recv(t)
+	want := "smvs-recv: warning: alice: after seq 1, alice moved to a new key " + key(aliceKey) + ", signed by the old one (rotated)\n"
+	if r.code != 0 || r.stderr != want {
+		t.Errorf("status %d, stderr:\n%s\nwant:\n%s", r.code, r.stderr, want)
+	}
+	if r = ok(t, "--json"); !strings.Contains(r.stdout, `"warnings":["rotated"]`) {
+		t.Errorf("--json:\n%s", r.stdout)
+	}
+}
