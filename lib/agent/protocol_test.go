@@ -60,7 +60,7 @@ func vectors(t testing.TB) map[string]any {
 		"response-shared.cbor":          &Response{Shared: seq(SharedKeySize, 0x55)},
 		"response-pruned.cbor":          &Response{Pruned: &pruned},
 		"response-identity.cbor":        &Response{Identity: alice.Public().Bytes()},
-		"response-error-refused.cbor":   &Response{Err: &Error{Code: ErrRefused, Message: "uid 1001 " + ErrNotAllowed.Error()}},
+		"response-error-refused.cbor":   &Response{Err: &Error{Code: ErrRefused, Message: "uid 1001 may not use this agent: it serves its own uid and those of --allow-user"}},
 		"response-error-forbidden.cbor": &Response{Err: &Error{Code: ErrForbidden, Message: ErrRotationRefused.Error()}},
 	}
 }

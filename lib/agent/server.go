@@ -175,7 +175,7 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	if !s.allow[who.uid] {
 		s.logf(slog.LevelWarn, "refused a caller", "uid", who.uid, "pid", who.pid)
-		WriteResponse(c, errorResponse(ErrRefused, fmt.Sprintf("uid %d %s", who.uid, ErrNotAllowed)))
+		WriteResponse(c, errorResponse(ErrRefused, fmt.Sprintf("uid %d may not use this agent: it serves its own uid and those of --allow-user", who.uid)))
 		return
 	}
 	for {
