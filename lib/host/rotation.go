@@ -17,7 +17,7 @@ import (
 )
 
 // rotations follows identity rotations, so that a conversation stays one
-// conversation across them (PROTOCOL.md section 6.4):
+// conversation across them (PROTOCOL.md section 5.4):
 //
 //   - A peer's: when a resolution accepts a record whose rotation chain
 //     holds a key this host has a conversation with (a look-up by name to

@@ -15,7 +15,7 @@ import (
 var updateChainVectors = flag.Bool("update-chain-vectors", false,
 	"rewrite the record with a chain of rotations in testdata/vectors")
 
-// The keys and clock of the chain vector (PROTOCOL.md section 6.3):
+// The keys and clock of the chain vector (PROTOCOL.md section 16.2):
 // Ed25519 from fixed seeds, so the signatures are fixed too; the KEM key
 // is a fixed pattern, as the wire format does not check it.
 var vecChainTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
