@@ -48,13 +48,16 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startAgent serves a new identity, saved in a temporary file, with cfg's
-// allow list and options.
+// startAgent serves cfg.Identity, or a new identity, saved in a temporary
+// file, with cfg's allow list and options.
 func startAgent(t testing.TB, cfg Config) *agent {
 	t.Helper()
-	id, err := identity.Generate(identity.KindIdentity, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	id := cfg.Identity
+	if id == nil {
+		var err error
+		if id, err = identity.Generate(identity.KindIdentity, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	local, err := identity.Unmarshal(id.MarshalText(), nil)
 	if err != nil {
@@ -424,5 +427,38 @@ func TestListenReplacesStaleSocket(t *testing.T) {
 	}
 	if _, err := Listen(path); err == nil {
 		t.Fatal("Listen replaced a file that is not a socket")
+	}
+}
+
+// TestPrunesItself checks that the agent destroys a KEM key expired by its
+// clock as it starts, though nobody asked.
+func TestPrunesItself(t *testing.T) {
+	past := time.Now().Add(-2 * time.Hour)
+	id, err := identity.Generate(identity.KindIdentity, past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := id.CurrentKEM(past)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := id.RotateKEM(past, identity.DefaultKEMLifetime, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, Config{Identity: id})
+	c := dial(t, a)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := c.KEMPrivateKey(old.ID(), past)
+		if errors.Is(err, identity.ErrUnknownKEMKey) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the expired KEM key is still held: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(a.log.String(), "destroyed expired KEM keys") {
+		t.Fatalf("the log does not say:\n%s", a.log)
 	}
 }

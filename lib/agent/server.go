@@ -105,6 +105,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
+	pruned := make(chan struct{})
+	defer func() { <-pruned }()
+	pruneCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(pruned)
+		s.pruneEvery(pruneCtx, pruneInterval)
+	}()
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -123,6 +131,35 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			defer s.untrack(c)
 			s.serveConn(c)
 		}()
+	}
+}
+
+// pruneInterval is how often the agent destroys expired KEM keys itself,
+// whether or not the host asks it to.
+const pruneInterval = time.Hour
+
+// pruneEvery destroys the expired KEM keys by the agent's clock, now and
+// then every interval, until ctx is done: a host that never asks can't
+// keep an old key alive past its grace.
+func (s *Server) pruneEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n, err := s.keys.PruneKEM(time.Now())
+		s.forgetHalves()
+		s.mu.Unlock()
+		switch {
+		case err != nil:
+			s.logf(slog.LevelError, "destroying expired KEM keys", "err", err)
+		case n > 0:
+			s.logf(slog.LevelInfo, "destroyed expired KEM keys", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
