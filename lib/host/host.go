@@ -26,6 +26,12 @@
 //     within about 2 seconds (expiryPoll, plus the deletion).
 //   - A message is never refused for its chain, and a message the host
 //     stored once is never stored again, even after it was deleted.
+//   - The host uses the identity's keys only through identity.Keys: with
+//     an smvs-agent's client it never holds the identity's private key.
+//   - After a rotation of the identity, Start moves the store to the new
+//     identity (its root key re-wrapped under the new storage key) before
+//     the replaced identities' keys are forgotten: no crash leaves the
+//     store unopenable with the identity file as it is.
 //
 // # Delivery
 //
