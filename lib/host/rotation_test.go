@@ -10,6 +10,7 @@ import (
 	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
+	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
 
@@ -198,5 +199,85 @@ func TestOwnRotationReseal(t *testing.T) {
 	}
 	if !strings.Contains(bob.log.String(), "a peer moved to a new identity key") {
 		t.Errorf("bob's log:\n%s", bob.log)
+	}
+}
+
+// TestPeerRotatesWhileQueued: alice's host runs all along, retrying two
+// messages to bob's old key while bob rotates; it follows the chain when
+// a delivery finds another key at bob's address, and the messages arrive
+// at the new key in order, once.
+func TestPeerRotatesWhileQueued(t *testing.T) {
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	bob := newUser(t, "bob", dir).start()
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	d := alice.device()
+	if s := d.status(d.send("bob", "one").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	bob.stop()
+	d.send("bob", "two")
+	last := d.send("bob", "three").ID
+	bob.rotateIdentity()
+	bob.start()
+	if s := d.status(last, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status of the last queued message %v, want delivered\nalice's log:\n%s", s, alice.log)
+	}
+	if got := bodies(bob.conversation("alice")); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("bob has %q", got)
+	}
+	for body, w := range bob.warnings() {
+		if len(w) > 0 {
+			t.Errorf("bob's %q has warnings %v", body, w)
+		}
+	}
+	if got := bodies(alice.conversation("bob")); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Errorf("alice has %q", got)
+	}
+}
+
+// TestLateMessageFromOldKey: a message bob sealed with his old key
+// before he rotated, arriving after alice's host followed him to the new
+// key, is accepted and joins the one conversation.
+func TestLateMessageFromOldKey(t *testing.T) {
+	dir := newDirectory(t, nil)
+	alice := newUser(t, "alice", dir).start()
+	bob := newUser(t, "bob", dir).start()
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	bd := bob.device()
+	if s := bd.status(bd.send("alice", "hi").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	old := &peer{t: t, id: bob.id}
+	late := old.seal(alice, "late", time.Now())
+	bob.stop()
+	bob.rotateIdentity()
+	bob.start()
+	bd = bob.device()
+	if s := bd.status(bd.send("alice", "after").ID, waitFor); s != hostapi.Delivered {
+		t.Fatalf("status %v", s)
+	}
+	eventually(t, "alice's conversation with bob to move to his new key", func() bool {
+		return slices.Equal(bodies(alice.conversation(bob.key().String())), []string{"hi", "after"})
+	})
+	if r := old.deliver(old.conn(alice, transport.Config{}), late); r.Status != wire.StatusStored {
+		t.Fatalf("the late message: %v %s", r.Status, r.Message)
+	}
+	eventually(t, "the late message to join the conversation", func() bool {
+		return slices.Equal(bodies(alice.conversation(bob.key().String())), []string{"hi", "after", "late"})
+	})
+	if n := len(alice.conversation(old.key().String())); n != 0 {
+		t.Errorf("%d messages left with the old key", n)
+	}
+	told := 0
+	for _, it := range alice.conversation("bob") {
+		if slices.Contains(it.Warnings, hostapi.WarnRotated) {
+			told++
+		}
+	}
+	if told != 1 {
+		t.Errorf("told %d times\n%s", told, alice.log)
 	}
 }

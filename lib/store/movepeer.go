@@ -2,9 +2,9 @@ package store
 
 import (
 	"bytes"
-	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"smvs/lib/hostapi"
@@ -20,9 +20,9 @@ import (
 // (a record of old, no use for new) are destroyed, as a deletion shreds
 // them. A message the two conversations both hold (the same direction and
 // id: one that came again from the old key) is kept once, the one new
-// holds. If warn is not 0, the newest message of the conversation after
-// the move gets it (as AddWarning), and marked is its seq; 0 if the
-// conversation holds no message. ErrNotFound if there is no conversation
+// holds. If warn is not 0, the newest text or file message of the
+// conversation after the move gets it (as AddWarning), and marked is its
+// seq; 0 if the conversation holds none. ErrNotFound if there is no conversation
 // with old.
 func (s *Store) MovePeer(old, new []byte, warn hostapi.Warning) (marked uint64, err error) {
 	if len(old) != wire.KeySize || len(new) != wire.KeySize {
@@ -57,14 +57,9 @@ func (s *Store) MovePeer(old, new []byte, warn hostapi.Warning) (marked uint64, 
 		if warn == 0 {
 			return nil
 		}
-		var newest sql.NullInt64
-		if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT max(seq) FROM messages WHERE conv = ?`, dst.id).Scan(&newest); err != nil {
-			return fail("moving a conversation", err)
+		if marked, err = b.newestShown(dst); err != nil || marked == 0 {
+			return err
 		}
-		if !newest.Valid {
-			return nil
-		}
-		marked = uint64(newest.Int64)
 		return b.addWarning(marked, warn)
 	}})
 	if err != nil {
@@ -208,6 +203,45 @@ func (b *batch) moveExpire(src, dst *conversation) error {
 	}
 	_, err = b.exec("moving a conversation", `UPDATE conversations SET expire = ? WHERE id = ?`, dst.sealColumn(convExpire, p), dst.id)
 	return err
+}
+
+// newestShown returns the seq of the newest text or file message of c,
+// the newest a device shows in the conversation (receipts and the like
+// are not); 0 if it has none.
+func (b *batch) newestShown(c *conversation) (uint64, error) {
+	for before := int64(math.MaxInt64); ; {
+		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head FROM messages WHERE conv = ? AND seq < ?
+			ORDER BY seq DESC LIMIT 64`, c.id, before)
+		if err != nil {
+			return 0, fail("moving a conversation", err)
+		}
+		var found uint64
+		n := 0
+		for rows.Next() && found == 0 {
+			var seq int64
+			var wrapped, headCT []byte
+			if err := rows.Scan(&seq, &wrapped, &headCT); err != nil {
+				rows.Close()
+				return 0, fail("moving a conversation", err)
+			}
+			n++
+			before = seq
+			_, h, err := openRow(c, uint64(seq), wrapped, headCT)
+			if err != nil {
+				rows.Close()
+				return 0, fail("moving a conversation", err)
+			}
+			if h.Kind == wire.KindText || h.Kind == wire.KindFile {
+				found = uint64(seq)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return 0, fail("moving a conversation", err)
+		}
+		if found != 0 || n == 0 {
+			return found, nil
+		}
+	}
 }
 
 // addWarning records w on message seq (once), as AddWarning does.
