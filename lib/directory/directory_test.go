@@ -278,6 +278,42 @@ func TestRotation(t *testing.T) {
 	e.publish(e.signed(carol, "bob", 1), nil) // bob's old name is free
 }
 
+// TestRotationChain: a record carries its whole chain; the directory
+// checks it whole, and the name passes only from the key that signed the
+// last statement, so an owner publishes after each rotation.
+func TestRotationChain(t *testing.T) {
+	e := newEnv(t)
+	a, b, c, mallory := e.identity(), e.identity(), e.identity(), e.identity()
+	e.publish(e.signed(a, "alice", 1), nil)
+
+	// A→B→C straight from A's name: the name's holder did not sign the
+	// last statement.
+	r := e.record(c, "alice", 1)
+	r.Rotations, r.Rotation = [][]byte{e.rotation(a, b)}, e.rotation(b, c)
+	skipped := e.sign(c, r)
+	e.publish(skipped, directory.ErrNameTaken)
+
+	// A chain that does not link, or holds a statement in the future, is
+	// invalid.
+	r.Rotations = [][]byte{e.rotation(a, mallory)}
+	e.publish(e.sign(c, r), directory.ErrInvalid)
+	future, err := wire.SignRotation(a.Signer(), &wire.Rotation{Old: a.Public().Bytes(), New: b.Public().Bytes(),
+		Issued: e.now.Add(time.Hour).UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Rotations = [][]byte{future}
+	e.publish(e.sign(c, r), directory.ErrInvalid)
+
+	// A→B published, then the chain A→B→C: served whole.
+	rb := e.record(b, "alice", 1)
+	rb.Rotation = e.rotation(a, b)
+	e.publish(e.sign(b, rb), nil)
+	e.publish(skipped, nil)
+	e.served("alice", c, skipped)
+	e.served("", b, nil)
+}
+
 func TestBadNames(t *testing.T) {
 	e := newEnv(t)
 	alice := e.identity()
