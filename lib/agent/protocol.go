@@ -215,7 +215,7 @@ func (r *Response) Validate() error {
 	}
 	switch {
 	case r.Err != nil:
-		if r.Err.Code == 0 || len(r.Err.Message) > 1024 {
+		if r.Err.Code == 0 || len(r.Err.Message) > maxErrorMessage {
 			return fmt.Errorf("%w: error", wire.ErrMalformed)
 		}
 	case r.Info != nil:
@@ -292,6 +292,9 @@ const (
 	ErrExpiredKEMKey ErrorCode = 6 // identity.ErrExpiredKEMKey
 	ErrNoKEMKey      ErrorCode = 7 // identity.ErrNoKEMKey
 )
+
+// maxErrorMessage bounds an error's message, in bytes.
+const maxErrorMessage = 1024
 
 // Error is a failure the agent reports. Its message never holds a secret.
 type Error struct {

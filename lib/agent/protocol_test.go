@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"smvs/lib/identity"
@@ -181,4 +182,12 @@ func FuzzResponse(f *testing.F) {
 			t.Fatalf("decode→encode changed %x", data)
 		}
 	})
+}
+
+func TestLongErrorCut(t *testing.T) {
+	r := errorResponse(ErrInternal, strings.Repeat("é", maxErrorMessage))
+	r.V = Version
+	if _, err := DecodeResponse(wire.Marshal(r)); err != nil {
+		t.Fatalf("a long error's answer does not decode: %v", err)
+	}
 }

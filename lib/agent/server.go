@@ -145,21 +145,27 @@ func (s *Server) pruneEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		s.mu.Lock()
-		n, err := s.keys.PruneKEM(time.Now())
-		s.forgetHalves()
-		s.mu.Unlock()
-		switch {
-		case err != nil:
-			s.logf(slog.LevelError, "destroying expired KEM keys", "err", err)
-		case n > 0:
-			s.logf(slog.LevelInfo, "destroyed expired KEM keys", "count", n)
-		}
+		s.prune()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// prune destroys the KEM keys expired by the agent's clock, and says so
+// before another request sees them gone.
+func (s *Server) prune() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.keys.PruneKEM(time.Now())
+	s.forgetHalves()
+	switch {
+	case err != nil:
+		s.logf(slog.LevelError, "destroying expired KEM keys", "err", err)
+	case n > 0:
+		s.logf(slog.LevelInfo, "destroyed expired KEM keys", "count", n)
 	}
 }
 
@@ -245,6 +251,9 @@ func clearResponse(r *Response) {
 }
 
 func errorResponse(code ErrorCode, msg string) *Response {
+	if len(msg) > maxErrorMessage {
+		msg = strings.ToValidUTF8(msg[:maxErrorMessage-3], "") + "..."
+	}
 	return &Response{Err: &Error{Code: code, Message: msg}}
 }
 
