@@ -28,6 +28,19 @@ func BenchmarkSign(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
+		// Callers at once: the client's pool gives each its connection.
+		b.Run(k.name+"-parallel", func(b *testing.B) {
+			signer := k.keys.Signer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := signer.Sign(nil, msg, crypto.Hash(0)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		})
 	}
 }
 
