@@ -52,7 +52,7 @@ type Server struct {
 	cfg   Config
 	allow map[uint32]bool
 
-	mu   sync.RWMutex // write-held to replace the identity
+	mu   sync.RWMutex // write-held for every change to the keys
 	id   *identity.Identity
 	keys *identity.Keyring
 	pass []byte
@@ -98,7 +98,8 @@ func (s *Server) Public() identity.PublicKey {
 
 // Serve accepts connections on l until l is closed or ctx is done, and
 // serves each one, checking its caller's uid first. It refuses to serve
-// where the system can't tell who the caller is.
+// where the system can't tell who the caller is. Failing to accept one
+// connection does not stop it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if err := Supported(); err != nil {
 		return err
@@ -119,7 +120,15 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("agent: accepting: %w", err)
+			// Out of file descriptors, say: anyone may connect, so this
+			// must not stop the agent. Wait a little, as net/http does.
+			s.logf(slog.LevelWarn, "accepting a connection", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		if !s.track(c) {
 			c.Close()
@@ -209,8 +218,14 @@ type caller struct {
 	pid int32
 }
 
+// refusalTimeout bounds the wait to tell a refused caller why.
+const refusalTimeout = 5 * time.Second
+
 func (s *Server) serveConn(c net.Conn) {
 	who, err := peerCred(c)
+	if err != nil || !s.allow[who.uid] {
+		c.SetWriteDeadline(time.Now().Add(refusalTimeout))
+	}
 	if err != nil {
 		s.logf(slog.LevelWarn, "refused a caller whose uid is unknown", "err", err)
 		WriteResponse(c, errorResponse(ErrRefused, "the agent can't tell who is calling: "+err.Error()))
