@@ -354,6 +354,12 @@ func TestNoSecretInLog(t *testing.T) {
 func TestRedial(t *testing.T) {
 	a := startAgent(t, Config{})
 	c := dial(t, a)
+	// Several kept connections, all to be closed.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { c.Rotations() })
+	}
+	wg.Wait()
 	a.server.connMu.Lock()
 	for conn := range a.server.conns {
 		conn.Close()

@@ -57,12 +57,9 @@ func Dial(path string) (*Client, error) {
 // Close closes the connections kept open. Calls made afterwards fail.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.closed = true
-	for _, conn := range c.idle {
-		conn.Close()
-	}
-	c.idle = nil
+	c.mu.Unlock()
+	c.dropIdle()
 	return nil
 }
 
@@ -88,6 +85,15 @@ func (c *Client) conn() (net.Conn, bool, error) {
 		return nil, false, fmt.Errorf("agent: connecting to %s: %w", c.path, err)
 	}
 	return conn, false, nil
+}
+
+func (c *Client) dropIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.idle {
+		conn.Close()
+	}
+	c.idle = nil
 }
 
 func (c *Client) put(conn net.Conn) {
@@ -120,7 +126,10 @@ func (c *Client) call(ctx context.Context, req *Request) (*Response, error) {
 			c.put(conn)
 			return resp, err
 		case kept && attempt == 0 && repeatable(req.Op) && ctx.Err() == nil:
+			// The agent closed it, or restarted: the other kept
+			// connections are likely as dead, so the retry dials.
 			conn.Close()
+			c.dropIdle()
 			continue
 		}
 		conn.Close()
