@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -260,7 +261,7 @@ func TestRefusedUID(t *testing.T) {
 	if !errors.Is(err, ErrNotAllowed) {
 		t.Fatalf("Dial = %v, want ErrNotAllowed", err)
 	}
-	if !strings.Contains(a.log.String(), "refused a caller") {
+	if want := fmt.Sprintf("refused uid %d, pid %d", os.Getuid(), os.Getpid()); !strings.Contains(a.log.String(), want) {
 		t.Fatalf("the refusal is not logged: %s", a.log.String())
 	}
 }

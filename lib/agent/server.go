@@ -232,7 +232,7 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	if !s.allow[who.uid] {
-		s.logf(slog.LevelWarn, "refused a caller", "uid", who.uid, "pid", who.pid)
+		s.logf(slog.LevelWarn, fmt.Sprintf("refused uid %d, pid %d: not allowed", who.uid, who.pid), "uid", who.uid, "pid", who.pid)
 		WriteResponse(c, errorResponse(ErrRefused, fmt.Sprintf("uid %d may not use this agent: it serves its own uid and those of --allow-user", who.uid)))
 		return
 	}
