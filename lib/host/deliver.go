@@ -313,6 +313,11 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
 		return d.done(o, hostapi.Failed)
 	}
+	if moved, then := h.peers.rot.movedTo(key); moved {
+		// The peer rotated away from key and its conversation moved:
+		// this entry goes to the new key, re-sealed.
+		return then
+	}
 	if h.signedBefore(o.Envelope) {
 		// Sealed before this host's identity rotated: the entries to key
 		// are re-signed by the current key, in order, before any goes.

@@ -176,25 +176,29 @@ func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 	defer unchain()
 	marked, err := h.store.MovePeer(old.Bytes(), to.Bytes(), warn)
 	switch {
+	case errors.Is(err, store.ErrNotFound) && again:
+		// Moved before: an entry for old may still be queued (one
+		// submitted as the conversation moved); it is to's now.
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrClosed):
 		return
 	case err != nil:
 		h.log.Error("moving a conversation to a peer's new key", "err", err)
 		return
+	default:
+		h.chains.forget(old)
+		h.peers.forget(old)
+		r.mu.Lock()
+		r.moved[old] = to
+		r.mu.Unlock()
+		r.watch()
+		if err := h.store.SetPeerRecord(to.Bytes(), res.Signed); err != nil && !errors.Is(err, store.ErrClosed) {
+			h.log.Error("keeping a peer's record", "err", err)
+		}
+		if !again {
+			h.log.Warn("a peer moved to a new identity key, by rotations signed by the old one: its conversation goes on with the new key")
+		}
+		h.log.Debug("peer rotated", "old", old, "new", to, "warned", marked)
 	}
-	h.chains.forget(old)
-	h.peers.forget(old)
-	r.mu.Lock()
-	r.moved[old] = to
-	r.mu.Unlock()
-	r.watch()
-	if err := h.store.SetPeerRecord(to.Bytes(), res.Signed); err != nil && !errors.Is(err, store.ErrClosed) {
-		h.log.Error("keeping a peer's record", "err", err)
-	}
-	if !again {
-		h.log.Warn("a peer moved to a new identity key, by rotations signed by the old one: its conversation goes on with the new key")
-	}
-	h.log.Debug("peer rotated", "old", old, "new", to, "warned", marked)
 
 	queued, err := r.resealQueued(to, res.Record)
 	h.out.replace(queued)
@@ -205,6 +209,31 @@ func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 	case len(queued) > 0:
 		h.log.Info("messages queued for a peer's old key re-sealed to its new one", "count", len(queued))
 	}
+}
+
+// movedTo reports whether the conversation with key moved to another key,
+// and if so, has what is still queued for key follow it (move), in the
+// background, at most every followEvery. It returns what becomes of the
+// caller's entry for key: put back to be re-sealed (resealing), or, while
+// the last try is recent, to be retried later (retry).
+func (r *rotations) movedTo(key identity.PublicKey) (moved bool, then outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	to, ok := r.moved[key]
+	switch {
+	case !ok:
+		return false, 0
+	case r.busy[key]:
+		return true, resealing
+	case time.Since(r.asked[key]) < followEvery:
+		return true, retry
+	}
+	r.busy[key], r.asked[key] = true, time.Now()
+	go func() {
+		defer r.release(key)
+		r.move(key, to, nil)
+	}()
+	return true, resealing
 }
 
 // resealOwn re-signs by this host's key, in the background, the messages
@@ -258,6 +287,11 @@ func (r *rotations) resealOwnNow(peer identity.PublicKey) error {
 	h.out.replace(queued)
 	if len(queued) > 0 {
 		h.log.Info("messages signed before this identity rotated re-signed by the current key", "count", len(queued))
+	}
+	if err == nil && len(queued) == 0 {
+		// Nothing was left to re-sign: an entry that still looks signed
+		// before goes as it is, rather than come back here.
+		err = errors.New("no queued message was signed before the rotation")
 	}
 	return err
 }
