@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/user"
@@ -32,11 +33,9 @@ const (
 	envLifetime  = "SMVS_AGENT_LIFETIME"
 )
 
-// Exit statuses beyond cli's, documented in the man page.
-const (
-	exitInUse       = 3 // another process holds the identity file
-	exitSocketInUse = 4 // another agent serves the socket
-)
+// exitInUse is the exit status when another process holds the identity
+// file, as smvs-hostd's; documented in the man page.
+const exitInUse = 6
 
 func main() {
 	ctx, stop := cli.SignalContext()
@@ -257,14 +256,16 @@ func lockError(path string, err error) error {
 			WithHintf("%s owns it: a running smvs-hostd that reads it, or another smvs-agent; stop it first, "+
 				"then run the host with --agent", who)
 	}
+	if errors.Is(err, fs.ErrNotExist) { // no directory for the lock file
+		return cli.Errorf("no key file at %s", path).WithHintf("make one with: smvs-keygen -o %s", path)
+	}
 	return cli.Errorf("can't lock %s: %w", path, err)
 }
 
 // listenError explains why the socket was not made.
 func listenError(path string, err error) error {
 	if errors.Is(err, agent.ErrRunning) {
-		return cli.Errorf("%w", err).WithExitCode(exitSocketInUse).
-			WithHintf("stop the other agent, or give this one another socket with --socket")
+		return cli.Errorf("%w", err).WithHintf("stop the other agent, or give this one another socket with --socket")
 	}
 	return cli.Errorf("can't serve on %s: %w", path, err)
 }

@@ -234,8 +234,8 @@ func TestSocketInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stderr := runOnce("-i", filepath.Join(other, "identity"), "--socket", r.socket)
-	if code != exitSocketInUse || !strings.Contains(stderr, "another smvs-agent serves") {
-		t.Fatalf("exit %d, want %d:\n%s", code, exitSocketInUse, stderr)
+	if code != cli.ExitFailure || !strings.Contains(stderr, "another smvs-agent serves") {
+		t.Fatalf("exit %d, want %d:\n%s", code, cli.ExitFailure, stderr)
 	}
 	if _, err := agent.Dial(r.socket); err != nil {
 		t.Fatalf("the first agent no longer serves: %v", err)
@@ -272,5 +272,15 @@ func TestAllowUser(t *testing.T) {
 	}
 	if _, err := lookupUID("4294967296"); err == nil {
 		t.Error("a uid over 32 bits was taken")
+	}
+}
+
+func TestNoIdentity(t *testing.T) {
+	home, _ := isolate(t, "")
+	for _, path := range []string{filepath.Join(home, "none"), filepath.Join(home, "no", "such", "dir")} {
+		code, stderr := runOnce("-i", path)
+		if code != cli.ExitFailure || !strings.Contains(stderr, "no key file at "+path) || !strings.Contains(stderr, "hint: make one with: smvs-keygen") {
+			t.Errorf("-i %s: exit %d, want 1 with a hint:\n%s", path, code, stderr)
+		}
 	}
 }
