@@ -170,7 +170,9 @@ func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 	defer h.out.hold(old, to)()
 	unchain, err := h.chains.hold(to)
 	if err != nil {
-		h.log.Error("moving a conversation to a peer's new key", "err", err)
+		if !errors.Is(err, store.ErrClosed) {
+			h.log.Error("moving a conversation to a peer's new key", "err", err)
+		}
 		return
 	}
 	defer unchain()

@@ -57,7 +57,8 @@ func Current(ctx context.Context, dirs []*dirclient.Client, key identity.PublicK
 // (if prev is id's; prev may be nil). It carries id's rotation statements
 // (Keys.Rotations), the last in Rotation and the ones before in
 // Rotations, so that contacts who pinned any key the identity held before
-// follow the chain to this one. Without a current KEM key, the error wraps
+// follow the chain to this one; if it holds none, prev's, if prev is id's
+// (an identity file written before files kept the chain). Without a current KEM key, the error wraps
 // identity.ErrNoKEMKey.
 func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.Duration, now time.Time) (*wire.Record, error) {
 	kem, err := id.CurrentKEM(now)
@@ -83,11 +84,16 @@ func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.D
 	if n := len(chain); n > wire.MaxRotations {
 		chain = chain[n-wire.MaxRotations:]
 	}
-	if n := len(chain); n > 0 {
+	switch n := len(chain); {
+	case n > 0:
 		r.Rotation = chain[n-1]
 		if n > 1 {
 			r.Rotations = chain[:n-1]
 		}
+	case prev != nil && bytes.Equal(prev.Identity, r.Identity):
+		// An identity file from before files kept the chain: the last
+		// record is where it is.
+		r.Rotation, r.Rotations = prev.Rotation, prev.Rotations
 	}
 	return r, nil
 }

@@ -45,12 +45,12 @@ func TestNew(t *testing.T) {
 		t.Errorf("the record does not sign: %v", err)
 	}
 
-	// Above the previous record's sequence number; the rotation
-	// statements are the identity's, never the previous record's.
+	// Above the previous record's sequence number, with its rotation
+	// statements if the identity holds none.
 	prev := *r
 	prev.Seq, prev.Rotation = r.Seq+1000, []byte("rotation")
 	next, err := New(identity.NewKeyring(id, "", nil), "alice", "", &prev, time.Hour, now)
-	if err != nil || next.Seq != prev.Seq+1 || next.Rotation != nil {
+	if err != nil || next.Seq != prev.Seq+1 || string(next.Rotation) != "rotation" {
 		t.Errorf("after a newer record: %+v, %v", next, err)
 	}
 	// Another key's record lends nothing.
@@ -104,6 +104,13 @@ func TestNewChain(t *testing.T) {
 		if string(k) != string(keys[i]) {
 			t.Errorf("previous key %d is not the identity's key %d", i, i)
 		}
+	}
+	// The identity's chain, not the previous record's.
+	old := *r
+	old.Rotation, old.Rotations = []byte("stale"), nil
+	if next, err := New(identity.NewKeyring(id, "", nil), "alice", "", &old, time.Hour, now); err != nil ||
+		string(next.Rotation) != string(r.Rotation) || len(next.Rotations) != 2 {
+		t.Errorf("after a record with another chain: %+v, %v", next, err)
 	}
 }
 
