@@ -88,28 +88,28 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 // seal seals m to the peer key's record. With chained, m carries the
 // conversation's chain hash: m is signed while the conversation's chain is
 // held, so messages to one peer chain one after another, and sealed (the
-// costly HPKE part) after it is released, so they seal in parallel.
-// seal.Seal signs m again, with the same result: Ed25519 signatures are
-// deterministic.
+// costly HPKE part) after it is released, so they seal in parallel, with
+// no second signature (which may be a round trip to the agent).
 func (h *Host) seal(key identity.PublicKey, rec *wire.Record, m *wire.Message, now time.Time, chained bool) (*seal.Sealed, error) {
-	if chained {
-		m.Sender, m.Recipient, m.KEMKeyID = h.me.Bytes(), bytes.Clone(rec.Identity), bytes.Clone(rec.KEM.ID)
-		if len(m.ID) == 0 {
-			m.ID = make([]byte, wire.MessageIDSize)
-			rand.Read(m.ID)
-		}
-		hash, done, err := h.chains.next(key)
-		if err != nil {
-			return nil, err
-		}
-		m.Chain = hash
-		signed, err := wire.SignMessage(h.keys.Signer(), m)
-		done(signed)
-		if err != nil {
-			return nil, err
-		}
+	if !chained {
+		return seal.Seal(h.keys.Signer(), rec, m, now)
 	}
-	return seal.Seal(h.keys.Signer(), rec, m, now)
+	m.Sender, m.Recipient, m.KEMKeyID = h.me.Bytes(), bytes.Clone(rec.Identity), bytes.Clone(rec.KEM.ID)
+	if len(m.ID) == 0 {
+		m.ID = make([]byte, wire.MessageIDSize)
+		rand.Read(m.ID)
+	}
+	hash, done, err := h.chains.next(key)
+	if err != nil {
+		return nil, err
+	}
+	m.Chain = hash
+	signed, err := wire.SignMessage(h.keys.Signer(), m)
+	done(signed)
+	if err != nil {
+		return nil, err
+	}
+	return seal.SealSigned(rec, m, signed, now)
 }
 
 // sendable checks that a resolved recipient can be sealed to and reached.

@@ -66,22 +66,13 @@ func Seal(sender crypto.Signer, to *wire.Record, m *wire.Message, now time.Time)
 	if !ok {
 		return nil, fmt.Errorf("seal: the sender's signer has a %T key, want Ed25519", sender.Public())
 	}
-	kem := to.KEM
-	if !bytes.Equal(kem.ID, identity.KEMKeyID(kem.Key)) {
-		return nil, fmt.Errorf("seal: %w: record's KEM key id does not match its key", wire.ErrMalformed)
-	}
-	if !now.Before(time.UnixMilli(kem.Expires)) {
-		return nil, fmt.Errorf("seal: recipient's %w %x (expired %s): look the record up again",
-			ErrExpiredKEMKey, kem.ID, time.UnixMilli(kem.Expires).UTC().Format(time.RFC3339))
-	}
-	pub, err := identity.KEM().NewPublicKey(kem.Key)
+	pub, err := recipientKEM(to, now)
 	if err != nil {
-		return nil, fmt.Errorf("seal: recipient's KEM key: %w", err)
+		return nil, err
 	}
-
 	m.Sender = bytes.Clone(senderKey)
 	m.Recipient = bytes.Clone(to.Identity)
-	m.KEMKeyID = bytes.Clone(kem.ID)
+	m.KEMKeyID = bytes.Clone(to.KEM.ID)
 	if len(m.ID) == 0 {
 		m.ID = make([]byte, wire.MessageIDSize)
 		if _, err := rand.Read(m.ID); err != nil {
@@ -92,7 +83,28 @@ func Seal(sender crypto.Signer, to *wire.Record, m *wire.Message, now time.Time)
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
+	return encrypt(pub, m, signed)
+}
 
+// SealSigned seals signed, the bytes wire.SignMessage made of m, to the
+// recipient of the verified record to, as Seal does but without signing:
+// for a sender that signed m already (a host chaining a conversation),
+// whose signer may be an agent a signature costs a round trip to. m must
+// name to's identity and KEM key as Seal sets them; signed is sealed as
+// it is, and a recipient refuses it unless it is m signed by m's Sender.
+func SealSigned(to *wire.Record, m *wire.Message, signed []byte, now time.Time) (*Sealed, error) {
+	pub, err := recipientKEM(to, now)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(m.Recipient, to.Identity) || !bytes.Equal(m.KEMKeyID, to.KEM.ID) {
+		return nil, errors.New("seal: the message names another recipient or KEM key than the record")
+	}
+	return encrypt(pub, m, signed)
+}
+
+// encrypt makes the envelope of signed, m's signed bytes, to pub.
+func encrypt(pub hpke.PublicKey, m *wire.Message, signed []byte) (*Sealed, error) {
 	env := &wire.Envelope{V: wire.Version, Sender: m.Sender, Recipient: m.Recipient, KEMKeyID: m.KEMKeyID}
 	kdf, aead := suite()
 	enc, s, err := hpke.NewSender(pub, kdf, aead, []byte(info))
@@ -107,6 +119,24 @@ func Seal(sender crypto.Signer, to *wire.Record, m *wire.Message, now time.Time)
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	return &Sealed{Envelope: env.Encode(), Signed: signed}, nil
+}
+
+// recipientKEM checks the KEM key of the verified record to at now, and
+// returns it.
+func recipientKEM(to *wire.Record, now time.Time) (hpke.PublicKey, error) {
+	kem := to.KEM
+	if !bytes.Equal(kem.ID, identity.KEMKeyID(kem.Key)) {
+		return nil, fmt.Errorf("seal: %w: record's KEM key id does not match its key", wire.ErrMalformed)
+	}
+	if !now.Before(time.UnixMilli(kem.Expires)) {
+		return nil, fmt.Errorf("seal: recipient's %w %x (expired %s): look the record up again",
+			ErrExpiredKEMKey, kem.ID, time.UnixMilli(kem.Expires).UTC().Format(time.RFC3339))
+	}
+	pub, err := identity.KEM().NewPublicKey(kem.Key)
+	if err != nil {
+		return nil, fmt.Errorf("seal: recipient's KEM key: %w", err)
+	}
+	return pub, nil
 }
 
 // Opened is a message Open decrypted and verified.

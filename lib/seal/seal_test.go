@@ -2,8 +2,12 @@ package seal
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hpke"
+	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,5 +253,44 @@ func TestUnpadStrict(t *testing.T) {
 	long[2] = 255
 	if _, err := unpad(long); !errors.Is(err, wire.ErrTruncated) {
 		t.Errorf("length beyond the plaintext: %v", err)
+	}
+}
+
+func TestSealSigned(t *testing.T) {
+	alice, bob := newIdentity(t), newIdentity(t)
+	to := record(t, bob)
+	m := textMessage("signed once, sealed once")
+	m.Sender, m.Recipient, m.KEMKeyID, m.ID = alice.Public().Bytes(), to.Identity, to.KEM.ID, make([]byte, wire.MessageIDSize)
+	signed, err := wire.SignMessage(alice.Signer(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := SealSigned(to, m, signed, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := Open(keys(bob), s.Envelope, now)
+	if err != nil || !bytes.Equal(o.Signed, signed) || !bytes.Equal(s.Signed, signed) {
+		t.Fatalf("Open = %v, %v", o, err)
+	}
+	// Seal gives the same signed bytes: Ed25519 is deterministic.
+	again, err := Seal(alice.Signer(), to, m, now)
+	if err != nil || !bytes.Equal(again.Signed, signed) {
+		t.Fatalf("Seal = %v, %v", again, err)
+	}
+
+	other := record(t, newIdentity(t))
+	if _, err := SealSigned(other, m, signed, now); err == nil {
+		t.Error("SealSigned to a record the message does not name: no error")
+	}
+}
+
+func TestSealNeedsAnEd25519Signer(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Seal(key, record(t, newIdentity(t)), textMessage("x"), now); err == nil || !strings.Contains(err.Error(), "want Ed25519") {
+		t.Errorf("Seal with an ECDSA signer: %v", err)
 	}
 }
