@@ -270,6 +270,9 @@ func (r *rotations) resealOwn(peer identity.PublicKey) bool {
 
 func (r *rotations) resealOwnNow(peer identity.PublicKey) error {
 	h := r.h
+	// Held first, so that its entries wait rather than come back while
+	// the peer's record is looked up.
+	defer h.out.hold(peer)()
 	ctx, cancel := context.WithTimeout(h.lookupCtx, resolveTimeout)
 	res, err := h.peers.byKey(ctx, peer, false)
 	cancel()
@@ -279,7 +282,6 @@ func (r *rotations) resealOwnNow(peer identity.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	defer h.out.hold(peer)()
 	unchain, err := h.chains.hold(peer)
 	if err != nil {
 		return err
