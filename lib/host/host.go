@@ -377,7 +377,8 @@ var ErrWrongIdentity = errors.New("the data directory belongs to another identit
 // one first and then those of the identities it replaced. When a replaced
 // one opens it, the store re-wraps its root key under the current one
 // before it returns, and only then are the replaced identities' secrets
-// forgotten: a crash in between leaves a store the current key opens.
+// forgotten: a crash in between leaves a store the current key opens, and
+// the store reports the move again at the next start, when they are.
 func (h *Host) openStore() (*store.Store, error) {
 	keks, err := h.keys.StorageKeys("store")
 	if err != nil {
@@ -393,7 +394,8 @@ func (h *Host) openStore() (*store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the store in %s: %w", h.cfg.DataDir, err)
 	}
-	if !st.Moved() {
+	if !st.Moved() || len(keks) == 1 {
+		// Not moved, or moved and the replaced identities forgotten.
 		return st, nil
 	}
 	h.log.Info("the store moved to the new identity", "dir", h.cfg.DataDir)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"smvs/lib/identity"
+	"smvs/lib/store"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
@@ -85,5 +86,32 @@ func TestStoreOfAnotherIdentity(t *testing.T) {
 	_, err := Start(other.cfg)
 	if !errors.Is(err, ErrWrongIdentity) || !strings.Contains(err.Error(), alice.cfg.DataDir) {
 		t.Fatalf("Start on another identity's store: %v, want ErrWrongIdentity", err)
+	}
+}
+
+// TestStoreMoveCutShort starts a host whose last start moved the store and
+// was killed before it forgot the replaced identity: this start forgets it.
+func TestStoreMoveCutShort(t *testing.T) {
+	alice := newUser(t, "").start()
+	alice.stop()
+	alice.rotate()
+	replaced := alice.keys
+	// The move, as Start does it, without the forgetting that follows.
+	keks, err := replaced.StorageKeys("store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(alice.cfg.DataDir, keks, store.Options{})
+	if err != nil || !st.Moved() {
+		t.Fatalf("the move: %v", err)
+	}
+	st.Close()
+	if n := alice.savedRetired(); n != 1 {
+		t.Fatalf("the identity file keeps %d replaced keys, want 1", n)
+	}
+
+	alice.start()
+	if n := alice.savedRetired(); n != 0 || !alice.logHas(`msg="forgot the keys of the identities this one replaced" count=1`) {
+		t.Errorf("after the start the identity file keeps %d replaced keys; log:\n%s", n, alice.log)
 	}
 }

@@ -13,10 +13,13 @@ import (
 
 // rootFile is the content of root.key: the root key wrapped by the KEK, and
 // during a rotation also its successor. The database says which one is
-// current (table root, column gen).
+// current (table root, column gen). Moved marks a root.key that Open
+// re-wrapped under a new KEK, until its next rewrite: the KEKs it replaced
+// may not have been forgotten yet (see Store.Moved).
 type rootFile struct {
-	V    uint64       `cbor:"0,keyasint"`
-	Keys []wrappedKey `cbor:"1,keyasint"`
+	V     uint64       `cbor:"0,keyasint"`
+	Keys  []wrappedKey `cbor:"1,keyasint"`
+	Moved bool         `cbor:"2,keyasint,omitempty"`
 }
 
 type wrappedKey struct {

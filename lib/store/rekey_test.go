@@ -35,7 +35,7 @@ func rootFileUnder(t *testing.T, dir string, old, kek []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := rootFile{V: wire.Version}
+	f := rootFile{V: wire.Version, Moved: true}
 	for gen, k := range keys {
 		f.Keys = append(f.Keys, wrappedKey{Gen: gen, Key: wrapRoot(kek, gen, k)})
 	}
@@ -99,8 +99,9 @@ func TestMoveCrashes(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, rootName), rootFileUnder(t, dir, old, cur), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if opensWith(t, dir, identityKeys, m) {
-			t.Error("Open reported a move that was done already")
+		// Reported again, so that the host forgets the retired identity now.
+		if !opensWith(t, dir, identityKeys, m) {
+			t.Error("Open did not report the move a crash cut short")
 		}
 		opensWith(t, dir, [][]byte{cur}, m)
 	})
@@ -141,6 +142,26 @@ func TestMoveOrder(t *testing.T) {
 		}
 	}
 	opensWith(t, dir, [][]byte{c}, m)
+}
+
+// TestMoveMarkDropped checks that root.key's next rewrite after a move,
+// a deletion's, drops the mark that makes Open report the move.
+func TestMoveMarkDropped(t *testing.T) {
+	old, cur := random(32), random(32)
+	dir, m := storeUnder(t, old)
+	if !opensWith(t, dir, [][]byte{cur, old}, m) || !opensWith(t, dir, [][]byte{cur}, m) {
+		t.Fatal("the move is not reported until root.key's next rewrite")
+	}
+	s := open(t, dir, cur, Options{})
+	gone := message(random(32), "deleted")
+	addIn(t, s, gone)
+	if err := s.Delete(gone.Seq); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if opensWith(t, dir, [][]byte{cur}, m) {
+		t.Error("the move is still reported after a deletion rewrote root.key")
+	}
 }
 
 func TestMoveWrongKeys(t *testing.T) {

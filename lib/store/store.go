@@ -251,7 +251,7 @@ type Store struct {
 	held      *request // taken from reqs but left for the next batch
 	rootStale bool     // root.key holds a root key besides the current one
 
-	moved bool // Open re-wrapped root.key under the first KEK (Moved)
+	moved bool // root.key was re-wrapped under the first KEK (Moved)
 
 	// mu guards what readers use. The writer changes these only under mu
 	// and reads them without it.
@@ -302,7 +302,7 @@ func Open(dir string, keks [][]byte, opts Options) (*Store, error) {
 	}
 	// A wrong key changes nothing, not even the lock file; root.key is read
 	// again under the lock.
-	keys, _, err := readRootFileAny(filepath.Join(abs, rootName), keks)
+	keys, _, _, err := readRootFileAny(filepath.Join(abs, rootName), keks)
 	if errors.Is(err, ErrWrongKey) {
 		return nil, err
 	}
@@ -347,10 +347,11 @@ func Open(dir string, keks [][]byte, opts Options) (*Store, error) {
 // first (s.kek).
 func (s *Store) open(quota int64, keks [][]byte) error {
 	// The KEKs are checked before the database is touched.
-	keys, which, err := readRootFileAny(filepath.Join(s.dir, rootName), keks)
+	keys, which, moved, err := readRootFileAny(filepath.Join(s.dir, rootName), keks)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	s.moved = moved || which > 0
 	rewrap := which > 0
 	defer func() {
 		for _, k := range keys {
@@ -403,10 +404,9 @@ func (s *Store) open(quota int64, keks [][]byte) error {
 		rewrap = rewrap || len(keys) > 1
 	}
 	if rewrap {
-		if err := s.writeRootFile(s.root); err != nil {
+		if err := s.writeRoot(s.moved, s.root); err != nil {
 			return err
 		}
-		s.moved = which > 0
 	}
 	if err := s.loadConversations(ctx); err != nil {
 		return err
@@ -559,13 +559,19 @@ func (s *Store) loadConversations(ctx context.Context) error {
 
 // readRootFile reads root.key and unwraps its keys, by generation.
 func readRootFile(path string, kek []byte) (map[uint64][]byte, error) {
+	keys, _, err := readRoot(path, kek)
+	return keys, err
+}
+
+// readRoot is readRootFile, and also says whether root.key is marked moved.
+func readRoot(path string, kek []byte) (map[uint64][]byte, bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var f rootFile
 	if err := wire.Unmarshal(rootName, data, &f); err != nil {
-		return nil, fmt.Errorf("%w: %w", errCorrupt, err)
+		return nil, false, fmt.Errorf("%w: %w", errCorrupt, err)
 	}
 	keys := make(map[uint64][]byte, len(f.Keys))
 	for _, w := range f.Keys {
@@ -574,18 +580,23 @@ func readRootFile(path string, kek []byte) (map[uint64][]byte, error) {
 			for _, k := range keys {
 				clear(k)
 			}
-			return nil, err
+			return nil, false, err
 		}
 		keys[w.Gen] = k
 	}
-	return keys, nil
+	return keys, f.Moved, nil
 }
 
 // writeRootFile replaces root.key with the given root keys wrapped by the
 // KEK: write a new file, fsync it, rename it over root.key, fsync the
 // directory. A crash leaves the old file or the new one.
 func (s *Store) writeRootFile(roots ...*root) error {
-	f := rootFile{V: wire.Version}
+	return s.writeRoot(false, roots...)
+}
+
+// writeRoot is writeRootFile, marking root.key moved if moved.
+func (s *Store) writeRoot(moved bool, roots ...*root) error {
+	f := rootFile{V: wire.Version, Moved: moved}
 	for _, r := range roots {
 		f.Keys = append(f.Keys, wrappedKey{Gen: r.gen, Key: wrapRoot(s.kek, r.gen, r.key)})
 	}
