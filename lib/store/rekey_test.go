@@ -193,3 +193,22 @@ func TestNewStoreWithRetiredKeys(t *testing.T) {
 	s.Close()
 	opensWith(t, dir, [][]byte{cur}, m)
 }
+
+// FuzzRootFile checks that root.key's decoder takes only what it would
+// write: a file that decodes is the bytes of what it decoded to.
+func FuzzRootFile(f *testing.F) {
+	kek := make([]byte, keySize)
+	for _, moved := range []bool{false, true} {
+		rf := rootFile{V: wire.Version, Moved: moved, Keys: []wrappedKey{{Gen: 1, Key: wrapRoot(kek, 1, make([]byte, keySize))}}}
+		f.Add(wire.Marshal(&rf))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rf rootFile
+		if err := wire.Unmarshal(rootName, data, &rf); err != nil {
+			return
+		}
+		if again := wire.Marshal(&rf); !bytes.Equal(again, data) {
+			t.Fatalf("decoded %x as %+v, which encodes as %x", data, rf, again)
+		}
+	})
+}
