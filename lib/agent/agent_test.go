@@ -5,10 +5,13 @@ import (
 	"context"
 	"crypto"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -468,4 +471,67 @@ func TestPrunesItself(t *testing.T) {
 	if !strings.Contains(a.log.String(), "destroyed expired KEM keys") {
 		t.Fatalf("the log does not say:\n%s", a.log)
 	}
+}
+
+// TestOpenAfterKEMRotation checks that an envelope sealed to the KEM key a
+// rotation replaced still opens through the agent during its grace.
+func TestOpenAfterKEMRotation(t *testing.T) {
+	a := startAgent(t, Config{})
+	c := dial(t, a)
+	now := time.Now()
+	sender, err := identity.Generate(identity.KindIdentity, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := record(t, c, now)
+	if _, err := seal.Open(c, mustSeal(t, sender, before, now), now); err != nil {
+		t.Fatal(err) // derives and keeps the old key's halves
+	}
+	if _, err := c.RotateKEM(now, time.Hour, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []*wire.Record{before, record(t, c, now)} {
+		if _, err := seal.Open(c, mustSeal(t, sender, to, now), now); err != nil {
+			t.Fatalf("sealed to KEM key %x: %v", to.KEM.ID, err)
+		}
+	}
+	if _, err := seal.Open(c, mustSeal(t, sender, before, now), now.Add(time.Hour)); !errors.Is(err, identity.ErrExpiredKEMKey) {
+		t.Fatalf("after its grace: %v, want ErrExpiredKEMKey", err)
+	}
+}
+
+func mustSeal(t *testing.T, sender *identity.Identity, to *wire.Record, now time.Time) []byte {
+	t.Helper()
+	sealed, err := seal.Seal(sender.Signer(), to, &wire.Message{Sent: now.UnixMilli(), Kind: wire.KindText, Body: []byte("hi")}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed.Envelope
+}
+
+// TestBadFrames checks that what is not a valid request is answered with
+// error 2 and the connection closed, and that the agent goes on serving.
+func TestBadFrames(t *testing.T) {
+	a := startAgent(t, Config{})
+	for name, frame := range map[string][]byte{
+		"over the limit": binary.BigEndian.AppendUint32(nil, MaxRequestFrame+1),
+		"unknown op":     wire.AppendFrame(nil, wire.Marshal(&Request{V: Version, Op: 99})),
+		"not CBOR":       wire.AppendFrame(nil, []byte("hello")),
+	} {
+		conn, err := net.Dial("unix", a.socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Write(frame)
+		_, err = ReadResponse(conn)
+		var agentErr *Error
+		if !errors.As(err, &agentErr) || agentErr.Code != ErrBadRequest {
+			t.Errorf("%s: %v, want error 2", name, err)
+		}
+		if _, err := ReadResponse(conn); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("%s: the connection goes on: %v", name, err)
+		}
+		conn.Close()
+	}
+	dial(t, a)
 }
