@@ -178,6 +178,11 @@ func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Mes
 		return admission{duplicate: true}, nil
 	}
 	if in, ok := ch.incoming[string(m.ID)]; ok {
+		if c.sameContent(in.seq, m) {
+			// Re-sealed: the sender signed it again, for a key of ours
+			// or one of its own that changed, as it was.
+			return admission{duplicate: true}, nil
+		}
 		return admission{changed: in.seq}, nil
 	}
 	var a admission
@@ -196,6 +201,30 @@ func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Mes
 		a.warnings = append(a.warnings, hostapi.WarnFork)
 	}
 	return a, nil
+}
+
+// sameContent reports whether the message stored as seq says what m
+// says: the same kind, times, type, name and body; only what a re-seal
+// changes (recipient, KEM key id, sender after a rotation, chain) may
+// differ. A message deleted since can't be compared: it is not the same.
+func (c *chains) sameContent(seq uint64, m *wire.Message) bool {
+	if seq == 0 {
+		return false
+	}
+	held, err := c.store.Get(seq)
+	if err != nil || len(held.Signed) == 0 {
+		return false
+	}
+	s, err := wire.DecodeSigned(held.Signed)
+	if err != nil {
+		return false
+	}
+	hm, err := wire.DecodeMessage(s.Body)
+	if err != nil {
+		return false
+	}
+	return hm.Kind == m.Kind && hm.Sent == m.Sent && hm.Expires == m.Expires && hm.ContentType == m.ContentType &&
+		hm.FileName == m.FileName && bytes.Equal(hm.Body, m.Body)
 }
 
 // await waits until the message whose hash is prev is known in the

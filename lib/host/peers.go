@@ -182,10 +182,14 @@ func (c *peerCache) keep(res *contacts.Resolved) {
 func (c *peerCache) forget(key identity.PublicKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r := c.entries[key.String()]; r != nil {
+	for query, r := range c.entries {
 		select {
 		case <-r.done:
-			delete(c.entries, key.String())
+			// key's, or a name that resolved to it: a submit must
+			// look the name up again and find the new key.
+			if query == key.String() || (r.res != nil && r.res.Contact.Key == key) {
+				delete(c.entries, query)
+			}
 		default: // in progress: it ends on its own
 		}
 	}

@@ -150,6 +150,7 @@ func (r *rotations) follow(key identity.PublicKey) {
 func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 	h := r.h
 	if res == nil {
+		to = r.final(to)
 		ctx, cancel := context.WithTimeout(h.lookupCtx, resolveTimeout)
 		var err error
 		res, err = h.peers.byKey(ctx, to, false)
@@ -193,7 +194,7 @@ func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 		r.moved[old] = to
 		r.mu.Unlock()
 		r.watch()
-		if err := h.store.SetPeerRecord(to.Bytes(), res.Signed); err != nil && !errors.Is(err, store.ErrClosed) {
+		if err := h.store.SetPeerRecord(to.Bytes(), res.Signed); err != nil && !errors.Is(err, store.ErrClosed) && !errors.Is(err, store.ErrNotFound) {
 			h.log.Error("keeping a peer's record", "err", err)
 		}
 		if !again {
@@ -211,6 +212,21 @@ func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 	case len(queued) > 0:
 		h.log.Info("messages queued for a peer's old key re-sealed to its new one", "count", len(queued))
 	}
+}
+
+// final returns the key that key's conversation moved to last, following
+// the moves from one to the next; key if it did not move.
+func (r *rotations) final(key identity.PublicKey) identity.PublicKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for range wire.MaxRotations {
+		next, ok := r.moved[key]
+		if !ok {
+			break
+		}
+		key = next
+	}
+	return key
 }
 
 // movedTo reports whether the conversation with key moved to another key,
@@ -312,6 +328,26 @@ func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*
 	}
 	mine := slices.DeleteFunc(all, func(o *store.Outgoing) bool { return !bytes.Equal(o.Peer, peer.Bytes()) })
 	slices.SortFunc(mine, func(a, b *store.Outgoing) int { return cmp.Compare(a.Seq, b.Seq) })
+	if len(mine) == 0 {
+		return nil, nil
+	}
+	links, err := h.store.Links(peer.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]bool, len(links))
+	for _, l := range links {
+		known[string(l.Hash)] = true
+	}
+	// before returns the hash of the conversation's last message before
+	// seq, as chains.next gave it when that message was signed.
+	before := func(seq uint64) []byte {
+		i, _ := slices.BinarySearchFunc(links, seq, func(l store.Link, seq uint64) int { return cmp.Compare(l.Seq, seq) })
+		if i == 0 {
+			return nil
+		}
+		return links[i-1].Hash
+	}
 	remap := make(map[string][]byte) // a re-signed message's old chain hash → its new one
 	now := h.now()
 	var out []*store.Outgoing
@@ -323,7 +359,17 @@ func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*
 		if err != nil {
 			return out, err
 		}
+		chained := sent.Kind == wire.KindText || sent.Kind == wire.KindFile
 		next, rechain := remap[string(sent.Chain)]
+		if chained && !rechain && !known[string(sent.Chain)] {
+			// It names no message of the conversation: it was signed on
+			// a conversation with the old key made again after it moved
+			// (a submit that had looked the old key up). It names the one
+			// before it now.
+			if prev := before(o.Seq); !bytes.Equal(prev, sent.Chain) {
+				next, rechain = prev, true
+			}
+		}
 		if env, err := wire.DecodeEnvelope(o.Envelope); err == nil && !rechain &&
 			bytes.Equal(env.Sender, h.me.Bytes()) && bytes.Equal(env.Recipient, rec.Identity) {
 			continue
@@ -341,7 +387,12 @@ func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*
 			return out, err
 		}
 		if signed != nil {
-			remap[string(wire.ChainHash(signed))] = wire.ChainHash(sealed.Signed)
+			hash := wire.ChainHash(sealed.Signed)
+			remap[string(wire.ChainHash(signed))] = hash
+			if i := slices.IndexFunc(links, func(l store.Link) bool { return l.Seq == o.Seq }); i >= 0 {
+				links[i].Hash = hash
+			}
+			known[string(hash)] = true
 		}
 		o.Envelope = sealed.Envelope
 		out = append(out, o)
