@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -41,11 +42,29 @@ func agentFlag() urfave.Flag {
 	}
 }
 
+// agentSocket is smvs-agent's socket: --agent (or SMVS_AGENT_SOCK), else
+// the socket an agent started with its defaults serves (agent.sock in the
+// SMVS home) if there is one, else "".
+func agentSocket(c *urfave.Context) string {
+	if socket := c.Path("agent"); socket != "" {
+		return socket
+	}
+	home, err := cli.Home(c)
+	if err != nil {
+		return ""
+	}
+	socket := filepath.Join(home, "agent.sock")
+	if info, err := os.Stat(socket); err != nil || info.Mode().Type() != fs.ModeSocket {
+		return ""
+	}
+	return socket
+}
+
 // agentKey returns the identity key smvs-agent holds, if --agent (or
 // SMVS_AGENT_SOCK) names one that answers: the identity file may be out
 // of this user's reach.
 func agentKey(c *urfave.Context) (identity.PublicKey, bool) {
-	socket := c.Path("agent")
+	socket := agentSocket(c)
 	if socket == "" {
 		return identity.PublicKey{}, false
 	}
@@ -235,7 +254,7 @@ func (k *localKeys) Close() error {
 // SMVS_AGENT_SOCK) names one, or nil. An agent that does not run is
 // warned about, and the identity file is used: nothing else holds it.
 func dialAgent(c *urfave.Context) (keys, error) {
-	socket := c.Path("agent")
+	socket := agentSocket(c)
 	if socket == "" {
 		return nil, nil
 	}
