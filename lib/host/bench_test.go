@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"smvs/lib/agent"
 	"smvs/lib/hostapi"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -24,16 +27,51 @@ import (
 //	go test -run '^$' -bench Deliver -benchtime 5000x ./lib/host
 func BenchmarkDeliver(b *testing.B) {
 	for _, senders := range []int{1, 32} {
-		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) { benchDeliver(b, senders) })
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) { benchDeliver(b, senders, false) })
 	}
+	// Both hosts with their keys in an smvs-agent of their own, over its
+	// unix socket: every signature and every opened envelope is a round
+	// trip to the agent.
+	b.Run("senders=32/agent", func(b *testing.B) { benchDeliver(b, 32, true) })
 }
 
-func benchDeliver(b *testing.B, senders int) {
+// useAgent gives u's keys to an agent served on a socket of its own, and
+// makes the host use them through the agent's client.
+func useAgent(b *testing.B, u *user) {
+	srv, err := agent.NewServer(agent.Config{Identity: u.id})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "smvs-agent")
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.sock")
+	l, err := agent.Listen(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ctx, l) }()
+	client, err := agent.Dial(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { client.Close(); cancel(); l.Close(); <-done; os.RemoveAll(dir) })
+	u.cfg.Keys = client
+}
+
+func benchDeliver(b *testing.B, senders int, withAgent bool) {
 	alice := newUser(b, "alice")
 	alice.cfg.Log = nil
-	alice.start()
 	bob := newUser(b, "bob")
 	bob.cfg.Log = nil
+	if withAgent {
+		useAgent(b, alice)
+		useAgent(b, bob)
+	}
+	alice.start()
 	bob.start()
 	alice.addContact(contactOf(bob, "bob"))
 	bob.addContact(contactOf(alice, "alice"))
