@@ -280,11 +280,19 @@ func (h *Host) receiveReceipt(peer identity.PublicKey, m *wire.Message) (wire.Ho
 		h.log.Info("delivery refused: malformed receipt")
 		return wire.StatusInvalid, "malformed receipt"
 	}
+	// A receipt from a key this host has no conversation with may come
+	// from a contact's new key (the look-up moves the conversation to it),
+	// and one from a key whose conversation moved, from its old key
+	// (the messages it names are under the key they moved to now).
+	if !h.store.Has(peer.Bytes()) {
+		h.peers.learnName(h.ctx, peer)
+	}
+	to := h.peers.rot.final(peer)
 	// All at once, so that the store commits them together.
 	errs := make([]error, len(r.IDs))
 	var wg sync.WaitGroup
 	for i, id := range r.IDs {
-		wg.Go(func() { _, errs[i] = h.store.SetStatus(peer.Bytes(), id, hostapi.Delivered) })
+		wg.Go(func() { _, errs[i] = h.store.SetStatus(to.Bytes(), id, hostapi.Delivered) })
 	}
 	wg.Wait()
 	for _, err := range errs {

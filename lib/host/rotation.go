@@ -45,6 +45,10 @@ type rotations struct {
 	resealed map[identity.PublicKey]time.Time          // when resealOwn last failed for a peer
 	moved    map[identity.PublicKey]identity.PublicKey // old key → the key its conversation moved to
 	watching bool
+	// moving counts the moves under way into each key; settled is closed
+	// and replaced whenever one ends (see wait).
+	moving  map[identity.PublicKey]int
+	settled chan struct{}
 }
 
 // followEvery is how often follow looks up the contact of one key, and
@@ -58,7 +62,8 @@ const (
 
 func newRotations(h *Host) *rotations {
 	return &rotations{h: h, busy: make(map[identity.PublicKey]bool), asked: make(map[identity.PublicKey]time.Time),
-		resealed: make(map[identity.PublicKey]time.Time), moved: make(map[identity.PublicKey]identity.PublicKey)}
+		resealed: make(map[identity.PublicKey]time.Time), moved: make(map[identity.PublicKey]identity.PublicKey),
+		moving: make(map[identity.PublicKey]int), settled: make(chan struct{})}
 }
 
 // claim marks key busy; it reports false if it was.
@@ -94,10 +99,45 @@ func (r *rotations) seen(res *contacts.Resolved) {
 		if err != nil || old == r.h.me || !r.h.store.Has(prev) || !r.claim(old) {
 			continue
 		}
+		r.mu.Lock()
+		r.moving[to]++
+		r.mu.Unlock()
 		go func() {
 			defer r.release(old)
+			defer r.moved1(to)
 			r.move(old, to, res)
 		}()
+	}
+}
+
+// moved1 marks the end of one move into to.
+func (r *rotations) moved1(to identity.PublicKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.moving[to]--; r.moving[to] <= 0 {
+		delete(r.moving, to)
+	}
+	close(r.settled)
+	r.settled = make(chan struct{})
+}
+
+// wait returns once no move into key is under way, or ctx ends: a message
+// submitted to a contact's new key goes after those re-sealed from the
+// old one, so that the conversation keeps its order. The move was
+// registered before the resolution that found key returned (seen).
+func (r *rotations) wait(ctx context.Context, key identity.PublicKey) error {
+	for {
+		r.mu.Lock()
+		n, settled := r.moving[key], r.settled
+		r.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-settled:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

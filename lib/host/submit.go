@@ -41,6 +41,9 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 		return nil, e
 	}
 	key := res.Contact.Key
+	if err := h.peers.rot.wait(ctx, key); err != nil {
+		return nil, resolveError(s.To, err)
+	}
 	expires := s.Expires
 	if expires == 0 {
 		// The conversation's default goes into the signed message, so
