@@ -153,14 +153,14 @@ delivered() {
 	start_host alice
 	pid=$HOST_PID
 	mkdir -m 700 "$BATS_TEST_TMPDIR/other"
-	run -1 --separate-stderr as_user alice timeout 20 smvs-hostd --listen 127.0.0.1:0 --socket "$BATS_TEST_TMPDIR/other/host.sock"
+	# The identity's lock is taken first: one process owns an identity.
+	run -6 --separate-stderr as_user alice timeout 20 smvs-hostd --listen 127.0.0.1:0 --socket "$BATS_TEST_TMPDIR/other/host.sock"
 	assert_equal "$output" ""
-	assert_contains "$stderr" "smvs-hostd: error: another smvs-hostd already uses the message store in $home/store"
-	assert_contains "$stderr" "smvs-hostd: hint: stop it, or give this host a store of its own with --data DIR or another SMVS_HOME"
+	assert_contains "$stderr" "smvs-hostd: error: the identity $home/identity is in use by process $pid"
+	assert_contains "$stderr" "smvs-hostd: hint:"
 	assert_equal "$(ls -A "$BATS_TEST_TMPDIR/other")" ""
-	# The same socket: the hint does not lead into the store's trap.
-	run -1 --separate-stderr as_user alice timeout 20 smvs-hostd --listen 127.0.0.1:0
-	assert_contains "$stderr" "smvs-hostd: hint: is smvs-hostd already running? stop it, or give this host a socket and a store of its own"
+	run -6 --separate-stderr as_user alice timeout 20 smvs-hostd --listen 127.0.0.1:0
+	assert_contains "$stderr" "is in use by process $pid"
 	stop_host "$pid"
 	assert_equal "$(ls -A "$home" | grep -c '^host\.sock')" 0
 }
