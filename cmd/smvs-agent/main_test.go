@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"smvs/lib/agent"
 	"smvs/lib/cli"
+	"smvs/lib/cli/clitest"
 	"smvs/lib/identity"
 )
 
@@ -80,27 +80,10 @@ func encrypt(t *testing.T, data []byte, passphrase string) []byte {
 	return out.Bytes()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is an smvs-agent run in process.
 type running struct {
 	socket string
-	stderr *syncBuffer
+	stderr *clitest.Buffer
 	stop   context.CancelFunc
 	code   chan int
 }
@@ -112,7 +95,7 @@ func start(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, w := io.Pipe()
-	r := &running{stderr: &syncBuffer{}, stop: cancel, code: make(chan int, 1)}
+	r := &running{stderr: &clitest.Buffer{}, stop: cancel, code: make(chan int, 1)}
 	go func() {
 		r.code <- run(ctx, append([]string{"smvs-agent"}, args...), w, r.stderr)
 		w.Close()
