@@ -94,6 +94,9 @@ func (c *chains) get(peer identity.PublicKey) (*chain, error) {
 		ch.named = make(map[string]string)
 		for _, l := range links {
 			ch.add(l.Seq, l.Direction, l.ID, l.Hash, l.Prev)
+			for _, was := range l.Was {
+				ch.alias(was)
+			}
 		}
 		if len(links) > 0 {
 			ch.hash = links[len(links)-1].Hash
@@ -116,6 +119,17 @@ func (ch *chain) add(seq uint64, dir hostapi.Direction, id, hash, prev []byte) {
 		}
 	}
 	if _, ok := ch.hashes[string(hash)]; ok {
+		return
+	}
+	ch.hashes[string(hash)] = struct{}{}
+	close(ch.changed)
+	ch.changed = make(chan struct{})
+}
+
+// alias records hash as another of a message's hashes: it was signed
+// again. ch.mu is held.
+func (ch *chain) alias(hash []byte) {
+	if ch.known(hash) {
 		return
 	}
 	ch.hashes[string(hash)] = struct{}{}
@@ -148,14 +162,15 @@ func (c *chains) next(peer identity.PublicKey) (hash []byte, done func(signed []
 // admission is what admit decided about an arriving message.
 type admission struct {
 	duplicate bool              // its hash is known: it was stored before (and may have been deleted since)
+	resigned  uint64            // a duplicate: the seq of the message it is, signed anew (store.RehashLink)
 	changed   uint64            // the seq of the message from the peer with its id and other content
 	warnings  []hostapi.Warning // what it reveals about the chain, if it is stored
 }
 
 // admit checks a text or file message m from peer, whose signed bytes
 // hash to hash, against the conversation's chain. A message that names
-// one the conversation does not have waits for it up to reorderWait, or
-// until ctx ends. The caller stores a message that is neither a
+// one the conversation does not have waits for it up to reorderWait; if
+// ctx ends first, admit returns its error. The caller stores a message that is neither a
 // duplicate nor changed, and then calls stored.
 func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Message, hash []byte) (admission, error) {
 	ch, err := c.get(peer)
@@ -180,8 +195,10 @@ func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Mes
 	if in, ok := ch.incoming[string(m.ID)]; ok {
 		if c.sameContent(in.seq, m) {
 			// Re-sealed: the sender signed it again, for a key of ours
-			// or one of its own that changed, as it was.
-			return admission{duplicate: true}, nil
+			// or one of its own that changed, as it was. The messages
+			// it sent after may name it by its new hash.
+			ch.alias(hash)
+			return admission{duplicate: true, resigned: in.seq}, nil
 		}
 		return admission{changed: in.seq}, nil
 	}
@@ -228,8 +245,10 @@ func (c *chains) sameContent(seq uint64, m *wire.Message) bool {
 }
 
 // await waits until the message whose hash is prev is known in the
-// conversation with peer, for at most reorderWait or until ctx ends. An
-// empty prev (the first message, or a receipt) does not wait.
+// conversation with peer, for at most reorderWait. An empty prev (the
+// first message, or a receipt) does not wait. It returns ctx's error if
+// ctx ends first: the host is stopping, and the message should not be
+// stored before the one it names, likely still on its way.
 func (c *chains) await(ctx context.Context, peer identity.PublicKey, prev []byte) error {
 	if len(prev) == 0 {
 		return nil
@@ -257,7 +276,7 @@ func (c *chains) await(ctx context.Context, peer identity.PublicKey, prev []byte
 		case <-timer.C:
 			return nil
 		case <-ctx.Done():
-			return nil
+			return ctx.Err()
 		}
 		if ch, err = c.get(peer); err != nil {
 			return err
@@ -276,23 +295,6 @@ func (c *chains) stored(peer identity.PublicKey, seq uint64, m *wire.Message, ha
 	defer ch.mu.Unlock()
 	ch.add(seq, hostapi.In, m.ID, hash, m.Chain)
 	ch.hash = hash
-}
-
-// resealed records that a message to peer whose signed bytes hashed to
-// old was signed again, as signed, for a new KEM key of the peer's: the
-// peer's host will know it by the new hash, which the next message names
-// if it was the last.
-func (c *chains) resealed(peer identity.PublicKey, old, signed []byte) {
-	ch, err := c.get(peer)
-	if err != nil {
-		return
-	}
-	defer ch.mu.Unlock()
-	hash := wire.ChainHash(signed)
-	if bytes.Equal(ch.hash, old) {
-		ch.hash = hash
-	}
-	ch.add(0, hostapi.Out, nil, hash, nil)
 }
 
 // imported records a message of the conversation with peer that an

@@ -39,6 +39,10 @@ type peerQueue struct {
 	failures int       // consecutive failures of the peer's host
 	retryAt  time.Time // no delivery starts before then
 	wake     chan struct{}
+	// attempts is the context of the deliveries started now; hold
+	// cancels it (abort) and makes another.
+	attempts context.Context
+	abort    context.CancelFunc
 }
 
 func newDeliverer(h *Host) *deliverer {
@@ -75,6 +79,7 @@ func (d *deliverer) queue(key identity.PublicKey) *peerQueue {
 	q := d.queues[key]
 	if q == nil {
 		q = &peerQueue{key: key, wake: make(chan struct{}, 1)}
+		q.attempts, q.abort = context.WithCancel(d.ctx)
 		d.queues[key] = q
 		d.wg.Go(func() { d.run(q) })
 	}
@@ -84,9 +89,13 @@ func (d *deliverer) queue(key identity.PublicKey) *peerQueue {
 // holdPoll is how often hold looks whether the deliveries in flight ended.
 const holdPoll = 5 * time.Millisecond
 
-// hold stops deliveries to keys from starting and waits until none is in
-// flight, so that the caller may re-seal their outbox entries; release
-// lets them go on. It gives up waiting when the deliverer stops.
+// hold stops deliveries to keys from starting and ends those in flight,
+// so that the caller may re-seal their outbox entries; release lets them
+// go on. A delivery ended so is put back, to be tried again after: it
+// would likely go to a key or an address that is no more (a rotation),
+// and the caller should not wait for its timeouts. An attempt the peer's
+// host had taken goes again, which it answers as a duplicate. hold gives
+// up waiting when the deliverer stops.
 func (d *deliverer) hold(keys ...identity.PublicKey) (release func()) {
 	d.mu.Lock()
 	if d.stopped {
@@ -97,6 +106,8 @@ func (d *deliverer) hold(keys ...identity.PublicKey) (release func()) {
 	for _, k := range keys {
 		q := d.queue(k)
 		q.held++
+		q.abort()
+		q.attempts, q.abort = context.WithCancel(d.ctx)
 		queues = append(queues, q)
 	}
 	d.mu.Unlock()
@@ -127,11 +138,14 @@ func (d *deliverer) hold(keys ...identity.PublicKey) (release func()) {
 }
 
 // replace puts the re-sealed entries os in their queues (by Peer) in
-// place of what any queue held for the same messages.
+// place of what any queue held for the same messages, due now: they go
+// to a new key.
 func (d *deliverer) replace(os []*store.Outgoing) {
 	seqs := make([]uint64, len(os))
+	now := time.Now()
 	for i, o := range os {
 		seqs[i] = o.Seq
+		o.Next = now
 	}
 	d.drop(seqs)
 	for _, o := range os {
@@ -142,6 +156,31 @@ func (d *deliverer) replace(os []*store.Outgoing) {
 func (q *peerQueue) insert(o *store.Outgoing) {
 	i, _ := slices.BinarySearchFunc(q.pending, o.Seq, func(p *store.Outgoing, seq uint64) int { return cmp.Compare(p.Seq, seq) })
 	q.pending = slices.Insert(q.pending, i, o)
+}
+
+// take takes from the pending entries those to start now, oldest first,
+// while fewer than window are in flight, and none before an older one is
+// due: the peer's host takes a conversation in the order it was sent. It
+// returns them, and how long until the first one left is due (an hour if
+// none is waiting for its time). d.mu is held.
+func (q *peerQueue) take(now time.Time, window int) (start []*store.Outgoing, wait time.Duration) {
+	wait = time.Hour
+	kept, due := q.pending[:0], true
+	for _, o := range q.pending {
+		switch {
+		case !due || q.inflight+len(start) >= window:
+			kept = append(kept, o)
+		case o.Next.After(now):
+			wait = min(wait, o.Next.Sub(now))
+			kept, due = append(kept, o), false
+		default:
+			start = append(start, o)
+		}
+	}
+	clear(q.pending[len(kept):])
+	q.pending = kept
+	q.inflight += len(start)
+	return start, wait
 }
 
 func (q *peerQueue) signal() {
@@ -193,6 +232,7 @@ func (d *deliverer) run(q *peerQueue) {
 		}
 		if len(q.pending) == 0 && q.inflight == 0 && q.held == 0 {
 			delete(d.queues, q.key)
+			q.abort()
 			d.mu.Unlock()
 			return
 		}
@@ -209,27 +249,13 @@ func (d *deliverer) run(q *peerQueue) {
 			if q.failures > 0 {
 				window = 1 // probe the peer's host with one envelope
 			}
-			kept := q.pending[:0]
-			for _, o := range q.pending {
-				switch {
-				case q.inflight+len(start) >= window:
-					kept = append(kept, o)
-				case o.Next.After(now):
-					wait = min(wait, o.Next.Sub(now))
-					kept = append(kept, o)
-				default:
-					start = append(start, o)
-				}
-			}
-			clear(q.pending[len(kept):])
-			q.pending = kept
-			q.inflight += len(start)
+			start, wait = q.take(now, window)
 		}
-		failures := q.failures
+		failures, ctx := q.failures, q.attempts
 		d.mu.Unlock()
 
 		for _, o := range start {
-			attempts.Go(func() { d.attempt(q, o, failures) })
+			attempts.Go(func() { d.attempt(ctx, q, o, failures) })
 		}
 		timer.Reset(wait)
 		select {
@@ -250,18 +276,19 @@ const (
 	again                    // re-sealed to the peer's new KEM key: send again now
 	canceled                 // the host is stopping
 	dropped                  // the message was deleted meanwhile, outbox entry and all
-	resealing                // its conversation's entries are being re-signed (a rotation): try again after
+	resealing                // its conversation's entries are being re-signed (a rotation), or were held (hold): try again after
 )
 
 // resealWait is when an entry put back for resealing is tried again at the
 // earliest; the queue is held by then.
 const resealWait = 50 * time.Millisecond
 
-// attempt delivers o once and puts it back in q unless it left the
-// outbox. failures is q's count of failures when the attempt began: the
-// attempts of one round that fail together count as one failure.
-func (d *deliverer) attempt(q *peerQueue, o *store.Outgoing, failures int) {
-	result := d.deliver(q.key, o, failures > 0)
+// attempt delivers o once, within ctx, and puts it back in q unless it
+// left the outbox. failures is q's count of failures when the attempt
+// began: the attempts of one round that fail together count as one
+// failure.
+func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing, failures int) {
+	result := d.deliver(ctx, q.key, o, failures > 0)
 	if result == retry {
 		// Recorded before o is back in the queue, where another attempt
 		// could take it.
@@ -306,8 +333,9 @@ func (d *deliverer) backoff(n int) time.Duration {
 	return delay/2 + rand.N(delay/2+1)
 }
 
-// deliver sends o to the peer's host once and acts on the answer.
-func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh bool) outcome {
+// deliver sends o to the peer's host once, within attempt, and acts on
+// the answer.
+func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *store.Outgoing, fresh bool) outcome {
 	h := d.h
 	if !time.Now().Before(o.Until) {
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
@@ -318,21 +346,31 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		// this entry goes to the new key, re-sealed.
 		return then
 	}
-	if h.signedBefore(o.Envelope) {
+	if h.signedBefore(o.Envelope) && h.peers.rot.reseal(key, ownRotation) {
 		// Sealed before this host's identity rotated: the entries to key
 		// are re-signed by the current key, in order, before any goes.
-		h.peers.rot.resealOwn(key)
 		return resealing
 	}
-	ctx, cancel := context.WithTimeout(d.ctx, requestTimeout)
+	ctx, cancel := context.WithTimeout(attempt, requestTimeout)
 	defer cancel()
+	// ended tells what became of an attempt that failed as its context
+	// ended: the host is stopping, or the queue was held.
+	ended := func() (outcome, bool) {
+		switch {
+		case d.ctx.Err() != nil:
+			return canceled, true
+		case attempt.Err() != nil:
+			return resealing, true
+		}
+		return 0, false
+	}
 	res, err := h.peers.byKey(ctx, key, fresh)
 	if err == nil && (res.Record == nil || res.Host() == "") {
 		err = errNoHost
 	}
 	if err != nil {
-		if d.ctx.Err() != nil {
-			return canceled
+		if then, ok := ended(); ok {
+			return then
 		}
 		// The peer may have rotated: its old key's record is gone.
 		h.peers.rot.follow(key)
@@ -344,8 +382,8 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope}
 	data, err := h.pool.Request(ctx, addr, key, req.Encode())
 	if err != nil {
-		if d.ctx.Err() != nil {
-			return canceled
+		if then, ok := ended(); ok {
+			return then
 		}
 		var mismatch *transport.KeyMismatchError
 		switch {
@@ -379,7 +417,13 @@ func (d *deliverer) deliver(key identity.PublicKey, o *store.Outgoing, fresh boo
 		h.log.Debug("delivered", "peer", key, "seq", o.Seq, "status", resp.Status)
 		return d.done(o, hostapi.Sent)
 	case wire.StatusStaleKEMKey:
-		return d.reseal(ctx, key, o)
+		// The peer rotated its KEM key: the entries to key are re-sealed
+		// to its record's new one, in order, before any goes again.
+		if h.peers.rot.reseal(key, staleKEM) {
+			return resealing
+		}
+		h.log.Info("delivery postponed: the peer's host no longer has the KEM key its record names")
+		return retry
 	case wire.StatusBusy, wire.StatusInternal:
 		h.log.Info("delivery postponed", "status", resp.Status)
 		return retry
@@ -412,51 +456,6 @@ func (d *deliverer) done(o *store.Outgoing, st hostapi.DeliveryStatus) outcome {
 		return retry
 	}
 	return delivered
-}
-
-// reseal seals o's message again to the KEM key of the peer's record as
-// the directories (or its host) give it now, after the peer's host said it
-// no longer has the key o was sealed to.
-func (d *deliverer) reseal(ctx context.Context, key identity.PublicKey, o *store.Outgoing) outcome {
-	h := d.h
-	res, err := h.peers.byKey(ctx, key, true)
-	if err != nil || res.Record == nil {
-		h.log.Info("delivery postponed: the peer's KEM key changed and its new record was not found")
-		return retry
-	}
-	env, err := wire.DecodeEnvelope(o.Envelope)
-	if err == nil && string(env.KEMKeyID) == string(res.Record.KEM.ID) {
-		h.log.Info("delivery postponed: the peer's host no longer has the KEM key its record names")
-		return retry
-	}
-	sent, signed, err := h.storedMessage(o.Seq)
-	if errors.Is(err, store.ErrNotFound) {
-		return dropped
-	}
-	if err != nil {
-		h.log.Error("re-sealing a message: reading it", "seq", o.Seq, "err", err)
-		return retry
-	}
-	sealed, err := h.seal(key, res.Record, sent, h.now(), false)
-	if err == nil {
-		err = h.store.ReplaceEnvelope(o.Seq, sealed.Envelope, sealed.Signed)
-	}
-	if err != nil {
-		switch {
-		case errors.Is(err, store.ErrClosed):
-			return canceled
-		case errors.Is(err, store.ErrNotFound):
-			return dropped
-		}
-		h.log.Error("re-sealing a message", "seq", o.Seq, "err", err)
-		return retry
-	}
-	if signed != nil {
-		h.chains.resealed(key, wire.ChainHash(signed), sealed.Signed)
-	}
-	h.log.Info("message re-sealed to the peer's new KEM key", "seq", o.Seq)
-	o.Envelope = sealed.Envelope
-	return again
 }
 
 // storedMessage returns outgoing message seq as it was signed, and its

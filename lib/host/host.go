@@ -478,6 +478,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	undo = append(undo, func() { h.pool.Close() })
 	h.peers = newPeerCache(h)
+	h.peers.rot.restore()
 	h.out = newDeliverer(h)
 	undo = append(undo, h.out.stop)
 	h.receipts = newReceiptBatcher(h)

@@ -216,13 +216,28 @@ func (c *peerCache) learnName(ctx context.Context, peer identity.PublicKey) {
 	if !named && !fresh {
 		c.asked[peer] = time.Now()
 	}
-	c.mu.Unlock()
-	if named || fresh {
-		return
+	var inProgress chan struct{}
+	if r := c.entries[peer.String()]; r != nil && fresh {
+		inProgress = r.done
 	}
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, nameWait)
 	defer cancel()
-	c.byKey(ctx, peer, false)
+	switch {
+	case named:
+	case fresh:
+		// Another message from peer started the look-up: this one waits
+		// for it too, as the look-up may find that peer is a contact's
+		// new key and start moving the conversation (rotations.seen).
+		if inProgress != nil {
+			select {
+			case <-inProgress:
+			case <-ctx.Done():
+			}
+		}
+	default:
+		c.byKey(ctx, peer, false)
+	}
 }
 
 // recordName returns the name of key's record as last seen, or "".

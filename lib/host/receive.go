@@ -114,12 +114,19 @@ func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatu
 // conversation's chain, and stores it unless it has it already.
 func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now time.Time) (wire.HostStatus, string) {
 	m := opened.Message
-	// Pipelined messages are stored in the order they were sent, and the
-	// device sees the sender's name with the first one.
+	// Pipelined messages are stored in the order they were sent, the
+	// device sees the sender's name with the first one, and one from a
+	// contact's new key joins the conversation once it moved there.
 	h.peers.learnName(h.ctx, peer)
+	h.peers.rot.settle(peer)
 	hash := wire.ChainHash(opened.Signed)
 	a, err := h.chains.admit(h.ctx, peer, m, hash)
-	if err != nil {
+	switch {
+	case h.ctx.Err() != nil:
+		// Stopping while it waited for the message it names: the sender
+		// delivers both again, to the host started again.
+		return wire.StatusBusy, "the host is stopping"
+	case err != nil:
 		h.log.Error("reading a conversation's chain", "err", err)
 		return wire.StatusInternal, "the host could not store the message"
 	}
@@ -127,6 +134,11 @@ func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now 
 	case a.duplicate:
 		// Stored before, and maybe deleted since: it stays so. The
 		// receipt goes again, as the first may have been lost.
+		if a.resigned != 0 {
+			if err := h.store.RehashLink(a.resigned, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+				h.log.Error("recording a message signed anew", "seq", a.resigned, "err", err)
+			}
+		}
 		h.receipts.add(peer, m.ID)
 		h.log.Debug("duplicate delivery", "peer", peer)
 		return wire.StatusDuplicate, ""
@@ -287,6 +299,7 @@ func (h *Host) receiveReceipt(peer identity.PublicKey, m *wire.Message) (wire.Ho
 	if !h.store.Has(peer.Bytes()) {
 		h.peers.learnName(h.ctx, peer)
 	}
+	h.peers.rot.settle(peer)
 	to := h.peers.rot.final(peer)
 	// All at once, so that the store commits them together.
 	errs := make([]error, len(r.IDs))

@@ -42,7 +42,7 @@ type rotations struct {
 	mu       sync.Mutex
 	busy     map[identity.PublicKey]bool               // keys whose entries are being moved or re-sealed
 	asked    map[identity.PublicKey]time.Time          // when follow last looked a key's contact up
-	resealed map[identity.PublicKey]time.Time          // when resealOwn last failed for a peer
+	resealed map[identity.PublicKey]time.Time          // when reseal last failed for a peer
 	moved    map[identity.PublicKey]identity.PublicKey // old key → the key its conversation moved to
 	watching bool
 	// moving counts the moves under way into each key; settled is closed
@@ -77,6 +77,19 @@ func (r *rotations) claim(key identity.PublicKey) bool {
 	return true
 }
 
+// claimWait claims key once it is not busy; it reports false if the host
+// stopped first.
+func (r *rotations) claimWait(key identity.PublicKey) bool {
+	for !r.claim(key) {
+		select {
+		case <-r.h.ctx.Done():
+			return false
+		case <-time.After(holdPoll):
+		}
+	}
+	return true
+}
+
 func (r *rotations) release(key identity.PublicKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -85,7 +98,10 @@ func (r *rotations) release(key identity.PublicKey) {
 
 // seen is told of each record a resolution accepted. For each earlier key
 // of its chain that this host has a conversation with, it moves that
-// conversation to the record's key, in the background.
+// conversation to the record's key, in the background. The move counts
+// as under way (wait) from now, even while the old key is busy with
+// something else: a submit that found the new key must not sign a
+// message before those queued for the old one.
 func (r *rotations) seen(res *contacts.Resolved) {
 	if res == nil || res.Record == nil || len(res.Record.Rotation) == 0 || res.Self || r.h.store == nil {
 		return
@@ -96,17 +112,55 @@ func (r *rotations) seen(res *contacts.Resolved) {
 	}
 	for _, prev := range res.Record.PreviousKeys() {
 		old, err := identity.NewPublicKey(identity.KindIdentity, prev)
-		if err != nil || old == r.h.me || !r.h.store.Has(prev) || !r.claim(old) {
+		if err != nil || old == r.h.me || !r.h.store.Has(prev) {
 			continue
 		}
 		r.mu.Lock()
 		r.moving[to]++
 		r.mu.Unlock()
 		go func() {
-			defer r.release(old)
 			defer r.moved1(to)
+			if !r.claimWait(old) {
+				return
+			}
+			defer r.release(old)
 			r.move(old, to, res)
 		}()
+	}
+}
+
+// restore learns, from the records kept with the conversations, which
+// keys the peers rotated away from (section 5.4's chains), so that a
+// message arriving late from one, after a restart, joins its
+// conversation as one arriving before the restart does.
+func (r *rotations) restore() {
+	n := 0
+	for _, peer := range r.h.store.Peers() {
+		signed, err := r.h.store.PeerRecord(peer)
+		if err != nil || signed == nil {
+			continue
+		}
+		rec, err := wire.VerifyRecord(signed)
+		if err != nil || !bytes.Equal(rec.Identity, peer) {
+			continue
+		}
+		to, err := identity.NewPublicKey(identity.KindIdentity, peer)
+		if err != nil {
+			continue
+		}
+		for _, prev := range rec.PreviousKeys() {
+			old, err := identity.NewPublicKey(identity.KindIdentity, prev)
+			if err != nil || old == r.h.me || r.h.store.Has(prev) {
+				continue // a conversation still with old moves when its record is next seen
+			}
+			r.mu.Lock()
+			r.moved[old] = to
+			r.mu.Unlock()
+			n++
+		}
+	}
+	if n > 0 {
+		r.watch()
 	}
 }
 
@@ -139,6 +193,22 @@ func (r *rotations) wait(ctx context.Context, key identity.PublicKey) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// moveWait bounds how long a message from a contact's new key waits for
+// the conversation to move there (settle): well within the sender's
+// request timeout.
+const moveWait = 30 * time.Second
+
+// settle waits, for at most moveWait, until no move into key is under
+// way: a message or receipt from a contact's new key is taken in after
+// the conversation moved to it, so that it joins the conversation in
+// order, after the old key's messages, and a receipt finds the messages
+// it names.
+func (r *rotations) settle(key identity.PublicKey) {
+	ctx, cancel := context.WithTimeout(r.h.ctx, moveWait)
+	defer cancel()
+	_ = r.wait(ctx, key) // past moveWait, it is taken in as it is
 }
 
 // follow looks up, in the background and at most every followEvery, the
@@ -294,17 +364,36 @@ func (r *rotations) movedTo(key identity.PublicKey) (moved bool, then outcome) {
 	return true, resealing
 }
 
-// resealOwn re-signs by this host's key, in the background, the messages
-// queued to peer that were signed before the host's identity rotated. It
-// reports false if that failed lately: then they are delivered as they
-// are.
-func (r *rotations) resealOwn(peer identity.PublicKey) bool {
+// resealCause is why the entries queued to a peer are re-sealed together
+// (reseal), and so how the peer's record is looked up and how long after
+// a failure they are not tried again.
+type resealCause struct {
+	why   string
+	fresh bool          // the record is asked for again, not taken from the cache
+	retry time.Duration // after a failure
+}
+
+var (
+	// Signed before this host's identity rotated: after a failure they
+	// are delivered as they are (the peer's host still takes a message
+	// signed by a key the sender rotated away from).
+	ownRotation = resealCause{why: "messages signed before this identity rotated re-signed by the current key", retry: resealRetry}
+	// Sealed to a KEM key the peer's host no longer has: after a failure
+	// (the record found names that key still) they are tried again later.
+	staleKEM = resealCause{why: "messages re-sealed to the peer's new KEM key", fresh: true, retry: followEvery}
+)
+
+// reseal re-signs and re-seals, in the background, the messages queued
+// to peer, in order, to peer's record (resealQueued): all of them, so that
+// each names the one before it by the hash the peer's host gets. It
+// reports false if that failed within the last how.retry.
+func (r *rotations) reseal(peer identity.PublicKey, how resealCause) bool {
 	r.mu.Lock()
 	if r.busy[peer] {
 		r.mu.Unlock()
 		return true
 	}
-	if time.Since(r.resealed[peer]) < resealRetry {
+	if time.Since(r.resealed[peer]) < how.retry {
 		r.mu.Unlock()
 		return false
 	}
@@ -312,25 +401,25 @@ func (r *rotations) resealOwn(peer identity.PublicKey) bool {
 	r.mu.Unlock()
 	go func() {
 		defer r.release(peer)
-		if err := r.resealOwnNow(peer); err != nil {
+		if err := r.resealNow(peer, how); err != nil {
 			r.mu.Lock()
 			r.resealed[peer] = time.Now()
 			r.mu.Unlock()
 			if !errors.Is(err, store.ErrClosed) && !errors.Is(err, context.Canceled) {
-				r.h.log.Warn("messages signed before this identity rotated could not be re-signed: delivering them as they are", "err", err)
+				r.h.log.Info("queued messages could not be re-sealed", "why", how.why, "err", err)
 			}
 		}
 	}()
 	return true
 }
 
-func (r *rotations) resealOwnNow(peer identity.PublicKey) error {
+func (r *rotations) resealNow(peer identity.PublicKey, how resealCause) error {
 	h := r.h
 	// Held first, so that its entries wait rather than come back while
 	// the peer's record is looked up.
 	defer h.out.hold(peer)()
 	ctx, cancel := context.WithTimeout(h.lookupCtx, resolveTimeout)
-	res, err := h.peers.byKey(ctx, peer, false)
+	res, err := h.peers.byKey(ctx, peer, how.fresh)
 	cancel()
 	if err == nil && res.Record == nil {
 		err = errNoHost
@@ -346,20 +435,20 @@ func (r *rotations) resealOwnNow(peer identity.PublicKey) error {
 	queued, err := r.resealQueued(peer, res.Record)
 	h.out.replace(queued)
 	if len(queued) > 0 {
-		h.log.Info("messages signed before this identity rotated re-signed by the current key", "count", len(queued))
+		h.log.Info(how.why, "count", len(queued))
 	}
 	if err == nil && len(queued) == 0 {
-		// Nothing was left to re-sign: an entry that still looks signed
-		// before goes as it is, rather than come back here.
-		err = errors.New("no queued message was signed before the rotation")
+		// Nothing was left to re-seal: the peer's record names the key
+		// an entry is sealed to, or it is signed by this host's key.
+		err = errors.New("no queued message needed re-sealing")
 	}
 	return err
 }
 
 // resealQueued re-signs and re-seals to rec, in seq order, each outbox
 // entry to peer that is not signed by this host's key and sealed to
-// rec's key, or that names (Chain) a message re-signed before it, and
-// returns them. The caller holds the deliveries to peer and peer's chain.
+// rec's keys (identity and KEM), or that names (Chain) a message
+// re-signed before it, and returns them. The caller holds the deliveries to peer and peer's chain.
 func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*store.Outgoing, error) {
 	h := r.h
 	all, err := h.store.Outbox()
@@ -411,7 +500,7 @@ func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*
 			}
 		}
 		if env, err := wire.DecodeEnvelope(o.Envelope); err == nil && !rechain &&
-			bytes.Equal(env.Sender, h.me.Bytes()) && bytes.Equal(env.Recipient, rec.Identity) {
+			bytes.Equal(env.Sender, h.me.Bytes()) && bytes.Equal(env.Recipient, rec.Identity) && bytes.Equal(env.KEMKeyID, rec.KEM.ID) {
 			continue
 		}
 		if rechain {

@@ -222,8 +222,15 @@ func TestPeerRotatesWhileQueued(t *testing.T) {
 
 // TestLateMessageFromOldKey: a message bob sealed with his old key
 // before he rotated, arriving after alice's host followed him to the new
-// key, is accepted and joins the one conversation.
+// key, is accepted and joins the one conversation, even if alice's host
+// restarted in between.
 func TestLateMessageFromOldKey(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) { testLateMessageFromOldKey(t, restart) })
+	}
+}
+
+func testLateMessageFromOldKey(t *testing.T, restart bool) {
 	dir := newDirectory(t, nil)
 	alice := newUser(t, "alice", dir).start()
 	bob := newUser(t, "bob", dir).start()
@@ -245,6 +252,10 @@ func TestLateMessageFromOldKey(t *testing.T) {
 	eventually(t, "alice's conversation with bob to move to his new key", func() bool {
 		return slices.Equal(bodies(alice.conversation(bob.key().String())), []string{"hi", "after"})
 	})
+	if restart {
+		alice.stop()
+		alice.start()
+	}
 	if r := old.deliver(old.conn(alice, transport.Config{}), late); r.Status != wire.StatusStored {
 		t.Fatalf("the late message: %v %s", r.Status, r.Message)
 	}
@@ -314,7 +325,8 @@ func TestRotationsWhileStreaming(t *testing.T) {
 		return got
 	}
 	// Each once; the order is the sender's where the chain could tell
-	// it (messages submitted while a move was under way may cross).
+	// it (where it crossed, a message names one of the peer's, not the
+	// sender's before it, which may still be on its way).
 	sorted := func(u *user, peer string) []string { return slices.Sorted(slices.Values(received(u, peer))) }
 	ok := false
 	for end := time.Now().Add(waitFor); time.Now().Before(end) && !ok; time.Sleep(50 * time.Millisecond) {
@@ -344,15 +356,70 @@ func TestRotationsWhileStreaming(t *testing.T) {
 	if n := len(alice.conversation("bob")); n != len(alice.messages()) {
 		t.Errorf("alice's conversation with bob holds %d of her %d messages", n, len(alice.messages()))
 	}
-	// A message delivered as its sender's host stopped may come again,
-	// re-sealed: the same message, not a changed one. (A gap or a fork
-	// may show where a message submitted to the old key crossed the
-	// move.)
-	for body, w := range bob.warnings() {
-		if slices.Contains(w, hostapi.WarnChanged) {
-			t.Errorf("bob's %q has warnings %v", body, w)
-		} else if len(w) > 0 {
-			t.Logf("bob's %q has warnings %v", body, w)
+	// Every receipt came back, across bob's rotations.
+	eventually(t, "every message of each to be delivered", func() bool {
+		for _, u := range []*user{alice, bob} {
+			for _, m := range u.messages() {
+				if m.Direction == hostapi.Out && m.Kind == wire.KindText && m.Status != hostapi.Delivered {
+					return false
+				}
+			}
 		}
+		return true
+	})
+	// The chain held: each message was stored after the one it names
+	// (no gap), none was signed twice after the same one (fork) or came
+	// again changed (a message delivered as its sender's host stopped
+	// comes again re-sealed, and is known by both its hashes). Both hold
+	// the same transcript.
+	for _, u := range []*user{alice, bob} {
+		for body, w := range u.warnings() {
+			if slices.ContainsFunc(w, func(w hostapi.Warning) bool { return w != hostapi.WarnRotated }) {
+				t.Errorf("%s's %q has warnings %v", u.name, body, w)
+			}
+		}
+	}
+	if t.Failed() {
+		t.Logf("alice's log:\n%s\nbob's log:\n%s", alice.log, bob.log)
+	}
+	if a, b := alice.fingerprint("bob", 0), bob.fingerprint("alice", 0); !bytes.Equal(a.Hash, b.Hash) || a.Messages != b.Messages {
+		t.Errorf("fingerprints differ: alice's of %d messages, bob's of %d", a.Messages, b.Messages)
+	}
+}
+
+// TestResignedMessageKeepsTheChain: a message that comes again signed anew
+// (its sender re-sealed it after a rotation, not knowing the first had
+// arrived) is a duplicate, and both its hashes name it: a message naming
+// either is no gap, now or after a restart, and the transcript holds the
+// newer one, as its sender does.
+func TestResignedMessageKeepsTheChain(t *testing.T) {
+	bob := newUser(t, "bob").start()
+	carol := newPeer(t)
+	c := carol.conn(bob, transport.Config{})
+	first := &wire.Message{ID: newID(), Sent: time.Now().UnixMilli(), Body: []byte("first")}
+	m1 := carol.deliverMessage(c, bob, first, wire.StatusStored)
+	again := *first
+	again.Chain = bytes.Repeat([]byte{7}, wire.HashSize) // rechained: only what a re-seal may change
+	m1again := carol.deliverMessage(c, bob, &again, wire.StatusDuplicate)
+	carol.deliverMessage(c, bob, &wire.Message{Chain: wire.ChainHash(m1again.Signed), Body: []byte("after the new one")}, wire.StatusStored)
+	bob.stop()
+	bob.start()
+	c = carol.conn(bob, transport.Config{})
+	carol.deliverMessage(c, bob, &wire.Message{Chain: wire.ChainHash(m1.Signed), Body: []byte("after the first one")}, wire.StatusStored)
+	for body, w := range bob.warnings() {
+		if body == "after the first one" && slices.Equal(w, []hostapi.Warning{hostapi.WarnFork}) {
+			continue // it names the same message as "after the new one"
+		}
+		if len(w) > 0 {
+			t.Errorf("%q has warnings %v", body, w)
+		}
+	}
+	links, err := bob.host.store.Links(carol.key().Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(links) != 3 || !bytes.Equal(links[0].Hash, wire.ChainHash(m1again.Signed)) ||
+		len(links[0].Was) != 1 || !bytes.Equal(links[0].Was[0], wire.ChainHash(m1.Signed)) {
+		t.Errorf("bob's links: %+v", links)
 	}
 }

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 
 	"smvs/lib/hostapi"
 	"smvs/lib/wire"
@@ -23,6 +27,69 @@ type Link struct {
 	Prev      []byte // the chain hash it carries (wire.Message.Chain); empty if none
 	Sent      int64  // Unix ms, as the sender said
 	Deleted   bool   // the message is gone: the link is all that is left of it
+	// Was holds the hashes the message had before it was signed again (a
+	// re-seal after a rotation), oldest first: the peer may hold it by
+	// one of them, and name it so.
+	Was [][]byte
+}
+
+// maxWas is how many earlier hashes a link keeps: enough for every
+// rotation a message may wait through, while bounded.
+const maxWas = 8
+
+// resigned returns l as it is once its message was signed again and
+// hashes to hash now.
+func (l *link) resigned(hash []byte) *link {
+	if bytes.Equal(l.Hash, hash) {
+		return l
+	}
+	next := *l
+	next.Was = append(slices.DeleteFunc(slices.Clone(l.Was), func(h []byte) bool { return bytes.Equal(h, hash) }), l.Hash)
+	if len(next.Was) > maxWas {
+		next.Was = next.Was[len(next.Was)-maxWas:]
+	}
+	next.Hash = hash
+	return &next
+}
+
+// link reads the link of message seq of conversation c; nil if it has none.
+func (b *batch) link(c *conversation, seq uint64) (*link, error) {
+	var data []byte
+	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT data FROM links WHERE seq = ?`, int64(seq)).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fail("reading a link", err)
+	}
+	return c.openLink(seq, data)
+}
+
+// RehashLink records that incoming message seq came again signed anew
+// (its sender re-sealed it after a rotation), as signed bytes hashing to
+// hash: its link takes that hash, and keeps the one before in Was, so
+// that the conversation knows the message by both and the two users'
+// transcripts (TranscriptFingerprint) hold the hash its sender holds.
+// ErrNotFound if the message or its link is gone.
+func (s *Store) RehashLink(seq uint64, hash []byte) error {
+	if len(hash) != wire.HashSize {
+		return fmt.Errorf("store: chain hash is %d bytes, want %d", len(hash), wire.HashSize)
+	}
+	return s.do(&request{apply: func(b *batch) error {
+		c, _, _, err := b.message(seq, false)
+		if err != nil {
+			return err
+		}
+		l, err := b.link(c, seq)
+		if err != nil {
+			return err
+		}
+		if l == nil {
+			return fmt.Errorf("%w: message %d has no link", ErrNotFound, seq)
+		}
+		_, err = b.exec("storing a link", `UPDATE links SET data = ? WHERE seq = ?`, c.sealLink(seq, l.resigned(hash)), int64(seq))
+		return err
+	}})
 }
 
 // linkOf returns the link of a message with head h and signed bytes
@@ -100,7 +167,7 @@ func (s *Store) Links(peer []byte) ([]Link, error) {
 			return nil, fmt.Errorf("store: reading links: %w", err)
 		}
 		links = append(links, Link{Seq: uint64(seq), Direction: l.Direction, ID: l.ID, Hash: l.Hash, Prev: l.Prev,
-			Sent: l.Sent, Deleted: deleted})
+			Sent: l.Sent, Deleted: deleted, Was: l.Was})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: reading links: %w", err)

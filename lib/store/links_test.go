@@ -363,3 +363,84 @@ func TestReplaceEnvelopeMovesTheLink(t *testing.T) {
 	}
 	wantLinks(t, s, bob, []*Message{resealed})
 }
+
+// TestResignedLinksKeepTheirHashes: a message signed anew keeps the
+// hashes it had (Link.Was), at most maxWas of them, oldest first, across
+// a reopen, whether its sender re-sealed it (ReplaceEnvelope) or its
+// receiver got it again (RehashLink).
+func TestResignedLinksKeepTheirHashes(t *testing.T) {
+	s, dir, kek := newStore(t)
+	bob := random(32)
+	out := chained(t, bob, "hello", nil)
+	if err := s.AddOutgoing(out, []byte("envelope"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var hashes [][]byte // every hash out had, in order
+	hashes = append(hashes, wire.ChainHash(out.Signed))
+	for range maxWas + 2 {
+		again := chained(t, bob, "hello", nil)
+		if err := s.ReplaceEnvelope(out.Seq, []byte("envelope again"), again.Signed); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, wire.ChainHash(again.Signed))
+	}
+	in := chained(t, bob, "hi", wire.ChainHash(out.Signed))
+	in.Direction, in.Status = hostapi.In, hostapi.Received
+	if _, err := s.AddIncoming(in); err != nil {
+		t.Fatal(err)
+	}
+	anew := random(wire.HashSize)
+	if err := s.RehashLink(in.Seq, anew); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RehashLink(in.Seq, anew); err != nil { // again: nothing changes
+		t.Fatal(err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		got := links(t, s, bob)
+		if len(got) != 2 {
+			t.Fatalf("%d links, want 2", len(got))
+		}
+		last := len(hashes) - 1
+		if o := got[0]; !bytes.Equal(o.Hash, hashes[last]) || !slices.EqualFunc(o.Was, hashes[last-maxWas:last], bytes.Equal) {
+			t.Errorf("sent message's link: hash %x, was %x; want %x, was the %d before it", o.Hash, o.Was, hashes[last], maxWas)
+		}
+		if i := got[1]; !bytes.Equal(i.Hash, anew) || len(i.Was) != 1 || !bytes.Equal(i.Was[0], wire.ChainHash(in.Signed)) ||
+			!bytes.Equal(i.Prev, wire.ChainHash(out.Signed)) {
+			t.Errorf("received message's link: hash %x, was %x, prev %x; want %x, was its first hash", i.Hash, i.Was, i.Prev, anew)
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(open(t, dir, kek, Options{}))
+
+	s2, _, _ := newStore(t)
+	if err := s2.RehashLink(12345, anew); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RehashLink of no message: %v, want ErrNotFound", err)
+	}
+	if err := s2.RehashLink(1, anew[:5]); err == nil {
+		t.Error("RehashLink took a 5-byte hash")
+	}
+}
+
+func TestLinkValidateWas(t *testing.T) {
+	l := &link{Direction: hostapi.In, ID: random(wire.MessageIDSize), Hash: random(wire.HashSize)}
+	l.Was = [][]byte{random(wire.HashSize)}
+	if err := l.Validate(); err != nil {
+		t.Errorf("a link with one earlier hash: %v", err)
+	}
+	l.Was = [][]byte{random(3)}
+	if err := l.Validate(); err == nil {
+		t.Error("a link with a 3-byte earlier hash validated")
+	}
+	l.Was = make([][]byte, maxWas+1)
+	for i := range l.Was {
+		l.Was[i] = random(wire.HashSize)
+	}
+	if err := l.Validate(); err == nil {
+		t.Errorf("a link with %d earlier hashes validated", len(l.Was))
+	}
+}

@@ -335,8 +335,8 @@ func (s *Store) OutboxRetry(seq uint64, attempts int, next time.Time) error {
 // ReplaceEnvelope replaces the envelope of message seq's outbox entry, and
 // the signed message it carries, after re-sealing it to the peer's new KEM
 // key (the signed message names that key, so it changes, and with it the
-// message's chain hash: its link follows). ErrNotFound if seq is not in the
-// outbox.
+// message's chain hash: its link follows, and keeps the hash it had in
+// Link.Was). ErrNotFound if seq is not in the outbox.
 func (s *Store) ReplaceEnvelope(seq uint64, envelope, signed []byte) error {
 	if len(envelope) == 0 || len(signed) == 0 {
 		return errors.New("store: no envelope or no signed message")
@@ -354,9 +354,18 @@ func (s *Store) ReplaceEnvelope(seq uint64, envelope, signed []byte) error {
 			d.seal(partSigned, signed), int64(seq)); err != nil {
 			return err
 		}
-		if l := linkOf(h, signed); l != nil {
-			_, err = b.exec("storing a link", `UPDATE links SET data = ? WHERE seq = ?`, c.sealLink(seq, l), int64(seq))
+		l := linkOf(h, signed)
+		if l == nil {
+			return nil
 		}
+		// The peer may hold the message as it was signed before: the
+		// link keeps that hash too.
+		if was, err := b.link(c, seq); err != nil {
+			return err
+		} else if was != nil {
+			l.Was = was.resigned(l.Hash).Was
+		}
+		_, err = b.exec("storing a link", `UPDATE links SET data = ? WHERE seq = ?`, c.sealLink(seq, l), int64(seq))
 		return err
 	}})
 }

@@ -262,6 +262,18 @@ func (b *batch) addWarning(seq uint64, w hostapi.Warning) error {
 	return nil
 }
 
+// Peers returns the keys of the peers the store has a conversation with,
+// in no order.
+func (s *Store) Peers() [][]byte {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	peers := make([][]byte, 0, len(s.byPeer))
+	for k := range s.byPeer {
+		peers = append(peers, []byte(k))
+	}
+	return peers
+}
+
 // Has reports whether there is a conversation with peer.
 func (s *Store) Has(peer []byte) bool {
 	s.mu.RLock()

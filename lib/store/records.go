@@ -106,6 +106,7 @@ type link struct {
 	Hash      []byte            `cbor:"3,keyasint"`
 	Prev      []byte            `cbor:"4,keyasint,omitempty"`
 	Sent      int64             `cbor:"5,keyasint"`
+	Was       [][]byte          `cbor:"6,keyasint,omitempty"`
 }
 
 func (l *link) setVersion() { l.V = wire.Version }
@@ -121,6 +122,13 @@ func (l *link) Validate() error {
 		return fmt.Errorf("%w: chain hash is %d bytes, want %d", wire.ErrMalformed, len(l.Hash), wire.HashSize)
 	case len(l.Prev) != 0 && len(l.Prev) != wire.HashSize:
 		return fmt.Errorf("%w: previous chain hash is %d bytes, want %d", wire.ErrMalformed, len(l.Prev), wire.HashSize)
+	case len(l.Was) > maxWas:
+		return fmt.Errorf("%w: %d earlier chain hashes, at most %d", wire.ErrMalformed, len(l.Was), maxWas)
+	}
+	for _, h := range l.Was {
+		if len(h) != wire.HashSize {
+			return fmt.Errorf("%w: earlier chain hash is %d bytes, want %d", wire.ErrMalformed, len(h), wire.HashSize)
+		}
 	}
 	return nil
 }
