@@ -340,11 +340,8 @@ func WriteRequest(w io.Writer, r *Request) error {
 // ReadRequest reads and strictly decodes one request frame. It returns
 // io.EOF when the caller closed the connection between requests.
 func ReadRequest(rd io.Reader) (*Request, error) {
-	data, err := wire.ReadFrame(rd, MaxRequestFrame)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeRequest(data)
+	req, _, err := readRequest(rd, nil)
+	return req, err
 }
 
 // DecodeRequest strictly decodes a request.

@@ -66,6 +66,8 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+
+	requests *budget // what large requests may hold at once
 }
 
 // NewServer returns a Server holding cfg.Identity, which must be an
@@ -74,7 +76,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Identity == nil || cfg.Identity.Kind() != identity.KindIdentity {
 		return nil, errors.New("agent: holds only an identity key")
 	}
-	s := &Server{cfg: cfg, allow: map[uint32]bool{}, id: cfg.Identity, conns: map[net.Conn]struct{}{}, halves: map[string]kemPair{}}
+	s := &Server{cfg: cfg, allow: map[uint32]bool{}, id: cfg.Identity, conns: map[net.Conn]struct{}{}, halves: map[string]kemPair{},
+		requests: newBudget(requestBudget)}
 	if !cfg.notSelf {
 		s.allow[uint32(os.Getuid())] = true
 	}
@@ -200,6 +203,7 @@ func (s *Server) untrack(c net.Conn) {
 func (s *Server) Close() {
 	s.connMu.Lock()
 	s.closed = true
+	s.requests.close()
 	for c := range s.conns {
 		c.Close()
 	}
@@ -237,9 +241,9 @@ func (s *Server) serveConn(c net.Conn) {
 		return
 	}
 	for {
-		req, err := ReadRequest(c)
+		req, release, err := readRequest(c, s.requests)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, errClosing) {
 				s.logf(slog.LevelWarn, "bad request", "uid", who.uid, "pid", who.pid, "err", err)
 				WriteResponse(c, errorResponse(ErrBadRequest, err.Error()))
 			}
@@ -249,6 +253,7 @@ func (s *Server) serveConn(c net.Conn) {
 		if req.Sign != nil {
 			clear(req.Sign.Data)
 		}
+		release()
 		err = WriteResponse(c, resp)
 		clearResponse(resp)
 		if err != nil {
