@@ -831,6 +831,13 @@ func TestThroughHost(t *testing.T) {
 		!strings.Contains(r.stderr, "hint: smvs-hostd publishes the record there again later; or run: smvs-register update") {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}
+	// A name held by another key: a conflict, as when publishing itself;
+	// one of two directories refusing is a failure.
+	taken := "directory https://b.example: conflict: the name is held by another key"
+	host.answers(t, id, "alice", hostapi.PublishResult{Failed: []string{taken}, Conflicts: []uint64{0}})
+	alice.fails(t, 5, "error: "+taken, "publish", "alice")
+	host.answers(t, id, "alice", hostapi.PublishResult{Failed: []string{"directory https://a.example: busy", taken}, Conflicts: []uint64{1}})
+	alice.fails(t, 1, "error: published to 0 of 2 directories", "publish", "alice")
 	host.answers(t, id, "alice", hostapi.PublishResult{})
 	alice.fails(t, 1, "error: smvs-hostd made the record but has no directory to publish it in", "update")
 	host.answers(t, id, "alice", hostapi.PublishResult{KEMRotated: true})

@@ -8,6 +8,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
+	"smvs/lib/dirclient"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -77,6 +78,9 @@ func reportHostPublish(c *urfave.Context, p *hostapi.Publish, res *hostapi.Publi
 	failed := make([]error, len(res.Failed))
 	for i, f := range res.Failed {
 		failed[i] = errors.New(f)
+		if res.Conflict(i) {
+			failed[i] = hostConflict{f}
+		}
 	}
 	err = summarize(c, "published to", n, failed)
 	var e *cli.Error
@@ -88,6 +92,13 @@ func reportHostPublish(c *urfave.Context, p *hostapi.Publish, res *hostapi.Publi
 	}
 	return err
 }
+
+// hostConflict is a directory's refusal, for a conflict, of the record the
+// host published: it exits as dirclient.ErrConflict does.
+type hostConflict struct{ msg string }
+
+func (e hostConflict) Error() string        { return e.msg }
+func (e hostConflict) Is(target error) bool { return target == dirclient.ErrConflict }
 
 // unpublished is the outcome of a record the host made, r, but published
 // nowhere: it has no directory, or no name to publish under. Others who

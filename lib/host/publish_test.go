@@ -119,8 +119,14 @@ func TestPublishFailures(t *testing.T) {
 	bob := newUser(t, "bob", up, down).start()
 	res, _ := bob.publish(&hostapi.Publish{})
 	if len(res.Published) != 1 || res.Published[0] != up.String() || len(res.Failed) != 1 ||
-		!bytes.HasPrefix([]byte(res.Failed[0]), []byte(down.String()+": ")) {
+		!bytes.HasPrefix([]byte(res.Failed[0]), []byte(down.String()+": ")) || len(res.Conflicts) != 0 {
 		t.Fatalf("result %+v", res)
+	}
+	// A name another key holds: the refusal is a conflict.
+	carol := newUser(t, "carol", up).start()
+	res, _ = carol.publish(&hostapi.Publish{Name: "bob"})
+	if len(res.Published) != 0 || len(res.Failed) != 1 || !res.Conflict(0) {
+		t.Fatalf("publishing a name another key holds: failed %v, conflicts %v", res.Failed, res.Conflicts)
 	}
 }
 

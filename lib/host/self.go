@@ -149,7 +149,7 @@ func (h *Host) publish(ctx context.Context, p *hostapi.Publish) (*hostapi.Publis
 	if err != nil {
 		return nil, &hostapi.Error{Code: hostapi.ErrInternal, Message: err.Error()}
 	}
-	res.Record, res.Published, res.Failed = out.Record, out.Published, out.Failed
+	res.Record, res.Published, res.Failed, res.Conflicts = out.Record, out.Published, out.Failed, out.Conflicts
 	return res, nil
 }
 
@@ -232,6 +232,9 @@ func (h *Host) makeRecord(ctx context.Context, req publishRequest) (*hostapi.Pub
 	for _, d := range h.cfg.Directories {
 		err := d.Publish(ctx, signed)
 		if err != nil {
+			if errors.Is(err, dirclient.ErrConflict) {
+				res.Conflicts = append(res.Conflicts, uint64(len(res.Failed)))
+			}
 			res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", d, err))
 			h.log.Warn("publishing the record", "directory", d.String(), "conflict", errors.Is(err, dirclient.ErrConflict), "err", err)
 			continue

@@ -37,13 +37,27 @@ func (p *Publish) validate() error {
 // PublishResult is the record the host made, and what became of it: the
 // directories that took it (Published) and the errors of those that did
 // not (Failed, one line each). A record with no name is kept by the host
-// (it answers look-ups of its key) but published nowhere.
+// (it answers look-ups of its key) but published nowhere. Conflicts
+// lists, by their index in Failed, the directories that refused it for a
+// conflict (the name held by another key, or a sequence number not above
+// theirs), so that smvs-register exits as it does publishing itself.
 type PublishResult struct {
 	Record     []byte   `cbor:"1,keyasint"` // the signed record
 	Published  []string `cbor:"2,keyasint,omitempty"`
 	Failed     []string `cbor:"3,keyasint,omitempty"`
 	KEMRotated bool     `cbor:"4,keyasint,omitempty"`
 	Pruned     int      `cbor:"5,keyasint,omitempty"` // expired KEM keys destroyed
+	Conflicts  []uint64 `cbor:"6,keyasint,omitempty"`
+}
+
+// Conflict reports whether Failed[i] was a conflict.
+func (r *PublishResult) Conflict(i int) bool {
+	for _, c := range r.Conflicts {
+		if c == uint64(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // Publish asks the running host to publish a new record (see Publish).
