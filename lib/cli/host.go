@@ -12,6 +12,7 @@ import (
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/link"
+	"smvs/lib/transport"
 )
 
 // HostNotRunning explains err, which wraps hostapi.ErrHostNotRunning, with
@@ -77,6 +78,9 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 			WithHintf("a remote device has its own key: smvs-keygen --device")
 	}
 	client, err := hostapi.DialRemote(ctx, l.Address, l.Identity, device)
+	if mismatch, ok := errors.AsType[*transport.KeyMismatchError](err); ok {
+		client, err = followRotation(ctx, c, home, l, mismatch.Got, device)
+	}
 	if err != nil {
 		if errors.Is(err, hostapi.ErrHostNotRunning) {
 			path, _ := link.Path(home)
@@ -84,6 +88,25 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 		}
 		return nil, Errorf("%w", err).WithHintf("if the host's identity really changed, link this device again with smvs-device link")
 	}
+	return client, nil
+}
+
+// followRotation connects to the host of link l, which presented got
+// rather than the key l pins: if got's record carries rotations signed
+// from the pinned key (the user ran smvs-register rotate --identity), the
+// device follows, and its link file pins got from now on.
+func followRotation(ctx context.Context, c *urfave.Context, home string, l *link.Link, got identity.PublicKey, device *identity.Identity) (*hostapi.Client, error) {
+	client, err := hostapi.FollowRotation(ctx, l.Address, l.Identity, got, device)
+	if err != nil {
+		return nil, err
+	}
+	next := *l
+	next.Identity = got
+	if err := link.Write(home, &next); err != nil {
+		client.Close()
+		return nil, Errorf("keeping the host's new identity key in this device's link: %w", err)
+	}
+	Warningf(c, "the host's identity rotated from %s to %s, signed by the old key: this device follows it", l.Identity, got)
 	return client, nil
 }
 

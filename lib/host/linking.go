@@ -144,7 +144,8 @@ func (s *deviceServer) link(dc *deviceConn, l *hostapi.Link) *hostapi.Response {
 	}
 	d, _ := s.reg.lookup(dc.device)
 	s.h.log.Info("device linked", "name", d.name, "device", d.key)
-	return &hostapi.Response{Linked: &hostapi.Linked{Name: d.name, Identity: s.h.me.Bytes(), Added: d.added.UnixMilli()}}
+	return &hostapi.Response{Linked: &hostapi.Linked{Name: d.name, Identity: s.h.me.Bytes(), Added: d.added.UnixMilli(),
+		Record: s.h.Record()}}
 }
 
 // markRead answers an OpRead.

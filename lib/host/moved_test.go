@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/transport"
@@ -113,5 +114,48 @@ func TestStoreMoveCutShort(t *testing.T) {
 	alice.start()
 	if n := alice.savedRetired(); n != 0 || !alice.logHas(`msg="forgot the keys of the identities this one replaced" count=1`) {
 		t.Errorf("after the start the identity file keeps %d replaced keys; log:\n%s", n, alice.log)
+	}
+}
+
+// TestRemoteDeviceFollowsRotation: a device linked before the user rotated
+// the identity finds its host presenting the new key; it follows the
+// rotation the host's record carries, and still works. A host with
+// another key and no rotation from the pinned one is refused.
+func TestRemoteDeviceFollowsRotation(t *testing.T) {
+	alice := newUser(t, "alice").start()
+	laptop := newDeviceKey(t)
+	if _, err := alice.owner().Devices(testCtx(t), &hostapi.DevicesRequest{Action: hostapi.DevicesAdd, Name: "laptop", Key: laptop.Public().Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	pinned := alice.key()
+	alice.stop()
+	alice.rotate()
+	alice.rotate() // twice: the record carries the whole chain
+	alice.start()
+	addr := alice.host.Addr().String()
+
+	_, err := hostapi.DialRemote(testCtx(t), addr, pinned, laptop)
+	mismatch, ok := errors.AsType[*transport.KeyMismatchError](err)
+	if !ok || mismatch.Got != alice.key() {
+		t.Fatalf("dialing the old key: %v", err)
+	}
+	c, err := hostapi.FollowRotation(testCtx(t), addr, pinned, mismatch.Got, laptop)
+	if err != nil {
+		t.Fatalf("following the rotation: %v", err)
+	}
+	defer c.Close()
+	if l, err := c.Link(testCtx(t), &hostapi.Link{}); err != nil || l.Name != "laptop" {
+		t.Fatalf("the device after following: %+v, %v", l, err)
+	}
+
+	// Another user's host at the address the device knows: no rotation
+	// from the pinned key.
+	mallory := newUser(t, "mallory").start()
+	if _, err := mallory.owner().Devices(testCtx(t), &hostapi.DevicesRequest{Action: hostapi.DevicesAdd, Name: "laptop", Key: laptop.Public().Bytes()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = hostapi.FollowRotation(testCtx(t), mallory.host.Addr().String(), pinned, mallory.key(), laptop)
+	if err == nil || !strings.Contains(err.Error(), "no rotation signed by "+pinned.String()) {
+		t.Errorf("following a host with no rotation from the pinned key: %v", err)
 	}
 }

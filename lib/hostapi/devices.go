@@ -62,11 +62,14 @@ type Link struct {
 	Name string `cbor:"2,keyasint,omitempty"` // the name the device asks for; the pairing's name wins
 }
 
-// Linked answers a Link: the device is linked under Name.
+// Linked answers a Link: the device is linked under Name. Record is the
+// host's signed record, whose rotation statements let a device linked to
+// an earlier identity key follow the user's rotations (FollowRotation).
 type Linked struct {
 	Name     string `cbor:"1,keyasint"`
 	Identity []byte `cbor:"2,keyasint"` // the user's identity key, the host's
 	Added    int64  `cbor:"3,keyasint"`
+	Record   []byte `cbor:"4,keyasint,omitempty"`
 }
 
 // MaxReadSeqs bounds the messages one OpRead marks: as many as one array

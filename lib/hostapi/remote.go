@@ -1,14 +1,17 @@
 package hostapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"time"
 
 	"smvs/lib/identity"
 	"smvs/lib/transport"
+	"smvs/lib/wire"
 )
 
 // ErrRevoked means the host closed the connection because the owner
@@ -42,6 +45,41 @@ func DialRemote(ctx context.Context, addr string, hostKey identity.PublicKey, de
 		return nil, fmt.Errorf("connecting to the host at %s: %w", addr, err)
 	}
 	return &Client{conn: remoteConn{Conn: s.NetConn(), qc: conn}}, nil
+}
+
+// FollowRotation connects a remote device whose host presented got, not
+// the key it was linked to (pinned): it dials again accepting got, and
+// keeps the connection only if the host's record (Linked.Record) is got's
+// and carries rotation statements leading from pinned to got, each signed
+// by the key before it: the user rotated their identity, and the device
+// follows. Anything else is the error DialRemote gives for a host that
+// is not the one linked.
+func FollowRotation(ctx context.Context, addr string, pinned, got identity.PublicKey, device *identity.Identity) (*Client, error) {
+	notOurs := func(why string) error {
+		return fmt.Errorf("the host at %s is not the one this device was linked to: it presents %s, %s", addr, got, why)
+	}
+	c, err := DialRemote(ctx, addr, got, device)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.Link(ctx, &Link{})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("asking the host at %s for its record: %w", addr, err)
+	}
+	rec, err := wire.VerifyRecord(l.Record)
+	switch {
+	case err != nil:
+		c.Close()
+		return nil, notOurs(fmt.Sprintf("with no valid record (%v)", err))
+	case !bytes.Equal(rec.Identity, got.Bytes()):
+		c.Close()
+		return nil, notOurs("with a record of another key")
+	case !slices.ContainsFunc(rec.PreviousKeys(), func(k []byte) bool { return bytes.Equal(k, pinned.Bytes()) }):
+		c.Close()
+		return nil, notOurs(fmt.Sprintf("and no rotation signed by %s", pinned))
+	}
+	return c, nil
 }
 
 // remoteConn is the stream a remote Client talks on; closing it closes

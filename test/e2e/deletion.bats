@@ -70,19 +70,6 @@ comparable() {
 	jq -c 'select(.event == "message") | del(.seq, .stored)'
 }
 
-# new_device DEVICE makes the SMVS home of device DEVICE with a device key;
-# link_device OWNER DEVICE links it to OWNER's host with a pairing code.
-new_device() {
-	mkdir -p "$(user_home "$1")"
-	as_user "$1" smvs-keygen --device -o "$(user_home "$1")/device" 2>/dev/null || fail "smvs-keygen --device for $1"
-}
-link_device() {
-	local pair
-	new_device "$2"
-	pair=$(as_user "$1" smvs-device pair --json --name "$2") || fail "smvs-device pair: $pair"
-	run -0 as_user "$2" smvs-device link "$(jq -r .address <<<"$pair")" "$(jq -r .identity <<<"$pair")" "$(jq -r .code <<<"$pair")"
-}
-
 # follow DEVICE FILE runs smvs-recv --follow --json on DEVICE (a user or a
 # linked device) in the background, writing to FILE.
 follow() {

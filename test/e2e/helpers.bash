@@ -298,6 +298,19 @@ alice_and_bob() {
 	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
 }
 
+# new_device DEVICE makes the SMVS home of device DEVICE with a device key;
+# link_device OWNER DEVICE links it to OWNER's host with a pairing code.
+new_device() {
+	mkdir -p "$(user_home "$1")"
+	as_user "$1" smvs-keygen --device -o "$(user_home "$1")/device" 2>/dev/null || fail "smvs-keygen --device for $1"
+}
+link_device() {
+	local pair
+	new_device "$2"
+	pair=$(as_user "$1" smvs-device pair --json --name "$2") || fail "smvs-device pair: $pair"
+	run -0 as_user "$2" smvs-device link "$(jq -r .address <<<"$pair")" "$(jq -r .identity <<<"$pair")" "$(jq -r .code <<<"$pair")"
+}
+
 # eventually SECONDS COMMAND... runs COMMAND every 0.1 s until it succeeds,
 # failing the test after SECONDS.
 eventually() {

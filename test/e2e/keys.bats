@@ -202,9 +202,10 @@ as() {
 	refute_contains "$(cat "$(user_home alice)/hostd.out.log")" "no longer has"
 }
 
-@test "rotate --identity twice (A to B to C): the host keeps its history, and a peer offline for both follows the chain" {
+@test "rotate --identity twice (A to B to C): the host keeps its history, a peer offline for both follows the chain, and so does a linked device" {
 	alice_and_bob
 	local a=$ALICE
+	link_device alice laptop
 	echo "one" | as_user bob smvs-send --wait alice
 	echo "two" | as_user alice smvs-send --wait bob
 	as_user bob smvs-register lookup alice >/dev/null
@@ -222,7 +223,8 @@ as() {
 	assert_equal "$(as_user alice smvs-keygen -y)" "$c"
 	[ ! -e "$(user_home alice)/identity.old" ] && [ ! -e "$(user_home alice)/identity.new" ]
 
-	start_host alice
+	# On the address her laptop knows.
+	start_host alice --listen "$ALICE_ADDR"
 	run -0 texts alice --from bob
 	assert_equal "$output" "$(printf 'one\ntwo')"
 	echo "three, from C" | as_user alice smvs-send bob
@@ -243,6 +245,18 @@ as() {
 	# bob is told once that alice moved, signed by her old key.
 	run -0 --separate-stderr as_user bob smvs-recv --from alice
 	[ "$(grep -c "moved to a new key" <<<"$stderr$output")" -ge 1 ]
+
+	# alice's laptop, linked to A, finds her host presenting C: it follows
+	# the rotations C's record carries, says so once, and pins C.
+	run --separate-stderr as_user laptop smvs-recv --json --from bob
+	[ "$status" = 0 ] || fail "smvs-recv on the laptop: $status $stderr"
+	assert_equal "$(only_texts <<<"$output")" "$(printf 'one\ntwo\nthree, from C\nqueued while alice rotates')"
+	assert_contains "$stderr" "warning: the host's identity rotated from $a to $c, signed by the old key: this device follows it"
+	assert_contains "$(cat "$(user_home laptop)/link")" "$c"
+	run -0 --separate-stderr as_user laptop smvs-recv --from bob
+	assert_equal "$stderr" ""
+	echo "from the laptop" | as_user laptop smvs-send --wait bob
+	eventually 30 count_texts bob "from the laptop" 1
 }
 
 @test "20 rotations, KEM and identity on both sides, while 2,000 messages stream both ways: every accepted message arrives exactly once, none is left queued" {
