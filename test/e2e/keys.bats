@@ -209,6 +209,7 @@ as() {
 	echo "one" | as_user bob smvs-send --wait alice
 	echo "two" | as_user alice smvs-send --wait bob
 	as_user bob smvs-register lookup alice >/dev/null
+	as_user bob smvs-register verify --yes alice >/dev/null
 
 	# alice's host stops; bob writes to her meanwhile, then goes offline.
 	stop_host "$ALICE_PID"
@@ -235,8 +236,11 @@ as() {
 	eventually 30 all_delivered bob
 	eventually 30 all_delivered alice
 
-	# bob's contact followed A to B to C; the conversation is one.
+	# bob's contact followed A to B to C, verified still (A signed the
+	# way to C); the conversation is one.
 	assert_matches "$(grep '^alice ' "$(user_home bob)/contacts")" "^alice $c( |\$)"
+	run -0 as_user bob smvs-register lookup alice
+	assert_contains "$output" "verified:    yes"
 	run -0 texts bob --from alice
 	assert_equal "$output" "$(printf 'one\ntwo\nqueued while alice rotates\nthree, from C')"
 	# alice wrote "three" before bob's host was back to deliver what it held.
@@ -349,4 +353,37 @@ out_of_order() {
 	as_user "$3" smvs-recv --export >"$BATS_TEST_TMPDIR/$3.export"
 	as_user "$1" smvs-recv --export >"$BATS_TEST_TMPDIR/$1.export"
 	"$BATS_FILE_TMPDIR/chainorder" -prefix "$2" "$BATS_TEST_TMPDIR/$3.export" "$BATS_TEST_TMPDIR/$1.export"
+}
+
+@test "rotate --identity, then the host killed (-9) again and again as it starts and moves its store: nothing is lost or broken" {
+	alice_and_bob
+	local i
+	for i in $(seq 100); do
+		echo "m$i" | as_user bob smvs-send alice
+	done
+	eventually 60 count_texts alice m 100
+	local before
+	before=$(texts alice --from bob)
+	stop_host "$ALICE_PID"
+	as_user alice smvs-register rotate --identity >/dev/null 2>&1
+
+	# Each start is killed at another point within its first 60 ms: before,
+	# during or after the store's move to the new identity (some 20 ms into
+	# a start here). Bounded: 15 kills.
+	local pid home
+	home=$(user_home alice)
+	for i in $(seq 15); do
+		SMVS_HOME=$home smvs-hostd --listen 127.0.0.1:0 --name alice >/dev/null 2>&1 3>&- &
+		pid=$!
+		sleep "0.$(printf '%03d' $((RANDOM % 60)))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+
+	start_host alice
+	assert_equal "$(texts alice --from bob)" "$before"
+	echo "after the crashes" | as_user alice smvs-send --wait bob
+	echo "and back" | as_user bob smvs-send --wait alice
+	eventually 30 count_texts bob "after the crashes" 1
+	assert_contains "$(texts alice --from bob)" "and back"
 }
