@@ -518,7 +518,11 @@ func Start(cfg Config) (_ *Host, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the outbox: %w", err)
 	}
+	// Tried again at once: the host was down, and a peer's entries go in
+	// order, so one still backing off would hold back those after it.
+	now := time.Now()
 	for _, o := range pending {
+		o.Next = now
 		h.out.add(o)
 	}
 
