@@ -20,35 +20,6 @@ teardown() {
 	stop_daemons
 }
 
-# json_field JSON NAME prints the string field NAME of one JSON object.
-json_field() {
-	sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"
-}
-
-# new_device DEVICE makes the SMVS home of device DEVICE with a device key.
-new_device() {
-	mkdir -p "$(user_home "$1")"
-	run -0 as_user "$1" smvs-keygen --device -o "$(user_home "$1")/device"
-}
-
-# pair OWNER [FLAG...] makes a pairing code on OWNER's host; sets CODE,
-# PAIR_ADDR and PAIR_ID.
-pair() {
-	local owner=$1 out
-	shift
-	out=$(as_user "$owner" smvs-device pair --json "$@") || fail "smvs-device pair: $out"
-	CODE=$(json_field "$out" code) PAIR_ADDR=$(json_field "$out" address) PAIR_ID=$(json_field "$out" identity)
-	[ -n "$CODE" ] || fail "pair printed: $out"
-}
-
-# link_device OWNER DEVICE links a new device DEVICE to OWNER's host.
-link_device() {
-	new_device "$2"
-	pair "$1" --name "$2"
-	run -0 as_user "$2" smvs-device link "$PAIR_ADDR" "$PAIR_ID" "$CODE"
-	assert_contains "$output" "linked as $2 to $PAIR_ID at $PAIR_ADDR"
-}
-
 # lines_in FILE N succeeds once FILE has at least N lines.
 lines_in() {
 	[ "$(wc -l <"$1")" -ge "$2" ]

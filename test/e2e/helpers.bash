@@ -298,17 +298,33 @@ alice_and_bob() {
 	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
 }
 
-# new_device DEVICE makes the SMVS home of device DEVICE with a device key;
-# link_device OWNER DEVICE links it to OWNER's host with a pairing code.
+# json_field JSON NAME prints the string field NAME of one JSON object.
+json_field() {
+	sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p" <<<"$1"
+}
+
+# new_device DEVICE makes the SMVS home of device DEVICE with a device key.
 new_device() {
 	mkdir -p "$(user_home "$1")"
-	as_user "$1" smvs-keygen --device -o "$(user_home "$1")/device" 2>/dev/null || fail "smvs-keygen --device for $1"
+	run -0 as_user "$1" smvs-keygen --device -o "$(user_home "$1")/device"
 }
+
+# pair OWNER [FLAG...] makes a pairing code on OWNER's host; sets CODE,
+# PAIR_ADDR and PAIR_ID.
+pair() {
+	local owner=$1 out
+	shift
+	out=$(as_user "$owner" smvs-device pair --json "$@") || fail "smvs-device pair: $out"
+	CODE=$(json_field "$out" code) PAIR_ADDR=$(json_field "$out" address) PAIR_ID=$(json_field "$out" identity)
+	[ -n "$CODE" ] || fail "pair printed: $out"
+}
+
+# link_device OWNER DEVICE links a new device DEVICE to OWNER's host.
 link_device() {
-	local pair
 	new_device "$2"
-	pair=$(as_user "$1" smvs-device pair --json --name "$2") || fail "smvs-device pair: $pair"
-	run -0 as_user "$2" smvs-device link "$(jq -r .address <<<"$pair")" "$(jq -r .identity <<<"$pair")" "$(jq -r .code <<<"$pair")"
+	pair "$1" --name "$2"
+	run -0 as_user "$2" smvs-device link "$PAIR_ADDR" "$PAIR_ID" "$CODE"
+	assert_contains "$output" "linked as $2 to $PAIR_ID at $PAIR_ADDR"
 }
 
 # eventually SECONDS COMMAND... runs COMMAND every 0.1 s until it succeeds,

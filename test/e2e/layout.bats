@@ -19,24 +19,6 @@ stop_host() {
 	wait "$1" || fail "smvs-hostd exited with status $?"
 }
 
-# new_device DEVICE makes the SMVS home of device DEVICE with a device key.
-new_device() {
-	mkdir -p "$(user_home "$1")"
-	run -0 as_user "$1" smvs-keygen --device -o "$(user_home "$1")/device"
-}
-
-# link_device OWNER DEVICE links a new device DEVICE to OWNER's host with a
-# pairing code.
-link_device() {
-	local out code addr id
-	new_device "$2"
-	out=$(as_user "$1" smvs-device pair --json --name "$2") || fail "smvs-device pair: $out"
-	code=$(sed -n 's/.*"code":"\([^"]*\)".*/\1/p' <<<"$out")
-	addr=$(sed -n 's/.*"address":"\([^"]*\)".*/\1/p' <<<"$out")
-	id=$(sed -n 's/.*"identity":"\([^"]*\)".*/\1/p' <<<"$out")
-	run -0 as_user "$2" smvs-device link "$addr" "$id" "$code"
-}
-
 # delivered USER TEXT succeeds once USER's history shows TEXT delivered to bob.
 delivered() {
 	as_user "$1" smvs-recv | grep -q "> bob (delivered): $2\$"
