@@ -273,7 +273,6 @@ type outcome int
 const (
 	delivered outcome = iota // accepted, or given up: the entry left the outbox
 	retry                    // the peer's host failed: back off
-	again                    // re-sealed to the peer's new KEM key: send again now
 	canceled                 // the host is stopping
 	dropped                  // the message was deleted meanwhile, outbox entry and all
 	resealing                // its conversation's entries are being re-signed (a rotation), or were held (hold): try again after
@@ -314,7 +313,7 @@ func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing
 	switch result {
 	case delivered:
 		q.failures, q.retryAt = 0, time.Time{}
-	case retry, again:
+	case retry:
 		q.insert(o)
 	case resealing:
 		o.Next = time.Now().Add(resealWait)
