@@ -95,7 +95,7 @@ func (c *chains) get(peer identity.PublicKey) (*chain, error) {
 		for _, l := range links {
 			ch.add(l.Seq, l.Direction, l.ID, l.Hash, l.Prev)
 			for _, was := range l.Was {
-				ch.alias(was)
+				ch.know(was)
 			}
 		}
 		if len(links) > 0 {
@@ -118,17 +118,13 @@ func (ch *chain) add(seq uint64, dir hostapi.Direction, id, hash, prev []byte) {
 			ch.named[string(prev)] = string(hash)
 		}
 	}
-	if _, ok := ch.hashes[string(hash)]; ok {
-		return
-	}
-	ch.hashes[string(hash)] = struct{}{}
-	close(ch.changed)
-	ch.changed = make(chan struct{})
+	ch.know(hash)
 }
 
-// alias records hash as another of a message's hashes: it was signed
-// again. ch.mu is held.
-func (ch *chain) alias(hash []byte) {
+// know records hash as a hash of the conversation's messages (its own, or
+// an earlier one of a message signed again), and wakes those waiting for
+// it. ch.mu is held.
+func (ch *chain) know(hash []byte) {
 	if ch.known(hash) {
 		return
 	}
@@ -170,8 +166,8 @@ type admission struct {
 // admit checks a text or file message m from peer, whose signed bytes
 // hash to hash, against the conversation's chain. A message that names
 // one the conversation does not have waits for it up to reorderWait; if
-// ctx ends first, admit returns its error. The caller stores a message that is neither a
-// duplicate nor changed, and then calls stored.
+// ctx ends first, admit returns its error. The caller stores a message
+// that is neither a duplicate nor changed, and then calls stored.
 func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Message, hash []byte) (admission, error) {
 	ch, err := c.get(peer)
 	if err != nil {
@@ -197,7 +193,7 @@ func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Mes
 			// Re-sealed: the sender signed it again, for a key of ours
 			// or one of its own that changed, as it was. The messages
 			// it sent after may name it by its new hash.
-			ch.alias(hash)
+			ch.know(hash)
 			return admission{duplicate: true, resigned: in.seq}, nil
 		}
 		return admission{changed: in.seq}, nil
