@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -41,6 +42,7 @@ type rotations struct {
 
 	mu       sync.Mutex
 	busy     map[identity.PublicKey]bool               // keys whose entries are being moved or re-sealed
+	late     map[identity.PublicKey]bool               // moved keys a message was stored from while busy
 	asked    map[identity.PublicKey]time.Time          // when follow last looked a key's contact up
 	resealed map[identity.PublicKey]time.Time          // when reseal last failed for a peer
 	moved    map[identity.PublicKey]identity.PublicKey // old key → the key its conversation moved to
@@ -61,7 +63,7 @@ const (
 )
 
 func newRotations(h *Host) *rotations {
-	return &rotations{h: h, busy: make(map[identity.PublicKey]bool), asked: make(map[identity.PublicKey]time.Time),
+	return &rotations{h: h, busy: make(map[identity.PublicKey]bool), late: make(map[identity.PublicKey]bool), asked: make(map[identity.PublicKey]time.Time),
 		resealed: make(map[identity.PublicKey]time.Time), moved: make(map[identity.PublicKey]identity.PublicKey),
 		moving: make(map[identity.PublicKey]int), settled: make(chan struct{})}
 }
@@ -90,10 +92,45 @@ func (r *rotations) claimWait(key identity.PublicKey) bool {
 	return true
 }
 
+// release ends a claim of key. If a message was stored from key while it
+// was busy and key's conversation had moved (join), key stays claimed
+// while that message follows the conversation: whoever held the claim
+// may have moved it already, and no one else could.
 func (r *rotations) release(key identity.PublicKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.busy, key)
+	to, moved := r.moved[key]
+	if !r.late[key] || !moved {
+		delete(r.busy, key)
+		delete(r.late, key)
+		return
+	}
+	delete(r.late, key)
+	go func() {
+		defer r.release(key)
+		r.move(key, to, nil)
+	}()
+}
+
+// join has the messages stored from key, whose conversation moved, follow
+// it (move), in the background; if key is busy, once its claim is
+// released.
+func (r *rotations) join(key identity.PublicKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	to, moved := r.moved[key]
+	switch {
+	case !moved:
+		return
+	case r.busy[key]:
+		r.late[key] = true
+		return
+	}
+	r.busy[key] = true
+	go func() {
+		defer r.release(key)
+		r.move(key, to, nil)
+	}()
 }
 
 // seen is told of each record a resolution accepted. For each earlier key
@@ -544,6 +581,16 @@ func (r *rotations) watch() {
 	go func() {
 		for h.ctx.Err() == nil {
 			changes, stop := h.store.Subscribe()
+			// What was stored while no one watched: a subscription
+			// that fell behind was closed.
+			r.mu.Lock()
+			olds := slices.Collect(maps.Keys(r.moved))
+			r.mu.Unlock()
+			for _, old := range olds {
+				if h.store.Has(old.Bytes()) {
+					r.join(old)
+				}
+			}
 			r.watchChanges(changes)
 			stop()
 			select {
@@ -578,15 +625,7 @@ func (r *rotations) watchChanges(changes <-chan store.Change) {
 		if err != nil {
 			continue
 		}
-		r.mu.Lock()
-		to, moved := r.moved[old]
-		r.mu.Unlock()
-		if moved && r.claim(old) {
-			go func() {
-				defer r.release(old)
-				r.move(old, to, nil)
-			}()
-		}
+		r.join(old)
 	}
 }
 

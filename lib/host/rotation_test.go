@@ -355,6 +355,9 @@ func TestRotationsWhileStreaming(t *testing.T) {
 	})
 	if n := len(alice.conversation("bob")); n != len(alice.messages()) {
 		t.Errorf("alice's conversation with bob holds %d of her %d messages", n, len(alice.messages()))
+		for _, m := range alice.messages() {
+			t.Logf("alice holds %v %q %v from/to %x", m.Direction, m.Body, m.Status, m.Peer[:6])
+		}
 	}
 	// Every receipt came back, across bob's rotations.
 	eventually(t, "every message of each to be delivered", func() bool {
