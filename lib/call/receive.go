@@ -49,7 +49,8 @@ func (c *Call) onTrack(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	r := &receiver{
 		c: c, name: name, track: track, w: w, codec: codec,
 		flow: c.counters.flow(name, false),
-		asm:  newAssembler(depacketizer, &c.counters.dropped),
+		asm:  newAssembler(depacketizer, opener(codec), &c.counters.dropped),
+		gate: keyGate{codec: codec},
 		rate: track.Codec().ClockRate,
 	}
 	r.run()
@@ -76,7 +77,7 @@ type receiver struct {
 	asm   *assembler
 	rate  uint32
 
-	haveKey  bool // a keyframe was written since the start or the last loss
+	gate     keyGate
 	lastPLI  time.Time
 	haveTS   bool
 	lastTS   uint32
@@ -108,13 +109,6 @@ func (r *receiver) run() {
 	}
 }
 
-func (r *receiver) lostFrame() {
-	if r.isVideo {
-		r.haveKey = false
-		r.requestKeyframe()
-	}
-}
-
 // requestKeyframe sends a PLI, at most one per interval.
 func (r *receiver) requestKeyframe() {
 	if !r.isVideo || time.Since(r.lastPLI) < keyframeRequestInterval {
@@ -128,17 +122,15 @@ func (r *receiver) requestKeyframe() {
 }
 
 func (r *receiver) write(f frame) {
-	if f.lost {
-		r.lostFrame()
-	}
-	if r.isVideo && !r.haveKey {
-		if !isKeyframe(r.codec, f.data) {
-			// Undecodable until the next keyframe: don't write it.
-			r.c.counters.dropped.Add(1)
+	if r.isVideo {
+		write, askKey := r.gate.pass(f)
+		if askKey {
 			r.requestKeyframe()
+		}
+		if !write {
+			r.c.counters.dropped.Add(1)
 			return
 		}
-		r.haveKey = true
 	}
 	if !r.haveTS {
 		r.haveTS, r.lastTS = true, f.ts
@@ -169,6 +161,36 @@ func (r *receiver) write(f frame) {
 	r.flow.frames.Add(1)
 	r.flow.bytes.Add(uint64(len(f.data)))
 	r.c.counters.firstFrame(r.name, r.c.started)
+}
+
+// keyGate passes the video frames a decoder can use: from a keyframe on,
+// until a frame is lost.
+type keyGate struct {
+	codec   media.Codec
+	haveKey bool // a keyframe passed since the start or the last loss
+	passed  bool // a frame passed
+}
+
+// pass reports whether f may be written, and whether to ask the sender for
+// a keyframe.
+func (g *keyGate) pass(f frame) (write, askKey bool) {
+	if f.lost {
+		g.haveKey, askKey = false, true
+	}
+	if !g.haveKey {
+		key := isKeyframe(g.codec, f.data)
+		if !g.passed {
+			// The first frame must decode with nothing before it.
+			key = opener(g.codec)(f.data)
+		}
+		if !key {
+			// Undecodable until the next keyframe: don't write it.
+			return false, true
+		}
+		g.haveKey = true
+	}
+	g.passed = true
+	return true, askKey
 }
 
 // newDepacketizer returns the RTP depacketizer of a codec, nil if none.
@@ -259,8 +281,23 @@ func leb128(b []byte) (uint64, int) {
 	return 0, 0
 }
 
+// opener tells whether a frame of codec can start a stream: a keyframe,
+// and for H.264 one with its parameter sets, which travel in packets of
+// their own that may arrive after the IDR slice's.
+func opener(codec media.Codec) func([]byte) bool {
+	if codec == media.H264 {
+		return func(data []byte) bool {
+			return h264HasNAL(data, 5) && h264HasNAL(data, 7) && h264HasNAL(data, 8)
+		}
+	}
+	return func(data []byte) bool { return isKeyframe(codec, data) }
+}
+
 // h264HasIDR scans an Annex-B access unit for an IDR slice.
-func h264HasIDR(data []byte) bool {
+func h264HasIDR(data []byte) bool { return h264HasNAL(data, 5) }
+
+// h264HasNAL scans an Annex-B access unit for a NAL unit of a type.
+func h264HasNAL(data []byte, typ byte) bool {
 	zeros := 0
 	for i, b := range data {
 		switch {
@@ -268,7 +305,7 @@ func h264HasIDR(data []byte) bool {
 			zeros++
 			continue
 		case b == 1 && zeros >= 2 && i+1 < len(data):
-			if data[i+1]&0x1f == 5 {
+			if data[i+1]&0x1f == typ {
 				return true
 			}
 		}
