@@ -423,6 +423,17 @@ func (c *Call) markVerified() {
 	})
 }
 
+// isVerified reports whether the peer's certificate was checked: the call
+// connected.
+func (c *Call) isVerified() bool {
+	select {
+	case <-c.verified:
+		return true
+	default:
+		return false
+	}
+}
+
 // waitVerified reports whether media may flow: false when the call ended
 // before the peer's certificate was checked.
 func (c *Call) waitVerified() bool {

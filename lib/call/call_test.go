@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -469,4 +470,61 @@ func TestLive(t *testing.T) {
 			t.Fatalf("frame %d differs", i)
 		}
 	}
+}
+
+// TestNeverConnected: a call answered that never connects ends with
+// ErrConnection on both sides, whichever side gives up first and however
+// its hang-up races the other side's own failure. The devices offer no
+// address, so no ICE path can exist.
+func TestNeverConnected(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name           string
+		caller, callee Config
+		calleeHangsUp  bool
+	}{
+		// Both ICE agents fail within moments of each other, each then
+		// waits failureGrace for the other's word.
+		{"ICE fails on both sides", Config{DisconnectTimeout: time.Second}, Config{DisconnectTimeout: time.Second}, false},
+		// The callee, which started first, gives up first, while ICE
+		// still checks on both sides.
+		{"connect timeout", Config{ConnectTimeout: 600 * time.Millisecond}, Config{ConnectTimeout: 500 * time.Millisecond}, false},
+		{"caller gives up first", Config{ConnectTimeout: 300 * time.Millisecond}, Config{DisconnectTimeout: time.Second}, false},
+		// The callee's user hangs up before the connection is made.
+		{"the peer hangs up while connecting", Config{DisconnectTimeout: 30 * time.Second}, Config{DisconnectTimeout: 30 * time.Second}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			for i := range 4 {
+				caller, callee := noAddress(t, c.caller), noAddress(t, c.callee)
+				caller.VideoOut, callee.Video = newRecorder().open, &sliceReader{codec: media.VP8}
+				a, b, _, _ := dialAccept(t, caller, callee)
+				if c.calleeHangsUp {
+					b.Hangup("the callee hung up")
+				}
+				for _, call := range []*Call{a, b} {
+					err := wait(t, call, 10*time.Second)
+					if c.calleeHangsUp && call == b {
+						if err != nil {
+							t.Errorf("run %d: the callee hung up, its Wait: %v", i, err)
+						}
+						continue
+					}
+					if !errors.Is(err, ErrConnection) {
+						t.Errorf("run %d: the %s's Wait: %v, want ErrConnection", i, call.role, err)
+					}
+					if st := call.Stats(); st.Connected != 0 {
+						t.Errorf("run %d: the %s connected", i, call.role)
+					}
+				}
+			}
+		})
+	}
+}
+
+// noAddress is a config of a device that offers no address at all.
+func noAddress(t *testing.T, cfg Config) Config {
+	cfg = loopback(t, cfg)
+	cfg.IPFilter = func(net.IP) bool { return false }
+	return cfg
 }

@@ -18,8 +18,11 @@ var (
 	// ErrPeerTampered: the peer's device, in a signed hangup or reject,
 	// says a signal it got from this side failed its own check.
 	ErrPeerTampered = errors.New("the peer's device found the call signals it got were not what this device signed: someone may be in the middle")
-	ErrConnection   = errors.New("the connection to the peer failed")
-	ErrMedia        = errors.New("bad media input")
+	// ErrConnection: no connection could be made, or it was lost. A call
+	// answered that never connected ends with it on both sides, even
+	// when the peer's hang-up came first.
+	ErrConnection = errors.New("the connection to the peer failed")
+	ErrMedia      = errors.New("bad media input")
 )
 
 // Ended is how a call ended when the peer or the network ended it. Err is

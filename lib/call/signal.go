@@ -238,7 +238,18 @@ func (c *Call) handle(s *wire.CallSignal, host bool) {
 		c.mu.Unlock()
 		c.addCandidate(init)
 	case wire.SignalHangup, wire.SignalReject:
-		c.end(peerEnded(s, host, reason), "")
+		e := peerEnded(s, host, reason)
+		if e.Err == ErrHungUp && (answered || c.role == "callee") && !c.isVerified() {
+			// A call answered that never connected is a failed
+			// connection on both sides: the peer's hang-up often comes
+			// of its own ICE failure or timeout, a moment before this
+			// side's, and must not make the two sides end apart.
+			e = &Ended{Err: ErrConnection, Reason: "the peer hung up before a connection was made"}
+			if reason != "" {
+				e.Reason += " (" + reason + ")"
+			}
+		}
+		c.end(e, "")
 	case wire.SignalBusy:
 		c.end(&Ended{Err: ErrBusy, Reason: reason}, "")
 	case wire.SignalUnavailable:
