@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -527,4 +528,44 @@ func noAddress(t *testing.T, cfg Config) Config {
 	cfg = loopback(t, cfg)
 	cfg.IPFilter = func(net.IP) bool { return false }
 	return cfg
+}
+
+// keyframeReader is an input whose encoder can make keyframes on request,
+// as the camera's can.
+type keyframeReader struct {
+	*sliceReader
+	requests atomic.Int32
+}
+
+func (r *keyframeReader) RequestKeyframe() error {
+	r.requests.Add(1)
+	return nil
+}
+
+// TestKeyframeRequests: the receiver asks for a keyframe as it starts
+// (PLI), and an input that can make one on request is asked, Live or not.
+func TestKeyframeRequests(t *testing.T) {
+	t.Parallel()
+	vp8, _ := streams(t)
+	for _, live := range []bool{false, true} {
+		t.Run(fmt.Sprintf("live %v", live), func(t *testing.T) {
+			t.Parallel()
+			r := &keyframeReader{sliceReader: &sliceReader{codec: media.VP8, samples: vp8, live: live}}
+			var in media.Reader = r
+			if live {
+				in = Live(r)
+			}
+			a, b, _, _ := dialAccept(t, loopback(t, Config{Video: in}), loopback(t, Config{VideoOut: newRecorder().open}))
+			if err := wait(t, a, 10*time.Second); err != nil {
+				t.Fatalf("the sender's Wait: %v", err)
+			}
+			wait(t, b, 5*time.Second)
+			if b.Stats().KeyframeRequests == 0 {
+				t.Fatal("the receiver asked for no keyframe")
+			}
+			if r.requests.Load() == 0 {
+				t.Error("the sender's encoder was never asked for a keyframe")
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
@@ -25,18 +26,63 @@ func (c *Call) startSenders() {
 	c.inputs = len(c.senders)
 	c.mu.Unlock()
 	for _, s := range c.senders {
-		go c.readRTCP(s.rtp)
+		go c.readRTCP(s)
 		go c.send(s)
 	}
 }
 
-// readRTCP keeps the interceptors (NACK, reports) fed with the peer's
-// feedback. A keyframe request cannot be honoured: the input is encoded
-// already, and the receiver waits for its next keyframe.
-func (c *Call) readRTCP(r *webrtc.RTPSender) {
+// KeyframeRequester is an input whose encoder runs in this program (the
+// camera's): it can make its next frame a keyframe when the peer asks.
+// An input that is encoded already, such as ffmpeg's on a pipe, cannot;
+// the peer then waits for its next keyframe.
+type KeyframeRequester interface {
+	RequestKeyframe() error
+}
+
+// readRTCP keeps the interceptors fed with the peer's feedback: pion's
+// NACK responder sends again the packets the peer missed, from the last
+// 1024 sent. A keyframe request (PLI or FIR) goes to the encoder if this
+// side runs it, at most twice per keyframeRequestInterval: a peer that
+// asks no more often than this side does is always heard, a noisy one
+// can't make every frame a keyframe.
+func (c *Call) readRTCP(s sender) {
+	in := s.in
+	if l, ok := in.(liveReader); ok {
+		in = l.Reader
+	}
+	kr, _ := in.(KeyframeRequester)
+	var want chan struct{}
+	if kr != nil && s.name == "video" {
+		// The encoder may hold its lock while it waits for the camera:
+		// asking apart keeps the feedback (NACKs) flowing meanwhile.
+		want = make(chan struct{}, 1)
+		defer close(want)
+		go func() {
+			for range want {
+				if err := kr.RequestKeyframe(); err != nil {
+					c.log.Debug("asking the encoder for a keyframe", "err", err)
+				}
+			}
+		}()
+	}
+	var last time.Time
 	for {
-		if _, _, err := r.ReadRTCP(); err != nil {
+		pkts, _, err := s.rtp.ReadRTCP()
+		if err != nil {
 			return
+		}
+		if want == nil || time.Since(last) < keyframeRequestInterval/2 {
+			continue
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				last = time.Now()
+				select {
+				case want <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }
