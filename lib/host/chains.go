@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"smvs/lib/hostapi"
@@ -41,11 +42,17 @@ type chains struct {
 
 	mu    sync.Mutex
 	peers map[identity.PublicKey]*chain
+
+	afterWait atomic.Int64 // afterWait, or less in tests
 }
 
 // reorderWait is how long a message waits for the message its chain hash
-// names.
-const reorderWait = 500 * time.Millisecond
+// names, and afterWait how long it waits for the message its sender says
+// it sent before it and is still sending (awaitIncoming).
+const (
+	reorderWait = 500 * time.Millisecond
+	afterWait   = 20 * time.Second
+)
 
 type chain struct {
 	mu     sync.Mutex // guards what follows; held while a message to the peer is signed
@@ -69,7 +76,9 @@ type incomingLink struct {
 }
 
 func newChains(s *store.Store) *chains {
-	return &chains{store: s, peers: make(map[identity.PublicKey]*chain)}
+	c := &chains{store: s, peers: make(map[identity.PublicKey]*chain)}
+	c.afterWait.Store(int64(afterWait))
+	return c
 }
 
 // get returns peer's chain, locked and loaded from the store.
@@ -276,6 +285,37 @@ func (c *chains) await(ctx context.Context, peer identity.PublicKey, prev []byte
 		}
 		if ch, err = c.get(peer); err != nil {
 			return err
+		}
+	}
+}
+
+// awaitIncoming waits until the conversation with peer holds the
+// incoming message whose id is id (stored, or deleted since), for at most
+// afterWait; it reports whether it came. An empty id does not wait. It
+// returns ctx's error if ctx ends first.
+func (c *chains) awaitIncoming(ctx context.Context, peer identity.PublicKey, id []byte) (bool, error) {
+	if len(id) == 0 {
+		return true, nil
+	}
+	timer := time.NewTimer(time.Duration(c.afterWait.Load()))
+	defer timer.Stop()
+	for {
+		ch, err := c.get(peer)
+		if err != nil {
+			return false, err
+		}
+		_, ok := ch.incoming[string(id)]
+		changed := ch.changed
+		ch.mu.Unlock()
+		if ok {
+			return true, nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
 		}
 	}
 }

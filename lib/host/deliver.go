@@ -20,6 +20,12 @@ import (
 // with envelopes to send has a queue and a goroutine that starts up to
 // deliveryWindow deliveries at once, oldest first; while the peer's host
 // fails, the queue backs off and probes with one envelope at a time.
+//
+// Each delivery of a text or file message names the one before it that
+// is still in flight or queued (wire.HostRequest.After), which the peer's
+// host stores first, however the network reorders them. When a delivery
+// fails, those after it in flight are ended and put back, to go again
+// after it.
 type deliverer struct {
 	h      *Host
 	ctx    context.Context
@@ -31,13 +37,19 @@ type deliverer struct {
 	wg      sync.WaitGroup
 }
 
+// flight is a delivery in flight.
+type flight struct {
+	o      *store.Outgoing
+	cancel context.CancelFunc
+}
+
 type peerQueue struct {
 	key      identity.PublicKey
 	pending  []*store.Outgoing // not in flight, by Seq
-	inflight int
-	held     int       // holds (hold): no delivery starts while there is one
-	failures int       // consecutive failures of the peer's host
-	retryAt  time.Time // no delivery starts before then
+	flying   map[uint64]flight // in flight, by Seq
+	held     int               // holds (hold): no delivery starts while there is one
+	failures int               // consecutive failures of the peer's host
+	retryAt  time.Time         // no delivery starts before then
 	wake     chan struct{}
 	// attempts is the context of the deliveries started now; hold
 	// cancels it (abort) and makes another.
@@ -78,7 +90,7 @@ func (d *deliverer) add(o *store.Outgoing) {
 func (d *deliverer) queue(key identity.PublicKey) *peerQueue {
 	q := d.queues[key]
 	if q == nil {
-		q = &peerQueue{key: key, wake: make(chan struct{}, 1)}
+		q = &peerQueue{key: key, wake: make(chan struct{}, 1), flying: make(map[uint64]flight)}
 		q.attempts, q.abort = context.WithCancel(d.ctx)
 		d.queues[key] = q
 		d.wg.Go(func() { d.run(q) })
@@ -123,7 +135,7 @@ func (d *deliverer) hold(keys ...identity.PublicKey) (release func()) {
 		d.mu.Lock()
 		busy := false
 		for _, q := range queues {
-			busy = busy || q.inflight > 0
+			busy = busy || len(q.flying) > 0
 		}
 		d.mu.Unlock()
 		if !busy {
@@ -162,13 +174,14 @@ func (q *peerQueue) insert(o *store.Outgoing) {
 // while fewer than window are in flight, and none before an older one is
 // due: the peer's host takes a conversation in the order it was sent. It
 // returns them, and how long until the first one left is due (an hour if
-// none is waiting for its time). d.mu is held.
+// none is waiting for its time). d.mu is held; the caller adds them to
+// q.flying.
 func (q *peerQueue) take(now time.Time, window int) (start []*store.Outgoing, wait time.Duration) {
 	wait = time.Hour
 	kept, due := q.pending[:0], true
 	for _, o := range q.pending {
 		switch {
-		case !due || q.inflight+len(start) >= window:
+		case !due || len(q.flying)+len(start) >= window:
 			kept = append(kept, o)
 		case o.Next.After(now):
 			wait = min(wait, o.Next.Sub(now))
@@ -179,8 +192,43 @@ func (q *peerQueue) take(now time.Time, window int) (start []*store.Outgoing, wa
 	}
 	clear(q.pending[len(kept):])
 	q.pending = kept
-	q.inflight += len(start)
 	return start, wait
+}
+
+// after returns the id of the newest text or file message to q's peer
+// older than seq that is in flight or queued: the one a delivery of seq
+// is to be stored after (wire.HostRequest.After). d.mu is held.
+func (q *peerQueue) after(seq uint64) []byte {
+	var newest *store.Outgoing
+	consider := func(o *store.Outgoing) {
+		if o.Seq < seq && (o.Kind == wire.KindText || o.Kind == wire.KindFile) && (newest == nil || o.Seq > newest.Seq) {
+			newest = o
+		}
+	}
+	for _, f := range q.flying {
+		consider(f.o)
+	}
+	for _, o := range q.pending {
+		if o.Seq >= seq {
+			break
+		}
+		consider(o)
+	}
+	if newest == nil {
+		return nil
+	}
+	return newest.ID
+}
+
+// abortAfter ends the deliveries in flight of entries newer than seq,
+// which are put back: seq failed, and they go again after it. d.mu is
+// held.
+func (q *peerQueue) abortAfter(seq uint64) {
+	for s, f := range q.flying {
+		if s > seq {
+			f.cancel()
+		}
+	}
 }
 
 func (q *peerQueue) signal() {
@@ -230,7 +278,7 @@ func (d *deliverer) run(q *peerQueue) {
 			d.mu.Unlock()
 			return
 		}
-		if len(q.pending) == 0 && q.inflight == 0 && q.held == 0 {
+		if len(q.pending) == 0 && len(q.flying) == 0 && q.held == 0 {
 			delete(d.queues, q.key)
 			q.abort()
 			d.mu.Unlock()
@@ -251,11 +299,20 @@ func (d *deliverer) run(q *peerQueue) {
 			}
 			start, wait = q.take(now, window)
 		}
-		failures, ctx := q.failures, q.attempts
+		failures := q.failures
+		ctxs, afters := make([]context.Context, len(start)), make([][]byte, len(start))
+		for i, o := range start {
+			ctx, cancel := context.WithCancel(q.attempts)
+			q.flying[o.Seq] = flight{o, cancel}
+			ctxs[i] = ctx
+		}
+		for i, o := range start {
+			afters[i] = q.after(o.Seq)
+		}
 		d.mu.Unlock()
 
-		for _, o := range start {
-			attempts.Go(func() { d.attempt(ctx, q, o, failures) })
+		for i, o := range start {
+			attempts.Go(func() { d.attempt(ctxs[i], q, o, afters[i], failures) })
 		}
 		timer.Reset(wait)
 		select {
@@ -282,16 +339,17 @@ const (
 // earliest; the queue is held by then.
 const resealWait = 50 * time.Millisecond
 
-// attempt delivers o once, within ctx, and puts it back in q unless it
-// left the outbox. failures is q's count of failures when the attempt
-// began: the attempts of one round that fail together count as one
-// failure.
-func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing, failures int) {
-	result := d.deliver(ctx, q.key, o, failures > 0)
+// attempt delivers o once, within ctx, to be stored after the message
+// whose id is after, and puts it back in q unless it left the outbox.
+// failures is q's count of failures when the attempt began: the attempts
+// of one round that fail together count as one failure.
+func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing, after []byte, failures int) {
+	result := d.deliver(ctx, q.key, o, after, failures > 0)
 	if result == retry {
 		// Recorded before o is back in the queue, where another attempt
 		// could take it.
 		d.mu.Lock()
+		q.abortAfter(o.Seq)
 		if q.failures <= failures {
 			q.failures = failures + 1
 			q.retryAt = time.Now().Add(d.backoff(q.failures))
@@ -309,7 +367,8 @@ func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	q.inflight--
+	q.flying[o.Seq].cancel()
+	delete(q.flying, o.Seq)
 	switch result {
 	case delivered:
 		q.failures, q.retryAt = 0, time.Time{}
@@ -334,7 +393,7 @@ func (d *deliverer) backoff(n int) time.Duration {
 
 // deliver sends o to the peer's host once, within attempt, and acts on
 // the answer.
-func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *store.Outgoing, fresh bool) outcome {
+func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *store.Outgoing, after []byte, fresh bool) outcome {
 	h := d.h
 	if !time.Now().Before(o.Until) {
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
@@ -350,7 +409,7 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 		// are re-signed by the current key, in order, before any goes.
 		return resealing
 	}
-	ctx, cancel := context.WithTimeout(attempt, requestTimeout)
+	ctx, cancel := context.WithTimeout(attempt, requestTimeout(len(o.Envelope)))
 	defer cancel()
 	// ended tells what became of an attempt that failed as its context
 	// ended: the host is stopping, or the queue was held.
@@ -378,7 +437,7 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 		return retry
 	}
 	addr := res.Host()
-	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope}
+	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope, After: after}
 	data, err := h.pool.Request(ctx, addr, key, req.Encode())
 	if err != nil {
 		if then, ok := ended(); ok {
@@ -440,6 +499,11 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	}
 	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", resp.Status, "reason", resp.Message)
 	return d.done(o, hostapi.Failed)
+}
+
+// requestTimeout bounds the delivery of an envelope of n bytes.
+func requestTimeout(n int) time.Duration {
+	return requestBase + time.Duration(n/requestRate)*time.Second
 }
 
 // done takes o out of the outbox with status st.

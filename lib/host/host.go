@@ -143,8 +143,16 @@ const (
 	// deliveryWindow is how many envelopes one peer's queue has in flight
 	// at once.
 	deliveryWindow = 64
-	// requestTimeout bounds one delivery, from dialling to the answer.
-	requestTimeout = 5 * time.Minute
+	// A delivery, from dialling to the answer, is given requestBase and
+	// a second for each requestRate bytes of its envelope: enough for a
+	// slow link, while a dead one is found sooner by the transport (the
+	// keep-alives of peerKeepAlive, transport.Pool).
+	requestBase = time.Minute
+	requestRate = 64 << 10
+	// peerKeepAlive is how often a connection to a peer's host that
+	// carries nothing is pinged: a host that restarted answers with a
+	// stateless reset, and a silent path is found within a few.
+	peerKeepAlive = time.Second
 	// envelopeOverhead is what sealing adds to a body at most: padding to
 	// the next 64 KiB, the signature and the headers.
 	envelopeOverhead = 128 << 10
@@ -472,7 +480,9 @@ func Start(cfg Config) (_ *Host, err error) {
 			h.log.Debug("peer connection", "peer", peer, "err", err)
 		},
 	}
-	h.pool, err = transport.NewPool(cfg.Keys.Signer(), tcfg)
+	pcfg := tcfg
+	pcfg.KeepAlive = peerKeepAlive
+	h.pool, err = transport.NewPool(cfg.Keys.Signer(), pcfg)
 	if err != nil {
 		return nil, err
 	}

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
+	"smvs/lib/seal"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
@@ -489,5 +491,62 @@ func TestPipelinedInOrder(t *testing.T) {
 		if !bytes.Equal(m.ID, ids[i]) {
 			t.Fatalf("message %d is %q: out of order", i, m.Body)
 		}
+	}
+}
+
+// TestStoredAfterTheOneBefore: a message whose sender says the one before
+// it is still on its way (wire.HostRequest.After) waits for it, however
+// long past reorderWait, and is stored after it; one whose predecessor
+// does not come within afterWait is answered busy and not stored, and so
+// is one its sender gave up.
+func TestStoredAfterTheOneBefore(t *testing.T) {
+	bob := newUser(t, "bob").start()
+	carol := newPeer(t)
+	c := carol.conn(bob, transport.Config{})
+	deliverAfter := func(ctx context.Context, s *seal.Sealed, after []byte) (*wire.HostResponse, error) {
+		data, err := c.Request(ctx, (&wire.HostRequest{Op: wire.OpDeliver, Envelope: s.Envelope, After: after}).Encode())
+		if err != nil {
+			return nil, err
+		}
+		return wire.DecodeHostResponse(data)
+	}
+	m1 := &wire.Message{ID: newID(), Body: []byte("first")}
+	s1 := carol.sealMessage(bob, m1)
+	s2 := carol.sealMessage(bob, &wire.Message{ID: newID(), Chain: wire.ChainHash(s1.Signed), Body: []byte("second")})
+	answer := make(chan *wire.HostResponse, 1)
+	go func() {
+		r, err := deliverAfter(testCtx(t), s2, m1.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		answer <- r
+	}()
+	time.Sleep(3 * reorderWait)
+	if n := len(bob.messages()); n != 0 {
+		t.Fatalf("the second message was stored before the first (%d stored)", n)
+	}
+	carol.deliver(c, s1.Envelope)
+	if r := <-answer; r == nil || r.Status != wire.StatusStored {
+		t.Fatalf("the second message: %+v", r)
+	}
+	if got := bodies(bob.conversation(carol.key().String())); !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("stored %q", got)
+	}
+
+	const wait = time.Second
+	bob.host.chains.afterWait.Store(int64(wait))
+	lost := newID()
+	s3 := carol.sealMessage(bob, &wire.Message{ID: newID(), Chain: bytes.Repeat([]byte{1}, wire.HashSize), Body: []byte("after one lost")})
+	if r, err := deliverAfter(testCtx(t), s3, lost); err != nil || r.Status != wire.StatusBusy {
+		t.Fatalf("a message after one that never came: %+v, %v; want busy", r, err)
+	}
+	ctx, cancel := context.WithTimeout(testCtx(t), wait/4)
+	defer cancel()
+	if _, err := deliverAfter(ctx, s3, lost); err == nil {
+		t.Fatal("the request given up was answered")
+	}
+	time.Sleep(wait)
+	if got := bodies(bob.conversation(carol.key().String())); !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("stored %q, want nothing more", got)
 	}
 }

@@ -136,6 +136,6 @@ func (h *Host) sendUnchained(peer identity.PublicKey, rec *wire.Record, kind wir
 	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
 		return nil, fmt.Errorf("storing a %s message: %w", kind, err)
 	}
-	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: peer.Bytes(), ID: m.ID, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: peer.Bytes(), ID: m.ID, Kind: m.Kind, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
 	return m.ID, nil
 }

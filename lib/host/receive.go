@@ -18,11 +18,12 @@ import (
 // serveHost answers one request of a peer host. The transport has proved
 // the peer's key; the answer is always a HostResponse, never an error, so
 // the peer learns why it was refused.
-func (h *Host) serveHost(_ context.Context, peer identity.PublicKey, data []byte) ([]byte, error) {
-	return h.handleHost(peer, data).Encode(), nil
+func (h *Host) serveHost(ctx context.Context, peer identity.PublicKey, data []byte) ([]byte, error) {
+	return h.handleHost(ctx, peer, data).Encode(), nil
 }
 
-func (h *Host) handleHost(peer identity.PublicKey, data []byte) *wire.HostResponse {
+// handleHost answers one request; ctx ends when the peer gives it up.
+func (h *Host) handleHost(ctx context.Context, peer identity.PublicKey, data []byte) *wire.HostResponse {
 	if ok, over := h.limits.begin(peer); !ok {
 		h.logBusy(peer, over)
 		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
@@ -55,12 +56,13 @@ func (h *Host) handleHost(peer identity.PublicKey, data []byte) *wire.HostRespon
 	if req.Op == wire.OpRecord {
 		return &wire.HostResponse{Status: wire.StatusStored, Record: h.Record()}
 	}
-	status, msg := h.receive(peer, req.Envelope)
+	status, msg := h.receive(ctx, peer, req)
 	return &wire.HostResponse{Status: status, Message: msg}
 }
 
-// receive checks, opens and stores an envelope from peer.
-func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatus, string) {
+// receive checks, opens and stores the envelope of a delivery from peer.
+func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest) (wire.HostStatus, string) {
+	envelope := req.Envelope
 	if int64(len(envelope)) > h.cfg.MaxMessage+envelopeOverhead {
 		h.log.Info("delivery refused: too large", "bytes", len(envelope))
 		return wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
@@ -104,28 +106,47 @@ func (h *Host) receive(peer identity.PublicKey, envelope []byte) (wire.HostStatu
 	case wire.KindCall:
 		return h.calls.receive(peer, m)
 	case wire.KindText, wire.KindFile:
-		return h.receiveMessage(peer, opened, now)
+		return h.receiveMessage(ctx, peer, opened, req.After, now)
 	}
 	h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
 	return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
 }
 
 // receiveMessage checks a text or file message from peer against the
-// conversation's chain, and stores it unless it has it already.
-func (h *Host) receiveMessage(peer identity.PublicKey, opened *seal.Opened, now time.Time) (wire.HostStatus, string) {
+// conversation's chain, and stores it unless it has it already. after is
+// the id of the message the sender says it sent before this one and has
+// no answer for yet (wire.HostRequest.After).
+func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, opened *seal.Opened, after []byte, now time.Time) (wire.HostStatus, string) {
 	m := opened.Message
 	// Pipelined messages are stored in the order they were sent, the
 	// device sees the sender's name with the first one, and one from a
 	// contact's new key joins the conversation once it moved there.
 	h.peers.learnName(h.ctx, peer)
 	h.peers.rot.settle(peer)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(h.ctx, cancel)
+	defer stop()
+	came, err := h.chains.awaitIncoming(ctx, peer, after)
+	if err == nil && !came {
+		// Still on its way, after a long while (lost and retransmitted
+		// many times, or its sender's host sends it again later): this
+		// one goes again after it, rather than be stored before it.
+		h.log.Debug("delivery postponed: the message before it has not come", "peer", peer)
+		return wire.StatusBusy, "the message sent before this one has not come yet"
+	}
 	hash := wire.ChainHash(opened.Signed)
-	a, err := h.chains.admit(h.ctx, peer, m, hash)
+	var a admission
+	if err == nil {
+		a, err = h.chains.admit(ctx, peer, m, hash)
+	}
 	switch {
 	case h.ctx.Err() != nil:
 		// Stopping while it waited for the message it names: the sender
 		// delivers both again, to the host started again.
 		return wire.StatusBusy, "the host is stopping"
+	case ctx.Err() != nil:
+		return wire.StatusBusy, "the sender gave the delivery up" // not read
 	case err != nil:
 		h.log.Error("reading a conversation's chain", "err", err)
 		return wire.StatusInternal, "the host could not store the message"

@@ -76,7 +76,7 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 		h.chains.forget(key)
 		return nil, h.storeError("store the message", err)
 	}
-	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Kind: m.Kind, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
 	if expires != 0 {
 		h.sweepSoon()
 	}

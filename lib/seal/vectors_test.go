@@ -220,6 +220,9 @@ func makeVectors(t *testing.T) map[string][]byte {
 		"call-signal.cbor":    callSignal,
 		"call-message.cbor":   callMessage,
 		"host-request.cbor":   hostRequest,
+		"host-request-after.cbor": (&wire.HostRequest{
+			Op: wire.OpDeliver, Envelope: sealed.Envelope, After: bytes.Repeat([]byte{0xaf}, wire.MessageIDSize),
+		}).Encode(),
 		"host-response.cbor":  hostResponse,
 		"receipt.cbor":        receipt,
 		"device-request.cbor": deviceRequest.Bytes()[wire.FrameHeaderSize:],
@@ -289,6 +292,10 @@ func TestVectors(t *testing.T) {
 	hreq, err := wire.DecodeHostRequest(got["host-request.cbor"])
 	if err != nil || hreq.Op != wire.OpDeliver || !bytes.Equal(hreq.Envelope, got["envelope.cbor"]) {
 		t.Fatalf("the host request vector: %+v, %v", hreq, err)
+	}
+	hreq, err = wire.DecodeHostRequest(got["host-request-after.cbor"])
+	if err != nil || !bytes.Equal(hreq.Envelope, got["envelope.cbor"]) || !bytes.Equal(hreq.After, bytes.Repeat([]byte{0xaf}, wire.MessageIDSize)) {
+		t.Fatalf("the host request vector with after: %+v, %v", hreq, err)
 	}
 	hresp, err := wire.DecodeHostResponse(got["host-response.cbor"])
 	if err != nil || hresp.Status != wire.StatusStored || hresp.Message != "" || hresp.Record != nil {

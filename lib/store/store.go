@@ -206,6 +206,7 @@ type Outgoing struct {
 	Seq      uint64 // the message's
 	Peer     []byte
 	ID       []byte
+	Kind     wire.Kind // the message's
 	Envelope []byte
 	Attempts int
 	Next     time.Time // when to try again

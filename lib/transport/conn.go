@@ -34,10 +34,17 @@ type Conn struct {
 	known bool
 
 	lastStreamEnd atomic.Int64 // in a Listener: when a handler last finished, in Unix nanoseconds
+
+	// A dialed connection's requests in flight, and when one last began
+	// or ended, in Unix nanoseconds: a Pool closes one idle too long.
+	requests atomic.Int64
+	lastUsed atomic.Int64
 }
 
 func newConn(ctx context.Context, qc *quic.Conn, peer identity.PublicKey, cfg Config) *Conn {
-	return &Conn{qc: qc, peer: peer, cfg: cfg, budget: newBudget(cfg.ConnBuffer), ctx: ctx}
+	c := &Conn{qc: qc, peer: peer, cfg: cfg, budget: newBudget(cfg.ConnBuffer), ctx: ctx}
+	c.lastUsed.Store(time.Now().UnixNano())
+	return c
 }
 
 // Dial connects to the listener at addr ("host:port") as a host and
@@ -71,6 +78,21 @@ func dialAs(ctx context.Context, addr string, signer crypto.Signer, alpn string,
 	return dial(ctx, addr, cert, alpn, expect, cfg)
 }
 
+// Redialling: a new attempt every redialEvery while none has completed,
+// at most maxAttempts at once (the oldest is given up for a new one).
+const (
+	redialEvery = time.Second
+	maxAttempts = 3
+)
+
+// dial connects to addr, whose listener must present expect. QUIC backs
+// off its own retransmissions of a first packet that was lost (seconds,
+// after a few losses), so while no attempt has completed a fresh one
+// starts every redialEvery, within HandshakeTimeout: its first packet
+// goes at once, and a path that heals, or a peer that comes up, is found
+// within about a second. The first attempt to complete wins; an attempt
+// that fails for another reason than silence (a key mismatch, a refusal)
+// ends the dial with its error.
 func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config) (*Conn, error) {
 	if expect.IsZero() {
 		return nil, fmt.Errorf("transport: dial %q: no expected key", addr)
@@ -81,13 +103,77 @@ func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, e
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial %q: %w", addr, err)
 	}
+	type result struct {
+		c   *Conn
+		err error
+	}
+	results := make(chan result, maxAttempts)
+	var live []context.CancelFunc // the attempts not given up, oldest first
+	pending := 0
+	start := func() {
+		if len(live) == maxAttempts {
+			live[0]()
+			live = live[1:]
+		}
+		actx, acancel := context.WithCancel(ctx)
+		live = append(live, acancel)
+		pending++
+		go func() {
+			c, err := dialOnce(actx, raddr, cert, alpn, expect, cfg)
+			results <- result{c, err}
+		}()
+	}
+	// settle closes what the attempts still under way make, once they end.
+	settle := func() {
+		cancel()
+		go func() {
+			for range pending {
+				if r := <-results; r.c != nil {
+					r.c.Close()
+				}
+			}
+		}()
+	}
+	start()
+	tick := time.NewTicker(redialEvery)
+	defer tick.Stop()
+	var last error
+	for {
+		select {
+		case r := <-results:
+			pending--
+			switch {
+			case r.err == nil:
+				settle()
+				return r.c, nil
+			case !errors.Is(r.err, ErrTimeout) && !errors.Is(r.err, context.Canceled):
+				settle()
+				return nil, fmt.Errorf("transport: dial %q: %w", addr, r.err)
+			}
+			last = r.err
+			if pending == 0 && ctx.Err() != nil {
+				if errors.Is(last, context.Canceled) {
+					last = dialError(ctx.Err())
+				}
+				return nil, fmt.Errorf("transport: dial %q: %w", addr, last)
+			}
+		case <-tick.C:
+			if ctx.Err() == nil {
+				start()
+			}
+		}
+	}
+}
+
+// dialOnce makes one attempt of dial, on a socket of its own.
+func dialOnce(ctx context.Context, raddr netip.AddrPort, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config) (*Conn, error) {
 	network := "udp6"
 	if raddr.Addr().Is4() {
 		network = "udp4"
 	}
 	udp, err := net.ListenUDP(network, nil)
 	if err != nil {
-		return nil, fmt.Errorf("transport: dial %q: %w", addr, err)
+		return nil, err
 	}
 	tr := &quic.Transport{Conn: udp}
 	closeTransport := func() {
@@ -97,7 +183,7 @@ func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, e
 	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(raddr), clientTLS(cert, alpn, expect), cfg.quicConfig(false))
 	if err != nil {
 		closeTransport()
-		return nil, fmt.Errorf("transport: dial %q: %w", addr, dialError(err))
+		return nil, dialError(err)
 	}
 	// The socket is this connection's alone: close it when the connection
 	// is over, however that comes about.
@@ -210,6 +296,12 @@ func (c *Conn) Request(ctx context.Context, req []byte) ([]byte, error) {
 	if len(req) > c.cfg.MaxFrame {
 		return nil, fmt.Errorf("request: %w: %d bytes, limit %d", wire.ErrTooLarge, len(req), c.cfg.MaxFrame)
 	}
+	c.requests.Add(1)
+	c.lastUsed.Store(time.Now().UnixNano())
+	defer func() {
+		c.lastUsed.Store(time.Now().UnixNano())
+		c.requests.Add(-1)
+	}()
 	s, err := c.OpenStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("request: %w", err)

@@ -31,7 +31,9 @@ type Handler interface {
 // that carries anything but one frame is reset with CodeMalformed without
 // calling the function. If the function returns an error or an empty
 // response, the stream is reset with CodeFailed and the error goes to
-// Config.OnError; the peer learns nothing more.
+// Config.OnError; the peer learns nothing more. The function's ctx ends
+// with the connection, or when the peer gives the request up (it resets
+// the stream): its answer would not be read.
 type RequestFunc func(ctx context.Context, peer identity.PublicKey, req []byte) (resp []byte, err error)
 
 // ServeStream implements Handler.
@@ -42,6 +44,10 @@ func (f RequestFunc) ServeStream(ctx context.Context, peer identity.PublicKey, s
 		cfg.reportError(peer, fmt.Errorf("request: %w", err))
 		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.qs.Context(), cancel)
+	defer stop()
 	resp, err := f(ctx, peer, req)
 	if err == nil && len(resp) == 0 {
 		err = errors.New("empty response")

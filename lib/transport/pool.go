@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"smvs/lib/identity"
 )
@@ -14,6 +15,14 @@ import (
 // Pool keeps one connection per (address, expected key) and dials again
 // when that connection is over, so that many requests to a peer share one
 // handshake.
+//
+// With Config.KeepAlive set, it also watches each connection (watch): one
+// on which nothing has arrived from the peer for silentAfter keep-alives
+// is replaced by a fresh one as soon as one completes its handshake, and
+// then closed, so that requests stuck on a broken path fail and can go
+// again at once, rather than waiting out QUIC's backed-off retransmissions
+// once the path heals; and one without a request for IdleTimeout is
+// closed, as the keep-alives would keep it open for good.
 type Pool struct {
 	cert tls.Certificate
 	cfg  Config
@@ -117,9 +126,75 @@ func (p *Pool) dial(key poolKey, e *poolEntry) {
 	case closed:
 		conn.Close()
 	default:
-		// Forget the connection when it is over, so that a pool of many
-		// peers does not keep dead ones.
-		context.AfterFunc(conn.ctx, func() { p.forget(key, conn) })
+		p.keep(key, conn)
+	}
+}
+
+// keep starts looking after conn, the pool's connection for key.
+func (p *Pool) keep(key poolKey, conn *Conn) {
+	// Forget the connection when it is over, so that a pool of many
+	// peers does not keep dead ones.
+	context.AfterFunc(conn.ctx, func() { p.forget(key, conn) })
+	if p.cfg.KeepAlive > 0 {
+		go p.watch(key, conn)
+	}
+}
+
+// silentAfter is how many keep-alive periods of silence from the peer make
+// a connection suspect, and watchEvery how often watch looks.
+const (
+	silentAfter = 3
+	watchEvery  = 250 * time.Millisecond
+)
+
+// watch looks after conn while it is open (see Pool).
+func (p *Pool) watch(key poolKey, conn *Conn) {
+	tick := time.NewTicker(min(watchEvery, p.cfg.KeepAlive))
+	defer tick.Stop()
+	heard, at := conn.qc.ConnectionStats().PacketsReceived, time.Now()
+	for {
+		select {
+		case <-conn.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		if n := conn.qc.ConnectionStats().PacketsReceived; n != heard {
+			heard, at = n, now
+		}
+		if conn.requests.Load() == 0 && now.Sub(time.Unix(0, conn.lastUsed.Load())) > p.cfg.IdleTimeout {
+			conn.Close()
+			return
+		}
+		if now.Sub(at) > silentAfter*p.cfg.KeepAlive {
+			p.replace(key, conn)
+			return
+		}
+	}
+}
+
+// replace hands out no more of conn, which has gone silent, and dials its
+// peer again until a fresh connection is up, or conn is over (its idle
+// timeout) or the pool closed; then it closes conn: its requests fail
+// with ErrClosed, and their callers can send them again at once.
+func (p *Pool) replace(key poolKey, conn *Conn) {
+	p.forget(key, conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	context.AfterFunc(conn.ctx, cancel)
+	for ctx.Err() == nil {
+		fresh, err := p.Conn(ctx, key.addr, key.expect)
+		if err == nil && fresh != conn {
+			conn.CloseWithError(CodeNoError, "replaced: the path went silent")
+			return
+		}
+		if errors.Is(err, ErrClosed) && !errors.Is(err, ErrTimeout) {
+			return // the pool closed
+		}
+		select { // a dial that failed at once (a refusal) is not hurried
+		case <-ctx.Done():
+		case <-time.After(redialEvery):
+		}
 	}
 }
 

@@ -159,6 +159,7 @@ func FuzzTombstone(f *testing.F) {
 func FuzzHostRequest(f *testing.F) {
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: readVector(f, "envelope.cbor")}).Encode())
 	f.Add((&HostRequest{Op: OpRecord}).Encode())
+	f.Add((&HostRequest{Op: OpDeliver, Envelope: []byte{1}, After: make([]byte, MessageIDSize)}).Encode())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostRequest(data)
 		if err != nil {

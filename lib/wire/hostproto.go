@@ -8,6 +8,11 @@ type HostRequest struct {
 	V        uint64 `cbor:"0,keyasint"`
 	Op       HostOp `cbor:"1,keyasint"`
 	Envelope []byte `cbor:"2,keyasint"`
+	// After, with OpDeliver, is the id of the sender's previous text or
+	// file message to this host's user that it has sent and not yet had
+	// an answer for: the receiving host stores this one after that one
+	// (PROTOCOL.md section 19.6). Empty if there is none.
+	After []byte `cbor:"3,keyasint,omitempty"`
 }
 
 // HostOp is the operation of a HostRequest.
@@ -28,6 +33,9 @@ const (
 func (r *HostRequest) validate() error {
 	if !(r.Op == OpDeliver && len(r.Envelope) > 0) && !(r.Op == OpRecord && len(r.Envelope) == 0) {
 		return fmt.Errorf("%w: host request", ErrMalformed)
+	}
+	if r.After != nil && (r.Op != OpDeliver || len(r.After) != MessageIDSize) {
+		return fmt.Errorf("%w: host request: after", ErrMalformed)
 	}
 	return nil
 }

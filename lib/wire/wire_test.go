@@ -372,6 +372,18 @@ func TestHostProtocol(t *testing.T) {
 	if _, err := DecodeHostResponse((&HostResponse{Status: StatusStored, Record: make([]byte, MaxHostRecordSize+1)}).Encode()); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized record response: %v", err)
 	}
+	after := bytes.Repeat([]byte{9}, MessageIDSize)
+	if got, err := DecodeHostRequest((&HostRequest{Op: OpDeliver, Envelope: []byte{1}, After: after}).Encode()); err != nil || !bytes.Equal(got.After, after) {
+		t.Errorf("host request with after: %+v, %v", got, err)
+	}
+	for _, bad := range []*HostRequest{
+		{Op: OpDeliver, Envelope: []byte{1}, After: after[1:]},
+		{Op: OpRecord, After: after},
+	} {
+		if _, err := DecodeHostRequest(bad.Encode()); !errors.Is(err, ErrMalformed) {
+			t.Errorf("host request with after %x, op %d: %v", bad.After, bad.Op, err)
+		}
+	}
 	if _, err := DecodeHostRequest((&HostRequest{Op: 9, Envelope: []byte{1}}).Encode()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unknown op: %v", err)
 	}
