@@ -337,3 +337,19 @@ audio_packets() {
 	run -1 --separate-stderr as_user alice smvs-call --camera bob
 	assert_contains "$stderr" "-tags mediadevices"
 }
+
+@test "a call answered that can't connect ends with 16 on both sides, whichever side gives up first" {
+	start_host bob
+	call_bg bob bob --answer --yes --receive-only >/dev/null
+	eventually 10 waiting bob
+	# Alice offers only an address no interface of hers has: no ICE path
+	# can exist, and both sides give up within moments of each other.
+	SMVS_HOME="$(user_home alice)" smvs-call --local-address 192.0.2.7 bob <"$MEDIA/short.ivf" >/dev/null 2>"$OUT/alice.err" 3>&- &
+	PID_alice=$!
+	assert_status alice 16
+	assert_status bob 16
+	assert_contains "$(cat "$OUT/alice.err")" "could not connect to bob"
+	assert_contains "$(cat "$OUT/bob.err")" "could not connect to alice"
+	refute_contains "$(cat "$OUT/alice.err")" "smvs-call: bob hung up"
+	refute_contains "$(cat "$OUT/bob.err")" "smvs-call: alice hung up"
+}
