@@ -1,12 +1,15 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"smvs/lib/identity"
 )
 
 // relay forwards UDP between its clients and target, and drops every
@@ -170,5 +173,45 @@ func TestPoolClosesIdleConnection(t *testing.T) {
 	case <-conn.Done():
 	case <-time.After(testTimeout):
 		t.Fatal("an idle connection stayed open")
+	}
+}
+
+// TestKeepAliveFindsRestartedPeer: a request the peer took (its packets
+// all acknowledged) and never answered, because the peer crashed and came
+// back at once, fails within a few keep-alive periods: the restarted
+// peer's stateless reset answers the keep-alive. Without keep-alives
+// nothing is sent, and the request waits out the idle timeout.
+func TestKeepAliveFindsRestartedPeer(t *testing.T) {
+	t.Parallel()
+	server := newIdentity(t)
+	took := make(chan struct{}, 1)
+	hang := RequestFunc(func(ctx context.Context, _ identity.PublicKey, _ []byte) ([]byte, error) {
+		took <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	l := listen(t, server, Config{}, hang)
+	addr := l.Addr().String()
+	p := newPool(t, Config{KeepAlive: 200 * time.Millisecond})
+	ctx := testContext(t)
+	failed := make(chan error, 1)
+	go func() {
+		_, err := p.Request(ctx, addr, server.Public(), []byte("never answered"))
+		failed <- err
+	}()
+	<-took
+	time.Sleep(100 * time.Millisecond) // its packets acknowledged
+	l.tr.Close()                       // a crash: no word to the peer
+	l.udp.Close()
+	listenAt(t, addr, server, Config{}, echo)
+	start := time.Now()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("the request: %v, want ErrClosed", err)
+		}
+		t.Logf("failed %v after the restart: %v", time.Since(start), err)
+	case <-time.After(testTimeout / 2):
+		t.Fatal("the request still waits for the crashed peer's answer")
 	}
 }

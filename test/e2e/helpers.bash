@@ -246,15 +246,27 @@ new_identity() {
 
 # start_dird NAME [FLAG...] starts a directory with its data in
 # $BATS_TEST_TMPDIR/NAME on a random port and sets DIR_URL and DIR_PIN.
+# It runs in the network namespace RUN_IN names, if set, on RUN_ADDR
+# (netlab.bash: netlab_dird); else on 127.0.0.1.
 start_dird() {
-	local name=$1 out
+	local name=$1 out addr=${RUN_ADDR:-127.0.0.1}
 	shift
 	out=$BATS_TEST_TMPDIR/$name.out
-	smvs-dird --listen 127.0.0.1:0 --data "$BATS_TEST_TMPDIR/$name" "$@" >"$out" 2>"$out.log" 3>&- &
+	run_in smvs-dird --listen "$addr:0" --data "$BATS_TEST_TMPDIR/$name" "$@" >"$out" 2>"$out.log" 3>&- &
 	DAEMONS+=($!)
 	wait_for_line "$out" "${DAEMONS[-1]}" smvs-dird
 	read -r _ _ _ DIR_URL _ DIR_PIN <"$out" || fail "no start line from smvs-dird"
-	[[ $DIR_URL == https://127.0.0.1:* ]] || fail "start line: $(cat "$out")"
+	[[ $DIR_URL == "https://$addr:"* ]] || fail "start line: $(cat "$out")"
+}
+
+# run_in COMMAND... execs COMMAND, in the network namespace RUN_IN names if
+# set: call it in the background (run_in smvs-hostd ... &), whose process
+# it becomes, so that $! is the daemon's.
+run_in() {
+	if [ -n "${RUN_IN:-}" ]; then
+		exec ip netns exec "$RUN_IN" "$@"
+	fi
+	exec "$@"
 }
 
 # use_dird points smvs-register at the directory start_dird started last.
@@ -272,14 +284,16 @@ user() {
 # of 127.0.0.1 with its store where it keeps it by default (store in the
 # user's SMVS_HOME, as the README's first story has it), publishing under NAME
 # to the directory in SMVS_DIR, and sets HOST_PID, HOST_ADDR and
-# HOST_SOCKET. Its log is $(user_home NAME)/hostd.out.log.
+# HOST_SOCKET. Its log is $(user_home NAME)/hostd.out.log. It runs in the
+# network namespace RUN_IN names, if set, on RUN_ADDR (netlab.bash:
+# netlab_host).
 start_host() {
 	local name=$1 home out
 	shift
 	home=$(user_home "$name")
 	out=$home/hostd.out
 	: >"$out"
-	SMVS_HOME=$home smvs-hostd --listen 127.0.0.1:0 --name "$name" \
+	SMVS_HOME=$home run_in smvs-hostd --listen "${RUN_ADDR:-127.0.0.1}:0" --name "$name" \
 		--backoff-min 50ms --backoff-max 500ms "$@" >"$out" 2>>"$out.log" 3>&- &
 	HOST_PID=$!
 	DAEMONS+=("$HOST_PID")

@@ -125,6 +125,26 @@ netlab_exec() {
 	ip netns exec "$ns" "$@"
 }
 
+# netlab_dird [FLAG...] starts a directory (start_dird) in A, on A's
+# address: B reaches it across the path.
+netlab_dird() {
+	RUN_IN=$NETLAB_A RUN_ADDR=$NETLAB_A_ADDR start_dird "$@"
+}
+
+# netlab_host A|B NAME [FLAG...] starts user NAME's host (start_host) in
+# that namespace, on its address.
+netlab_host() {
+	local ns addr
+	ns=$(_netlab_ns "$1") || return
+	case $1 in
+	A) addr=$NETLAB_A_ADDR ;;
+	B) addr=$NETLAB_B_ADDR ;;
+	*) _netlab_fail "netlab_host: A or B, not $1" || return ;;
+	esac
+	shift
+	RUN_IN=$ns RUN_ADDR=$addr start_host "$@"
+}
+
 # netlab_nat on|off puts B behind a NAT in R, or takes the NAT away: B's
 # packets leave toward A from $NETLAB_R_PUBLIC (as MASQUERADE would: Linux
 # keeps the source port when it is free), and from A's side only replies

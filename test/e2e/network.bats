@@ -1,0 +1,114 @@
+# Real networks (issue 14): alice's host in namespace A, bob's in B, the
+# directory in A, and between them netlab's path (netlab.bash), which
+# delays, loses, reorders and duplicates packets, or cuts them off. Each
+# test prints what it measured on fd 3.
+
+setup_file() {
+	load netlab
+	[ "$(id -u)" = 0 ] || {
+		echo "network.bats makes network namespaces: run it as root (make test does, on CI)" >&3
+		return 1
+	}
+	netlab_build
+}
+
+setup() {
+	load helpers
+	load netlab
+	smvs_setup
+}
+
+teardown() {
+	netlab_down
+	stop_daemons
+}
+
+# lab [NETIMPAIR_FLAG...] brings the lab up with the path's impairment and
+# starts the directory and both hosts: ALICE, BOB, ALICE_ADDR, BOB_ADDR,
+# ALICE_PID, BOB_PID as alice_and_bob sets them.
+lab() {
+	netlab_up "$@"
+	netlab_dird dird
+	use_dird
+	ALICE=$(user alice) BOB=$(user bob)
+	netlab_host A alice
+	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
+	netlab_host B bob
+	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
+}
+
+# texts USER prints the text of every message USER's host holds from a
+# peer, in the order it holds them.
+texts() {
+	as_user "$1" smvs-recv --json | jq -r 'select(.event == "message" and .direction == "in") | .text'
+}
+
+count_in() {
+	[ "$(texts "$1" | wc -l)" -ge "$2" ]
+}
+
+# same_lines WANT GOT fails unless the two files hold the same lines in the
+# same order, saying what is missing, doubled, or out of order.
+same_lines() {
+	cmp -s "$1" "$2" && return 0
+	local dups missing
+	dups=$(sort "$2" | uniq -d | head -5)
+	missing=$(comm -23 <(sort "$1") <(sort "$2") | head -5)
+	[ -z "$dups" ] || fail "delivered twice: $dups"
+	[ -z "$missing" ] || fail "never delivered: $missing"
+	fail "out of order: $(diff "$1" "$2" | head -10)"
+}
+
+@test "500 messages over a path with 50 ± 10 ms delay, 5% loss, 5% reordering and 1% duplication arrive once each, in the order sent" {
+	lab --delay 50ms --jitter 10ms --loss 5 --reorder 5 --duplicate 1
+	seq 500 | sed 's/^/burst /' >"$BATS_TEST_TMPDIR/lines"
+	start=$SECONDS
+	run -0 as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines"
+	eventually 120 count_in bob 500
+	echo "# 500 messages stored in order at bob $((SECONDS - start)) s after the first was sent; the path: $(netlab_stats | jq -c '.ab | {in, lost, reordered, duplicated}')" >&3
+	texts bob >"$BATS_TEST_TMPDIR/got"
+	same_lines "$BATS_TEST_TMPDIR/lines" "$BATS_TEST_TMPDIR/got"
+}
+
+@test "bob's host killed with deliveries in flight and restarted at once: they arrive within 5 s, once each and in order" {
+	lab --delay 50ms --jitter 10ms
+	run -0 as_user alice smvs-send bob <<<"warm up"
+	eventually 20 count_in bob 1
+	seq 300 | sed 's/^/crash /' >"$BATS_TEST_TMPDIR/lines"
+	as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines" 3>&- &
+	sender=$!
+	eventually 30 count_in bob 20
+	kill -KILL "$BOB_PID"
+	wait "$BOB_PID" 2>/dev/null || true
+	netlab_host B bob --listen "$BOB_ADDR"
+	restarted=$(date +%s%N)
+	wait "$sender"
+	eventually 30 count_in bob 301
+	took=$((($(date +%s%N) - restarted) / 1000000))
+	echo "# all 300 at bob ${took} ms after his host restarted" >&3
+	[ "$took" -le 5000 ] || fail "the messages took $took ms after the restart, want at most 5 s"
+	texts bob | tail -n +2 >"$BATS_TEST_TMPDIR/got"
+	same_lines "$BATS_TEST_TMPDIR/lines" "$BATS_TEST_TMPDIR/got"
+}
+
+@test "a 20 s partition during a 2,000-message stream: all arrive once each and in order, and the backlog moves within 2 s of the heal" {
+	lab --delay 20ms --jitter 5ms --loss 1
+	seq 2000 | sed 's/^/stream /' >"$BATS_TEST_TMPDIR/lines"
+	as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines" 3>&- &
+	sender=$!
+	eventually 60 count_in bob 200
+	netlab_partition on
+	sleep 20
+	before=$(texts bob | wc -l)
+	netlab_partition off
+	healed=$(date +%s%N)
+	moved() { [ "$(texts bob | wc -l)" -gt "$before" ]; }
+	eventually 30 moved
+	took=$((($(date +%s%N) - healed) / 1000000))
+	wait "$sender"
+	eventually 120 count_in bob 2000
+	echo "# $before stored before the heal; the next one ${took} ms after it; all 2,000 $(((($(date +%s%N) - healed) / 1000000))) ms after it" >&3
+	[ "$took" -le 2000 ] || fail "the backlog moved $took ms after the heal, want within 2 s"
+	texts bob >"$BATS_TEST_TMPDIR/got"
+	same_lines "$BATS_TEST_TMPDIR/lines" "$BATS_TEST_TMPDIR/got"
+}
