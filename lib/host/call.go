@@ -662,9 +662,9 @@ func (hub *callHub) send(peer identity.PublicKey, sig *wire.CallSignal) (refused
 // if the pool's connection turned out to be over.
 func (hub *callHub) request(ctx context.Context, addr string, peer identity.PublicKey, envelope []byte) (*wire.HostResponse, error) {
 	req := (&wire.HostRequest{Op: wire.OpDeliver, Envelope: envelope}).Encode()
-	data, err := hub.h.pool.Request(ctx, addr, peer, req)
+	data, err := hub.h.request(ctx, peer, addr, req)
 	if errors.Is(err, transport.ErrClosed) && ctx.Err() == nil {
-		data, err = hub.h.pool.Request(ctx, addr, peer, req)
+		data, err = hub.h.request(ctx, peer, addr, req)
 	}
 	if err != nil {
 		return nil, err

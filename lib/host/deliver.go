@@ -149,6 +149,28 @@ func (d *deliverer) hold(keys ...identity.PublicKey) (release func()) {
 	}
 }
 
+// wake has the entries queued for key, if any, tried now rather than when
+// their backoff ends: key's host just connected to this one, so it is up,
+// and can be reached over that connection even behind a NAT.
+func (d *deliverer) wake(key identity.PublicKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.queues[key]
+	if q == nil {
+		return
+	}
+	now := time.Now()
+	if q.retryAt.After(now) {
+		q.retryAt = now
+	}
+	for _, o := range q.pending {
+		if o.Next.After(now) {
+			o.Next = now
+		}
+	}
+	q.signal()
+}
+
 // replace puts the re-sealed entries os in their queues (by Peer) in
 // place of what any queue held for the same messages, due now: they go
 // to a new key.
@@ -438,7 +460,7 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	}
 	addr := res.Host()
 	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope, After: after}
-	data, err := h.pool.Request(ctx, addr, key, req.Encode())
+	data, err := h.request(ctx, key, addr, req.Encode())
 	if err != nil {
 		if then, ok := ended(); ok {
 			return then

@@ -153,6 +153,10 @@ const (
 	// carries nothing is pinged: a host that restarted answers with a
 	// stateless reset, and a silent path is found within a few.
 	peerKeepAlive = time.Second
+	// silentAfter is how long a connection a peer's host opened to this
+	// one may go unheard and still be used to reach it (request): its
+	// keep-alives come every peerKeepAlive.
+	silentAfter = 3 * peerKeepAlive
 	// envelopeOverhead is what sealing adds to a body at most: padding to
 	// the next 64 KiB, the signature and the headers.
 	envelopeOverhead = 128 << 10
@@ -482,7 +486,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	pcfg := tcfg
 	pcfg.KeepAlive = peerKeepAlive
-	h.pool, err = transport.NewPool(cfg.Keys.Signer(), pcfg)
+	h.pool, err = transport.NewPool(cfg.Keys.Signer(), pcfg, transport.RequestFunc(h.serveHost))
 	if err != nil {
 		return nil, err
 	}
@@ -505,6 +509,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	lcfg := tcfg
 	lcfg.MaxConns, lcfg.MaxConnsPerAddr = cfg.MaxConns, cfg.MaxConnsPerAddr
 	lcfg.Admit = h.admit
+	lcfg.Connected = h.out.wake
 	lcfg.OnError = func(peer identity.PublicKey, err error) {
 		h.log.Debug("peer connection", "peer", peer, "err", err)
 		if errors.Is(err, errBlocked) {
@@ -543,6 +548,23 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
 		"outbox", len(pending), "directories", len(cfg.Directories))
 	return h, nil
+}
+
+// request sends req to the host of key and returns its answer: over the
+// connection that host has open to this one, if it was heard on lately
+// (it may be behind a NAT, where addr, the address its record gives,
+// can't be dialled), else over the pool's connection to addr.
+func (h *Host) request(ctx context.Context, key identity.PublicKey, addr string, req []byte) ([]byte, error) {
+	if c := h.ln.ConnFrom(key, silentAfter); c != nil {
+		data, err := c.Request(ctx, req)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, transport.ErrClosed) {
+			return data, err
+		}
+	}
+	if addr == "" {
+		return nil, errNoHost
+	}
+	return h.pool.Request(ctx, addr, key, req)
 }
 
 // serveStream serves a QUIC stream: the host protocol to other hosts, the

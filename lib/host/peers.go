@@ -316,7 +316,7 @@ func (d hostDirectory) LookupKey(ctx context.Context, key identity.PublicKey) ([
 	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	req := &wire.HostRequest{Op: wire.OpRecord}
-	data, err := d.c.h.pool.Request(ctx, addr, key, req.Encode())
+	data, err := d.c.h.request(ctx, key, addr, req.Encode())
 	if err != nil {
 		err = fmt.Errorf("asking the host at %s for its record: %w", addr, err)
 		d.c.failed(key, err)

@@ -211,7 +211,7 @@ func BenchmarkHandshake(b *testing.B) {
 	cfg, _ := Config{}.withDefaults()
 	ctx := context.Background()
 	for b.Loop() {
-		c, err := dial(ctx, addr, cert, ALPN, server.Public(), cfg)
+		c, err := dial(ctx, addr, cert, ALPN, server.Public(), cfg, false)
 		if err != nil {
 			b.Fatal(err)
 		}

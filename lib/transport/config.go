@@ -86,6 +86,10 @@ type Config struct {
 	// draw on the half of ReadBudget kept from strangers. Nil admits every
 	// key as known.
 	Admit func(peer identity.PublicKey) (known bool, err error)
+	// Connected, in a Listener, if set, is told of each connection from a
+	// host (not a device) once it is accepted, after Admit: the peer can
+	// now be reached over it (Listener.ConnFrom). It must return quickly.
+	Connected func(peer identity.PublicKey)
 	// OnError, if set, is told of failures no caller sees: streams the
 	// Listener refused (too large, malformed, timed out), handler errors,
 	// refused handshakes. The peer is the zero key when unknown. It must be
@@ -132,11 +136,13 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// quicConfig returns the quic-go configuration for a listener or a dialer.
-func (c Config) quicConfig(listener bool) *quic.Config {
+// quicConfig returns the quic-go configuration for a listener or a dialer;
+// accept says whether the peer may open streams (a listener's dialers
+// may; a listener may open them to a Pool that serves requests).
+func (c Config) quicConfig(accept bool) *quic.Config {
 	streams := int64(c.MaxIncomingStreams)
-	if !listener {
-		streams = -1 // requests only flow from dialer to listener
+	if !accept {
+		streams = -1
 	}
 	return &quic.Config{
 		HandshakeIdleTimeout:  c.HandshakeTimeout,

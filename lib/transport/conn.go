@@ -39,11 +39,43 @@ type Conn struct {
 	// or ended, in Unix nanoseconds: a Pool closes one idle too long.
 	requests atomic.Int64
 	lastUsed atomic.Int64
+	// When a packet last came from the peer, in Unix nanoseconds, as
+	// track sees it (a Pool's connections with keep-alives, a Listener's
+	// from hosts).
+	heard atomic.Int64
+}
+
+// trackEvery is how often track looks whether packets came.
+const trackEvery = 250 * time.Millisecond
+
+// track keeps c.heard up to date until c is over.
+func (c *Conn) track() {
+	tick := time.NewTicker(trackEvery)
+	defer tick.Stop()
+	seen := c.qc.ConnectionStats().PacketsReceived
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case now := <-tick.C:
+			if n := c.qc.ConnectionStats().PacketsReceived; n != seen {
+				seen = n
+				c.heard.Store(now.UnixNano())
+			}
+		}
+	}
+}
+
+// silentFor returns how long nothing has come from the peer (see track).
+func (c *Conn) silentFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, c.heard.Load()))
 }
 
 func newConn(ctx context.Context, qc *quic.Conn, peer identity.PublicKey, cfg Config) *Conn {
 	c := &Conn{qc: qc, peer: peer, cfg: cfg, budget: newBudget(cfg.ConnBuffer), ctx: ctx}
-	c.lastUsed.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastUsed.Store(now)
+	c.heard.Store(now)
 	return c
 }
 
@@ -75,7 +107,7 @@ func dialAs(ctx context.Context, addr string, signer crypto.Signer, alpn string,
 	if err != nil {
 		return nil, err
 	}
-	return dial(ctx, addr, cert, alpn, expect, cfg)
+	return dial(ctx, addr, cert, alpn, expect, cfg, false)
 }
 
 // Redialling: a new attempt every redialEvery while none has completed,
@@ -92,8 +124,9 @@ const (
 // goes at once, and a path that heals, or a peer that comes up, is found
 // within about a second. The first attempt to complete wins; an attempt
 // that fails for another reason than silence (a key mismatch, a refusal)
-// ends the dial with its error.
-func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config) (*Conn, error) {
+// ends the dial with its error. accept says whether the peer may open
+// streams on the connection.
+func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config, accept bool) (*Conn, error) {
 	if expect.IsZero() {
 		return nil, fmt.Errorf("transport: dial %q: no expected key", addr)
 	}
@@ -119,7 +152,7 @@ func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, e
 		live = append(live, acancel)
 		pending++
 		go func() {
-			c, err := dialOnce(actx, raddr, cert, alpn, expect, cfg)
+			c, err := dialOnce(actx, raddr, cert, alpn, expect, cfg, accept)
 			results <- result{c, err}
 		}()
 	}
@@ -166,7 +199,7 @@ func dial(ctx context.Context, addr string, cert tls.Certificate, alpn string, e
 }
 
 // dialOnce makes one attempt of dial, on a socket of its own.
-func dialOnce(ctx context.Context, raddr netip.AddrPort, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config) (*Conn, error) {
+func dialOnce(ctx context.Context, raddr netip.AddrPort, cert tls.Certificate, alpn string, expect identity.PublicKey, cfg Config, accept bool) (*Conn, error) {
 	network := "udp6"
 	if raddr.Addr().Is4() {
 		network = "udp4"
@@ -180,7 +213,7 @@ func dialOnce(ctx context.Context, raddr netip.AddrPort, cert tls.Certificate, a
 		tr.Close()
 		udp.Close()
 	}
-	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(raddr), clientTLS(cert, alpn, expect), cfg.quicConfig(false))
+	qc, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(raddr), clientTLS(cert, alpn, expect), cfg.quicConfig(accept))
 	if err != nil {
 		closeTransport()
 		return nil, dialError(err)

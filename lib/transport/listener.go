@@ -229,8 +229,36 @@ func (l *Listener) accept() {
 		}
 		l.conns[c] = struct{}{}
 		l.mu.Unlock()
+		if kind == identity.KindIdentity {
+			go c.track() // for ConnFrom
+			if l.cfg.Connected != nil {
+				l.cfg.Connected(peer)
+			}
+		}
 		go l.serve(c)
 	}
+}
+
+// ConnFrom returns the connection a host with key peer has open to this
+// listener and was heard on within the last within (its Pool's
+// keep-alives), the most recently heard if several; nil if none. Requests
+// sent on it (Conn.Request) go to a Pool that serves them (NewPool): so a
+// host behind a NAT, whose own address can't be dialled, is reached over
+// the connection it made.
+func (l *Listener) ConnFrom(peer identity.PublicKey, within time.Duration) *Conn {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var best *Conn
+	for c := range l.conns {
+		if c.peer != peer || c.peer.Kind() != identity.KindIdentity || c.silentFor(now) > within || c.ctx.Err() != nil {
+			continue
+		}
+		if best == nil || c.heard.Load() > best.heard.Load() {
+			best = c
+		}
+	}
+	return best
 }
 
 // serve accepts the streams of one connection until it is over.

@@ -26,6 +26,7 @@ import (
 type Pool struct {
 	cert tls.Certificate
 	cfg  Config
+	h    Handler // serves the streams peers open on the pool's connections; nil: none
 
 	mu     sync.Mutex
 	closed bool
@@ -45,8 +46,12 @@ type poolEntry struct {
 }
 
 // NewPool returns a Pool that dials as the host whose identity key signer
-// holds, with cfg.
-func NewPool(signer crypto.Signer, cfg Config) (*Pool, error) {
+// holds, with cfg. If h is not nil, a peer may open streams on the
+// connections the pool dialed to it (up to cfg.MaxIncomingStreams at
+// once), and h serves them, with the peer key the handshake proved: a
+// peer behind a NAT that dialed out can be reached back over its own
+// connection (Listener.ConnFrom). A nil h accepts no streams.
+func NewPool(signer crypto.Signer, cfg Config, h Handler) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -55,7 +60,7 @@ func NewPool(signer crypto.Signer, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pool{cert: cert, cfg: cfg, conns: make(map[poolKey]*poolEntry)}, nil
+	return &Pool{cert: cert, cfg: cfg, h: h, conns: make(map[poolKey]*poolEntry)}, nil
 }
 
 // Conn returns the pool's live connection to addr authenticated as expect,
@@ -112,7 +117,7 @@ func (e *poolEntry) over() bool {
 }
 
 func (p *Pool) dial(key poolKey, e *poolEntry) {
-	conn, err := dial(context.Background(), key.addr, p.cert, ALPN, key.expect, p.cfg)
+	conn, err := dial(context.Background(), key.addr, p.cert, ALPN, key.expect, p.cfg, p.h != nil)
 	p.mu.Lock()
 	e.conn, e.err = conn, err
 	close(e.ready)
@@ -136,7 +141,36 @@ func (p *Pool) keep(key poolKey, conn *Conn) {
 	// peers does not keep dead ones.
 	context.AfterFunc(conn.ctx, func() { p.forget(key, conn) })
 	if p.cfg.KeepAlive > 0 {
+		go conn.track()
 		go p.watch(key, conn)
+	}
+	if p.h != nil {
+		go p.serve(conn)
+	}
+}
+
+// serve serves the streams conn's peer opens until conn is over.
+func (p *Pool) serve(conn *Conn) {
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	for {
+		qs, err := conn.qc.AcceptStream(conn.ctx)
+		if err != nil {
+			return
+		}
+		s := newStream(qs, conn)
+		s.arm(time.Now())
+		// A request served is a use too: the connection stays open while
+		// its peer reaches this side over it (watch).
+		conn.requests.Add(1)
+		handlers.Go(func() {
+			defer func() {
+				conn.lastUsed.Store(time.Now().UnixNano())
+				conn.requests.Add(-1)
+			}()
+			p.h.ServeStream(conn.ctx, conn.peer, s)
+			s.Close()
+		})
 	}
 }
 
@@ -144,29 +178,25 @@ func (p *Pool) keep(key poolKey, conn *Conn) {
 // a connection suspect, and watchEvery how often watch looks.
 const (
 	silentAfter = 3
-	watchEvery  = 250 * time.Millisecond
+	watchEvery  = trackEvery
 )
 
 // watch looks after conn while it is open (see Pool).
 func (p *Pool) watch(key poolKey, conn *Conn) {
-	tick := time.NewTicker(min(watchEvery, p.cfg.KeepAlive))
+	tick := time.NewTicker(watchEvery)
 	defer tick.Stop()
-	heard, at := conn.qc.ConnectionStats().PacketsReceived, time.Now()
 	for {
+		var now time.Time
 		select {
 		case <-conn.Done():
 			return
-		case <-tick.C:
-		}
-		now := time.Now()
-		if n := conn.qc.ConnectionStats().PacketsReceived; n != heard {
-			heard, at = n, now
+		case now = <-tick.C:
 		}
 		if conn.requests.Load() == 0 && now.Sub(time.Unix(0, conn.lastUsed.Load())) > p.cfg.IdleTimeout {
 			conn.Close()
 			return
 		}
-		if now.Sub(at) > silentAfter*p.cfg.KeepAlive {
+		if conn.silentFor(now) > silentAfter*p.cfg.KeepAlive {
 			p.replace(key, conn)
 			return
 		}

@@ -1,15 +1,19 @@
 package transport
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"smvs/lib/identity"
 )
 
 func newPool(t *testing.T, cfg Config) *Pool {
 	t.Helper()
-	p, err := NewPool(newIdentity(t).Signer(), cfg)
+	p, err := NewPool(newIdentity(t).Signer(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,5 +149,62 @@ func TestPoolClose(t *testing.T) {
 	}
 	if _, err := p.Request(ctx, addr, server.Public(), []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Errorf("request on a closed pool: %v, want ErrClosed", err)
+	}
+}
+
+// TestRequestBack: a listener reaches a host that dialled it over that
+// host's own connection (as when it is behind a NAT), and the Pool's
+// handler answers; a Pool without a handler takes no streams.
+func TestRequestBack(t *testing.T) {
+	server, client := newIdentity(t), newIdentity(t)
+	connected := make(chan identity.PublicKey, 1)
+	l := listen(t, server, Config{Connected: func(peer identity.PublicKey) { connected <- peer }}, echo)
+	back := RequestFunc(func(_ context.Context, peer identity.PublicKey, req []byte) ([]byte, error) {
+		if peer != server.Public() {
+			return nil, fmt.Errorf("request from %v", peer)
+		}
+		return append([]byte("back: "), req...), nil
+	})
+	p, err := NewPool(client.Signer(), Config{KeepAlive: 100 * time.Millisecond}, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := testContext(t)
+	if _, err := p.Request(ctx, l.Addr().String(), server.Public(), []byte("out")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-connected; got != client.Public() {
+		t.Errorf("connected: %v, want the client", got)
+	}
+	c := l.ConnFrom(client.Public(), time.Second)
+	if c == nil {
+		t.Fatal("no connection from the client")
+	}
+	if resp, err := c.Request(ctx, []byte("hi")); err != nil || string(resp) != "back: hi" {
+		t.Fatalf("request back: %q, %v", resp, err)
+	}
+	if l.ConnFrom(newIdentity(t).Public(), time.Second) != nil {
+		t.Error("a connection from a key that never dialled")
+	}
+
+	other := newIdentity(t)
+	p2, err := NewPool(other.Signer(), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	if _, err := p2.Request(ctx, l.Addr().String(), server.Public(), []byte("out")); err != nil {
+		t.Fatal(err)
+	}
+	<-connected
+	c2 := l.ConnFrom(other.Public(), time.Second)
+	if c2 == nil {
+		t.Fatal("no connection from the pool without a handler")
+	}
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := c2.Request(short, []byte("hi")); err == nil {
+		t.Error("a pool without a handler answered a request back")
 	}
 }
