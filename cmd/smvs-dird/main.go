@@ -42,6 +42,7 @@ const (
 	envBurst          = "SMVS_DIRD_BURST"
 	envClientIPHeader = "SMVS_DIRD_CLIENT_IP_HEADER"
 	envAccessLog      = "SMVS_DIRD_ACCESS_LOG"
+	envNoReachCheck   = "SMVS_DIRD_NO_REACH_CHECK"
 	envLogLevel       = "SMVS_DIRD_LOG_LEVEL"
 )
 
@@ -145,6 +146,11 @@ func newApp(ctx context.Context) *urfave.App {
 				Usage:   "log every request with its client address and the name or key it looks up",
 				EnvVars: []string{envAccessLog},
 			},
+			&urfave.BoolFlag{
+				Name:    "no-reach-check",
+				Usage:   "answer no reach checks (POST /v1/reach: a host asks to be dialled back at its own address)",
+				EnvVars: []string{envNoReachCheck},
+			},
 			cli.LogLevelFlag(envLogLevel),
 		},
 		Action: func(c *urfave.Context) error {
@@ -169,6 +175,7 @@ type config struct {
 	burst             int
 	clientIPHeader    string
 	accessLog         bool
+	reachCheck        bool
 	logLevel          slog.Level
 }
 
@@ -187,6 +194,7 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		burst:          c.Int("burst"),
 		clientIPHeader: c.String("client-ip-header"),
 		accessLog:      c.Bool("access-log"),
+		reachCheck:     !c.Bool("no-reach-check"),
 	}
 	if _, _, err := net.SplitHostPort(cfg.listen); err != nil {
 		return nil, cli.UsageErrorf(c, "invalid --listen address %q: want host:port, as 127.0.0.1:7440 or :7440", cfg.listen)
@@ -284,6 +292,7 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 			ClientIPHeader: cfg.clientIPHeader,
 			Logger:         log,
 			AccessLog:      cfg.accessLog,
+			ReachCheck:     cfg.reachCheck,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

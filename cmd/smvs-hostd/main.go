@@ -60,6 +60,7 @@ const (
 	exitNameTaken     = 5 // a directory serves --name for another key
 	exitIdentityInUse = 6 // another process owns the identity file
 	exitNoAgent       = 7 // the smvs-agent of --agent does not answer, or refuses this user
+	exitUnreachable   = 8 // --check-reach: others can't reach the host at the address its record gives
 )
 
 const (
@@ -221,6 +222,10 @@ func newApp(ctx context.Context) *urfave.App {
 			Value:   host.PeerDeletesOwn.String(),
 			EnvVars: []string{envPeerDeletes},
 		},
+		&urfave.BoolFlag{
+			Name:  "check-reach",
+			Usage: "start, ask the first directory to dial this host back, say whether others can reach it, and stop",
+		},
 		cli.LogLevelFlag(envLogLevel),
 	)
 	return &urfave.App{
@@ -249,6 +254,7 @@ type config struct {
 	agent      string // smvs-agent's socket; "" to read the identity file
 	legacyData string // where an older version kept the store by default; "" with --data
 	logLevel   slog.Level
+	checkReach bool // check whether others can reach the host, and stop
 }
 
 // parseConfig checks the flags: any error is a usage error, and nothing
@@ -257,7 +263,7 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	if err := cli.CheckArgs(c, 0, 0); err != nil {
 		return nil, err
 	}
-	cfg := &config{agent: c.Path("agent"), host: host.Config{
+	cfg := &config{agent: c.Path("agent"), checkReach: c.Bool("check-reach"), host: host.Config{
 		Listen:      c.String("listen"),
 		Advertise:   c.String("advertise"),
 		PeerRate:    c.Float64("peer-rate"),
@@ -425,12 +431,31 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	}
 	fmt.Fprintf(c.App.Writer, "smvs-hostd: listening on %s id %s socket %s\n", h.Addr(), keys.Public(), h.Socket())
 
-	<-ctx.Done()
+	var reachErr error
+	if cfg.checkReach {
+		reachErr = checkReach(ctx, c, h)
+	} else {
+		<-ctx.Done()
+	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := h.Shutdown(stopCtx); err != nil {
 		log.Error("stopping", "err", err)
 		return cli.Errorf("stopping: %w", err)
+	}
+	return reachErr
+}
+
+// checkReach says on standard output whether others can reach h, and
+// returns an error with exitUnreachable if not.
+func checkReach(ctx context.Context, c *urfave.Context, h *host.Host) error {
+	r, err := h.CheckReach(ctx)
+	if err != nil {
+		return cli.Errorf("checking whether others can reach this host: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "smvs-hostd: %s\n", r)
+	if !r.Reachable || r.Elsewhere {
+		return cli.Errorf("others can't reach this host at the address its record gives").WithExitCode(exitUnreachable)
 	}
 	return nil
 }

@@ -395,7 +395,7 @@ func TestManPage(t *testing.T) {
 		Name:      "smvs-hostd.8",
 		App:       newApp(context.Background()),
 		FlagEnv:   true,
-		ExitCodes: []int{0, 1, 2, exitNameTaken, exitIdentityInUse, exitNoAgent},
+		ExitCodes: []int{0, 1, 2, exitNameTaken, exitIdentityInUse, exitNoAgent, exitUnreachable},
 	})
 }
 

@@ -23,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -321,4 +322,33 @@ func retryAfter(h string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// ReachResult is a directory's answer to a reach check (Reach).
+type ReachResult struct {
+	// Address is where the directory dialled: the address the request
+	// came from, with the port asked for.
+	Address string `json:"address"`
+	// Reachable says whether the handshake completed there, with the
+	// key asked for.
+	Reachable bool `json:"reachable"`
+	// Reason says why not, in the directory's words (printable: escaped
+	// for a terminal).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Reach asks the directory to dial this machine back on UDP port port and
+// complete a QUIC handshake with the host of key there: whether others
+// can reach the host (doc/DIRECTORY.md, POST /v1/reach).
+func (c *Client) Reach(ctx context.Context, key identity.PublicKey, port int) (*ReachResult, error) {
+	var answer ReachResult
+	body := map[string]any{"key": key.String(), "port": port}
+	if err := c.do(ctx, http.MethodPost, "/v1/reach", body, &answer); err != nil {
+		return nil, err
+	}
+	if _, err := netip.ParseAddrPort(answer.Address); err != nil {
+		return nil, fmt.Errorf("directory %s: %w: reach check address %q", c.base, ErrBadResponse, printable(answer.Address))
+	}
+	answer.Reason = printable(answer.Reason)
+	return &answer, nil
 }

@@ -305,3 +305,29 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestReach: the check's answer comes back with its reason made safe for a
+// terminal; an answer without an address is refused.
+func TestReach(t *testing.T) {
+	key := identity.PublicKey{}
+	var answer any
+	c := server(t, func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Key  string `json:"key"`
+			Port int    `json:"port"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.URL.Path != "/v1/reach" || body.Port != 7447 {
+			t.Errorf("%s %+v %v", r.URL.Path, body, err)
+		}
+		writeJSON(w, 200, answer)
+	})
+	answer = map[string]any{"address": "192.0.2.7:7447", "reachable": false, "reason": "no\x1b[31m answer"}
+	res, err := c.Reach(context.Background(), key, 7447)
+	if err != nil || res.Reachable || res.Address != "192.0.2.7:7447" || res.Reason != "no?[31m answer" {
+		t.Errorf("Reach: %+v, %v", res, err)
+	}
+	answer = map[string]any{"reachable": true}
+	if _, err := c.Reach(context.Background(), key, 7447); !errors.Is(err, ErrBadResponse) {
+		t.Errorf("an answer without an address: %v", err)
+	}
+}

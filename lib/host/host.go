@@ -547,6 +547,9 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.bg.Go(h.sweeper)
 	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
 		"outbox", len(pending), "directories", len(cfg.Directories))
+	if class, level := addressClass(h.advertise()); class != "" {
+		h.log.Log(ctx, level, "others may not reach this host: the record gives "+class, "advertise", h.advertise())
+	}
 	return h, nil
 }
 

@@ -128,6 +128,13 @@ delivered() {
 	netlab_dird dird
 	use_dird
 	ALICE=$(user alice) BOB=$(user bob)
+	# Each host asks the directory whether others reach it: alice's does,
+	# bob's record gives a private address and nothing answers at the NAT.
+	run -0 --separate-stderr netlab_exec A env SMVS_HOME="$(user_home alice)" smvs-hostd --check-reach --listen "$NETLAB_A_ADDR:0" --name alice
+	assert_matches "$output" "smvs-hostd: others can reach this host at $NETLAB_A_ADDR:[0-9]+\$"
+	run -8 --separate-stderr netlab_exec B env SMVS_HOME="$(user_home bob)" smvs-hostd --check-reach --listen "$NETLAB_B_ADDR:0" --name bob
+	assert_matches "$output" "smvs-hostd: others can't reach this host: a handshake at $NETLAB_R_PUBLIC:[0-9]+ found no answer within 5s; its record gives $NETLAB_B_ADDR:[0-9]+, a private address"
+	assert_contains "$(cat "$(user_home bob)/hostd.out.log" 2>/dev/null; echo "$stderr")" "others may not reach this host: the record gives a private address"
 	netlab_host A alice
 	netlab_host B bob
 	BOB_PID=$HOST_PID BOB_ADDR=$HOST_ADDR

@@ -59,6 +59,10 @@ type Options struct {
 	// It tells whoever reads the logs who looked up whom: leave it off
 	// unless the operator asks for it.
 	AccessLog bool
+	// ReachCheck answers reach checks (POST /v1/reach): the directory
+	// dials the asking host back, at the address its request came from
+	// and the port it names, and says whether the handshake completed.
+	ReachCheck bool
 }
 
 // Handler is the directory's http.Handler. It is safe for concurrent use.
@@ -67,6 +71,7 @@ type Handler struct {
 	log    *slog.Logger
 	opts   Options
 	limits *limiter // nil if there is no rate limit
+	prober *prober  // nil without Options.ReachCheck
 	mux    *http.ServeMux
 }
 
@@ -79,6 +84,13 @@ func New(d *directory.Directory, opts Options) *Handler {
 	if opts.Rate > 0 {
 		h.limits = newLimiter(opts.Rate, max(opts.Burst, 1), maxClients)
 	}
+	if opts.ReachCheck {
+		p, err := newProber()
+		if err != nil {
+			panic(err) // a key from crypto/rand
+		}
+		h.prober = p
+	}
 	for _, route := range []struct {
 		method, path string
 		handle       http.HandlerFunc
@@ -87,6 +99,7 @@ func New(d *directory.Directory, opts Options) *Handler {
 		{http.MethodGet, "/v1/records/name/{name}", h.lookupName},
 		{http.MethodGet, "/v1/records/key/{key}", h.lookupKey},
 		{http.MethodPost, "/v1/remove", h.remove},
+		{http.MethodPost, "/v1/reach", h.reach},
 		{http.MethodGet, "/healthz", h.health},
 	} {
 		h.mux.HandleFunc(route.method+" "+route.path, route.handle)
