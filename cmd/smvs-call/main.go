@@ -116,6 +116,7 @@ func newApp(ctx context.Context, io stdio) *urfave.App {
 			&urfave.StringSliceFlag{Name: "turn", Usage: "relay through the TURN server at `URL` (turn:HOST:PORT?transport=udp) when no direct path works (repeatable)"},
 			&urfave.PathFlag{Name: "turn-credentials", Usage: "read the TURN user and password from `FILE`, one line USER:PASSWORD, not readable by others", TakesFile: true},
 			&urfave.BoolFlag{Name: "relay-only", Usage: "connect only through the TURN relay: the peer never learns this device's addresses"},
+			&urfave.BoolFlag{Name: "no-peer-stun", Usage: "with --answer: don't ask the STUN servers the caller names for this device's public address"},
 			&urfave.StringSliceFlag{Name: "local-address", Usage: "offer only this device's `ADDRESS` for direct connections (repeatable; default: every address)", EnvVars: []string{"SMVS_LOCAL_ADDRESS"}},
 			&urfave.BoolFlag{Name: "stats", Usage: "print the call's round-trip time, loss, jitter, bitrates and frame rates once a second"},
 			&urfave.StringFlag{Name: "log-level", Usage: "log at `LEVEL` on standard error: debug (every signal and ICE candidate), info, warn or error", Value: "warn"},
@@ -156,6 +157,7 @@ type options struct {
 	stun, turn  []string
 	turnFile    string
 	relayOnly   bool
+	noPeerSTUN  bool
 	live        bool
 	local       []net.IP
 	stats       bool
@@ -181,6 +183,7 @@ func parseOptions(c *urfave.Context) (*options, error) {
 		turn:        c.StringSlice("turn"),
 		turnFile:    c.Path("turn-credentials"),
 		relayOnly:   c.Bool("relay-only"),
+		noPeerSTUN:  c.Bool("no-peer-stun"),
 		live:        c.Bool("live"),
 		stats:       c.Bool("stats"),
 	}
@@ -202,8 +205,8 @@ func parseOptions(c *urfave.Context) (*options, error) {
 	switch {
 	case !o.answer && strings.TrimSpace(o.peer) == "":
 		return nil, cli.UsageErrorf(c, "the peer is empty")
-	case !o.answer && (c.IsSet("from") || o.yes || c.IsSet("timeout")):
-		return nil, cli.UsageErrorf(c, "--from, --yes and --timeout are for answering: give --answer, or leave them out")
+	case !o.answer && (c.IsSet("from") || o.yes || c.IsSet("timeout") || o.noPeerSTUN):
+		return nil, cli.UsageErrorf(c, "--from, --yes, --timeout and --no-peer-stun are for answering: give --answer, or leave them out")
 	case o.answer && c.IsSet("ring-timeout"):
 		return nil, cli.UsageErrorf(c, "--ring-timeout is for placing a call; --timeout says how long --answer waits")
 	case c.IsSet("timeout") && o.timeout <= 0:

@@ -102,11 +102,12 @@ func captureErr(err error) error {
 func (s *session) config(in *inputs) (call.Config, error) {
 	o := s.o
 	cfg := call.Config{
-		Video:       in.video,
-		Audio:       in.audio,
-		RelayOnly:   o.relayOnly,
-		RingTimeout: o.ringTimeout,
-		Log:         s.log,
+		Video:          in.video,
+		Audio:          in.audio,
+		RelayOnly:      o.relayOnly,
+		IgnorePeerSTUN: o.noPeerSTUN,
+		RingTimeout:    o.ringTimeout,
+		Log:            s.log,
 	}
 	if !o.sendOnly {
 		stdout := s.io.stdout

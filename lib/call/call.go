@@ -24,6 +24,10 @@
 //   - With Config.RelayOnly no host or server-reflexive candidate leaves this
 //     device, neither in the SDP nor trickled, so the peer learns only the
 //     TURN relay's address.
+//   - A caller's offer names the addresses of its STUN and TURN servers, never
+//     their credentials; a callee that is not RelayOnly asks them for its
+//     public address (unless IgnorePeerSTUN), so a relay-only caller reaches
+//     a callee behind a NAT that has nothing configured.
 //   - The Writers get whole frames in order, starting with a keyframe, and
 //     are closed after the last one when the call ends.
 //   - Every way a call ends is an error errors.Is tells apart (ErrHungUp,
@@ -38,6 +42,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,6 +72,10 @@ type Config struct {
 	// RelayOnly gathers and sends relay candidates only, so the peer never
 	// learns this device's addresses.
 	RelayOnly bool
+	// IgnorePeerSTUN keeps a callee from asking the STUN servers the
+	// caller's offer names for its public address (see stunhint.go); a
+	// callee with RelayOnly never asks them.
+	IgnorePeerSTUN bool
 
 	RingTimeout       time.Duration // caller: how long to wait for an answer (default 30s)
 	ConnectTimeout    time.Duration // from the answer to a verified connection (default 20s)
@@ -117,6 +127,7 @@ type Call struct {
 	log     *slog.Logger
 	pc      *webrtc.PeerConnection
 	started time.Time
+	hints   []netip.AddrPort // caller: the STUN servers its offer names
 
 	// ctx lives as long as the call: signalling, senders, timers.
 	ctx    context.Context
@@ -171,6 +182,7 @@ func Dial(ctx context.Context, sig Signaller, cfg Config) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.hints = stunHints(ctx, cfg.ICEServers)
 	if err := c.addTransceivers(); err != nil {
 		c.abort()
 		return nil, err
@@ -212,6 +224,16 @@ func Dial(ctx context.Context, sig Signaller, cfg Config) (*Call, error) {
 func Accept(ctx context.Context, sig Signaller, offer *wire.CallSignal, cfg Config) (*Call, error) {
 	if offer.Type != wire.SignalOffer || len(offer.CallID) != wire.CallIDSize || offer.SDP == "" {
 		return nil, fmt.Errorf("call: accepting a %s signal: not an offer with a call id and SDP", offer.Type)
+	}
+	// The STUN servers the caller names, from an offer its device signed
+	// (else acceptOffer below ends the call before anything is gathered).
+	if CheckOffer(offer, cfg.Device, cfg.Peer) == nil {
+		if peer := peerSTUNServers(cfg, offer.SDP); peer != nil {
+			cfg.ICEServers = append(slices.Clip(cfg.ICEServers), peer...)
+			if cfg.Log != nil {
+				cfg.Log.Debug("asking the STUN servers the caller named for this device's public address", "servers", peer[0].URLs)
+			}
+		}
 	}
 	c, err := newCall(ctx, sig, cfg, offer.CallID, "callee")
 	if err != nil {

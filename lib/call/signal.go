@@ -43,6 +43,9 @@ func (c *Call) queueDescription(t wire.SignalType) {
 	if c.cfg.RelayOnly {
 		sdp = relayOnlySDP(sdp)
 	}
+	if t == wire.SignalOffer {
+		sdp = withSTUNHints(sdp, c.hints)
+	}
 	c.queue(&wire.CallSignal{Type: t, SDP: sdp})
 	c.outMu.Lock()
 	c.outReady = true

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -161,6 +162,12 @@ func makeVectors(t *testing.T) map[string][]byte {
 	callSignal := (&wire.CallSignal{
 		CallID: []byte("0123456789abcdef"), Type: wire.SignalOffer, SDP: vectorSDP,
 	}).Encode()
+	// The same offer naming a STUN server the callee may ask for its
+	// public address (PROTOCOL.md 21.10), at the session level.
+	callOfferSTUN := (&wire.CallSignal{
+		CallID: []byte("0123456789abcdef"), Type: wire.SignalOffer,
+		SDP: strings.Replace(vectorSDP, "t=0 0\r\n", "t=0 0\r\na=smvs-stun:192.0.2.1:3478\r\n", 1),
+	}).Encode()
 	callMessage, err := wire.SignMessage(alice.Signer(), &wire.Message{
 		Sender: alice.Public().Bytes(), Recipient: bob.Public().Bytes(), KEMKeyID: kem.Public().ID,
 		ID: bytes.Repeat([]byte{0xca}, wire.MessageIDSize), Sent: vectorTime.UnixMilli(), Kind: wire.KindCall,
@@ -211,15 +218,16 @@ func makeVectors(t *testing.T) map[string][]byte {
 	}
 
 	return map[string][]byte{
-		"delete.cbor":         deleteBody,
-		"delete-message.cbor": deleteMessage,
-		"delete-request.cbor": deleteRequest.Bytes()[wire.FrameHeaderSize:],
-		"deleted-event.cbor":  deletedEvent.Bytes()[wire.FrameHeaderSize:],
-		"transcript.txt":      transcript,
-		"stranger-event.cbor": strangerEvent.Bytes()[wire.FrameHeaderSize:],
-		"call-signal.cbor":    callSignal,
-		"call-message.cbor":   callMessage,
-		"host-request.cbor":   hostRequest,
+		"delete.cbor":          deleteBody,
+		"delete-message.cbor":  deleteMessage,
+		"delete-request.cbor":  deleteRequest.Bytes()[wire.FrameHeaderSize:],
+		"deleted-event.cbor":   deletedEvent.Bytes()[wire.FrameHeaderSize:],
+		"transcript.txt":       transcript,
+		"stranger-event.cbor":  strangerEvent.Bytes()[wire.FrameHeaderSize:],
+		"call-signal.cbor":     callSignal,
+		"call-message.cbor":    callMessage,
+		"call-offer-stun.cbor": callOfferSTUN,
+		"host-request.cbor":    hostRequest,
 		"host-request-after.cbor": (&wire.HostRequest{
 			Op: wire.OpDeliver, Envelope: sealed.Envelope, After: bytes.Repeat([]byte{0xaf}, wire.MessageIDSize),
 		}).Encode(),
@@ -322,6 +330,11 @@ func TestVectors(t *testing.T) {
 	cs, err := wire.DecodeCallSignal(got["call-signal.cbor"])
 	if err != nil || cs.Type != wire.SignalOffer || cs.SDP != vectorSDP {
 		t.Fatalf("the call signal vector: %+v, %v", cs, err)
+	}
+	cos, err := wire.DecodeCallSignal(got["call-offer-stun.cbor"])
+	if err != nil || cos.Type != wire.SignalOffer || !bytes.Equal(cos.CallID, cs.CallID) ||
+		cos.SDP != strings.Replace(vectorSDP, "t=0 0\r\n", "t=0 0\r\na=smvs-stun:192.0.2.1:3478\r\n", 1) {
+		t.Fatalf("the call offer vector naming a STUN server: %+v, %v", cos, err)
 	}
 	cm, err := wire.VerifyMessage(got["call-message.cbor"])
 	if err != nil || cm.Kind != wire.KindCall || len(cm.Chain) != 0 || !bytes.Equal(cm.Body, got["call-signal.cbor"]) ||
