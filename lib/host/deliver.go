@@ -389,8 +389,10 @@ func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	q.flying[o.Seq].cancel()
-	delete(q.flying, o.Seq)
+	if f, ok := q.flying[o.Seq]; ok {
+		f.cancel()
+		delete(q.flying, o.Seq)
+	}
 	switch result {
 	case delivered:
 		q.failures, q.retryAt = 0, time.Time{}
