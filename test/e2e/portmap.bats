@@ -1,0 +1,177 @@
+# Port mapping (issue 14): B behind R's NAT asks R for a mapping by
+# NAT-PMP or PCP with lib/portmap (tools/portmapcheck), R's gateway
+# (tools/natpmpd) makes it with iptables rules, and A reaches B at R's
+# public address through it, until the mapping is deleted or expires. The
+# lab is netlab.bash's; the public address is a private one there, hence
+# --allow-private. Each test prints what it measured on fd 3.
+
+setup_file() {
+	load netlab
+	[ "$(id -u)" = 0 ] || {
+		echo "portmap.bats makes network namespaces: run it as root (make test does, on CI)" >&3
+		return 1
+	}
+	netlab_build
+	local tool
+	for tool in udpprobe natpmpd portmapcheck; do
+		go build -o "$BATS_FILE_TMPDIR/$tool" "$BATS_TEST_DIRNAME/tools/$tool"
+	done
+}
+
+setup() {
+	load helpers
+	load netlab
+	DAEMONS=()
+	TOOLS=$BATS_FILE_TMPDIR
+	netlab_up
+	netlab_nat on
+}
+
+teardown() {
+	netlab_down
+	stop_daemons
+}
+
+# start_natpmpd [FLAG...] starts natpmpd in R, on R's private address:
+# GATEWAY_PID, GATEWAY_OUT (its output: a line for each mapping).
+start_natpmpd() {
+	GATEWAY_OUT=$BATS_TEST_TMPDIR/natpmpd.out
+	RUN_IN=$NETLAB_R run_in "$TOOLS/natpmpd" --listen "$NETLAB_R_PRIVATE:5351" --public "$NETLAB_R_PUBLIC" --wan to-a "$@" \
+		>"$GATEWAY_OUT" 2>"$GATEWAY_OUT.log" 3>&- &
+	GATEWAY_PID=$!
+	DAEMONS+=("$GATEWAY_PID")
+	wait_for_line "$GATEWAY_OUT" "$GATEWAY_PID" natpmpd
+}
+
+# start_portmapcheck [FLAG...] maps port 7000 of B at the default route's
+# gateway, R: CHECK_PID, CHECK_OUT, and PUBLIC and PROTOCOL as it says.
+start_portmapcheck() {
+	CHECK_OUT=$BATS_TEST_TMPDIR/portmapcheck.out
+	RUN_IN=$NETLAB_B run_in "$TOOLS/portmapcheck" --port 7000 --allow-private "$@" \
+		>"$CHECK_OUT" 2>"$CHECK_OUT.log" 3>&- &
+	CHECK_PID=$!
+	DAEMONS+=("$CHECK_PID")
+	wait_for_line "$CHECK_OUT" "$CHECK_PID" portmapcheck
+	local by
+	read -r _ _ PUBLIC by PROTOCOL <"$CHECK_OUT"
+	[ "$by" = by ] || fail "portmapcheck said: $(cat "$CHECK_OUT")"
+	printf '# B mapped: %s\n' "$(head -n 1 "$CHECK_OUT")" >&3
+}
+
+# stop_portmapcheck ends portmapcheck as a host that stops: it deletes the
+# mapping.
+stop_portmapcheck() {
+	kill -TERM "$CHECK_PID"
+	wait_gone 5 "$CHECK_PID" || fail "portmapcheck still runs 5 s after SIGTERM"
+	wait "$CHECK_PID" || fail "portmapcheck failed: $(cat "$CHECK_OUT.log")"
+	assert_equal "$(tail -n 1 "$CHECK_OUT")" "portmapcheck: deleted"
+}
+
+# echo_in NS ADDR starts udpprobe's echo in namespace NS on ADDR.
+echo_in() {
+	local out=$BATS_TEST_TMPDIR/echo-$1.out
+	RUN_IN=$(_netlab_ns "$1") run_in "$TOOLS/udpprobe" echo --listen "$2" >"$out" 2>"$out.log" 3>&- &
+	DAEMONS+=($!)
+	wait_for_line "$out" "${DAEMONS[-1]}" "udpprobe echo in $1"
+}
+
+# probe NS ADDR [FLAG...] sends probes from namespace NS to the echo at
+# ADDR and sets PROBED to what udpprobe measured.
+probe() {
+	local ns=$1 to=$2
+	shift 2
+	PROBED=$(netlab_exec "$ns" "$TOOLS/udpprobe" send --to "$to" "$@") || fail "udpprobe send from $ns: $PROBED"
+	printf '# %s to %s: %s\n' "$ns" "$to" "$PROBED" >&3
+}
+
+# received prints how many probes came back in the last probe.
+received() {
+	jq -r .received <<<"$PROBED"
+}
+
+# reaches ADDR succeeds if 50 probes from A to ADDR all come back.
+reaches() {
+	probe A "$1" --count 50 --rate 500 --linger 300ms
+	[ "$(received)" = 50 ]
+}
+
+# unreachable ADDR succeeds if none of 50 probes from A to ADDR comes back.
+unreachable() {
+	probe A "$1" --count 50 --rate 500 --linger 300ms
+	[ "$(received)" = 0 ]
+}
+
+# has_lines N TEXT FILE succeeds if at least N lines of FILE hold TEXT.
+has_lines() {
+	[ "$(grep -cF "$2" "$3")" -ge "$1" ]
+}
+
+# rules prints natpmpd's iptables rules in R.
+rules() {
+	netlab_exec R iptables-save | grep natpmpd || true
+}
+
+@test "B maps a port by NAT-PMP: A reaches B at R's public address until B deletes the mapping" {
+	start_natpmpd
+	echo_in B "$NETLAB_B_ADDR:7000"
+	unreachable "$NETLAB_R_PUBLIC:7000" || fail "A reached B through the NAT before any mapping: $PROBED"
+
+	start_portmapcheck
+	# lib/portmap asked by PCP first; natpmpd speaks only NAT-PMP.
+	assert_equal "$PUBLIC $PROTOCOL" "$NETLAB_R_PUBLIC:7000 NAT-PMP"
+	assert_contains "$(cat "$GATEWAY_OUT")" "natpmpd: map $NETLAB_R_PUBLIC:7000 to $NETLAB_B_ADDR:7000 for 3600s by NAT-PMP"
+
+	probe A "$PUBLIC" --count 500 --rate 1000
+	assert_equal "$(received)" 500
+	# The mapping changes only the destination: B sees A's own address.
+	assert_matches "$(jq -r '.seen_as[]' <<<"$PROBED")" "^$NETLAB_A_ADDR:[0-9]+\$"
+
+	stop_portmapcheck
+	assert_contains "$(cat "$GATEWAY_OUT")" "natpmpd: unmap $NETLAB_R_PUBLIC:7000 (deleted)"
+	assert_equal "$(rules)" ""
+	unreachable "$PUBLIC" || fail "A still reaches B after the mapping was deleted: $PROBED"
+}
+
+@test "B maps a port by PCP where R speaks it" {
+	start_natpmpd --pcp
+	echo_in B "$NETLAB_B_ADDR:7000"
+	start_portmapcheck --lifetime 10m
+	assert_equal "$PUBLIC $PROTOCOL" "$NETLAB_R_PUBLIC:7000 PCP"
+	assert_contains "$(cat "$GATEWAY_OUT")" "natpmpd: map $NETLAB_R_PUBLIC:7000 to $NETLAB_B_ADDR:7000 for 600s by PCP"
+	reaches "$PUBLIC" || fail "A can't reach B through the mapping: $PROBED"
+
+	stop_portmapcheck
+	assert_contains "$(cat "$GATEWAY_OUT")" "natpmpd: unmap $NETLAB_R_PUBLIC:7000 (deleted)"
+	unreachable "$PUBLIC" || fail "A still reaches B after the mapping was deleted: $PROBED"
+}
+
+@test "a mapping renewed outlives its lifetime; one left behind by a killed host expires" {
+	start_natpmpd --max-lifetime 2s
+	echo_in B "$NETLAB_B_ADDR:7000"
+	start_portmapcheck
+	# Granted 2 s, renewed every second: after 4 s, still there.
+	sleep 4
+	local renewed
+	renewed=$(grep -cF "natpmpd: renew $NETLAB_R_PUBLIC:7000 for 2s" "$GATEWAY_OUT" || true)
+	echo "# renewals in 4 s: $renewed" >&3
+	[ "$renewed" -ge 3 ] || fail "$renewed renewals in 4 s of a mapping granted 2 s: $(cat "$GATEWAY_OUT")"
+	reaches "$PUBLIC" || fail "A can't reach B through the renewed mapping: $PROBED"
+
+	kill -KILL "$CHECK_PID"
+	eventually 5 has_lines 1 "natpmpd: unmap $NETLAB_R_PUBLIC:7000 (expired)" "$GATEWAY_OUT"
+	assert_equal "$(rules)" ""
+	unreachable "$PUBLIC" || fail "A still reaches B after the mapping expired: $PROBED"
+}
+
+@test "a gateway that restarts forgets the mapping, and B makes it again within seconds" {
+	start_natpmpd --max-lifetime 4s
+	echo_in B "$NETLAB_B_ADDR:7000"
+	start_portmapcheck
+	# Renewals every 2 s for 5 s: an epoch the restart visibly takes back.
+	sleep 5
+	kill -HUP "$GATEWAY_PID"
+	eventually 5 has_lines 1 "natpmpd: unmap $NETLAB_R_PUBLIC:7000 (restart)" "$GATEWAY_OUT"
+	eventually 5 has_lines 2 "natpmpd: map $NETLAB_R_PUBLIC:7000 " "$GATEWAY_OUT"
+	reaches "$PUBLIC" || fail "A can't reach B through the mapping made again: $PROBED"
+	assert_contains "$(cat "$CHECK_OUT.log")" "the gateway lost its mappings"
+}
