@@ -44,6 +44,7 @@ const (
 	envPeerBurst   = "SMVS_HOSTD_PEER_BURST"
 	envPeerStreams = "SMVS_HOSTD_PEER_STREAMS"
 	envPeerDeletes = "SMVS_HOSTD_PEER_DELETES"
+	envPortMapping = "SMVS_HOSTD_PORT_MAPPING"
 	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
@@ -222,6 +223,13 @@ func newApp(ctx context.Context) *urfave.App {
 			Value:   host.PeerDeletesOwn.String(),
 			EnvVars: []string{envPeerDeletes},
 		},
+		&urfave.StringFlag{
+			Name: "port-mapping",
+			Usage: "`MODE` auto asks the router to forward the port (PCP, NAT-PMP) when listening beyond loopback " +
+				"without --advertise, and publishes its public address; off never asks; any-address also publishes a private one",
+			Value:   host.PortMapAuto.String(),
+			EnvVars: []string{envPortMapping},
+		},
 		&urfave.BoolFlag{
 			Name:  "check-reach",
 			Usage: "start, ask the first directory to dial this host back, say whether others can reach it, and stop",
@@ -331,6 +339,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	}
 	if h.PeerDeletes, err = host.ParsePeerDeletes(c.String("peer-deletes")); err != nil {
 		return nil, cli.UsageErrorf(c, "--peer-deletes: %w", err)
+	}
+	if h.PortMapping, err = host.ParsePortMapping(c.String("port-mapping")); err != nil {
+		return nil, cli.UsageErrorf(c, "--port-mapping: %w", err)
 	}
 	if cfg.logLevel, err = cli.LogLevel(c); err != nil {
 		return nil, err

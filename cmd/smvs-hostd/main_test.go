@@ -314,6 +314,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--stranger-quota", "lots"}, `invalid --stranger-quota "lots"`},
 		{[]string{"--stranger-key-quota", "-5"}, `invalid --stranger-key-quota "-5"`},
 		{[]string{"--peer-deletes", "some"}, `--peer-deletes: unknown policy "some" for peers' deletions: want own or none`},
+		{[]string{"--port-mapping", "upnp"}, `--port-mapping: unknown port mapping "upnp": want auto, off or any-address`},
 		{[]string{"--log-level", "loud"}, `invalid --log-level "loud"`},
 		{[]string{"--dir-pin", "sha256//x"}, "--dir-pin given without --dir"},
 		{[]string{"--passphrase-fd", "3", "--passphrase-file", "f"}, "--passphrase-fd and --passphrase-file both given"},

@@ -100,6 +100,7 @@ import (
 	"smvs/lib/dirclient"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
+	"smvs/lib/portmap"
 	"smvs/lib/store"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -191,6 +192,9 @@ type Config struct {
 	// in the record (default: Listen as bound).
 	Listen    string
 	Advertise string
+	// PortMapping says whether to ask the router to forward the port
+	// (default PortMapAuto).
+	PortMapping PortMapping
 	// Name is the name to publish the record under (default: the name of
 	// the record the directories serve now).
 	Name        string
@@ -369,6 +373,8 @@ type Host struct {
 
 	busyLogged atomic.Int64 // Unix nanoseconds of the last busy refusal logged
 
+	portMap *portmap.Mapping // the router's forward of the port; nil if none
+
 	ctx    context.Context // canceled when Shutdown begins
 	cancel context.CancelFunc
 	// lookupCtx bounds look-ups, which the last receipts of a stop still
@@ -522,6 +528,8 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	undo = append(undo, func() { h.ln.Close() })
 
+	h.mapPort(ctx)
+	undo = append(undo, func() { h.closePortMap() })
 	pctx, pcancel := context.WithTimeout(ctx, startPublishTimeout)
 	_, err = h.refreshRecord(pctx, publishRequest{})
 	pcancel()
@@ -662,6 +670,7 @@ func (h *Host) shutdown(ctx context.Context) error {
 	h.lookupCancel()
 	h.out.stop()
 	h.pool.Close()
+	h.closePortMap()
 	h.bg.Wait()
 	if err := h.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))

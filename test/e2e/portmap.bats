@@ -175,3 +175,38 @@ rules() {
 	reaches "$PUBLIC" || fail "A can't reach B through the mapping made again: $PROBED"
 	assert_contains "$(cat "$CHECK_OUT.log")" "the gateway lost its mappings"
 }
+
+# status_of USER TEXT prints the status of USER's outgoing message TEXT.
+status_of() {
+	as_user "$1" smvs-recv --json | jq -r --arg t "$2" 'select(.event == "message" and .direction == "out" and .text == $t) | .status'
+}
+
+delivered() {
+	[ "$(status_of "$1" "$2")" = delivered ]
+}
+
+@test "smvs-hostd behind the NAT maps its port, says others reach it, publishes the router's address, and is written to first; it deletes the mapping when it stops" {
+	smvs_setup
+	start_natpmpd
+	netlab_dird dird
+	use_dird
+	ALICE=$(user alice) BOB=$(user bob)
+	# The lab's public side has a private address: any-address publishes it.
+	run -0 --separate-stderr netlab_exec B env SMVS_HOME="$(user_home bob)" smvs-hostd --check-reach --listen "$NETLAB_B_ADDR:0" \
+		--name bob --port-mapping any-address
+	assert_matches "$output" "smvs-hostd: others can reach this host at $NETLAB_R_PUBLIC:[0-9]+\$"
+	assert_contains "$stderr" "the router forwards a port to this host"
+	eventually 10 grep -q "natpmpd: unmap .* (deleted)" "$GATEWAY_OUT"
+
+	netlab_host B bob --port-mapping any-address
+	BOB_PID=$HOST_PID
+	netlab_host A alice
+	run -0 --separate-stderr netlab_exec A env SMVS_HOME="$(user_home alice)" smvs-register lookup bob
+	assert_matches "$output" "host: +$NETLAB_R_PUBLIC:[0-9]+"
+	# bob's host never wrote to alice's: she reaches it through the mapping.
+	run -0 as_user alice smvs-send bob <<<"through the router's forward"
+	eventually 20 delivered alice "through the router's forward"
+	kill -TERM "$BOB_PID"
+	wait "$BOB_PID" 2>/dev/null || true
+	eventually 10 bash -c "[ \$(grep -c 'natpmpd: unmap .* (deleted)' '$GATEWAY_OUT') -ge 2 ]"
+}
