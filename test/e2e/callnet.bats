@@ -11,7 +11,7 @@ setup_file() {
 	}
 	netlab_build
 	local dir=$BATS_FILE_TMPDIR
-	go build -o "$dir/turnserver" ./test/e2e/tools/turnserver
+	(cd "$BATS_TEST_DIRNAME" && go build -o "$dir/turnserver" ./tools/turnserver)
 	# Ten seconds of 640x360 VP8 at 30 frames a second, a keyframe a second.
 	ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc=size=640x360:rate=30 -t 10 \
 		-c:v libvpx -b:v 1M -g 30 -deadline realtime -f ivf "$dir/vp8.ivf"
