@@ -42,12 +42,7 @@ teardown() {
 # starts the directory and both hosts, and pins alice's record in bob's
 # contacts.
 lab() {
-	netlab_up "$@"
-	netlab_dird dird
-	use_dird
-	ALICE=$(user alice) BOB=$(user bob)
-	netlab_host A alice
-	netlab_host B bob
+	netlab_world "$@"
 	# The directory is in A: only the lab's namespaces reach it.
 	run -0 netlab_exec B env SMVS_HOME="$(user_home bob)" smvs-register lookup alice
 }

@@ -145,6 +145,21 @@ netlab_host() {
 	RUN_IN=$ns RUN_ADDR=$addr start_host "$@"
 }
 
+# netlab_world [NETIMPAIR_FLAG...] brings the lab up with the path's
+# impairment (netlab_up), starts the directory in A (netlab_dird) and the
+# hosts of users alice in A and bob in B, and sets ALICE, BOB (their ids),
+# ALICE_ADDR, ALICE_PID, BOB_ADDR and BOB_PID, as alice_and_bob does.
+netlab_world() {
+	netlab_up "$@" || return
+	netlab_dird dird
+	use_dird
+	ALICE=$(user alice) BOB=$(user bob)
+	netlab_host A alice
+	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
+	netlab_host B bob
+	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
+}
+
 # netlab_nat on|off puts B behind a NAT in R, or takes the NAT away: B's
 # packets leave toward A from $NETLAB_R_PUBLIC (as MASQUERADE would: Linux
 # keeps the source port when it is free), and from A's side only replies

@@ -23,20 +23,6 @@ teardown() {
 	stop_daemons
 }
 
-# lab [NETIMPAIR_FLAG...] brings the lab up with the path's impairment and
-# starts the directory and both hosts: ALICE, BOB, ALICE_ADDR, BOB_ADDR,
-# ALICE_PID, BOB_PID as alice_and_bob sets them.
-lab() {
-	netlab_up "$@"
-	netlab_dird dird
-	use_dird
-	ALICE=$(user alice) BOB=$(user bob)
-	netlab_host A alice
-	ALICE_ADDR=$HOST_ADDR ALICE_PID=$HOST_PID
-	netlab_host B bob
-	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
-}
-
 # texts USER prints the text of every message USER's host holds from a
 # peer, in the order it holds them.
 texts() {
@@ -60,7 +46,7 @@ same_lines() {
 }
 
 @test "500 messages over a path with 50 ± 10 ms delay, 5% loss, 5% reordering and 1% duplication arrive once each, in the order sent" {
-	lab --delay 50ms --jitter 10ms --loss 5 --reorder 5 --duplicate 1
+	netlab_world --delay 50ms --jitter 10ms --loss 5 --reorder 5 --duplicate 1
 	seq 500 | sed 's/^/burst /' >"$BATS_TEST_TMPDIR/lines"
 	start=$SECONDS
 	run -0 as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines"
@@ -71,7 +57,7 @@ same_lines() {
 }
 
 @test "bob's host killed with deliveries in flight and restarted at once: they arrive within 5 s, once each and in order" {
-	lab --delay 50ms --jitter 10ms
+	netlab_world --delay 50ms --jitter 10ms
 	run -0 as_user alice smvs-send bob <<<"warm up"
 	eventually 20 count_in bob 1
 	seq 300 | sed 's/^/crash /' >"$BATS_TEST_TMPDIR/lines"
@@ -92,7 +78,7 @@ same_lines() {
 }
 
 @test "a 20 s partition during a 2,000-message stream: all arrive once each and in order, and the backlog moves within 2 s of the heal" {
-	lab --delay 20ms --jitter 5ms --loss 1
+	netlab_world --delay 20ms --jitter 5ms --loss 1
 	seq 2000 | sed 's/^/stream /' >"$BATS_TEST_TMPDIR/lines"
 	as_user alice smvs-send -l bob <"$BATS_TEST_TMPDIR/lines" 3>&- &
 	sender=$!
