@@ -18,11 +18,12 @@ import (
 //
 // With Config.KeepAlive set, it also watches each connection (watch): one
 // on which nothing has arrived from the peer for silentAfter keep-alives
-// is replaced by a fresh one as soon as one completes its handshake, and
-// then closed, so that requests stuck on a broken path fail and can go
-// again at once, rather than waiting out QUIC's backed-off retransmissions
-// once the path heals; and one without a request for IdleTimeout is
-// closed, as the keep-alives would keep it open for good.
+// is handed out no more, and closed as soon as a fresh one completes its
+// handshake, or after replaceWait without one, so that requests stuck on
+// a broken path (or sent to a peer that is gone from that address) fail
+// and can go again at once, rather than waiting out QUIC's backed-off
+// retransmissions or its idle timeout; and one without a request for
+// IdleTimeout is closed, as the keep-alives would keep it open for good.
 type Pool struct {
 	cert tls.Certificate
 	cfg  Config
@@ -175,10 +176,12 @@ func (p *Pool) serve(conn *Conn) {
 }
 
 // silentAfter is how many keep-alive periods of silence from the peer make
-// a connection suspect, and watchEvery how often watch looks.
+// a connection suspect, watchEvery how often watch looks, and replaceWait
+// how long a suspect connection is kept while a fresh one is dialled.
 const (
 	silentAfter = 3
 	watchEvery  = trackEvery
+	replaceWait = 5 * time.Second
 )
 
 // watch looks after conn while it is open (see Pool).
@@ -203,29 +206,22 @@ func (p *Pool) watch(key poolKey, conn *Conn) {
 	}
 }
 
-// replace hands out no more of conn, which has gone silent, and dials its
-// peer again until a fresh connection is up, or conn is over (its idle
-// timeout) or the pool closed; then it closes conn: its requests fail
-// with ErrClosed, and their callers can send them again at once.
+// replace hands out no more of conn, which has gone silent, dials its
+// peer again, and closes conn once a fresh connection is up or replaceWait
+// has passed without one (the peer does not answer at that address: it
+// moved, or is down), or at once if the pool closed: conn's requests fail
+// with ErrClosed, and their callers can send them again at once, over the
+// new connection or to wherever the peer is now.
 func (p *Pool) replace(key poolKey, conn *Conn) {
 	p.forget(key, conn)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), replaceWait)
 	defer cancel()
 	context.AfterFunc(conn.ctx, cancel)
-	for ctx.Err() == nil {
-		fresh, err := p.Conn(ctx, key.addr, key.expect)
-		if err == nil && fresh != conn {
-			conn.CloseWithError(CodeNoError, "replaced: the path went silent")
-			return
-		}
-		if errors.Is(err, ErrClosed) && !errors.Is(err, ErrTimeout) {
-			return // the pool closed
-		}
-		select { // a dial that failed at once (a refusal) is not hurried
-		case <-ctx.Done():
-		case <-time.After(redialEvery):
-		}
+	reason := "replaced: the path went silent"
+	if _, err := p.Conn(ctx, key.addr, key.expect); err != nil {
+		reason = "the path went silent, and the peer does not answer at its address"
 	}
+	conn.CloseWithError(CodeNoError, reason)
 }
 
 // Request sends req to the peer at addr, which must present expect, over

@@ -215,3 +215,38 @@ func TestKeepAliveFindsRestartedPeer(t *testing.T) {
 		t.Fatal("the request still waits for the crashed peer's answer")
 	}
 }
+
+// TestPoolDropsConnectionToGonePeer: a request in flight to a peer that
+// crashed and did not come back at that address fails within replaceWait
+// of the silence, not at the idle timeout: its caller can look the peer up
+// again (it may have restarted elsewhere).
+func TestPoolDropsConnectionToGonePeer(t *testing.T) {
+	t.Parallel()
+	server := newIdentity(t)
+	took := make(chan struct{}, 1)
+	hang := RequestFunc(func(ctx context.Context, _ identity.PublicKey, _ []byte) ([]byte, error) {
+		took <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	l := listen(t, server, Config{}, hang)
+	p := newPool(t, Config{KeepAlive: 200 * time.Millisecond})
+	failed := make(chan error, 1)
+	go func() {
+		_, err := p.Request(testContext(t), l.Addr().String(), server.Public(), []byte("never answered"))
+		failed <- err
+	}()
+	<-took
+	l.tr.Close() // a crash, and nothing listens there again
+	l.udp.Close()
+	start := time.Now()
+	select {
+	case err := <-failed:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("the request: %v, want ErrClosed", err)
+		}
+		t.Logf("failed %v after the crash: %v", time.Since(start), err)
+	case <-time.After(testTimeout):
+		t.Fatal("the request still waits for the crashed peer")
+	}
+}
