@@ -176,13 +176,14 @@ func TestPoolClosesIdleConnection(t *testing.T) {
 	}
 }
 
-// TestKeepAliveFindsRestartedPeer: a request the peer took (its packets
-// all acknowledged) and never answered, because the peer crashed and came
-// back at once, fails within a few keep-alive periods: the restarted
-// peer's stateless reset answers the keep-alive. Without keep-alives
-// nothing is sent, and the request waits out the idle timeout.
-func TestKeepAliveFindsRestartedPeer(t *testing.T) {
-	t.Parallel()
+// crashWithRequestInFlight starts a listener whose handler takes a request
+// and never answers, sends it one through a pool with keep-alives, and
+// crashes the listener (no word to the peer) once the request is taken;
+// with restart, another listener with the same identity starts on the same
+// address at once. It returns the request's error and how long after the
+// crash it came, failing the test if none came within within.
+func crashWithRequestInFlight(t *testing.T, restart bool, within time.Duration) (time.Duration, error) {
+	t.Helper()
 	server := newIdentity(t)
 	took := make(chan struct{}, 1)
 	hang := RequestFunc(func(ctx context.Context, _ identity.PublicKey, _ []byte) ([]byte, error) {
@@ -193,27 +194,40 @@ func TestKeepAliveFindsRestartedPeer(t *testing.T) {
 	l := listen(t, server, Config{}, hang)
 	addr := l.Addr().String()
 	p := newPool(t, Config{KeepAlive: 200 * time.Millisecond})
-	ctx := testContext(t)
 	failed := make(chan error, 1)
 	go func() {
-		_, err := p.Request(ctx, addr, server.Public(), []byte("never answered"))
+		_, err := p.Request(testContext(t), addr, server.Public(), []byte("never answered"))
 		failed <- err
 	}()
 	<-took
 	time.Sleep(100 * time.Millisecond) // its packets acknowledged
-	l.tr.Close()                       // a crash: no word to the peer
+	l.tr.Close()
 	l.udp.Close()
-	listenAt(t, addr, server, Config{}, echo)
+	if restart {
+		listenAt(t, addr, server, Config{}, echo)
+	}
 	start := time.Now()
 	select {
 	case err := <-failed:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("the request: %v, want ErrClosed", err)
-		}
-		t.Logf("failed %v after the restart: %v", time.Since(start), err)
-	case <-time.After(testTimeout / 2):
+		return time.Since(start), err
+	case <-time.After(within):
 		t.Fatal("the request still waits for the crashed peer's answer")
+		return 0, nil
 	}
+}
+
+// TestKeepAliveFindsRestartedPeer: a request the peer took (its packets
+// all acknowledged) and never answered, because the peer crashed and came
+// back at once, fails within a few keep-alive periods: the restarted
+// peer's stateless reset answers the keep-alive. Without keep-alives
+// nothing is sent, and the request waits out the idle timeout.
+func TestKeepAliveFindsRestartedPeer(t *testing.T) {
+	t.Parallel()
+	after, err := crashWithRequestInFlight(t, true, testTimeout/2)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("the request: %v, want ErrClosed", err)
+	}
+	t.Logf("failed %v after the restart: %v", after, err)
 }
 
 // TestPoolDropsConnectionToGonePeer: a request in flight to a peer that
@@ -222,31 +236,9 @@ func TestKeepAliveFindsRestartedPeer(t *testing.T) {
 // again (it may have restarted elsewhere).
 func TestPoolDropsConnectionToGonePeer(t *testing.T) {
 	t.Parallel()
-	server := newIdentity(t)
-	took := make(chan struct{}, 1)
-	hang := RequestFunc(func(ctx context.Context, _ identity.PublicKey, _ []byte) ([]byte, error) {
-		took <- struct{}{}
-		<-ctx.Done()
-		return nil, ctx.Err()
-	})
-	l := listen(t, server, Config{}, hang)
-	p := newPool(t, Config{KeepAlive: 200 * time.Millisecond})
-	failed := make(chan error, 1)
-	go func() {
-		_, err := p.Request(testContext(t), l.Addr().String(), server.Public(), []byte("never answered"))
-		failed <- err
-	}()
-	<-took
-	l.tr.Close() // a crash, and nothing listens there again
-	l.udp.Close()
-	start := time.Now()
-	select {
-	case err := <-failed:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("the request: %v, want ErrClosed", err)
-		}
-		t.Logf("failed %v after the crash: %v", time.Since(start), err)
-	case <-time.After(testTimeout):
-		t.Fatal("the request still waits for the crashed peer")
+	after, err := crashWithRequestInFlight(t, false, testTimeout)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("the request: %v, want ErrClosed", err)
 	}
+	t.Logf("failed %v after the crash: %v", after, err)
 }

@@ -244,10 +244,6 @@ compare() {
 	[ "$ba_first" = 30 ] || fail "bob→alice: $ba_first frames of the first GOP's 30"
 }
 
-delivered() {
-	[ "$(as_user "$1" smvs-recv --json | jq -r --arg t "$2" 'select(.event == "message" and .direction == "out" and .text == $t) | .status')" = delivered ]
-}
-
 # sent_candidates NAME prints the candidates smvs-call NAME logged sending
 # (--log-level debug), one a line.
 sent_candidates() {
@@ -260,7 +256,7 @@ sent_candidates() {
 	# Bob's host connects out to alice's, which reaches his over that
 	# connection (his record gives his private address).
 	run -0 as_user bob smvs-send alice <<<"call me"
-	eventually 20 delivered bob "call me"
+	eventually 20 was_delivered bob "call me"
 
 	# Alice's TURN server is on the public side, in A.
 	ip netns exec "$NETLAB_A" "$MEDIA/turnserver" --listen "$NETLAB_A_ADDR:3478" --user smvs-e2e=s3cret-relay \

@@ -341,6 +341,18 @@ link_device() {
 	assert_contains "$output" "linked as $2 to $PAIR_ID at $PAIR_ADDR"
 }
 
+# out_status USER TEXT prints the delivery status of USER's outgoing
+# message TEXT (queued, sent, delivered...).
+out_status() {
+	as_user "$1" smvs-recv --json | jq -r --arg t "$2" 'select(.event == "message" and .direction == "out" and .text == $t) | .status'
+}
+
+# was_delivered USER TEXT succeeds once USER's outgoing message TEXT is
+# delivered.
+was_delivered() {
+	[ "$(out_status "$1" "$2")" = delivered ]
+}
+
 # eventually SECONDS COMMAND... runs COMMAND every 0.1 s until it succeeds,
 # failing the test after SECONDS.
 eventually() {

@@ -99,15 +99,6 @@ same_lines() {
 	same_lines "$BATS_TEST_TMPDIR/lines" "$BATS_TEST_TMPDIR/got"
 }
 
-# status_of USER TEXT prints the status of USER's outgoing message TEXT.
-status_of() {
-	as_user "$1" smvs-recv --json | jq -r --arg t "$2" 'select(.event == "message" and .direction == "out" and .text == $t) | .status'
-}
-
-delivered() {
-	[ "$(status_of "$1" "$2")" = delivered ]
-}
-
 @test "bob's host behind a NAT, no port forwarded: alice reaches him over the connection his host made, his receipts reach her, and what waited for him goes when he connects" {
 	netlab_up --delay 10ms
 	netlab_nat on
@@ -128,9 +119,9 @@ delivered() {
 	[[ $BOB_ADDR == "$NETLAB_B_ADDR":* ]] || fail "bob listens on $BOB_ADDR"
 
 	run -0 as_user bob smvs-send alice <<<"hello from behind the NAT"
-	eventually 20 delivered bob "hello from behind the NAT"
+	eventually 20 was_delivered bob "hello from behind the NAT"
 	run -0 as_user alice smvs-send bob <<<"hello back"
-	eventually 20 delivered alice "hello back"
+	eventually 20 was_delivered alice "hello back"
 	run -0 --separate-stderr as_user bob smvs-recv --from alice
 	assert_contains "$output" "hello back"
 
@@ -141,9 +132,9 @@ delivered() {
 	netlab_host B bob --listen "$BOB_ADDR"
 	run -0 as_user alice smvs-send bob <<<"while you were unreachable"
 	sleep 3
-	[ "$(status_of alice "while you were unreachable")" = sent ] || [ "$(status_of alice "while you were unreachable")" = queued ] ||
-		fail "status $(status_of alice "while you were unreachable"): a host behind a NAT was reached without connecting"
+	[ "$(out_status alice "while you were unreachable")" = sent ] || [ "$(out_status alice "while you were unreachable")" = queued ] ||
+		fail "status $(out_status alice "while you were unreachable"): a host behind a NAT was reached without connecting"
 	run -0 as_user bob smvs-send alice <<<"I am back"
-	eventually 20 delivered alice "while you were unreachable"
-	eventually 20 delivered bob "I am back"
+	eventually 20 was_delivered alice "while you were unreachable"
+	eventually 20 was_delivered bob "I am back"
 }

@@ -176,15 +176,6 @@ rules() {
 	assert_contains "$(cat "$CHECK_OUT.log")" "the gateway lost its mappings"
 }
 
-# status_of USER TEXT prints the status of USER's outgoing message TEXT.
-status_of() {
-	as_user "$1" smvs-recv --json | jq -r --arg t "$2" 'select(.event == "message" and .direction == "out" and .text == $t) | .status'
-}
-
-delivered() {
-	[ "$(status_of "$1" "$2")" = delivered ]
-}
-
 @test "smvs-hostd behind the NAT maps its port, says others reach it, publishes the router's address, and is written to first; it deletes the mapping when it stops" {
 	smvs_setup
 	start_natpmpd
@@ -205,7 +196,7 @@ delivered() {
 	assert_matches "$output" "host: +$NETLAB_R_PUBLIC:[0-9]+"
 	# bob's host never wrote to alice's: she reaches it through the mapping.
 	run -0 as_user alice smvs-send bob <<<"through the router's forward"
-	eventually 20 delivered alice "through the router's forward"
+	eventually 20 was_delivered alice "through the router's forward"
 	kill -TERM "$BOB_PID"
 	wait "$BOB_PID" 2>/dev/null || true
 	eventually 10 bash -c "[ \$(grep -c 'natpmpd: unmap .* (deleted)' '$GATEWAY_OUT') -ge 2 ]"
