@@ -25,6 +25,7 @@ import (
 	"smvs/lib/contacts"
 	"smvs/lib/directory"
 	"smvs/lib/host"
+	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/transport"
 )
@@ -45,6 +46,8 @@ const (
 	envPeerStreams = "SMVS_HOSTD_PEER_STREAMS"
 	envPeerDeletes = "SMVS_HOSTD_PEER_DELETES"
 	envPortMapping = "SMVS_HOSTD_PORT_MAPPING"
+	envRelay       = "SMVS_HOSTD_RELAY"
+	envRelayFor    = "SMVS_HOSTD_RELAY_FOR"
 	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
@@ -230,6 +233,17 @@ func newApp(ctx context.Context) *urfave.App {
 			Value:   host.PortMapAuto.String(),
 			EnvVars: []string{envPortMapping},
 		},
+		&urfave.StringFlag{
+			Name: "relay",
+			Usage: "reach this host through the relay `KEY@HOST:PORT` (another user's smvs-hostd that runs with --relay-for this identity): " +
+				"keep a connection open to it, and publish its address and key instead of this host's",
+			EnvVars: []string{envRelay},
+		},
+		&urfave.StringSliceFlag{
+			Name:    "relay-for",
+			Usage:   "relay for the host of the user with identity `KEY` (smvs1…), which keeps a connection open to this one; repeat for more",
+			EnvVars: []string{envRelayFor},
+		},
 		&urfave.BoolFlag{
 			Name:  "check-reach",
 			Usage: "start, ask the first directory to dial this host back, say whether others can reach it, and stop",
@@ -286,11 +300,26 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	if err != nil {
 		return nil, cli.UsageErrorf(c, "invalid --listen address %q: want host:port, as 127.0.0.1:7447 or :7447", h.Listen)
 	}
+	if r := c.String("relay"); r != "" {
+		if h.Relay, err = host.ParseRelay(r); err != nil {
+			return nil, cli.UsageErrorf(c, "--relay: %w", err)
+		}
+		if h.Advertise != "" {
+			return nil, cli.UsageErrorf(c, "--relay and --advertise: a host reached through a relay publishes the relay's address; give one of them")
+		}
+	}
+	for _, k := range c.StringSlice("relay-for") {
+		key, err := identity.ParsePublicKey(k)
+		if err != nil || key.Kind() != identity.KindIdentity {
+			return nil, cli.UsageErrorf(c, "--relay-for %q: want a user's identity key, smvs1…", k)
+		}
+		h.RelayFor = append(h.RelayFor, key)
+	}
 	if h.Advertise != "" {
 		if err := contacts.CheckHost(h.Advertise); err != nil {
 			return nil, cli.UsageErrorf(c, "--advertise: %w", err)
 		}
-	} else if ip := net.ParseIP(listenHost); listenHost == "" || ip != nil && ip.IsUnspecified() {
+	} else if ip := net.ParseIP(listenHost); h.Relay == nil && (listenHost == "" || ip != nil && ip.IsUnspecified()) {
 		return nil, cli.UsageErrorf(c, "--listen %s takes every address: say where other hosts reach this one with --advertise HOST:PORT", h.Listen)
 	}
 	if name := c.String("name"); name != "" {
@@ -464,7 +493,7 @@ func checkReach(ctx context.Context, c *urfave.Context, h *host.Host) error {
 	if err != nil {
 		return cli.Errorf("checking whether others can reach this host: %w", err)
 	}
-	fmt.Fprintf(c.App.Writer, "smvs-hostd: %s\n", r)
+	fmt.Fprintf(c.App.Writer, "smvs-hostd: %s\n", cli.Escape(r.String()))
 	if !r.Reachable || r.Elsewhere {
 		return cli.Errorf("others can't reach this host at the address its record gives").WithExitCode(exitUnreachable)
 	}

@@ -167,6 +167,7 @@ type contactJSON struct {
 	Name       string `json:"name"`
 	ID         string `json:"id"`
 	Host       string `json:"host,omitempty"`
+	Relay      string `json:"relay,omitempty"` // the key of the host at Host, which relays for the contact's
 	Verified   bool   `json:"verified"`
 	Contact    bool   `json:"contact"`               // in the contacts file
 	Change     string `json:"change,omitempty"`      // "pinned" or "rotated": what this look-up changed
@@ -210,6 +211,11 @@ func lookup(c *urfave.Context) error {
 		out.Expires = formatTime(rec.Expires)
 		out.Seq = rec.Seq
 		out.Record = base64.StdEncoding.EncodeToString(res.Signed)
+		if len(rec.Via) > 0 && res.Contact.Host == "" {
+			if via, err := identity.NewPublicKey(identity.KindIdentity, rec.Via); err == nil {
+				out.Relay = via.String()
+			}
+		}
 	}
 	if c.Bool("json") {
 		return printJSON(c, out)
@@ -221,6 +227,9 @@ func lookup(c *urfave.Context) error {
 	field("name", out.Name)
 	field("id", out.ID)
 	field("host", orNone(out.Host))
+	if out.Relay != "" {
+		field("relay", out.Relay+" (the host at that address passes messages on)")
+	}
 	if res.Record == nil {
 		field("record", "none: from your contacts file alone")
 	} else {

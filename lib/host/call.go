@@ -635,7 +635,7 @@ func (hub *callHub) send(peer identity.PublicKey, sig *wire.CallSignal) (refused
 		if err != nil {
 			return false, fmt.Errorf("sealing: %w", err)
 		}
-		resp, err := hub.request(ctx, res.Host(), peer, sealed.Envelope)
+		resp, err := hub.request(ctx, routeOf(res), peer, sealed.Envelope)
 		if err != nil {
 			return false, err
 		}
@@ -660,11 +660,11 @@ func (hub *callHub) send(peer identity.PublicKey, sig *wire.CallSignal) (refused
 
 // request sends one HostRequest to the peer's host, dialling again once
 // if the pool's connection turned out to be over.
-func (hub *callHub) request(ctx context.Context, addr string, peer identity.PublicKey, envelope []byte) (*wire.HostResponse, error) {
+func (hub *callHub) request(ctx context.Context, rt route, peer identity.PublicKey, envelope []byte) (*wire.HostResponse, error) {
 	req := (&wire.HostRequest{Op: wire.OpDeliver, Envelope: envelope}).Encode()
-	data, err := hub.h.request(ctx, peer, addr, req)
+	data, err := hub.h.request(ctx, peer, rt, req)
 	if errors.Is(err, transport.ErrClosed) && ctx.Err() == nil {
-		data, err = hub.h.request(ctx, peer, addr, req)
+		data, err = hub.h.request(ctx, peer, rt, req)
 	}
 	if err != nil {
 		return nil, err

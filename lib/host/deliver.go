@@ -460,9 +460,9 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 		h.log.Debug("peer not resolved", "peer", key, "err", err)
 		return retry
 	}
-	addr := res.Host()
+	rt := routeOf(res)
 	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope, After: after}
-	data, err := h.request(ctx, key, addr, req.Encode())
+	data, err := h.request(ctx, key, rt, req.Encode())
 	if err != nil {
 		if then, ok := ended(); ok {
 			return then
@@ -482,10 +482,10 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 			// record's chain.
 			h.peers.rot.follow(key)
 			h.log.Warn("delivery postponed: the host at the peer's address presents another key")
-			h.log.Debug("peer host key mismatch", "peer", key, "addr", addr, "got", mismatch.Got)
+			h.log.Debug("peer host key mismatch", "peer", key, "addr", rt.String(), "got", mismatch.Got)
 		default:
 			h.log.Info("delivery postponed: the peer's host did not answer")
-			h.log.Debug("delivery failed", "peer", key, "addr", addr, "err", err)
+			h.log.Debug("delivery failed", "peer", key, "addr", rt.String(), "err", err)
 		}
 		return retry
 	}

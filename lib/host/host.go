@@ -195,6 +195,14 @@ type Config struct {
 	// PortMapping says whether to ask the router to forward the port
 	// (default PortMapAuto).
 	PortMapping PortMapping
+	// Relay, if set, is a host that relays for this one, which others
+	// can't dial: the host keeps a connection open to it, publishes its
+	// address and key in the record, and takes the requests it passes on.
+	// Advertise must be empty and PortMapping is not used.
+	Relay *Relay
+	// RelayFor are the users whose hosts this one relays for: it passes
+	// requests for them on over the connections their hosts keep open.
+	RelayFor []identity.PublicKey
 	// Name is the name to publish the record under (default: the name of
 	// the record the directories serve now).
 	Name        string
@@ -292,6 +300,10 @@ func (c *Config) setDefaults() error {
 		return errors.New("host: negative limit for strangers")
 	case c.MaxMessage > MaxMessageLimit:
 		return fmt.Errorf("host: message size limit %d above %d", c.MaxMessage, MaxMessageLimit)
+	case c.Relay != nil && c.Advertise != "":
+		return errors.New("host: a host reached through a relay publishes the relay's address: no Advertise")
+	case c.Relay != nil && c.Relay.Key == c.Keys.Public():
+		return errors.New("host: a host can't be its own relay")
 	}
 	setDefault(&c.MaxMessage, DefaultMaxMessage)
 	setDefault(&c.RetryFor, DefaultRetryFor)
@@ -528,8 +540,12 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	undo = append(undo, func() { h.ln.Close() })
 
-	h.mapPort(ctx)
-	undo = append(undo, func() { h.closePortMap() })
+	if cfg.Relay != nil {
+		h.addr = cfg.Relay.Addr
+	} else {
+		h.mapPort(ctx)
+		undo = append(undo, func() { h.closePortMap() })
+	}
 	pctx, pcancel := context.WithTimeout(ctx, startPublishTimeout)
 	_, err = h.refreshRecord(pctx, publishRequest{})
 	pcancel()
@@ -553,9 +569,14 @@ func Start(cfg Config) (_ *Host, err error) {
 
 	h.bg.Go(h.maintenance)
 	h.bg.Go(h.sweeper)
+	if cfg.Relay != nil {
+		h.bg.Go(h.keepRelay)
+	}
 	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
-		"outbox", len(pending), "directories", len(cfg.Directories))
-	if class, level := addressClass(h.advertise()); class != "" {
+		"outbox", len(pending), "directories", len(cfg.Directories), "relays for", len(cfg.RelayFor))
+	if cfg.Relay != nil {
+		h.log.Info("others reach this host through its relay", "relay", cfg.Relay.String())
+	} else if class, level := addressClass(h.advertise()); class != "" {
 		h.log.Log(ctx, level, "others may not reach this host: the record gives "+class, "advertise", h.advertise())
 	}
 	return h, nil
@@ -563,19 +584,23 @@ func Start(cfg Config) (_ *Host, err error) {
 
 // request sends req to the host of key and returns its answer: over the
 // connection that host has open to this one, if it was heard on lately
-// (it may be behind a NAT, where addr, the address its record gives,
-// can't be dialled), else over the pool's connection to addr.
-func (h *Host) request(ctx context.Context, key identity.PublicKey, addr string, req []byte) ([]byte, error) {
+// (it may be behind a NAT, where the address its record gives can't be
+// dialled), else over the pool's connection to rt's address, through the
+// relay there if rt names one.
+func (h *Host) request(ctx context.Context, key identity.PublicKey, rt route, req []byte) ([]byte, error) {
 	if c := h.ln.ConnFrom(key, silentAfter); c != nil {
 		data, err := c.Request(ctx, req)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, transport.ErrClosed) {
 			return data, err
 		}
 	}
-	if addr == "" {
+	switch {
+	case rt.addr == "":
 		return nil, errNoHost
+	case rt.relayed():
+		return h.pool.Request(ctx, rt.addr, rt.via, forwardRequest(key, req))
 	}
-	return h.pool.Request(ctx, addr, key, req)
+	return h.pool.Request(ctx, rt.addr, key, req)
 }
 
 // serveStream serves a QUIC stream: the host protocol to other hosts, the

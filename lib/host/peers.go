@@ -45,8 +45,8 @@ type peerCache struct {
 	resolver *contacts.Resolver
 
 	mu       sync.Mutex
-	entries  map[string]*resolution        // by query: a name as given, or a key string
-	known    map[identity.PublicKey]string // the last host address seen for a key
+	entries  map[string]*resolution       // by query: a name as given, or a key string
+	known    map[identity.PublicKey]route // where a key's host was last seen
 	failures map[identity.PublicKey]hostFailure
 	names    map[identity.PublicKey]string    // the name of each peer's record, as last seen
 	asked    map[identity.PublicKey]time.Time // when a peer with no known name was looked up
@@ -66,7 +66,7 @@ type resolution struct {
 func newPeerCache(h *Host) *peerCache {
 	c := &peerCache{
 		h: h, entries: make(map[string]*resolution),
-		known: make(map[identity.PublicKey]string), failures: make(map[identity.PublicKey]hostFailure),
+		known: make(map[identity.PublicKey]route), failures: make(map[identity.PublicKey]hostFailure),
 		names: make(map[identity.PublicKey]string), asked: make(map[identity.PublicKey]time.Time),
 		kept: make(map[identity.PublicKey][]byte), rot: newRotations(h),
 	}
@@ -138,8 +138,8 @@ func (c *peerCache) run(query string, r *resolution) {
 		delete(c.entries, query) // failures are not remembered
 	}
 	if r.res != nil {
-		if host := r.res.Host(); host != "" {
-			c.known[r.res.Contact.Key] = host
+		if rt := routeOf(r.res); rt.addr != "" {
+			c.known[r.res.Contact.Key] = rt
 		}
 		if r.res.Record != nil && r.res.Record.Name != "" {
 			c.names[r.res.Contact.Key] = r.res.Record.Name
@@ -247,8 +247,8 @@ func (c *peerCache) recordName(key identity.PublicKey) string {
 	return c.names[key]
 }
 
-// knownHost returns the host address last seen for key, or "".
-func (c *peerCache) knownHost(key identity.PublicKey) string {
+// knownHost returns where key's host was last seen, or the zero route.
+func (c *peerCache) knownHost(key identity.PublicKey) route {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.known[key]
@@ -298,25 +298,26 @@ var errNoHost = fmt.Errorf("no known host address: %w", dirclient.ErrNotFound)
 func (d hostDirectory) LookupName(context.Context, string) ([]byte, error) { return nil, errNoHost }
 
 func (d hostDirectory) LookupKey(ctx context.Context, key identity.PublicKey) ([]byte, error) {
-	addr := ""
+	var rt route
 	if f, err := contacts.Load(d.c.resolver.Path); err == nil {
 		if ct, ok := f.LookupKey(key); ok {
-			addr = ct.Host
+			rt.addr = ct.Host
 		}
 	}
-	if addr == "" {
-		addr = d.c.knownHost(key)
+	if rt.addr == "" {
+		rt = d.c.knownHost(key)
 	}
-	if addr == "" {
+	if rt.addr == "" {
 		return nil, errNoHost
 	}
+	addr := rt.String()
 	if err := d.c.recentFailure(key); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	req := &wire.HostRequest{Op: wire.OpRecord}
-	data, err := d.c.h.request(ctx, key, addr, req.Encode())
+	data, err := d.c.h.request(ctx, key, rt, req.Encode())
 	if err != nil {
 		err = fmt.Errorf("asking the host at %s for its record: %w", addr, err)
 		d.c.failed(key, err)

@@ -21,11 +21,19 @@ type Reach struct {
 	// Elsewhere: reachable at Seen, which is not the address the
 	// record gives (a forwarded port, unadvertised).
 	Elsewhere bool
+	// Relay is the relay the record names (KEY@HOST:PORT), if any: then
+	// Reachable says that a request sent through it came back to this
+	// host, and Reason why not.
+	Relay string
 }
 
 // String says what r means, in a line.
 func (r *Reach) String() string {
 	switch {
+	case r.Relay != "" && r.Reachable:
+		return fmt.Sprintf("others can reach this host through its relay %s: a request sent through it came back", r.Relay)
+	case r.Relay != "":
+		return fmt.Sprintf("others can't reach this host: its relay %s did not pass a request on to it: %s", r.Relay, r.Reason)
 	case r.Reachable && !r.Elsewhere:
 		return fmt.Sprintf("others can reach this host at %s", r.Advertised)
 	case r.Reachable:
@@ -43,8 +51,19 @@ const reachTimeout = 15 * time.Second
 
 // CheckReach asks the first directory to dial this host back at the
 // address its requests come from and the port its record gives (the
-// directory's POST /v1/reach), and says what it found.
+// directory's POST /v1/reach), and says what it found. A host reached
+// through a relay asks the relay instead to pass a request for its record
+// on to it (checkRelay), as any sender's would be.
 func (h *Host) CheckReach(ctx context.Context) (*Reach, error) {
+	if r := h.cfg.Relay; r != nil {
+		ctx, cancel := context.WithTimeout(ctx, reachTimeout)
+		defer cancel()
+		res := &Reach{Advertised: h.advertise(), Relay: r.String(), Reachable: true}
+		if err := h.checkRelay(ctx); err != nil {
+			res.Reachable, res.Reason = false, err.Error()
+		}
+		return res, nil
+	}
 	if len(h.cfg.Directories) == 0 {
 		return nil, errors.New("no directory to ask: a reach check needs one (--dir)")
 	}

@@ -23,7 +23,20 @@ func (h *Host) serveHost(ctx context.Context, peer identity.PublicKey, data []by
 }
 
 // handleHost answers one request; ctx ends when the peer gives it up.
+// The relay's requests passed on from others (OpRelayed) are answered as
+// those others'; its own user's go as any peer's.
 func (h *Host) handleHost(ctx context.Context, peer identity.PublicKey, data []byte) *wire.HostResponse {
+	if r := h.cfg.Relay; r != nil && peer == r.Key {
+		if req, err := wire.DecodeHostRequest(data); err == nil && req.Op == wire.OpRelayed {
+			return h.relayed(ctx, req)
+		}
+	}
+	return h.handleRequest(ctx, peer, data, false)
+}
+
+// handleRequest answers a request of peer's host, which came through
+// this host's relay if relayed (and may not ask for more relaying).
+func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data []byte, relayed bool) *wire.HostResponse {
 	if ok, over := h.limits.begin(peer); !ok {
 		h.logBusy(peer, over)
 		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
@@ -53,8 +66,14 @@ func (h *Host) handleHost(ctx context.Context, peer identity.PublicKey, data []b
 		h.log.Debug("malformed request", "peer", peer, "err", err)
 		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "malformed request"}
 	}
-	if req.Op == wire.OpRecord {
+	switch {
+	case req.Op == wire.OpRecord:
 		return &wire.HostResponse{Status: wire.StatusStored, Record: h.Record()}
+	case req.Op == wire.OpForward && !relayed:
+		return h.forward(ctx, peer, req)
+	case req.Op == wire.OpForward, req.Op == wire.OpRelayed:
+		h.log.Info("delivery refused: a relayed request from a host that is not this host's relay, or relayed twice")
+		return &wire.HostResponse{Status: wire.StatusWrongHost, Message: "this host takes relayed requests only from its relay, once"}
 	}
 	status, msg := h.receive(ctx, peer, req)
 	return &wire.HostResponse{Status: status, Message: msg}

@@ -197,6 +197,9 @@ func (h *Host) makeRecord(ctx context.Context, req publishRequest) (*hostapi.Pub
 	}
 
 	rec, err := record.New(h.keys, name, addr, prev, lifetime, h.now())
+	if r := h.cfg.Relay; err == nil && r != nil && addr == r.Addr {
+		rec.Via = r.Key.Bytes()
+	}
 	var signed []byte
 	if err == nil {
 		signed, err = wire.SignRecord(h.keys.Signer(), rec)

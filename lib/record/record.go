@@ -58,8 +58,9 @@ func Current(ctx context.Context, dirs []*dirclient.Client, key identity.PublicK
 // (Keys.Rotations), the last in Rotation and the ones before in
 // Rotations, so that contacts who pinned any key the identity held before
 // follow the chain to this one; if it holds none, prev's, if prev is id's
-// (an identity file written before files kept the chain). Without a current KEM key, the error wraps
-// identity.ErrNoKEMKey.
+// (an identity file written before files kept the chain). A record for
+// prev's host address names prev's relay (wire.Record.Via), if any.
+// Without a current KEM key, the error wraps identity.ErrNoKEMKey.
 func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.Duration, now time.Time) (*wire.Record, error) {
 	kem, err := id.CurrentKEM(now)
 	if err != nil {
@@ -76,6 +77,10 @@ func New(id identity.Keys, name, host string, prev *wire.Record, lifetime time.D
 	}
 	if prev != nil && bytes.Equal(prev.Identity, r.Identity) {
 		r.Seq = max(r.Seq, prev.Seq+1)
+		if host == prev.Host {
+			// The same address is the same relay, if it is one.
+			r.Via = prev.Via
+		}
 	}
 	chain, err := id.Rotations()
 	if err != nil {

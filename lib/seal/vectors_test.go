@@ -135,6 +135,18 @@ func makeVectors(t *testing.T) map[string][]byte {
 	hostRequest := (&wire.HostRequest{Op: wire.OpDeliver, Envelope: sealed.Envelope}).Encode()
 	hostResponse := (&wire.HostResponse{Status: wire.StatusStored}).Encode()
 	receipt := (&wire.Receipt{IDs: [][]byte{m.ID}}).Encode()
+	// Relays (PROTOCOL.md 19.9): bob's record naming a relay, whose key
+	// here is alice's; alice's request that it forward host-request.cbor
+	// to bob, and the relay passing it on to bob's host as from alice.
+	// Ed25519 signatures draw no randomness.
+	relayedRecord := *bobRecord
+	relayedRecord.Host, relayedRecord.Via, relayedRecord.Seq = "relay.example.net:7447", alice.Public().Bytes(), 2
+	signedRelayedRecord, err := wire.SignRecord(bob.Signer(), &relayedRecord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forwardRequest := (&wire.HostRequest{Op: wire.OpForward, Peer: bob.Public().Bytes(), Request: hostRequest}).Encode()
+	relayedRequest := (&wire.HostRequest{Op: wire.OpRelayed, Peer: alice.Public().Bytes(), Request: hostRequest}).Encode()
 	var deviceRequest bytes.Buffer
 	if err := hostapi.WriteRequest(&deviceRequest, &hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{
 		To: "bob", Kind: wire.KindText, ContentType: "text/plain; charset=utf-8", Body: []byte("hi bob"),
@@ -231,20 +243,23 @@ func makeVectors(t *testing.T) map[string][]byte {
 		"host-request-after.cbor": (&wire.HostRequest{
 			Op: wire.OpDeliver, Envelope: sealed.Envelope, After: bytes.Repeat([]byte{0xaf}, wire.MessageIDSize),
 		}).Encode(),
-		"host-response.cbor":  hostResponse,
-		"receipt.cbor":        receipt,
-		"device-request.cbor": deviceRequest.Bytes()[wire.FrameHeaderSize:],
-		"link-request.cbor":   linkRequest.Bytes()[wire.FrameHeaderSize:],
-		"pair-response.cbor":  pairResponse.Bytes()[wire.FrameHeaderSize:],
-		"rotated-record.cbor": rotatedRecord,
-		"tombstone.cbor":      tombstone,
-		"alice.identity":      alice.MarshalText(),
-		"bob.identity":        bob.MarshalText(),
-		"device.identity":     device.MarshalText(),
-		"record.cbor":         signedRecord,
-		"message.cbor":        sealed.Signed,
-		"envelope.cbor":       sealed.Envelope,
-		"frame.bin":           wire.AppendFrame(nil, sealed.Envelope),
+		"host-request-forward.cbor": forwardRequest,
+		"host-request-relayed.cbor": relayedRequest,
+		"relayed-record.cbor":       signedRelayedRecord,
+		"host-response.cbor":        hostResponse,
+		"receipt.cbor":              receipt,
+		"device-request.cbor":       deviceRequest.Bytes()[wire.FrameHeaderSize:],
+		"link-request.cbor":         linkRequest.Bytes()[wire.FrameHeaderSize:],
+		"pair-response.cbor":        pairResponse.Bytes()[wire.FrameHeaderSize:],
+		"rotated-record.cbor":       rotatedRecord,
+		"tombstone.cbor":            tombstone,
+		"alice.identity":            alice.MarshalText(),
+		"bob.identity":              bob.MarshalText(),
+		"device.identity":           device.MarshalText(),
+		"record.cbor":               signedRecord,
+		"message.cbor":              sealed.Signed,
+		"envelope.cbor":             sealed.Envelope,
+		"frame.bin":                 wire.AppendFrame(nil, sealed.Envelope),
 	}
 }
 
@@ -304,6 +319,16 @@ func TestVectors(t *testing.T) {
 	hreq, err = wire.DecodeHostRequest(got["host-request-after.cbor"])
 	if err != nil || !bytes.Equal(hreq.Envelope, got["envelope.cbor"]) || !bytes.Equal(hreq.After, bytes.Repeat([]byte{0xaf}, wire.MessageIDSize)) {
 		t.Fatalf("the host request vector with after: %+v, %v", hreq, err)
+	}
+	for name, op := range map[string]wire.HostOp{"host-request-forward.cbor": wire.OpForward, "host-request-relayed.cbor": wire.OpRelayed} {
+		hreq, err = wire.DecodeHostRequest(got[name])
+		if err != nil || hreq.Op != op || !bytes.Equal(hreq.Request, got["host-request.cbor"]) {
+			t.Fatalf("%s: %+v, %v", name, hreq, err)
+		}
+	}
+	r, err = wire.VerifyRecord(got["relayed-record.cbor"])
+	if err != nil || !bytes.Equal(r.Via, alice.Public().Bytes()) || r.Host != "relay.example.net:7447" {
+		t.Fatalf("the relayed record vector: %+v, %v", r, err)
 	}
 	hresp, err := wire.DecodeHostResponse(got["host-response.cbor"])
 	if err != nil || hresp.Status != wire.StatusStored || hresp.Message != "" || hresp.Record != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -320,6 +321,21 @@ func (c *Conn) OpenStream(ctx context.Context) (*Stream, error) {
 		return nil, convertError(err)
 	}
 	return newStream(qs, c), nil
+}
+
+// Hold keeps a Pool's connection open while it is idle, as a request in
+// flight does, until release is called: a host behind a NAT keeps the
+// connection to its relay so that the relay can reach it over it. The
+// connection is still replaced or closed when its path goes silent.
+func (c *Conn) Hold() (release func()) {
+	c.requests.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.lastUsed.Store(time.Now().UnixNano())
+			c.requests.Add(-1)
+		})
+	}
 }
 
 // Request sends req as one frame on a new stream and returns the peer's

@@ -29,7 +29,7 @@ func FuzzSigned(f *testing.F) {
 }
 
 func FuzzRecord(f *testing.F) {
-	addVectors(f, "record.cbor", "rotated-record.cbor", "chained-record.cbor")
+	addVectors(f, "record.cbor", "rotated-record.cbor", "chained-record.cbor", "relayed-record.cbor")
 	for _, name := range []string{"rotated-record.cbor", "chained-record.cbor"} {
 		if s, err := DecodeSigned(readVector(f, name)); err == nil {
 			f.Add(s.Body)
@@ -160,6 +160,7 @@ func FuzzHostRequest(f *testing.F) {
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: readVector(f, "envelope.cbor")}).Encode())
 	f.Add((&HostRequest{Op: OpRecord}).Encode())
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: []byte{1}, After: make([]byte, MessageIDSize)}).Encode())
+	addVectors(f, "host-request-forward.cbor", "host-request-relayed.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostRequest(data)
 		if err != nil {

@@ -13,6 +13,13 @@ type HostRequest struct {
 	// an answer for: the receiving host stores this one after that one
 	// (PROTOCOL.md section 19.6). Empty if there is none.
 	After []byte `cbor:"3,keyasint,omitempty"`
+	// Peer, with OpForward, is the identity key of the user whose host the
+	// relay is to pass Request on to; with OpRelayed, the key of the host
+	// that asked the relay (as its handshake proved it to the relay).
+	Peer []byte `cbor:"4,keyasint,omitempty"`
+	// Request, with OpForward and OpRelayed, is the encoded HostRequest
+	// (OpDeliver or OpRecord) being passed on, unchanged.
+	Request []byte `cbor:"5,keyasint,omitempty"`
 }
 
 // HostOp is the operation of a HostRequest.
@@ -28,11 +35,30 @@ const (
 	// carries no envelope; the answer carries the record, which the asker
 	// verifies like any other.
 	OpRecord HostOp = 2
+	// OpForward asks a relay to pass Request on to the host of the user
+	// Peer, which keeps a connection open to the relay (it can't be
+	// dialled), and to answer with that host's answer (PROTOCOL.md 19.9).
+	OpForward HostOp = 3
+	// OpRelayed is a relay passing on, to a host it relays for, the
+	// Request that the host of Peer asked it to forward.
+	OpRelayed HostOp = 4
 )
 
 func (r *HostRequest) validate() error {
-	if !(r.Op == OpDeliver && len(r.Envelope) > 0) && !(r.Op == OpRecord && len(r.Envelope) == 0) {
-		return fmt.Errorf("%w: host request", ErrMalformed)
+	switch r.Op {
+	case OpDeliver, OpRecord:
+		if (r.Op == OpDeliver) != (len(r.Envelope) > 0) || r.Peer != nil || r.Request != nil {
+			return fmt.Errorf("%w: host request", ErrMalformed)
+		}
+	case OpForward, OpRelayed:
+		if len(r.Envelope) > 0 || len(r.Request) == 0 {
+			return fmt.Errorf("%w: host request", ErrMalformed)
+		}
+		if err := checkSize("host request: peer", r.Peer, KeySize); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: host request: op %d", ErrMalformed, r.Op)
 	}
 	if r.After != nil && (r.Op != OpDeliver || len(r.After) != MessageIDSize) {
 		return fmt.Errorf("%w: host request: after", ErrMalformed)

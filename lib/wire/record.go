@@ -44,6 +44,10 @@ type Record struct {
 	// the last one's New is Rotation's Old. With Rotation they lead from
 	// any key the identity held, at most MaxRotations ago, to Identity.
 	Rotations [][]byte `cbor:"9,keyasint,omitempty"`
+	// Via, when present, is the identity key of the host at Host: a relay
+	// that passes requests on to this user's host, which can't be dialled
+	// (PROTOCOL.md 19.9). Senders dial Host expecting Via, not Identity.
+	Via []byte `cbor:"10,keyasint,omitempty"`
 }
 
 // MaxRotations bounds the rotation statements a record carries in all
@@ -62,6 +66,14 @@ func (r *Record) validate() error {
 	}
 	if err := checkMax("host address", len(r.Host), MaxHostLen); err != nil {
 		return err
+	}
+	if r.Via != nil {
+		if err := checkSize("relay key", r.Via, KeySize); err != nil {
+			return err
+		}
+		if r.Host == "" || bytes.Equal(r.Via, r.Identity) {
+			return fmt.Errorf("%w: a relay key without a host address, or the record's own key", ErrMalformed)
+		}
 	}
 	if err := checkTime("issue time", r.Issued); err != nil {
 		return err

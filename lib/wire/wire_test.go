@@ -101,6 +101,32 @@ func TestRecordSignVerify(t *testing.T) {
 	}
 }
 
+func TestRecordVia(t *testing.T) {
+	key := testKey(t, 1)
+	r := testRecord(key)
+	r.Via = testKey(t, 2).Public().(ed25519.PublicKey)
+	data, err := SignRecord(key, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := VerifyRecord(data)
+	if err != nil || !bytes.Equal(got.Via, r.Via) {
+		t.Fatalf("a record with a relay: %+v, %v", got, err)
+	}
+	for name, change := range map[string]func(*Record){
+		"a relay key of 31 bytes": func(r *Record) { r.Via = r.Via[1:] },
+		"a relay without a host":  func(r *Record) { r.Host = "" },
+		"the record's own key":    func(r *Record) { r.Via = r.Identity },
+	} {
+		bad := testRecord(key)
+		bad.Via = r.Via
+		change(bad)
+		if _, err := DecodeRecord(bad.Encode()); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 func TestStrictDecoding(t *testing.T) {
 	key := testKey(t, 1)
 	good := testRecord(key)
@@ -382,6 +408,34 @@ func TestHostProtocol(t *testing.T) {
 	} {
 		if _, err := DecodeHostRequest(bad.Encode()); !errors.Is(err, ErrMalformed) {
 			t.Errorf("host request with after %x, op %d: %v", bad.After, bad.Op, err)
+		}
+	}
+	// Forwarding through a relay: a peer key and the request passed on,
+	// nothing else.
+	peer, inner := bytes.Repeat([]byte{7}, KeySize), (&HostRequest{Op: OpRecord}).Encode()
+	for _, op := range []HostOp{OpForward, OpRelayed} {
+		got, err := DecodeHostRequest((&HostRequest{Op: op, Peer: peer, Request: inner}).Encode())
+		if err != nil || !bytes.Equal(got.Peer, peer) || !bytes.Equal(got.Request, inner) {
+			t.Errorf("op %d: %+v, %v", op, got, err)
+		}
+		for _, bad := range []*HostRequest{
+			{Op: op, Request: inner},
+			{Op: op, Peer: peer[1:], Request: inner},
+			{Op: op, Peer: peer},
+			{Op: op, Peer: peer, Request: inner, Envelope: []byte{1}},
+			{Op: op, Peer: peer, Request: inner, After: after},
+		} {
+			if _, err := DecodeHostRequest(bad.Encode()); !errors.Is(err, ErrMalformed) {
+				t.Errorf("op %d with peer %x, request %x, envelope %x, after %x: %v", op, bad.Peer, bad.Request, bad.Envelope, bad.After, err)
+			}
+		}
+	}
+	for _, bad := range []*HostRequest{
+		{Op: OpDeliver, Envelope: []byte{1}, Peer: peer},
+		{Op: OpRecord, Request: inner},
+	} {
+		if _, err := DecodeHostRequest(bad.Encode()); !errors.Is(err, ErrMalformed) {
+			t.Errorf("op %d with a peer or a request: %v", bad.Op, err)
 		}
 	}
 	if _, err := DecodeHostRequest((&HostRequest{Op: 9, Envelope: []byte{1}}).Encode()); !errors.Is(err, ErrMalformed) {

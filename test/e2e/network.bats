@@ -138,3 +138,30 @@ same_lines() {
 	eventually 20 was_delivered alice "while you were unreachable"
 	eventually 20 was_delivered bob "I am back"
 }
+
+@test "bob's host behind a NAT that maps no port, reached through carol's host as his relay: alice's first message reaches him, carol holds nothing of it, --check-reach says so" {
+	netlab_up --delay 10ms
+	netlab_nat on
+	netlab_dird dird
+	use_dird
+	ALICE=$(user alice) BOB=$(user bob) CAROL=$(user carol)
+	netlab_host A carol --relay-for "$BOB"
+	CAROL_ADDR=$HOST_ADDR
+	netlab_host A alice
+	run -0 --separate-stderr netlab_exec B env SMVS_HOME="$(user_home bob)" smvs-hostd --check-reach --listen "$NETLAB_B_ADDR:0" --name bob --relay "$CAROL@$CAROL_ADDR"
+	assert_equal "${lines[-1]}" "smvs-hostd: others can reach this host through its relay $CAROL@$CAROL_ADDR: a request sent through it came back"
+	netlab_host B bob --relay "$CAROL@$CAROL_ADDR"
+
+	# bob's record names carol's host and its key; his own address is in
+	# no record, and his host has not connected to alice's.
+	run -0 --separate-stderr as_user alice netlab_exec A smvs-register lookup --json bob
+	assert_equal "$(jq -r '.host + " " + .relay' <<<"$output")" "$CAROL_ADDR $CAROL"
+	run -0 as_user alice smvs-send bob <<<"through carol"
+	eventually 20 was_delivered alice "through carol"
+	run -0 --separate-stderr as_user bob smvs-recv
+	assert_contains "$output" "through carol"
+	run -0 --separate-stderr as_user carol smvs-recv
+	assert_equal "$output" ""
+	run -0 as_user bob smvs-send alice <<<"and back"
+	eventually 20 was_delivered bob "and back"
+}
