@@ -160,17 +160,26 @@ netlab_world() {
 	BOB_ADDR=$HOST_ADDR BOB_PID=$HOST_PID
 }
 
-# netlab_nat on|off puts B behind a NAT in R, or takes the NAT away: B's
-# packets leave toward A from $NETLAB_R_PUBLIC (as MASQUERADE would: Linux
-# keeps the source port when it is free), and from A's side only replies
-# may pass to B (a mapping lets in only the address and port it was made
-# for). Idle UDP mappings expire after 30 s, as in many home routers.
+# netlab_nat on|off [symmetric] puts B behind a NAT in R, or takes the NAT
+# away: B's packets leave toward A from $NETLAB_R_PUBLIC (as MASQUERADE
+# would: Linux keeps the source port when it is free), and from A's side
+# only replies may pass to B (a mapping lets in only the address and port
+# it was made for). Idle UDP mappings expire after 30 s, as in many home
+# routers. With symmetric, each of B's flows gets a random outside port
+# (as carrier-grade and symmetric NATs do): what a peer sees of one flow
+# says nothing of the next, so no hole can be punched. Give the same words
+# to take it away.
 netlab_nat() {
-	local op
+	local op random=()
 	case ${1:-} in
 	on) op=-A ;;
 	off) op=-D ;;
-	*) _netlab_fail "usage: netlab_nat on|off" || return ;;
+	*) _netlab_fail "usage: netlab_nat on|off [symmetric]" || return ;;
+	esac
+	case ${2:-} in
+	'') ;;
+	symmetric) random=(--random-fully) ;;
+	*) _netlab_fail "usage: netlab_nat on|off [symmetric]" || return ;;
 	esac
 	[ -n "${NETLAB_ID:-}" ] || _netlab_fail "netlab_nat: the lab is not up" || return
 	local r=(ip netns exec "$NETLAB_R")
@@ -184,7 +193,7 @@ netlab_nat() {
 	# back, where it would be a second connection clashing with the first.
 	_netlab "${r[@]}" iptables -t raw "$op" PREROUTING -i imp-ab -j NOTRACK || return
 	_netlab "${r[@]}" iptables -t raw "$op" PREROUTING -i imp-ba -j NOTRACK || return
-	_netlab "${r[@]}" iptables -t nat "$op" POSTROUTING -s "$NETLAB_B_ADDR/24" -o imp-ba -j SNAT --to-source "$NETLAB_R_PUBLIC" || return
+	_netlab "${r[@]}" iptables -t nat "$op" POSTROUTING -s "$NETLAB_B_ADDR/24" -o imp-ba -j SNAT --to-source "$NETLAB_R_PUBLIC" "${random[@]}" || return
 	_netlab "${r[@]}" iptables "$op" FORWARD -i to-a -o imp-ab -m conntrack ! --ctstate ESTABLISHED,RELATED -j DROP
 }
 

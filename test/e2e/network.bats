@@ -139,9 +139,9 @@ same_lines() {
 	eventually 20 was_delivered bob "I am back"
 }
 
-@test "bob's host behind a NAT that maps no port, reached through carol's host as his relay: alice's first message reaches him, carol holds nothing of it, --check-reach says so" {
+@test "bob's host behind a symmetric NAT that maps no port, reached through carol's host as his relay: alice's first message reaches him, carol holds nothing of it, --check-reach says so" {
 	netlab_up --delay 10ms
-	netlab_nat on
+	netlab_nat on symmetric
 	netlab_dird dird
 	use_dird
 	ALICE=$(user alice) BOB=$(user bob) CAROL=$(user carol)
