@@ -228,7 +228,7 @@ func newApp(ctx context.Context) *urfave.App {
 		},
 		&urfave.StringFlag{
 			Name: "port-mapping",
-			Usage: "`MODE` auto asks the router to forward the port (PCP, NAT-PMP) when listening beyond loopback " +
+			Usage: "`MODE` auto asks the router to forward the port (PCP, NAT-PMP, UPnP IGD) when listening beyond loopback " +
 				"without --advertise, and publishes its public address; off never asks; any-address also publishes a private one",
 			Value:   host.PortMapAuto.String(),
 			EnvVars: []string{envPortMapping},

@@ -12,7 +12,7 @@ import (
 )
 
 // PortMapping says whether the host asks its router to forward its UDP
-// port (PCP or NAT-PMP, lib/portmap) and publishes the router's public
+// port (PCP, NAT-PMP or UPnP IGD, lib/portmap) and publishes the router's public
 // address and port in its record.
 type PortMapping int
 
@@ -48,8 +48,10 @@ func ParsePortMapping(s string) (PortMapping, error) {
 	return 0, fmt.Errorf("unknown port mapping %q: want auto, off or any-address", s)
 }
 
-// mapTimeout bounds the first request to the router, at start.
-const mapTimeout = 5 * time.Second
+// mapTimeout bounds the first request to the router, at start: PCP's
+// tries (4 s where the router drops them unanswered), UPnP's search (2 s)
+// and its HTTP requests.
+const mapTimeout = 8 * time.Second
 
 // mapPort asks the router for a mapping of the listening port, if
 // Config.PortMapping says to, and advertises its public address. Without

@@ -14,6 +14,7 @@ import (
 // fakeGateway is a PCP and NAT-PMP gateway on 127.0.0.1 for the tests: it
 // keeps a table of mappings as a router would, and maps nothing.
 type fakeGateway struct {
+	t    *testing.T
 	conn *net.UDPConn
 
 	mu          sync.Mutex
@@ -56,6 +57,7 @@ func newFakeGateway(t *testing.T) *fakeGateway {
 		t.Fatal(err)
 	}
 	gw := &fakeGateway{
+		t:           t,
 		conn:        conn,
 		pcp:         true,
 		natpmp:      true,
@@ -87,7 +89,22 @@ func (gw *fakeGateway) config() config {
 		maxRefresh:  200 * time.Millisecond,
 		retry:       100 * time.Millisecond,
 		closeWithin: 500 * time.Millisecond,
+		ssdp:        closedUDPPort(gw.t),
+		ssdpWait:    100 * time.Millisecond,
+		httpTimeout: time.Second,
 	}
+}
+
+// closedUDPPort returns an address of 127.0.0.1 where nothing listens: an
+// SSDP search sent there is never answered.
+func closedUDPPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
 func (gw *fakeGateway) serve() {

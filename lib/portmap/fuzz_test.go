@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"bytes"
+	"net/http"
 	"net/netip"
 	"testing"
 )
@@ -86,6 +87,32 @@ func FuzzParseRoutes(f *testing.F) {
 		again, err := parseRoutes(routeTable([5]string{zero, procHex(gw.String()), "0003", "0", zero}))
 		if err != nil || again != gw {
 			t.Fatalf("gateway %v, then %v, %v", gw, again, err)
+		}
+	})
+}
+
+// FuzzSSDPAnswer checks that any datagram is read as an SSDP answer or
+// refused without a panic, and that one taken has the service type and a
+// location.
+func FuzzSSDPAnswer(f *testing.F) {
+	const st = "urn:schemas-upnp-org:service:WANIPConnection:1"
+	f.Add([]byte("HTTP/1.1 200 OK\r\nST: " + st + "\r\nLOCATION: http://192.168.1.1:5000/desc.xml\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nST: " + st + "\r\nLOCATION: /desc.xml\r\nContent-Length: 3\r\n\r\nabc"))
+	f.Add([]byte("HTTP/1.1 404 Not Found\r\n\r\n"))
+	req, err := http.NewRequest("M-SEARCH", "http://239.255.255.250:1900/", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		resp, ok := ssdpAnswer(b, req, st)
+		if !ok {
+			return
+		}
+		if resp.Header.Get("ST") != st {
+			t.Fatalf("%q taken with ST %q", b, resp.Header.Get("ST"))
+		}
+		if _, err := resp.Location(); err != nil {
+			t.Fatalf("%q taken without a location: %v", b, err)
 		}
 	})
 }

@@ -5,10 +5,11 @@
 // # Promises
 //
 // Map asks the gateway (Options.Gateway, or the default route's) by PCP
-// (RFC 6887) first, and by NAT-PMP (RFC 6886) when the gateway answers
-// that it speaks only that; it returns a Mapping once the gateway has
-// granted one, with the public address: the gateway's external IPv4
-// address and the external port it assigned. The Mapping renews itself at
+// (RFC 6887) first, by NAT-PMP (RFC 6886) when the gateway answers that it
+// speaks only that, and by UPnP IGD (WANIPConnection:2 or :1,
+// WANPPPConnection:1) when it answers neither; it returns a Mapping once
+// the gateway has granted one, with the public address: the gateway's
+// external IPv4 address and the external port it assigned. The Mapping renews itself at
 // half the lifetime granted, and at least every two minutes, so that a
 // changed public address or a gateway that lost its mappings (a reboot:
 // each answer's epoch is checked as the RFCs say) is noticed within two
@@ -20,8 +21,21 @@
 // 250 ms, 500 ms, 1 s and 2 s for an answer (RFC 6886's schedule cut from
 // nine tries to four, and PCP's too, which starts at 3 s: a gateway on the
 // link answers in milliseconds, and a host without one should start in
-// seconds); so Map fails within 4 s where nothing answers, and at once
-// where the gateway's port is closed.
+// seconds); so PCP and NAT-PMP fail within 4 s where nothing answers,
+// and at once where the gateway's port is closed. UPnP IGD is searched for
+// (SSDP) for at most 2 s more, and each of its HTTP requests (the device
+// description, the SOAP actions) is bounded by 3 s; so Map fails within
+// about 6 s where nothing answers.
+//
+// UPnP IGD's answers count only from the gateway: an SSDP answer from
+// another address is dropped unread, and a description or control URL on
+// another host is refused, so that another device on the network can't
+// claim to be the router. Its mapping is asked for on the internal port
+// first, on random others where that is taken (error 718, four ports at
+// most), and with a lease of 0 where the gateway takes only permanent
+// ones (error 725); it is renewed as the others are, which also notices a
+// changed external address. A description or SOAP answer longer than
+// 64 KiB is refused.
 //
 // The gateway's answers are untrusted bytes. An answer of the wrong size,
 // version or opcode, or about another mapping (its internal port, or PCP's
@@ -34,9 +48,11 @@
 //
 // # What it does not do
 //
-// IPv4 only: an IPv6 host has no NAT to cross. No UPnP IGD. It does not
-// listen for the gateway's multicast announcements of a new address: the
-// next renewal notices it. Only on Linux does it find the default gateway
+// IPv4 only: an IPv6 host has no NAT to cross. It does not listen for
+// the gateway's multicast announcements of a new address (NAT-PMP's or
+// UPnP's events): the next renewal notices it. A UPnP IGD that answers
+// the search from another address than the default gateway's is not
+// used. Only on Linux does it find the default gateway
 // itself (from /proc/net/route); elsewhere Options.Gateway must say it.
 // PCP's nonce lives as long as the Mapping: a host that crashed and
 // restarted asks with a new one, which a strict PCP gateway may refuse
@@ -60,13 +76,14 @@ var (
 	// route, or a system where it isn't looked up.
 	ErrNoGateway = errors.New("no default gateway")
 	// ErrNoAnswer means the gateway didn't answer: nothing there speaks
-	// PCP or NAT-PMP, or it is switched off, or the gateway is gone. The
-	// error says which gateway, how often it was asked, and what came
-	// back if anything did that wasn't an answer.
-	ErrNoAnswer = errors.New("no PCP or NAT-PMP gateway answered")
-	// ErrNotAuthorized means the gateway speaks PCP or NAT-PMP but
-	// refuses to map ports for this host (often: switched off in its
-	// settings). A *GatewayError of result code 2 matches it.
+	// PCP, NAT-PMP or UPnP IGD, or it is switched off, or the gateway is
+	// gone. The error says which gateway, how often it was asked, and
+	// what came back if anything did that wasn't an answer.
+	ErrNoAnswer = errors.New("no PCP, NAT-PMP or UPnP IGD gateway answered")
+	// ErrNotAuthorized means the gateway speaks PCP, NAT-PMP or UPnP IGD
+	// but refuses to map ports for this host (often: switched off in its
+	// settings). A *GatewayError of PCP's or NAT-PMP's result code 2, or
+	// UPnP's error 606, matches it.
 	ErrNotAuthorized = errors.New("the gateway refuses to map ports")
 	// ErrNotPublic means the gateway's external address is private or
 	// carrier-grade NAT's: another NAT lies beyond the gateway, and a
@@ -78,18 +95,25 @@ var (
 // than success.
 type GatewayError struct {
 	Gateway  netip.Addr
-	Protocol string // "PCP" or "NAT-PMP"
-	Code     int    // the protocol's result code
-	Text     string // what the code means
+	Protocol string // "PCP", "NAT-PMP" or "UPnP IGD"
+	Code     int    // the protocol's result code, or UPnP's error code
+	Text     string // what the code means; UPnP's is the gateway's own words
 }
 
 func (e *GatewayError) Error() string {
 	return fmt.Sprintf("the %s gateway at %s refused: %s (result code %d)", e.Protocol, e.Gateway, e.Text, e.Code)
 }
 
-// Is matches ErrNotAuthorized to the refusal of either protocol's code 2.
+// Is matches ErrNotAuthorized to PCP's and NAT-PMP's code 2 and UPnP's
+// 606.
 func (e *GatewayError) Is(target error) bool {
-	return target == ErrNotAuthorized && e.Code == natpmpNotAuthorized // PCP's is 2 as well
+	if target != ErrNotAuthorized {
+		return false
+	}
+	if e.Protocol == upnpName {
+		return e.Code == upnpNotAuthorized
+	}
+	return e.Code == natpmpNotAuthorized // PCP's is 2 as well
 }
 
 // Options are what Map is to map and how.
@@ -127,6 +151,9 @@ type config struct {
 	maxRefresh  time.Duration   // the longest time between renewals
 	retry       time.Duration   // the first wait after a failed renewal, doubled up to maxRefresh
 	closeWithin time.Duration   // how long Close waits for the gateway
+	ssdp        netip.AddrPort  // where UPnP's SSDP search goes
+	ssdpWait    time.Duration   // how long it waits for the gateway's answer
+	httpTimeout time.Duration   // bounds each of UPnP's HTTP requests
 }
 
 var defaults = config{
@@ -135,11 +162,14 @@ var defaults = config{
 	maxRefresh:  2 * time.Minute,
 	retry:       2 * time.Second,
 	closeWithin: 2 * time.Second,
+	ssdp:        netip.MustParseAddrPort("239.255.255.250:1900"),
+	ssdpWait:    2 * time.Second,
+	httpTimeout: 3 * time.Second,
 }
 
 const defaultLifetime = 2 * time.Hour
 
-// A protocol is PCP or NAT-PMP: how a mapping is asked for.
+// A protocol is PCP, NAT-PMP or UPnP IGD: how a mapping is asked for.
 type protocol interface {
 	// request asks g for the mapping for lifetime seconds, or deletes it
 	// with 0.
@@ -168,6 +198,7 @@ type Mapping struct {
 	gw      *gateway
 	pcp     *pcp
 	natpmp  *natpmp
+	upnp    *upnp
 	current protocol  // the protocol the gateway speaks; nil to find out
 	expires time.Time // when the last lifetime granted runs out
 
@@ -206,6 +237,7 @@ func start(ctx context.Context, opts Options, cfg config) (*Mapping, error) {
 		done:     make(chan struct{}),
 		natpmp:   &natpmp{internal: opts.Port},
 		pcp:      &pcp{internal: opts.Port},
+		upnp:     newUPnP(opts.Port, cfg),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -248,8 +280,8 @@ func (m *Mapping) Public() netip.AddrPort {
 	return m.public
 }
 
-// Protocol returns the protocol the gateway last answered in: "PCP" or
-// "NAT-PMP".
+// Protocol returns the protocol the gateway last answered in: "PCP",
+// "NAT-PMP" or "UPnP IGD".
 func (m *Mapping) Protocol() string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -320,6 +352,7 @@ func (m *Mapping) renew(ctx context.Context) (grant, error) {
 		m.log.Info("port mapping: the default gateway changed", "was", m.gw.addr.Addr(), "now", gw)
 		m.gw, m.current, m.expires = newGateway(gw, m.cfg), nil, time.Time{}
 		m.natpmp.port, m.pcp.assigned = 0, netip.AddrPort{}
+		m.upnp = newUPnP(m.opts.Port, m.cfg)
 		m.setPublic(netip.AddrPort{}, true)
 	}
 	g, err := m.request(ctx, m.lifetime)
@@ -376,7 +409,22 @@ func (m *Mapping) request(ctx context.Context, lifetime uint32) (grant, error) {
 	if errors.Is(err, errPCPOnly) {
 		err = fmt.Errorf("the gateway at %s answered PCP with NAT-PMP's unsupported version, and NAT-PMP with PCP's", m.gw.addr.Addr())
 	}
-	return g, err
+	if !errors.Is(err, ErrNoAnswer) {
+		return g, err
+	}
+	g, uerr := m.upnp.request(ctx, m.gw, lifetime)
+	switch {
+	case uerr == nil:
+		m.current = m.upnp
+		m.mu.Lock()
+		m.speaks = m.upnp.String()
+		m.mu.Unlock()
+		return g, nil
+	case errors.Is(uerr, ErrNoAnswer):
+		return g, fmt.Errorf("%w; %w", err, uerr)
+	}
+	// A UPnP IGD answered: its error says more than PCP's silence.
+	return g, fmt.Errorf("%w (%v)", uerr, err)
 }
 
 // check refuses a public address that can't be one.

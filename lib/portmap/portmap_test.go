@@ -269,6 +269,8 @@ func TestAClosedPortFailsAtOnce(t *testing.T) {
 	conn.Close()
 	cfg := defaults
 	cfg.port = port
+	// UPnP's search goes to loopback too, and waits for no answer.
+	cfg.ssdp, cfg.ssdpWait = closedUDPPort(t), 100*time.Millisecond
 	start1 := time.Now()
 	_, err = start(t.Context(), Options{Port: 7447, Gateway: localhost}, cfg)
 	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "is closed") {
