@@ -62,6 +62,7 @@ func (c *ssdpClient) Do(req *http.Request, _ time.Duration, numSends int) ([]*ht
 	}
 	// goupnp keys the request's headers as SSDP spells them, not as Go
 	// would: Get doesn't find them.
+	//lint:ignore SA1008 the key is goupnp's, not canonical on purpose
 	st := strings.Join(req.Header["ST"], "")
 	buf := make([]byte, ssdpMaxAnswer)
 	for {

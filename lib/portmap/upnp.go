@@ -185,7 +185,7 @@ func (p *upnp) discover(ctx context.Context, gw netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("reaching the gateway at %s: %w", gw, err)
 	}
-	loc, err := p.find(ctx, gw)
+	loc, err := p.find(ctx, gw, local)
 	if err != nil {
 		return err
 	}
@@ -215,7 +215,7 @@ func localAddrTo(gw netip.Addr) (netip.Addr, error) {
 
 // find searches for the gateway's services, all at once, and returns the
 // location of the description of the first that answers.
-func (p *upnp) find(parent context.Context, gw netip.Addr) (*url.URL, error) {
+func (p *upnp) find(parent context.Context, gw, local netip.Addr) (*url.URL, error) {
 	ctx, cancel := context.WithTimeout(parent, p.wait)
 	defer cancel()
 	type found struct {
@@ -225,7 +225,7 @@ func (p *upnp) find(parent context.Context, gw netip.Addr) (*url.URL, error) {
 	results := make(chan found, len(upnpServices))
 	for _, st := range upnpServices {
 		go func() {
-			loc, err := p.searchFor(ctx, gw, st)
+			loc, err := p.searchFor(ctx, gw, local, st)
 			results <- found{loc, err}
 		}()
 	}
@@ -253,10 +253,14 @@ func (p *upnp) find(parent context.Context, gw netip.Addr) (*url.URL, error) {
 	return nil, &upnpNoAnswerError{gateway: gw, waited: p.wait}
 }
 
-// searchFor sends the SSDP search for service type st and returns the
-// location the gateway answers with, nil if it doesn't within ctx.
-func (p *upnp) searchFor(ctx context.Context, gw netip.Addr, st string) (*url.URL, error) {
-	conn, err := net.ListenUDP("udp4", nil)
+// searchFor sends the SSDP search for service type st from local and
+// returns the location the gateway answers with, nil if it doesn't within
+// ctx.
+func (p *upnp) searchFor(ctx context.Context, gw, local netip.Addr, st string) (*url.URL, error) {
+	// Bound to the address that reaches the gateway, the search goes out
+	// on that interface (Linux picks a multicast's interface by its
+	// source when none is set), not on the default route's.
+	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,8 @@
 # Port mapping (issue 14): B behind R's NAT asks R for a mapping by
-# NAT-PMP or PCP with lib/portmap (tools/portmapcheck), R's gateway
-# (tools/natpmpd) makes it with iptables rules, and A reaches B at R's
-# public address through it, until the mapping is deleted or expires. The
+# NAT-PMP, PCP or UPnP IGD with lib/portmap (tools/portmapcheck), R's
+# gateway (tools/natpmpd, or tools/upnpd) makes it with iptables rules, and
+# A reaches B at R's public address through it, until the mapping is
+# deleted or expires. The
 # lab is netlab.bash's; the public address is a private one there, hence
 # --allow-private. Each test prints what it measured on fd 3.
 
@@ -13,7 +14,7 @@ setup_file() {
 	}
 	netlab_build
 	local tool
-	for tool in udpprobe natpmpd portmapcheck; do
+	for tool in udpprobe natpmpd upnpd portmapcheck; do
 		go build -o "$BATS_FILE_TMPDIR/$tool" "$BATS_TEST_DIRNAME/tools/$tool"
 	done
 }
@@ -41,6 +42,23 @@ start_natpmpd() {
 	GATEWAY_PID=$!
 	DAEMONS+=("$GATEWAY_PID")
 	wait_for_line "$GATEWAY_OUT" "$GATEWAY_PID" natpmpd
+}
+
+# start_upnpd [FLAG...] starts upnpd in R, answering SSDP searches on
+# to-b (B's side) and serving on R's private address: GATEWAY_PID,
+# GATEWAY_OUT (its output: a line for each mapping). Nothing in R speaks
+# PCP or NAT-PMP then: B's requests to port 5351 meet a closed port, and
+# lib/portmap searches for a UPnP IGD. B's search goes to the SSDP group
+# 239.255.255.250:1900 from B's address; B has no route of its own for
+# multicast, and Linux sends it out of the interface that has that address,
+# eth0, the link to R; TTL 1 keeps it there.
+start_upnpd() {
+	GATEWAY_OUT=$BATS_TEST_TMPDIR/upnpd.out
+	RUN_IN=$NETLAB_R run_in "$TOOLS/upnpd" --listen "$NETLAB_R_PRIVATE" --lan-iface to-b --public "$NETLAB_R_PUBLIC" --wan to-a "$@" \
+		>"$GATEWAY_OUT" 2>"$GATEWAY_OUT.log" 3>&- &
+	GATEWAY_PID=$!
+	DAEMONS+=("$GATEWAY_PID")
+	wait_for_line "$GATEWAY_OUT" "$GATEWAY_PID" upnpd
 }
 
 # start_portmapcheck [FLAG...] maps port 7000 of B at the default route's
@@ -106,9 +124,9 @@ has_lines() {
 	[ "$(grep -cF "$2" "$3")" -ge "$1" ]
 }
 
-# rules prints natpmpd's iptables rules in R.
+# rules prints natpmpd's and upnpd's iptables rules in R.
 rules() {
-	netlab_exec R iptables-save | grep natpmpd || true
+	netlab_exec R iptables-save | grep -E 'natpmpd|upnpd' || true
 }
 
 @test "B maps a port by NAT-PMP: A reaches B at R's public address until B deletes the mapping" {
@@ -143,6 +161,45 @@ rules() {
 	stop_portmapcheck
 	assert_contains "$(cat "$GATEWAY_OUT")" "natpmpd: unmap $NETLAB_R_PUBLIC:7000 (deleted)"
 	unreachable "$PUBLIC" || fail "A still reaches B after the mapping was deleted: $PROBED"
+}
+
+@test "B maps a port by UPnP IGD where R offers only that: A reaches B until B deletes the mapping" {
+	start_upnpd
+	echo_in B "$NETLAB_B_ADDR:7000"
+	unreachable "$NETLAB_R_PUBLIC:7000" || fail "A reached B through the NAT before any mapping: $PROBED"
+
+	start_portmapcheck --lifetime 2s
+	# PCP met a closed port; the SSDP search found upnpd, on R's address.
+	assert_equal "$PUBLIC $PROTOCOL" "$NETLAB_R_PUBLIC:7000 UPnP IGD"
+	assert_contains "$(cat "$GATEWAY_OUT")" "upnpd: map $NETLAB_R_PUBLIC:7000 to $NETLAB_B_ADDR:7000 for 2s by UPnP IGD"
+	assert_equal "$(rules | wc -l)" 2
+	# A lease of 2 s, renewed every second: after 3 s, still there.
+	sleep 3
+	local renewed
+	renewed=$(grep -cF "upnpd: renew $NETLAB_R_PUBLIC:7000 for 2s" "$GATEWAY_OUT" || true)
+	echo "# renewals in 3 s: $renewed" >&3
+	[ "$renewed" -ge 2 ] || fail "$renewed renewals in 3 s of a lease of 2 s: $(cat "$GATEWAY_OUT")"
+
+	probe A "$PUBLIC" --count 500 --rate 1000
+	assert_equal "$(received)" 500
+	assert_matches "$(jq -r '.seen_as[]' <<<"$PROBED")" "^$NETLAB_A_ADDR:[0-9]+\$"
+
+	stop_portmapcheck
+	assert_contains "$(cat "$GATEWAY_OUT")" "upnpd: unmap $NETLAB_R_PUBLIC:7000 (deleted)"
+	assert_equal "$(rules)" ""
+	unreachable "$PUBLIC" || fail "A still reaches B after the mapping was deleted: $PROBED"
+}
+
+@test "a UPnP IGD that takes only permanent leases gets one, which B deletes when it stops" {
+	start_upnpd --permanent-only
+	echo_in B "$NETLAB_B_ADDR:7000"
+	start_portmapcheck
+	assert_equal "$PUBLIC $PROTOCOL" "$NETLAB_R_PUBLIC:7000 UPnP IGD"
+	assert_contains "$(cat "$GATEWAY_OUT")" "upnpd: map $NETLAB_R_PUBLIC:7000 to $NETLAB_B_ADDR:7000 for 0s by UPnP IGD"
+	reaches "$PUBLIC" || fail "A can't reach B through the permanent mapping: $PROBED"
+	stop_portmapcheck
+	assert_contains "$(cat "$GATEWAY_OUT")" "upnpd: unmap $NETLAB_R_PUBLIC:7000 (deleted)"
+	assert_equal "$(rules)" ""
 }
 
 @test "a mapping renewed outlives its lifetime; one left behind by a killed host expires" {

@@ -8,18 +8,10 @@
 //
 // It answers requests on --listen (the lab's 10.231.2.1:5351) from
 // addresses of --lan (by default, the /24 of the --listen address), and
-// gives --public (10.231.1.1) as the external address. A mapping of
-// external port E to a client's address C and port P is two rules in
-// natpmpd's network namespace:
-//
-//	iptables -t nat -A PREROUTING -i WAN -d PUBLIC -p udp --dport E -j DNAT --to-destination C:P
-//	iptables -I FORWARD -i WAN -d C -p udp --dport P -m conntrack --ctstate DNAT --ctorigdst PUBLIC --ctorigdstport E -j ACCEPT
-//
-// The DNAT sits where netlab's conntrack first meets a packet from the
-// public side: on its way in from --wan, before netimpair. The ACCEPT goes
-// ahead of netlab_nat's DROP, which lets in only replies. Deleting a
-// mapping (lifetime 0) or its expiry removes both; flows already under way
-// go on until conntrack forgets them, as on a router.
+// gives --public (10.231.1.1) as the external address. A mapping is two
+// iptables rules in natpmpd's network namespace, tagged "natpmpd" (see
+// test/e2e/tools/internal/forward); deleting it (lifetime 0) or its expiry
+// removes both.
 //
 // The external port is the one asked for if free, else the internal port
 // if free, else the next free one above it. A lifetime is granted up to
@@ -51,6 +43,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"smvs/test/e2e/tools/internal/forward"
 )
 
 func main() {
@@ -113,7 +107,7 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	s := newServer(publicAddr, &iptables{wan: *wan, public: publicAddr}, os.Stdout)
+	s := newServer(publicAddr, &iptables{forward.Iptables{WAN: *wan, Public: publicAddr, Tag: "natpmpd"}}, os.Stdout)
 	s.pcp = *withPCP
 	s.maxLifetime = uint32(*maxLifetime / time.Second)
 
