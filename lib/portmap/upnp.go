@@ -82,12 +82,18 @@ func (p *upnp) String() string { return upnpName }
 // request asks for the mapping with a lease of lifetime seconds, or
 // deletes it with 0. It finds the gateway's service first if it hasn't
 // yet, or if the last request failed on the way (a router that restarted
-// may serve it on another port).
+// may serve it on another port), and asks for the external port it had
+// again.
 func (p *upnp) request(ctx context.Context, g *gateway, lifetime uint32) (grant, error) {
 	gw := g.addr.Addr()
 	if lifetime == 0 {
-		if p.conn == nil || p.external == 0 {
+		if p.external == 0 {
 			return grant{}, nil
+		}
+		if p.conn == nil {
+			if err := p.discover(ctx, gw); err != nil {
+				return grant{}, err
+			}
 		}
 		if err := p.conn.DeletePortMappingCtx(ctx, "", p.external, "UDP"); err != nil {
 			return grant{}, p.failed(gw, "deleting the mapping", err)
@@ -198,7 +204,8 @@ func (p *upnp) discover(ctx context.Context, gw netip.Addr) error {
 		return err
 	}
 	conn.GetServiceClient().SOAPClient.HTTPClient = *p.http
-	p.conn, p.local, p.external = conn, local, 0
+	// The external port stays: the gateway may still map it.
+	p.conn, p.local = conn, local
 	return nil
 }
 

@@ -326,6 +326,12 @@ func TestUPnPFindsTheGatewayAgain(t *testing.T) {
 	if _, ok := moved.mapping(7447); !ok || m.Protocol() != "UPnP IGD" {
 		t.Errorf("the moved gateway has no mapping")
 	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := moved.mapping(7447); ok {
+		t.Error("the moved gateway still has the mapping after Close")
+	}
 }
 
 func TestSSDPAnswer(t *testing.T) {
