@@ -9,13 +9,13 @@
 // speaks only that, and by UPnP IGD (WANIPConnection:2 or :1,
 // WANPPPConnection:1) when it answers neither; it returns a Mapping once
 // the gateway has granted one, with the public address: the gateway's
-// external IPv4 address and the external port it assigned. The Mapping renews itself at
-// half the lifetime granted, and at least every two minutes, so that a
-// changed public address or a gateway that lost its mappings (a reboot:
-// each answer's epoch is checked as the RFCs say) is noticed within two
-// minutes; each renewal asks for the mapping again, so it also makes it
-// again where the gateway forgot it. OnChange tells every change of the
-// public address. Close deletes the mapping at the gateway.
+// external IPv4 address and the external port it assigned. The Mapping
+// renews itself at half the lifetime granted, and at least every two
+// minutes, so that a changed public address or a gateway that lost its
+// mappings (a reboot: each answer's epoch is checked as the RFCs say) is
+// noticed within two minutes; each renewal asks for the mapping again, so
+// it also makes it again where the gateway forgot it. OnChange tells every
+// change of the public address. Close deletes the mapping at the gateway.
 //
 // Every wait is bounded. A request is sent at most four times, waiting
 // 250 ms, 500 ms, 1 s and 2 s for an answer (RFC 6886's schedule cut from
@@ -51,9 +51,9 @@
 // IPv4 only: an IPv6 host has no NAT to cross. It does not listen for
 // the gateway's multicast announcements of a new address (NAT-PMP's or
 // UPnP's events): the next renewal notices it. A UPnP IGD that answers
-// the search from another address than the default gateway's is not
-// used. Only on Linux does it find the default gateway
-// itself (from /proc/net/route); elsewhere Options.Gateway must say it.
+// the search from another address than the gateway's is not used. Only on
+// Linux does it find the default gateway itself (from /proc/net/route);
+// elsewhere Options.Gateway must say it.
 // PCP's nonce lives as long as the Mapping: a host that crashed and
 // restarted asks with a new one, which a strict PCP gateway may refuse
 // (not authorized) until the old mapping expires; Close avoids that.
