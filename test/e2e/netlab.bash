@@ -132,7 +132,9 @@ netlab_dird() {
 }
 
 # netlab_host A|B NAME [FLAG...] starts user NAME's host (start_host) in
-# that namespace, on its address.
+# that namespace, on its address. It asks no router for a port mapping
+# (the lab's router offers none, and asking by PCP, NAT-PMP and UPnP
+# takes seconds) unless a FLAG or SMVS_HOSTD_PORT_MAPPING says to.
 netlab_host() {
 	local ns addr
 	ns=$(_netlab_ns "$1") || return
@@ -142,7 +144,7 @@ netlab_host() {
 	*) _netlab_fail "netlab_host: A or B, not $1" || return ;;
 	esac
 	shift
-	RUN_IN=$ns RUN_ADDR=$addr start_host "$@"
+	SMVS_HOSTD_PORT_MAPPING=${SMVS_HOSTD_PORT_MAPPING:-off} RUN_IN=$ns RUN_ADDR=$addr start_host "$@"
 }
 
 # netlab_world [NETIMPAIR_FLAG...] brings the lab up with the path's
