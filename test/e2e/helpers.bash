@@ -82,48 +82,70 @@ check_no_leftovers() {
 	fi
 }
 
-# of_this_test PID: for processes_where, see check_no_leftovers.
+# The helpers below that look at every process do it with a few grep and
+# awk processes rather than a loop in the shell: bats runs a trap before
+# each command of a test's shell, which makes a loop over every process
+# take seconds.
+
+# of_this_test PID... prints those PIDs that are the test's, for
+# processes_where: see check_no_leftovers.
 of_this_test() {
-	local value
-	for value in "${ARGV[@]}" "${ENV[@]#*=}"; do
-		[[ $value == *"$BATS_TEST_TMPDIR"* ]] || continue
-		# Test 1's directory is not test 10's.
-		[[ ${value#*"$BATS_TEST_TMPDIR"} != [0-9]* ]] && return 0
-	done
-	[[ $TEST_TREE == *" $1 "* ]]
+	# Test 1's directory is not test 10's.
+	proc_grep -E "$(ere_quote "$BATS_TEST_TMPDIR")([^0-9]|\$)" cmdline environ "$@"
+	awk -v tree="$TEST_TREE" 'BEGIN {
+		n = split(tree, pids, " ")
+		for (i = 1; i <= n; i++) in_tree[pids[i]] = 1
+		for (i = 1; i < ARGC; i++) if (ARGV[i] in in_tree) print ARGV[i]
+		exit
+	}' "$@"
 }
 
-# of_this_run PID: for processes_where, a process a test or a setup_file of
-# this bats run started, other than bats' own.
+# of_this_run PID... prints those PIDs that a test or a setup_file of this
+# bats run started, other than bats' own, for processes_where.
 of_this_run() {
-	local value
-	[[ ${ARGV[*]} != *"$BATS_LIBEXEC/"* ]] || return 1
-	for value in "${ENV[@]}"; do
-		[[ $value != "BATS_TEST_TMPDIR=$BATS_RUN_TMPDIR/"* ]] || return 0
-	done
-	for value in "${ARGV[@]}"; do
-		[[ $value != *"$BATS_RUN_TMPDIR/"* ]] || return 0
-	done
-	return 1
+	{
+		proc_grep -E "^BATS_TEST_TMPDIR=$(ere_quote "$BATS_RUN_TMPDIR")/" environ "$@"
+		proc_grep -F "$BATS_RUN_TMPDIR/" cmdline "$@"
+	} | grep -vxFf <(proc_grep -F "$BATS_LIBEXEC/" cmdline "$@")
 }
 
-# processes_where PREDICATE prints "PID ARGS" for each running process for
-# which `PREDICATE PID` succeeds, other than the caller's shell; PREDICATE
-# finds the process's arguments in ARGV and its environment in ENV. Linux
-# only: elsewhere it prints nothing.
+# proc_grep -E|-F PATTERN FILE... PID... prints each PID one of whose
+# /proc/PID/FILE (cmdline, environ) has a value, an argument or a
+# variable, that matches PATTERN.
+proc_grep() {
+	local how=$1 pattern=$2 files=() file
+	shift 2
+	while [ $# -gt 0 ] && [[ $1 != [0-9]* ]]; do
+		files+=("$1")
+		shift
+	done
+	[ $# -gt 0 ] || return 0
+	local dirs=("${@/#//proc/}") paths=()
+	for file in "${files[@]}"; do
+		paths+=("${dirs[@]/%//$file}")
+	done
+	grep -lz "$how" -e "$pattern" -- "${paths[@]}" 2>/dev/null | cut -d/ -f3 || true
+}
+
+# ere_quote TEXT prints TEXT as an extended regular expression that
+# matches it literally.
+ere_quote() {
+	sed 's/[][\.*^$+?(){}|]/\\&/g' <<<"$1"
+}
+
+# processes_where PREDICATE prints "PID ARGS" for each running process
+# that `PREDICATE PID...` (of_this_test, of_this_run) names, other than the
+# caller's shell. Linux only: elsewhere it prints nothing.
 processes_where() {
 	[ -d /proc/self ] || return 0
-	local self=$BASHPID proc pid
-	local -a ARGV ENV
-	for proc in /proc/[0-9]*; do
-		pid=${proc#/proc/}
-		[ "$pid" != "$self" ] && [ "$pid" != $$ ] || continue
-		{ mapfile -d '' -t ARGV <"$proc/cmdline"; } 2>/dev/null || continue
-		[ ${#ARGV[@]} -gt 0 ] || continue # a zombie or a kernel thread
-		ENV=()
-		{ mapfile -d '' -t ENV <"$proc/environ"; } 2>/dev/null || true
-		"$1" "$pid" || continue
-		printf '%s %s\n' "$pid" "${ARGV[*]}"
+	# Only the processes running now: none that this function starts.
+	local procs=(/proc/[0-9]*) pid args
+	procs=("${procs[@]#/proc/}")
+	for pid in $("$1" "${procs[@]}" | sort -un); do
+		[ "$pid" != "$BASHPID" ] && [ "$pid" != $$ ] || continue
+		args=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+		[ -n "$args" ] || continue # a zombie or a kernel thread
+		printf '%s %s\n' "$pid" "${args% }"
 	done
 }
 
@@ -143,23 +165,21 @@ kill_listed() {
 # process_tree PID... prints the PIDs and those of all their descendants.
 process_tree() {
 	[ $# -gt 0 ] || return 0
-	local -A children=()
-	local stat line pid rest
-	for stat in /proc/[0-9]*/stat; do
-		{ read -r line <"$stat"; } 2>/dev/null || continue
-		pid=${line%% *}
-		rest=${line##*) } # after the command name, which may hold spaces
-		rest=${rest#* }   # after the state
-		children[${rest%% *}]+=" $pid"
-	done
-	local -a queue=("$@")
-	while [ ${#queue[@]} -gt 0 ]; do
-		pid=${queue[0]}
-		queue=("${queue[@]:1}")
-		printf '%s\n' "$pid"
-		# shellcheck disable=SC2206 # one pid a word
-		queue+=(${children[$pid]:-})
-	done
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v roots="$*" '
+		{
+			rest = $0
+			sub(/.*\) /, "", rest) # after the command name, which may hold spaces
+			split(rest, f, " ")     # the state, then the parent
+			children[f[2]] = children[f[2]] " " $1
+		}
+		END {
+			n = split(roots, queue, " ")
+			for (i = 1; i <= n; i++) {
+				print queue[i]
+				m = split(children[queue[i]], kids, " ")
+				for (j = 1; j <= m; j++) queue[++n] = kids[j]
+			}
+		}'
 }
 
 # wait_gone SECONDS PID... waits up to SECONDS for the processes to exit,
