@@ -41,7 +41,7 @@ test: deps
 	@echo '==> build'
 	$(MAKE) --no-print-directory build
 	@echo '==> bats test/e2e'
-	@if ls test/e2e/*.bats >/dev/null 2>&1; then bats test/e2e; else echo 'no test/e2e/*.bats'; fi
+	@if ls test/e2e/*.bats >/dev/null 2>&1; then scripts/e2e; else echo 'no test/e2e/*.bats'; fi
 	@echo '==> man pages'
 	scripts/lint-man
 	@echo '==> cross compile'
