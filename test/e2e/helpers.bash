@@ -90,8 +90,12 @@ check_no_leftovers() {
 # of_this_test PID... prints those PIDs that are the test's, for
 # processes_where: see check_no_leftovers.
 of_this_test() {
+	# An empty pattern would name every process of the machine.
+	local dir
+	dir=$(ere_quote "${BATS_TEST_TMPDIR:-}")
+	[ -n "$dir" ] || return 0
 	# Test 1's directory is not test 10's.
-	proc_grep -E "$(ere_quote "$BATS_TEST_TMPDIR")([^0-9]|\$)" cmdline environ "$@"
+	proc_grep -E "$dir([^0-9]|\$)" cmdline environ "$@"
 	awk -v tree="$TEST_TREE" 'BEGIN {
 		n = split(tree, pids, " ")
 		for (i = 1; i <= n; i++) in_tree[pids[i]] = 1
@@ -103,8 +107,11 @@ of_this_test() {
 # of_this_run PID... prints those PIDs that a test or a setup_file of this
 # bats run started, other than bats' own, for processes_where.
 of_this_run() {
+	local dir
+	dir=$(ere_quote "${BATS_RUN_TMPDIR:-}")
+	[ -n "$dir" ] || return 0 # see of_this_test
 	{
-		proc_grep -E "^BATS_TEST_TMPDIR=$(ere_quote "$BATS_RUN_TMPDIR")/" environ "$@"
+		proc_grep -E "^BATS_TEST_TMPDIR=$dir/" environ "$@"
 		proc_grep -F "$BATS_RUN_TMPDIR/" cmdline "$@"
 	} | grep -vxFf <(proc_grep -F "$BATS_LIBEXEC/" cmdline "$@")
 }
