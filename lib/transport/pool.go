@@ -32,6 +32,12 @@ type Pool struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[poolKey]*poolEntry
+	// live are the connections the pool looks after, handed out or not
+	// (one being replaced is no longer in conns), and serving counts
+	// their serve loops: Close closes them all and waits for the streams
+	// being served, so that no handler outlives the pool.
+	live    map[*Conn]struct{}
+	serving sync.WaitGroup
 }
 
 type poolKey struct {
@@ -61,7 +67,7 @@ func NewPool(signer crypto.Signer, cfg Config, h Handler) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pool{cert: cert, cfg: cfg, h: h, conns: make(map[poolKey]*poolEntry)}, nil
+	return &Pool{cert: cert, cfg: cfg, h: h, conns: make(map[poolKey]*poolEntry), live: make(map[*Conn]struct{})}, nil
 }
 
 // Conn returns the pool's live connection to addr authenticated as expect,
@@ -125,28 +131,36 @@ func (p *Pool) dial(key poolKey, e *poolEntry) {
 	if err != nil && p.conns[key] == e {
 		delete(p.conns, key)
 	}
-	closed := p.closed
 	p.mu.Unlock()
-	switch {
-	case err != nil:
-	case closed:
-		conn.Close()
-	default:
+	if err == nil {
 		p.keep(key, conn)
 	}
 }
 
-// keep starts looking after conn, the pool's connection for key.
+// keep starts looking after conn, the pool's connection for key, or
+// closes it if the pool is closed.
 func (p *Pool) keep(key poolKey, conn *Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		conn.Close()
+		return
+	}
+	p.live[conn] = struct{}{}
 	// Forget the connection when it is over, so that a pool of many
 	// peers does not keep dead ones.
-	context.AfterFunc(conn.ctx, func() { p.forget(key, conn) })
+	context.AfterFunc(conn.ctx, func() {
+		p.forget(key, conn)
+		p.mu.Lock()
+		delete(p.live, conn)
+		p.mu.Unlock()
+	})
 	if p.cfg.KeepAlive > 0 {
 		go conn.track()
 		go p.watch(key, conn)
 	}
 	if p.h != nil {
-		go p.serve(conn)
+		p.serving.Go(func() { p.serve(conn) })
 	}
 }
 
@@ -252,24 +266,21 @@ func (p *Pool) forget(key poolKey, c *Conn) {
 	}
 }
 
-// Close closes every connection of the pool; it dials no more.
+// Close closes every connection of the pool, and waits for the handlers
+// of the streams its peers opened on them (their ctx ends); it dials no
+// more.
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true
-	var conns []*Conn
-	for _, e := range p.conns {
-		select {
-		case <-e.ready:
-			if e.err == nil {
-				conns = append(conns, e.conn)
-			}
-		default: // dial closes it when done
-		}
+	conns := make([]*Conn, 0, len(p.live))
+	for c := range p.live {
+		conns = append(conns, c)
 	}
 	clear(p.conns)
 	p.mu.Unlock()
 	for _, c := range conns {
 		c.Close()
 	}
+	p.serving.Wait()
 	return nil
 }

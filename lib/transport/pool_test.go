@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,5 +207,44 @@ func TestRequestBack(t *testing.T) {
 	defer cancel()
 	if _, err := c2.Request(short, []byte("hi")); err == nil {
 		t.Error("a pool without a handler answered a request back")
+	}
+}
+
+// TestPoolCloseWaitsForHandlers: Close returns only once the handlers of
+// the streams peers opened on the pool's connections are done, their ctx
+// ended, so that nothing they touch is closed under them.
+func TestPoolCloseWaitsForHandlers(t *testing.T) {
+	server, client := newIdentity(t), newIdentity(t)
+	l := listen(t, server, Config{}, echo)
+	started := make(chan struct{})
+	var done atomic.Bool
+	slow := RequestFunc(func(ctx context.Context, _ identity.PublicKey, _ []byte) ([]byte, error) {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(100 * time.Millisecond) // finishing its writes
+		done.Store(true)
+		return nil, ctx.Err()
+	})
+	p, err := NewPool(client.Signer(), Config{}, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	if _, err := p.Request(ctx, l.Addr().String(), server.Public(), []byte("out")); err != nil {
+		t.Fatal(err)
+	}
+	c := l.ConnFrom(client.Public(), time.Second)
+	if c == nil {
+		t.Fatal("no connection from the client")
+	}
+	go c.Request(ctx, []byte("back")) //nolint:errcheck // it fails when the pool closes
+	select {
+	case <-started:
+	case <-time.After(testTimeout):
+		t.Fatal("the request back did not reach the handler")
+	}
+	p.Close()
+	if !done.Load() {
+		t.Error("Close returned while a handler was still running")
 	}
 }
