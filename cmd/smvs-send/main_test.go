@@ -275,12 +275,14 @@ func TestWait(t *testing.T) {
 	fails(t, exitNotDelivered, "hi", []string{"is queued, not delivered within 200ms", "hint: the host keeps trying"},
 		"--timeout", "200ms", "bob")
 
-	// Stored by the peer's host, but no receipt.
+	// Stored by the peer's host, but no receipt. The status must change
+	// within the timeout: 300 ms was too short for a loaded machine under
+	// -race, which then saw the message still queued.
 	done := make(chan result)
-	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "--timeout", "300ms", "bob") }()
+	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "--timeout", "2s", "bob") }()
 	subs := h.WaitSubmitted(len(h.Submitted())+1, 5*time.Second)
 	h.SetStatus(subs[len(subs)-1].Item.ID, hostapi.Sent)
-	if r := <-done; r.code != exitNotDelivered || !strings.Contains(r.stderr, "no receipt came within 300ms") {
+	if r := <-done; r.code != exitNotDelivered || !strings.Contains(r.stderr, "no receipt came within 2s") {
 		t.Errorf("sent, no receipt: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 
