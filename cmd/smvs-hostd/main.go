@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -459,6 +460,9 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	defer release()
 	hc := cfg.host
 	hc.Keys, hc.Log = keys, log
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(memoryLimit(hc.MaxMessage))
+	}
 	if err := checkName(ctx, hc); err != nil {
 		return err
 	}
@@ -484,6 +488,21 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 		return cli.Errorf("stopping: %w", err)
 	}
 	return reachErr
+}
+
+// memoryLimit is the soft limit of the Go runtime's memory (GOMEMLIMIT)
+// for a host whose message limit is maxMessage: what the host needs idle,
+// and room for the frames its read budget lets it hold at once (twice the
+// frame limit), each with a decoded copy, and one more; at least 40 MiB.
+// Nearing it, the garbage collector runs sooner, rather than letting a
+// flood's garbage double the heap first. It is soft: a host never fails
+// for it, and the collector takes at most half the CPU when it can't keep
+// under it (a body near the message limit, sealed and opened, may take
+// more). GOMEMLIMIT in the environment wins.
+func memoryLimit(maxMessage int64) int64 {
+	const base, floor = 32 << 20, 40 << 20
+	frame := maxMessage + 128<<10
+	return max(base+6*frame, floor)
 }
 
 // checkReach says on standard output whether others can reach h, and

@@ -444,3 +444,15 @@ func TestStrangerFlags(t *testing.T) {
 		t.Errorf("%s=off: key quota %d", envStrangerKeyQuota, h.StrangerKeyQuota)
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	for _, c := range []struct{ maxMessage, want int64 }{
+		{64 << 20, 32<<20 + 6*(64<<20+128<<10)}, // the default: about 420 MiB
+		{4 << 20, 32<<20 + 6*(4<<20+128<<10)},
+		{1024, 40 << 20}, // the floor
+	} {
+		if got := memoryLimit(c.maxMessage); got != c.want {
+			t.Errorf("memoryLimit(%d) = %d, want %d", c.maxMessage, got, c.want)
+		}
+	}
+}
