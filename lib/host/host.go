@@ -352,6 +352,7 @@ type Host struct {
 
 	store    *store.Store
 	ln       *transport.Listener
+	lnReady  chan struct{} // closed once ln is set: its handlers may run before
 	pool     *transport.Pool
 	devices  *deviceServer
 	policy   *policy
@@ -451,7 +452,7 @@ func Start(cfg Config) (_ *Host, err error) {
 		cfg: cfg, log: cfg.Log, keys: cfg.Keys, me: cfg.Keys.Public(),
 		name: cfg.Name, addr: cfg.Advertise,
 		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
-		deletions: newDeletions(), sweepWake: make(chan struct{}, 1),
+		deletions: newDeletions(), sweepWake: make(chan struct{}, 1), lnReady: make(chan struct{}),
 	}
 	var undo []func()
 	defer func() {
@@ -538,6 +539,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	if err != nil {
 		return nil, err
 	}
+	close(h.lnReady)
 	undo = append(undo, func() { h.ln.Close() })
 
 	if cfg.Relay != nil {
@@ -588,6 +590,11 @@ func Start(cfg Config) (_ *Host, err error) {
 // dialled), else over the pool's connection to rt's address, through the
 // relay there if rt names one.
 func (h *Host) request(ctx context.Context, key identity.PublicKey, rt route, req []byte) ([]byte, error) {
+	select {
+	case <-h.lnReady: // a request served before Start kept ln may lead here
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	if c := h.ln.ConnFrom(key, silentAfter); c != nil {
 		data, err := c.Request(ctx, req)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, transport.ErrClosed) {

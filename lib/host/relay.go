@@ -109,6 +109,12 @@ func (h *Host) forward(ctx context.Context, peer identity.PublicKey, req *wire.H
 		h.log.Info("forward refused: this host does not relay for that key")
 		return &wire.HostResponse{Status: wire.StatusBusy, Message: "this host does not relay for that key"}
 	}
+	// The listener serves streams before Start has kept it.
+	select {
+	case <-h.lnReady:
+	case <-ctx.Done():
+		return &wire.HostResponse{Status: wire.StatusBusy, Message: "the relay is starting"}
+	}
 	c := h.ln.ConnFrom(to, silentAfter)
 	if c == nil {
 		h.log.Info("forward postponed: the relayed host is not connected")
