@@ -42,12 +42,16 @@ const (
 	// OpRelayed is a relay passing on, to a host it relays for, the
 	// Request that the host of Peer asked it to forward.
 	OpRelayed HostOp = 4
+	// OpDeliverStream delivers an envelope whose message's body travels
+	// beside it as sealed chunks (PROTOCOL.md 23.5): the receiving host
+	// answers StatusSendBody, then reads the chunks on the same stream.
+	OpDeliverStream HostOp = 5
 )
 
 func (r *HostRequest) validate() error {
 	switch r.Op {
-	case OpDeliver, OpRecord:
-		if (r.Op == OpDeliver) != (len(r.Envelope) > 0) || r.Peer != nil || r.Request != nil {
+	case OpDeliver, OpDeliverStream, OpRecord:
+		if (r.Op != OpRecord) != (len(r.Envelope) > 0) || r.Peer != nil || r.Request != nil {
 			return fmt.Errorf("%w: host request", ErrMalformed)
 		}
 	case OpForward, OpRelayed:
@@ -60,7 +64,7 @@ func (r *HostRequest) validate() error {
 	default:
 		return fmt.Errorf("%w: host request: op %d", ErrMalformed, r.Op)
 	}
-	if r.After != nil && (r.Op != OpDeliver || len(r.After) != MessageIDSize) {
+	if r.After != nil && (r.Op != OpDeliver && r.Op != OpDeliverStream || len(r.After) != MessageIDSize) {
 		return fmt.Errorf("%w: host request: after", ErrMalformed)
 	}
 	return nil
@@ -100,13 +104,15 @@ const (
 	StatusQuota        HostStatus = 8 // the host's disk quota, or its quota for senders not in its contacts, is full
 	StatusBusy         HostStatus = 9 // over the per-peer, or the strangers' shared, rate or stream limits; retry later
 	StatusInternal     HostStatus = 10
-	maxHostStatusValue HostStatus = 10
+	StatusSendBody     HostStatus = 11 // OpDeliverStream: send the sealed chunks from From on
+	maxHostStatusValue HostStatus = 11
 )
 
 var hostStatusNames = [...]string{
 	StatusStored: "stored", StatusDuplicate: "duplicate", StatusRefused: "refused by policy",
 	StatusWrongHost: "wrong host", StatusInvalid: "invalid envelope", StatusStaleKEMKey: "stale KEM key",
 	StatusTooLarge: "too large", StatusQuota: "quota full", StatusBusy: "busy", StatusInternal: "internal error",
+	StatusSendBody: "send body",
 }
 
 func (s HostStatus) String() string {
@@ -127,6 +133,9 @@ type HostResponse struct {
 	// Record is the encoded signed record answering an OpRecord request
 	// (with StatusStored), at most MaxHostRecordSize bytes.
 	Record []byte `cbor:"3,keyasint,omitempty"`
+	// From, with StatusSendBody, is the first sealed chunk the receiving
+	// host wants: the ones before it are kept from an earlier attempt.
+	From uint64 `cbor:"4,keyasint,omitempty"`
 }
 
 // MaxHostRecordSize bounds the record of a HostResponse, as directories
@@ -136,6 +145,9 @@ const MaxHostRecordSize = 8192
 func (r *HostResponse) validate() error {
 	if r.Status < 1 || r.Status > maxHostStatusValue {
 		return fmt.Errorf("%w: host response status %d", ErrMalformed, r.Status)
+	}
+	if r.From != 0 && r.Status != StatusSendBody {
+		return fmt.Errorf("%w: host response: from without status send body", ErrMalformed)
 	}
 	if err := checkMax("host response record", len(r.Record), MaxHostRecordSize); err != nil {
 		return err

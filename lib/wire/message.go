@@ -46,6 +46,35 @@ type Message struct {
 	Body        []byte `cbor:"9,keyasint"`
 	Expires     int64  `cbor:"10,keyasint,omitempty"` // Unix milliseconds; 0 never
 	FileName    string `cbor:"11,keyasint,omitempty"`
+	// Stream, when present, says the body travels beside the envelope as
+	// sealed chunks (section 23); Body is then empty.
+	Stream *BodyStream `cbor:"12,keyasint,omitempty"`
+}
+
+// MaxStreamSize bounds the size of a streamed body: 2^40 bytes (1 TiB).
+const MaxStreamSize = 1 << 40
+
+// BodyStream names a body sealed in chunks (lib/blob): the key it is sealed
+// under, its plaintext size, and the hash of its sealed bytes. It is signed
+// with the message, so the hash binds the body to the sender's signature
+// as an inline body is bound.
+type BodyStream struct {
+	Key  []byte `cbor:"1,keyasint"`
+	Size int64  `cbor:"2,keyasint"`
+	Hash []byte `cbor:"3,keyasint"`
+}
+
+func (b *BodyStream) validate() error {
+	if err := checkSize("body key", b.Key, KeySize); err != nil {
+		return err
+	}
+	if err := checkSize("body hash", b.Hash, HashSize); err != nil {
+		return err
+	}
+	if b.Size < 1 || b.Size > MaxStreamSize {
+		return fmt.Errorf("%w: streamed body size %d, want 1 to %d", ErrMalformed, b.Size, int64(MaxStreamSize))
+	}
+	return nil
 }
 
 func (m *Message) validate() error {
@@ -70,6 +99,14 @@ func (m *Message) validate() error {
 	}
 	if _, ok := kindNames[m.Kind]; !ok {
 		return fmt.Errorf("%w: unknown message kind %d", ErrMalformed, uint64(m.Kind))
+	}
+	if m.Stream != nil {
+		if err := m.Stream.validate(); err != nil {
+			return err
+		}
+		if len(m.Body) != 0 || m.Kind != KindText && m.Kind != KindFile {
+			return fmt.Errorf("%w: a streamed body goes with an empty body and kind text or file", ErrMalformed)
+		}
 	}
 	if err := checkMax("content type", len(m.ContentType), MaxContentTypeLen); err != nil {
 		return err

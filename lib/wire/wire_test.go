@@ -249,6 +249,36 @@ func TestMessageValidation(t *testing.T) {
 	if KindFile.String() != "file" || Kind(99).String() != "kind(99)" {
 		t.Error("Kind.String")
 	}
+
+	// A streamed body: its key, size and hash are signed; the inline body
+	// is empty, and only text and file messages stream.
+	streamed := *m
+	streamed.Body = nil
+	streamed.Stream = &BodyStream{Key: bytes.Repeat([]byte{1}, 32), Size: 5 << 20, Hash: bytes.Repeat([]byte{2}, HashSize)}
+	data, err = SignMessage(key, &streamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := VerifyMessage(data); err != nil || got.Stream == nil || got.Stream.Size != 5<<20 {
+		t.Fatalf("streamed message: %+v, %v", got, err)
+	}
+	for name, change := range map[string]func(*Message){
+		"inline body too": func(m *Message) { m.Body = []byte("x") },
+		"receipt":         func(m *Message) { m.Kind = KindReceipt },
+		"short key":       func(m *Message) { m.Stream.Key = m.Stream.Key[1:] },
+		"short hash":      func(m *Message) { m.Stream.Hash = m.Stream.Hash[1:] },
+		"size 0":          func(m *Message) { m.Stream.Size = 0 },
+		"size over 1 TiB": func(m *Message) { m.Stream.Size = MaxStreamSize + 1 },
+		"negative size":   func(m *Message) { m.Stream.Size = -1 },
+	} {
+		bad := streamed
+		s := *streamed.Stream
+		bad.Stream = &s
+		change(&bad)
+		if _, err := SignMessage(key, &bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("streamed, %s: %v", name, err)
+		}
+	}
 }
 
 func TestFrames(t *testing.T) {
@@ -441,7 +471,7 @@ func TestHostProtocol(t *testing.T) {
 	if _, err := DecodeHostRequest((&HostRequest{Op: 9, Envelope: []byte{1}}).Encode()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unknown op: %v", err)
 	}
-	for s := StatusStored; s <= StatusInternal; s++ {
+	for s := StatusStored; s <= StatusSendBody; s++ {
 		resp, err := DecodeHostResponse((&HostResponse{Status: s, Message: s.String()}).Encode())
 		if err != nil || resp.Status != s {
 			t.Fatalf("status %v: %v", s, err)
@@ -450,8 +480,21 @@ func TestHostProtocol(t *testing.T) {
 	if !StatusDuplicate.Accepted() || StatusBusy.Accepted() || HostStatus(99).String() != "status(99)" {
 		t.Error("HostStatus methods")
 	}
-	if _, err := DecodeHostResponse((&HostResponse{Status: 11}).Encode()); !errors.Is(err, ErrMalformed) {
+	if _, err := DecodeHostResponse((&HostResponse{Status: 12}).Encode()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("unknown status: %v", err)
+	}
+	// From goes with send body alone; a streamed delivery is op 1's twin.
+	if got, err := DecodeHostResponse((&HostResponse{Status: StatusSendBody, From: 7}).Encode()); err != nil || got.From != 7 {
+		t.Errorf("send body from 7: %+v, %v", got, err)
+	}
+	if _, err := DecodeHostResponse((&HostResponse{Status: StatusStored, From: 7}).Encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("from with status stored: %v", err)
+	}
+	if got, err := DecodeHostRequest((&HostRequest{Op: OpDeliverStream, Envelope: []byte{1}, After: after}).Encode()); err != nil || got.Op != OpDeliverStream {
+		t.Errorf("op 5: %+v, %v", got, err)
+	}
+	if _, err := DecodeHostRequest((&HostRequest{Op: OpDeliverStream}).Encode()); !errors.Is(err, ErrMalformed) {
+		t.Errorf("op 5 without an envelope: %v", err)
 	}
 
 	ids := make([][]byte, MaxReceiptIDs)

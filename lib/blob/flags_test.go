@@ -1,0 +1,5 @@
+package blob
+
+import "flag"
+
+var update = flag.Bool("update", false, "rewrite testdata/vectors/body.bin")
