@@ -8,6 +8,7 @@ import (
 
 	"smvs/lib/call"
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/hostapi"
 )
 
@@ -120,7 +121,7 @@ func interruptedBy(ctx context.Context, what string) error {
 
 // hostError explains an error from the host, or from talking to it.
 func hostError(err error, peer string) error {
-	if e, ok := cli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
+	if e, ok := hostcli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
 		return e
 	}
 	var hostErr *hostapi.Error

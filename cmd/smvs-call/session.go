@@ -18,6 +18,7 @@ import (
 
 	"smvs/lib/call"
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/hostapi"
 	"smvs/lib/wire"
 )
@@ -51,7 +52,7 @@ func (s *session) run() error {
 	if s.tty != nil {
 		defer s.tty.Close()
 	}
-	client, err := cli.DialHost(s.ctx, s.c)
+	client, err := hostcli.Dial(s.ctx, s.c)
 	if err != nil {
 		return hostError(err, s.o.peer)
 	}

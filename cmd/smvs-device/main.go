@@ -18,6 +18,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/link"
@@ -117,7 +118,7 @@ func owner(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 	client, err := hostapi.Dial(ctx, socket)
 	if err != nil {
 		if errors.Is(err, hostapi.ErrHostNotRunning) {
-			e := cli.HostNotRunning(err).WithExitCode(exitHostNotRunning)
+			e := hostcli.NotRunning(err).WithExitCode(exitHostNotRunning)
 			if home, herr := cli.Home(c); herr == nil {
 				if _, lerr := link.Read(home); lerr == nil {
 					e.WithHintf("this SMVS home is a linked device: run smvs-device %s on the host's machine", c.Command.Name)

@@ -24,9 +24,9 @@ import (
 	"smvs/lib/agent"
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
-	"smvs/lib/directory"
 	"smvs/lib/host"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/store"
 	"smvs/lib/transport"
 )
@@ -324,7 +324,7 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, cli.UsageErrorf(c, "--listen %s takes every address: say where other hosts reach this one with --advertise HOST:PORT", h.Listen)
 	}
 	if name := c.String("name"); name != "" {
-		if h.Name, err = directory.NormalizeName(name); err != nil {
+		if h.Name, err = names.Normalize(name); err != nil {
 			return nil, cli.UsageErrorf(c, "--name: %w", err)
 		}
 		if h.Name != name {

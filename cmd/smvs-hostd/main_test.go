@@ -21,6 +21,7 @@ import (
 
 	"smvs/lib/cli"
 	"smvs/lib/cli/clitest"
+	"smvs/lib/delivery"
 	"smvs/lib/host"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
@@ -214,7 +215,7 @@ func TestTwoHostsAndAPassphrase(t *testing.T) {
 	id := r.Sent.ID
 	for i := 0; ; i++ {
 		r, err = request(t, alice.socket, &hostapi.Request{Op: hostapi.OpStatus, Status: &hostapi.Status{ID: id}})
-		if err == nil && r.Status.Status == hostapi.Sent {
+		if err == nil && r.Status.Status == delivery.Sent {
 			break
 		}
 		if i == 1000 {
@@ -235,7 +236,7 @@ func TestTwoHostsAndAPassphrase(t *testing.T) {
 		t.Fatalf("large submit at alice: %v", err)
 	}
 	r, err = request(t, alice.socket, &hostapi.Request{Op: hostapi.OpStatus, Status: &hostapi.Status{ID: r.Sent.ID, Wait: 20000}})
-	if err != nil || r.Status.Status != hostapi.Failed {
+	if err != nil || r.Status.Status != delivery.Failed {
 		t.Errorf("status of the large message: %+v, %v", r, err)
 	}
 	for _, d := range []*daemon{alice, bob} {

@@ -9,6 +9,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/contacts"
 	"smvs/lib/hostapi"
 	"smvs/lib/wire"
@@ -38,7 +39,7 @@ func parseFingerprint(c *urfave.Context, book *contacts.File) (*options, error) 
 // fingerprint prints the fingerprint of a conversation, and how the peer
 // gets theirs to compare.
 func fingerprint(ctx context.Context, c *urfave.Context, o *options) error {
-	client, err := cli.DialHost(ctx, c)
+	client, err := hostcli.Dial(ctx, c)
 	if err != nil {
 		return recvError(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -36,7 +37,7 @@ func (f *formatter) message(w io.Writer, it *hostapi.Item) error {
 	}
 	var b strings.Builder
 	b.WriteString(time.UnixMilli(it.Sent).Local().Format(localTime))
-	if it.Direction == hostapi.Out {
+	if it.Direction == delivery.Out {
 		fmt.Fprintf(&b, " > %s (%s): ", f.peer(it).Label(), it.Status)
 	} else {
 		fmt.Fprintf(&b, " < %s: ", f.peer(it).Label())
@@ -89,13 +90,13 @@ func (f *formatter) warnings(c *urfave.Context, it *hostapi.Item) {
 	name := f.peer(it).Label()
 	for _, w := range it.Warnings {
 		switch w {
-		case hostapi.WarnGap:
+		case delivery.WarnGap:
 			cli.Warningf(c, "%s: a message before seq %d never arrived (gap)", name, it.Seq)
-		case hostapi.WarnFork:
+		case delivery.WarnFork:
 			cli.Warningf(c, "%s: %s sent another message after the same one as seq %d (fork)", name, name, it.Seq)
-		case hostapi.WarnChanged:
+		case delivery.WarnChanged:
 			cli.Warningf(c, "%s: %s sent message seq %d again with other content (changed)", name, name, it.Seq)
-		case hostapi.WarnRotated:
+		case delivery.WarnRotated:
 			cli.Warningf(c, "%s: after seq %d, %s moved to a new key %s, signed by the old one (rotated)",
 				name, it.Seq, name, f.peer(it).ID())
 		default:
@@ -105,7 +106,7 @@ func (f *formatter) warnings(c *urfave.Context, it *hostapi.Item) {
 }
 
 // warningNames names warnings for the JSON output.
-func warningNames(ws []hostapi.Warning) []string {
+func warningNames(ws []delivery.Warning) []string {
 	var out []string
 	for _, w := range ws {
 		out = append(out, w.String())
@@ -227,8 +228,8 @@ func jsonTime(ms int64) string {
 	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-func direction(d hostapi.Direction) string {
-	if d == hostapi.Out {
+func direction(d delivery.Direction) string {
+	if d == delivery.Out {
 		return "out"
 	}
 	return "in"

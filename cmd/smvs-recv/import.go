@@ -15,6 +15,8 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -54,7 +56,7 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 		defer f.Close()
 		src, what = f, o.importFile
 	}
-	client, err := cli.DialHost(ctx, c)
+	client, err := hostcli.Dial(ctx, c)
 	if err != nil {
 		return recvError(err)
 	}
@@ -202,9 +204,9 @@ func parseExportLine(line []byte) (*hostapi.Item, error) {
 	}
 	switch l.Direction {
 	case "in":
-		it.Direction = hostapi.In
+		it.Direction = delivery.In
 	case "out":
-		it.Direction = hostapi.Out
+		it.Direction = delivery.Out
 	default:
 		return nil, fmt.Errorf("invalid direction %q: want in or out", l.Direction)
 	}
@@ -268,8 +270,8 @@ func parseJSONTime(field, s string, required bool) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-func parseStatus(s string) (hostapi.DeliveryStatus, error) {
-	for st := hostapi.Queued; st <= hostapi.Refused; st++ {
+func parseStatus(s string) (delivery.Status, error) {
+	for st := delivery.Queued; st <= delivery.Refused; st++ {
 		if st.String() == s {
 			return st, nil
 		}
@@ -277,14 +279,14 @@ func parseStatus(s string) (hostapi.DeliveryStatus, error) {
 	return 0, fmt.Errorf("invalid status %q", s)
 }
 
-func parseWarnings(names []string) ([]hostapi.Warning, error) {
-	var out []hostapi.Warning
+func parseWarnings(names []string) ([]delivery.Warning, error) {
+	var out []delivery.Warning
 	for _, name := range names {
-		w := hostapi.WarnGap
-		for w <= hostapi.WarnRotated && w.String() != name {
+		w := delivery.WarnGap
+		for w <= delivery.WarnRotated && w.String() != name {
 			w++
 		}
-		if w > hostapi.WarnRotated {
+		if w > delivery.WarnRotated {
 			return nil, fmt.Errorf("unknown warning %q", name)
 		}
 		out = append(out, w)

@@ -24,10 +24,12 @@ import (
 	"golang.org/x/term"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/contacts"
-	"smvs/lib/directory"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/wire"
 )
 
@@ -238,7 +240,7 @@ func resolveFrom(from string, book *contacts.File) (string, error) {
 		}
 		return key.String(), nil
 	}
-	name, err := directory.NormalizeName(from)
+	name, err := names.Normalize(from)
 	if err != nil {
 		return "", err
 	}
@@ -337,7 +339,7 @@ func (r *receiver) follow(ctx context.Context) error {
 // connected when the first event comes. Without --follow it returns io.EOF
 // at the end of the history.
 func (r *receiver) once(ctx context.Context, connected func()) error {
-	client, err := cli.DialHost(ctx, r.c)
+	client, err := hostcli.Dial(ctx, r.c)
 	if err != nil {
 		return err
 	}
@@ -368,7 +370,7 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 			if e.Item.Seq <= r.last {
 				continue // shown already
 			}
-			if r.o.unread && (e.Item.Direction != hostapi.In || e.Item.Read) {
+			if r.o.unread && (e.Item.Direction != delivery.In || e.Item.Read) {
 				r.last = e.Item.Seq
 				continue
 			}
@@ -379,7 +381,7 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 			if err := r.printed(e.Item.Seq); err != nil {
 				return err
 			}
-			if r.o.markRead && e.Item.Direction == hostapi.In && !e.Item.Read {
+			if r.o.markRead && e.Item.Direction == delivery.In && !e.Item.Read {
 				r.toMark = append(r.toMark, e.Item.Seq)
 			}
 		case hostapi.EventStatus:
@@ -416,7 +418,7 @@ func (r *receiver) mark(ctx context.Context) error {
 	if err := r.out.Flush(); err != nil {
 		return localError{fmt.Errorf("writing to standard output: %w", err)}
 	}
-	client, err := cli.DialHost(ctx, r.c)
+	client, err := hostcli.Dial(ctx, r.c)
 	if err != nil {
 		return err
 	}
@@ -483,7 +485,7 @@ func retryable(err error) bool {
 
 // recvError explains an error from the host or from talking to it.
 func recvError(err error) error {
-	if e, ok := cli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
+	if e, ok := hostcli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
 		return e
 	}
 	var hostErr *hostapi.Error
@@ -510,7 +512,7 @@ func recvError(err error) error {
 
 // raw writes the body of the one message --raw names.
 func raw(ctx context.Context, c *urfave.Context, o *options) error {
-	client, err := cli.DialHost(ctx, c)
+	client, err := hostcli.Dial(ctx, c)
 	if err != nil {
 		return recvError(err)
 	}

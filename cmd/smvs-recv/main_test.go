@@ -18,6 +18,7 @@ import (
 	"smvs/lib/cli"
 	"smvs/lib/cli/clitest"
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/identity"
@@ -67,11 +68,11 @@ func newHost(t *testing.T) *hostapitest.Host {
 func at(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
 
 func incoming(from []byte, sent int64, body string) hostapi.Item {
-	return hostapi.Item{Direction: hostapi.In, Peer: from, Sent: sent, Stored: sent + 1500, Kind: wire.KindText, Body: []byte(body), Status: hostapi.Received}
+	return hostapi.Item{Direction: delivery.In, Peer: from, Sent: sent, Stored: sent + 1500, Kind: wire.KindText, Body: []byte(body), Status: delivery.Received}
 }
 
-func outgoing(to []byte, name string, sent int64, body string, status hostapi.DeliveryStatus) hostapi.Item {
-	return hostapi.Item{Direction: hostapi.Out, Peer: to, PeerName: name, Sent: sent, Stored: sent, Kind: wire.KindText, Body: []byte(body), Status: status}
+func outgoing(to []byte, name string, sent int64, body string, status delivery.Status) hostapi.Item {
+	return hostapi.Item{Direction: delivery.Out, Peer: to, PeerName: name, Sent: sent, Stored: sent, Kind: wire.KindText, Body: []byte(body), Status: status}
 }
 
 // result is what one run of smvs-recv did.
@@ -108,12 +109,12 @@ func fails(t *testing.T, code int, want string, args ...string) result {
 func TestHistory(t *testing.T) {
 	h := newHost(t)
 	h.Add(incoming(aliceKey, at(0), "hi bob"))
-	h.Add(outgoing(bobKey, "bob", at(time.Minute), "hello\nsecond line\ttab \\ \x1b[31mred\u202etxt.exe 👩‍💻", hostapi.Delivered))
-	h.Add(outgoing(carolKey, "", at(2*time.Minute), "are you there?", hostapi.Queued))
-	h.Add(hostapi.Item{Direction: hostapi.In, Peer: carolKey, PeerName: "carol\n", Sent: at(3 * time.Minute), Kind: wire.KindFile,
-		ContentType: "application/pdf", FileName: "report.pdf", Body: make([]byte, 1258291), Status: hostapi.Received})
-	h.Add(hostapi.Item{Direction: hostapi.Out, Peer: aliceKey, Sent: at(4 * time.Minute), Kind: wire.KindFile,
-		ContentType: "application/octet-stream", Body: []byte{0xff}, Status: hostapi.Failed})
+	h.Add(outgoing(bobKey, "bob", at(time.Minute), "hello\nsecond line\ttab \\ \x1b[31mred\u202etxt.exe 👩‍💻", delivery.Delivered))
+	h.Add(outgoing(carolKey, "", at(2*time.Minute), "are you there?", delivery.Queued))
+	h.Add(hostapi.Item{Direction: delivery.In, Peer: carolKey, PeerName: "carol\n", Sent: at(3 * time.Minute), Kind: wire.KindFile,
+		ContentType: "application/pdf", FileName: "report.pdf", Body: make([]byte, 1258291), Status: delivery.Received})
+	h.Add(hostapi.Item{Direction: delivery.Out, Peer: aliceKey, Sent: at(4 * time.Minute), Kind: wire.KindFile,
+		ContentType: "application/octet-stream", Body: []byte{0xff}, Status: delivery.Failed})
 
 	r := ok(t)
 	want := "2025-03-01 11:00:00 < alice: hi bob\n" +
@@ -136,8 +137,8 @@ func TestHistory(t *testing.T) {
 func TestJSON(t *testing.T) {
 	h := newHost(t)
 	in := h.Add(incoming(aliceKey, at(0), "<b>hi</b> & bye"))
-	file := hostapi.Item{Direction: hostapi.Out, Peer: bobKey, PeerName: "bob", Sent: at(time.Minute), Stored: at(time.Minute),
-		Kind: wire.KindFile, ContentType: "image/png", FileName: "a.png", Body: []byte("\x89PNG"), Expires: at(time.Hour), Status: hostapi.Sent}
+	file := hostapi.Item{Direction: delivery.Out, Peer: bobKey, PeerName: "bob", Sent: at(time.Minute), Stored: at(time.Minute),
+		Kind: wire.KindFile, ContentType: "image/png", FileName: "a.png", Body: []byte("\x89PNG"), Expires: at(time.Hour), Status: delivery.Sent}
 	out := h.Add(file)
 
 	for _, flag := range []string{"--json", "--export"} {
@@ -230,8 +231,8 @@ func TestRaw(t *testing.T) {
 	h := newHost(t)
 	text := h.Add(incoming(aliceKey, at(0), "line 1\nline 2\n"))
 	body := []byte("%PDF-1.7\x00\xff binary")
-	file := h.Add(hostapi.Item{Direction: hostapi.In, Peer: aliceKey, Sent: at(time.Minute), Kind: wire.KindFile,
-		ContentType: "application/pdf", FileName: "report.pdf", Body: body, Status: hostapi.Received})
+	file := h.Add(hostapi.Item{Direction: delivery.In, Peer: aliceKey, Sent: at(time.Minute), Kind: wire.KindFile,
+		ContentType: "application/pdf", FileName: "report.pdf", Body: body, Status: delivery.Received})
 	h.Add(incoming(aliceKey, at(2*time.Minute), "\x1b]0;owned\x07"))
 
 	if r := ok(t, "--raw", "1"); r.stdout != "line 1\nline 2\n" {
@@ -355,10 +356,10 @@ func TestFollowWaitsForHost(t *testing.T) {
 
 func TestFollowJSONStatus(t *testing.T) {
 	h := newHost(t)
-	sent := h.Add(outgoing(bobKey, "bob", at(0), "hi", hostapi.Queued))
+	sent := h.Add(outgoing(bobKey, "bob", at(0), "hi", delivery.Queued))
 	f := follow(t, "--json", "--from", "bob")
 	waitFor(t, "stdout", &f.stdout, `"text":"hi"`)
-	h.SetStatus(sent.ID, hostapi.Delivered)
+	h.SetStatus(sent.ID, delivery.Delivered)
 	want := `{"event":"status","seq":1,"id":"` + hex.EncodeToString(sent.ID) + `","direction":"out","peer":"` + key(bobKey) +
 		`","peer_name":"bob","status":"delivered"}` + "\n"
 	waitFor(t, "stdout", &f.stdout, want)
@@ -366,7 +367,7 @@ func TestFollowJSONStatus(t *testing.T) {
 	// Text output has no status lines.
 	f2 := follow(t)
 	waitFor(t, "stdout", &f2.stdout, "bob (delivered): hi\n")
-	h.SetStatus(sent.ID, hostapi.Failed)
+	h.SetStatus(sent.ID, delivery.Failed)
 	h.Add(incoming(aliceKey, at(time.Minute), "next"))
 	waitFor(t, "stdout", &f2.stdout, "alice: next\n")
 	if n := strings.Count(f2.stdout.String(), "\n"); n != 2 {
@@ -464,7 +465,7 @@ func TestHostNotRunning(t *testing.T) {
 
 func TestBadContactsFile(t *testing.T) {
 	h := newHost(t)
-	h.Add(outgoing(bobKey, "bob", at(0), "hi", hostapi.Queued))
+	h.Add(outgoing(bobKey, "bob", at(0), "hi", delivery.Queued))
 	home := os.Getenv(cli.HomeEnv)
 	if err := os.WriteFile(filepath.Join(home, "contacts"), []byte("not a contact line\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -576,11 +577,11 @@ func TestFollowDeleted(t *testing.T) {
 func TestWarnings(t *testing.T) {
 	h := newHost(t)
 	it := incoming(aliceKey, at(0), "hi")
-	it.Warnings = []hostapi.Warning{hostapi.WarnGap, hostapi.WarnFork}
+	it.Warnings = []delivery.Warning{delivery.WarnGap, delivery.WarnFork}
 	h.Add(it)
 	it = incoming(carolKey, at(time.Minute), "again")
 	it.PeerName = "carol\x1b"
-	it.Warnings = []hostapi.Warning{hostapi.WarnChanged}
+	it.Warnings = []delivery.Warning{delivery.WarnChanged}
 	h.Add(it)
 	r := recv(t)
 	if r.code != 0 || r.stdout != "2025-03-01 11:00:00 < alice: hi\n2025-03-01 11:01:00 < carol\\x1b: again\n" {
@@ -598,22 +599,22 @@ func TestWarnings(t *testing.T) {
 	}
 
 	// A status change carries them too.
-	sent := outgoing(bobKey, "bob", at(2*time.Minute), "x", hostapi.Queued)
-	sent.Warnings = []hostapi.Warning{hostapi.WarnFork}
+	sent := outgoing(bobKey, "bob", at(2*time.Minute), "x", delivery.Queued)
+	sent.Warnings = []delivery.Warning{delivery.WarnFork}
 	out := h.Add(sent)
 	f := follow(t, "--json", "--from", "bob")
 	waitFor(t, "stdout", &f.stdout, `"text":"x"`)
-	h.SetStatus(out.ID, hostapi.Sent)
+	h.SetStatus(out.ID, delivery.Sent)
 	waitFor(t, "stdout", &f.stdout, `"status":"sent","warnings":["fork"]}`)
 }
 
 func TestExportImport(t *testing.T) {
 	h := newHost(t)
 	in := incoming(aliceKey, at(0), "hi")
-	in.Signed, in.Read, in.Warnings = []byte("signed hi"), true, []hostapi.Warning{hostapi.WarnGap}
+	in.Signed, in.Read, in.Warnings = []byte("signed hi"), true, []delivery.Warning{delivery.WarnGap}
 	h.Add(in)
-	file := hostapi.Item{Direction: hostapi.Out, Peer: bobKey, Sent: at(time.Minute), Stored: at(time.Minute) + 7, Kind: wire.KindFile,
-		ContentType: "image/png", FileName: "a.png", Body: []byte("\x89PNG"), Expires: at(time.Hour), Status: hostapi.Delivered, Signed: []byte("signed png")}
+	file := hostapi.Item{Direction: delivery.Out, Peer: bobKey, Sent: at(time.Minute), Stored: at(time.Minute) + 7, Kind: wire.KindFile,
+		ContentType: "image/png", FileName: "a.png", Body: []byte("\x89PNG"), Expires: at(time.Hour), Status: delivery.Delivered, Signed: []byte("signed png")}
 	h.Add(file)
 
 	if r := ok(t, "--json"); strings.Contains(r.stdout, "signed_base64") {
@@ -893,7 +894,7 @@ func TestStrangerClaimingAContactsName(t *testing.T) {
 func TestRotatedWarning(t *testing.T) {
 	h := newHost(t)
 	it := incoming(aliceKey, at(0), "hi")
-	it.Warnings = []hostapi.Warning{hostapi.WarnRotated}
+	it.Warnings = []delivery.Warning{delivery.WarnRotated}
 	h.Add(it)
 	r := recv(t)
 	want := "smvs-recv: warning: alice: after seq 1, alice moved to a new key " + key(aliceKey) + ", signed by the old one (rotated)\n"

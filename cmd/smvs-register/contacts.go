@@ -10,9 +10,9 @@ import (
 
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
-	"smvs/lib/directory"
 	"smvs/lib/identity"
 	"smvs/lib/link"
+	"smvs/lib/names"
 )
 
 // resolver returns the resolver of the contacts file and the directories
@@ -112,7 +112,7 @@ func resolveError(c *urfave.Context, r *contacts.Resolver, query string, err err
 		return cli.Errorf("%w", err).WithExitCode(exitKeyChanged).WithHintf("%s", rollback.Hint())
 	case errors.As(err, &malformed):
 		return malformedKeyError(err)
-	case errors.Is(err, directory.ErrBadName), errors.Is(err, identity.ErrBadPublicKey):
+	case errors.Is(err, names.ErrInvalid), errors.Is(err, identity.ErrBadPublicKey):
 		return cli.UsageErrorf(c, "%w", err)
 	case errors.Is(err, contacts.ErrNotFound):
 		e := cli.Errorf("%w", err).WithExitCode(exitNotFound)
@@ -271,7 +271,7 @@ func contactName(c *urfave.Context, i int) (string, error) {
 	if _, err := identity.ParsePublicKey(arg); err == nil {
 		return "", cli.UsageErrorf(c, "%s is a key; give the contact's name", arg)
 	}
-	name, err := directory.NormalizeName(arg)
+	name, err := names.Normalize(arg)
 	switch {
 	case err != nil && contacts.LooksLikeKey(arg):
 		return "", cli.UsageErrorf(c, "%q looks like a key, not a name: give %s", arg, c.Command.ArgsUsage)

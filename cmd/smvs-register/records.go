@@ -9,9 +9,9 @@ import (
 
 	"smvs/lib/cli"
 	"smvs/lib/dirclient"
-	"smvs/lib/directory"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/record"
 	"smvs/lib/wire"
 )
@@ -178,7 +178,7 @@ func publish(c *urfave.Context) error {
 	if err := cli.CheckArgs(c, 1, 1); err != nil {
 		return err
 	}
-	name, err := directory.NormalizeName(c.Args().First())
+	name, err := names.Normalize(c.Args().First())
 	if err != nil {
 		return cli.UsageErrorf(c, "%w", err)
 	}

@@ -23,7 +23,9 @@ import (
 	"golang.org/x/term"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 )
 
@@ -231,7 +233,7 @@ func (o *options) parseExpiry(c *urfave.Context) error {
 		d = 0
 	case err != nil:
 		return cli.UsageErrorf(c, "invalid --expire-after %q: want a duration such as 7d, 1h or 30m, or off", value)
-	case d.Milliseconds() > hostapi.MaxExpiry:
+	case d.Milliseconds() > delivery.MaxExpiry:
 		return cli.UsageErrorf(c, "invalid --expire-after %q: at most 366d", value)
 	case d < time.Second:
 		return cli.UsageErrorf(c, "invalid --expire-after %q: at least 1s", value)
@@ -279,7 +281,7 @@ func confirm(c *urfave.Context, stdin io.Reader, question string) bool {
 // remove deletes what o says and reports it.
 func remove(c *urfave.Context, o *options) error {
 	ctx := context.Background()
-	client, err := cli.DialHost(ctx, c)
+	client, err := hostcli.Dial(ctx, c)
 	if err != nil {
 		return hostError(err)
 	}
@@ -352,8 +354,8 @@ type report struct {
 	c       *urfave.Context
 	o       *options
 	res     *hostapi.DeleteResult
-	answers []hostapi.DeliveryStatus // with --wait, each request's final status; Queued if none came
-	err     error                    // writing standard output failed
+	answers []delivery.Status // with --wait, each request's final status; Queued if none came
+	err     error             // writing standard output failed
 }
 
 func (r *report) printf(format string, a ...any) {
@@ -374,7 +376,7 @@ func (r *report) wait(ctx context.Context, client *hostapi.Client) error {
 	defer cancel()
 	code := 0
 	for _, p := range r.res.Requests {
-		status := hostapi.Queued
+		status := delivery.Queued
 		it, err := client.Status(ctx, p.ID, max(time.Until(deadline), time.Millisecond))
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
@@ -387,11 +389,11 @@ func (r *report) wait(ctx context.Context, client *hostapi.Client) error {
 		name, n := cli.NewPeer(p.Peer, p.PeerName, p.ClaimedName).Label(), messages(p.Messages)
 		var line string
 		switch status {
-		case hostapi.Sent, hostapi.Delivered:
+		case delivery.Sent, delivery.Delivered:
 			line = fmt.Sprintf("%s's host deleted %s", name, n)
-		case hostapi.Refused:
+		case delivery.Refused:
 			line, code = fmt.Sprintf("%s's host refused to delete %s", name, n), exitNotEverywhere
-		case hostapi.Failed:
+		case delivery.Failed:
 			line, code = fmt.Sprintf("%s's host was not reached: the request to delete %s failed", name, n), exitNotEverywhere
 		default:
 			line = fmt.Sprintf("%s's host did not answer within %s", name, r.o.timeout)
@@ -453,7 +455,7 @@ func (r *report) writeJSON(v any) {
 // setExpiry sets the default expiry of a conversation and reports it.
 func setExpiry(c *urfave.Context, o *options) error {
 	ctx := context.Background()
-	client, err := cli.DialHost(ctx, c)
+	client, err := hostcli.Dial(ctx, c)
 	if err != nil {
 		return hostError(err)
 	}
@@ -521,7 +523,7 @@ func messages(n int) string {
 
 // hostError explains an error from the host or from talking to it.
 func hostError(err error) error {
-	if e, ok := cli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
+	if e, ok := hostcli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
 		return e
 	}
 	var hostErr *hostapi.Error

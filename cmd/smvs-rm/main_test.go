@@ -12,6 +12,7 @@ import (
 
 	"smvs/lib/cli"
 	"smvs/lib/cli/clitest"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/identity"
@@ -44,13 +45,13 @@ func newHost(t *testing.T) *hostapitest.Host {
 	now := time.Now()
 	for i, m := range []struct {
 		peer []byte
-		dir  hostapi.Direction
+		dir  delivery.Direction
 		age  time.Duration
-	}{{aliceKey, hostapi.In, 48 * time.Hour}, {aliceKey, hostapi.Out, 47 * time.Hour},
-		{bobKey, hostapi.Out, 3 * time.Hour}, {bobKey, hostapi.In, 2 * time.Hour}, {bobKey, hostapi.Out, time.Minute}} {
+	}{{aliceKey, delivery.In, 48 * time.Hour}, {aliceKey, delivery.Out, 47 * time.Hour},
+		{bobKey, delivery.Out, 3 * time.Hour}, {bobKey, delivery.In, 2 * time.Hour}, {bobKey, delivery.Out, time.Minute}} {
 		sent := now.Add(-m.age).UnixMilli()
 		h.Add(hostapi.Item{Direction: m.dir, Peer: m.peer, Sent: sent, Stored: sent, Kind: wire.KindText,
-			Body: []byte{byte('a' + i)}, Status: hostapi.Delivered})
+			Body: []byte{byte('a' + i)}, Status: delivery.Delivered})
 	}
 	return h
 }
@@ -190,16 +191,16 @@ func TestForEveryone(t *testing.T) {
 	ok(t, "deleted 1 message\nno peer's host was asked: you sent none of them\n", "--for-everyone", "1")
 
 	h = newHost(t)
-	h.AnswerDeletions(hostapi.Sent)
+	h.AnswerDeletions(delivery.Sent)
 	ok(t, "deleted 1 message\nasked bob's host to delete 1 message you sent\nbob's host deleted 1 message\n", "--for-everyone", "--wait", "3")
 
-	h.AnswerDeletions(hostapi.Refused)
+	h.AnswerDeletions(delivery.Refused)
 	r := fails(t, exitNotEverywhere, "smvs-rm: error: deleted here, but not every peer's host deleted its copies\nsmvs-rm: hint: a peer's host deletes on request only if",
 		"--for-everyone", "--wait", "5")
 	if r.stdout != "deleted 1 message\nasked bob's host to delete 1 message you sent\nbob's host refused to delete 1 message\n" {
 		t.Errorf("stdout:\n%s", r.stdout)
 	}
-	h.AnswerDeletions(hostapi.Failed)
+	h.AnswerDeletions(delivery.Failed)
 	r = rmIn(t, "", "--for-everyone", "--wait", "--json", "2")
 	var got deleteJSON
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != exitNotEverywhere || got.Deleted != 1 || len(got.Requests) != 1 ||

@@ -23,7 +23,9 @@ import (
 	"golang.org/x/term"
 
 	"smvs/lib/cli"
+	"smvs/lib/cli/hostcli"
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -170,7 +172,7 @@ func checkRecipient(to string) error {
 // send sends what o says and, with --wait, waits for its delivery.
 func send(c *urfave.Context, o *options, stdin io.Reader) error {
 	ctx := context.Background()
-	client, err := cli.DialHost(ctx, c)
+	client, err := hostcli.Dial(ctx, c)
 	if err != nil {
 		return hostError(err, o.to)
 	}
@@ -374,7 +376,7 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(5*time.Second))
 	defer cancel()
 	for _, res := range sent {
-		status := hostapi.Queued
+		status := delivery.Queued
 		it, err := client.Status(ctx, res.ID, max(time.Until(deadline), time.Millisecond))
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
@@ -384,15 +386,15 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 			status = it.Status
 		}
 		switch status {
-		case hostapi.Delivered:
+		case delivery.Delivered:
 			continue
-		case hostapi.Failed:
+		case delivery.Failed:
 			return cli.Errorf("delivery of message %x to %s failed: the host gave up", res.ID, o.to).
 				WithHintf("check that %s's host is up, and send it again", o.to)
-		case hostapi.Refused:
+		case delivery.Refused:
 			return cli.Errorf("%s's host refused message %x: their policy does not take your messages", o.to, res.ID).
 				WithHintf("they blocked you, take messages only from others, or hold all they take from strangers (their quota is full); sending it again will not help until they add you as a contact or delete some (your host's log says which)")
-		case hostapi.Sent:
+		case delivery.Sent:
 			return cli.Errorf("message %x is on %s's host, but no receipt came within %s", res.ID, o.to, o.timeout).
 				WithExitCode(exitNotDelivered).
 				WithHintf("the host keeps it and waits for the receipt; see its status with smvs-recv --json --from %s", o.to)
@@ -407,7 +409,7 @@ func waitDelivered(ctx context.Context, client *hostapi.Client, o *options, sent
 
 // hostError explains an error from the host or from talking to it.
 func hostError(err error, to string) *cli.Error {
-	if e, ok := cli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
+	if e, ok := hostcli.DeviceError(err, exitHostNotRunning, exitNotLinked); ok {
 		return e
 	}
 	var hostErr *hostapi.Error

@@ -16,6 +16,7 @@ import (
 
 	"smvs/lib/cli"
 	"smvs/lib/cli/clitest"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/identity"
@@ -281,14 +282,14 @@ func TestWait(t *testing.T) {
 	done := make(chan result)
 	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "--timeout", "2s", "bob") }()
 	subs := h.WaitSubmitted(len(h.Submitted())+1, 5*time.Second)
-	h.SetStatus(subs[len(subs)-1].Item.ID, hostapi.Sent)
+	h.SetStatus(subs[len(subs)-1].Item.ID, delivery.Sent)
 	if r := <-done; r.code != exitNotDelivered || !strings.Contains(r.stderr, "no receipt came within 2s") {
 		t.Errorf("sent, no receipt: status %d, stderr:\n%s", r.code, r.stderr)
 	}
 
 	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "bob") }()
 	subs = h.WaitSubmitted(len(subs)+1, 5*time.Second)
-	h.SetStatus(subs[len(subs)-1].Item.ID, hostapi.Failed)
+	h.SetStatus(subs[len(subs)-1].Item.ID, delivery.Failed)
 	if r := <-done; r.code != 1 || !strings.Contains(r.stderr, "failed: the host gave up") {
 		t.Errorf("failed: status %d, stderr:\n%s", r.code, r.stderr)
 	}
@@ -296,7 +297,7 @@ func TestWait(t *testing.T) {
 	// Refused by the peer's policy: not a host that is down.
 	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "bob") }()
 	subs = h.WaitSubmitted(len(subs)+1, 5*time.Second)
-	h.SetStatus(subs[len(subs)-1].Item.ID, hostapi.Refused)
+	h.SetStatus(subs[len(subs)-1].Item.ID, delivery.Refused)
 	r := <-done
 	if r.code != 1 || !strings.Contains(r.stderr, "bob's host refused message") ||
 		!strings.Contains(r.stderr, "their policy does not take your messages") || strings.Contains(r.stderr, "host is up") {

@@ -11,7 +11,7 @@
 //	alice smvs1… host=alice.example.net:7447 verified seq=1767225600000
 //	bob smvs1…
 //
-// A line is a name (as directory.NormalizeName makes it), a public id,
+// A line is a name (as names.Normalize makes it), a public id,
 // then any of host=ADDR (the host to use instead of the one in the
 // contact's record), verified (the user compared safety numbers) and
 // seq=N (the highest sequence number of a record of that key accepted so
@@ -39,14 +39,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/wire"
 )
 
 // Contact is one line of the contacts file.
 type Contact struct {
-	Name     string             // normalised, see directory.NormalizeName
+	Name     string             // normalised, see names.Normalize
 	Key      identity.PublicKey // the pinned identity key
 	Host     string             // the host address to use instead of the record's; "" for the record's
 	Verified bool               // the user compared safety numbers for Key
@@ -72,7 +72,7 @@ func (c Contact) String() string {
 
 // Check reports what makes c unfit for the contacts file, if anything.
 func (c Contact) Check() error {
-	if err := directory.ValidName(c.Name); err != nil {
+	if err := names.Check(c.Name); err != nil {
 		return err
 	}
 	if c.Key.Kind() != identity.KindIdentity {
@@ -168,7 +168,7 @@ func parseContact(s string) (*Contact, error) {
 		return nil, fmt.Errorf("want NAME smvs1... [host=ADDR] [verified] [seq=N], got %q", s)
 	}
 	c := &Contact{Name: fields[0]}
-	if err := directory.ValidName(c.Name); err != nil {
+	if err := names.Check(c.Name); err != nil {
 		return nil, err
 	}
 	key, err := ParseKey(fields[1])

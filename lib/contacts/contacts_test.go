@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 )
 
 func newKey(t testing.TB) *identity.Identity {
@@ -320,10 +320,10 @@ func TestSafetyNumber(t *testing.T) {
 }
 
 func TestNormalizeNameIsTheDirectorys(t *testing.T) {
-	// Contact names are the directory's names: what NormalizeName makes.
+	// Contact names are the directory's names: what names.Normalize makes.
 	f := new(File)
 	key := newKey(t).Public()
-	n, err := directory.NormalizeName("ＡＬＩＣＥ")
+	n, err := names.Normalize("ＡＬＩＣＥ")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"smvs/lib/bech32"
-	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 )
 
 // KeyLen is the length of a contact's key as it prints, "smvs1…": the
@@ -102,10 +102,10 @@ func malformedKey(s string, err error) *MalformedKeyError {
 
 // ParseQuery returns the key or the normalised name that query, what a
 // person typed to name a contact, stands for: a contact's key
-// ("smvs1…"), else a name (see directory.NormalizeName). A query that
+// ("smvs1…"), else a name (see names.Normalize). A query that
 // starts as a key does and can't be a name is a malformed key, explained
 // as ParseKey does. Errors match identity.ErrBadPublicKey or
-// directory.ErrBadName.
+// names.ErrInvalid.
 func ParseQuery(query string) (identity.PublicKey, string, error) {
 	key, keyErr := ParseKey(query)
 	if keyErr == nil {
@@ -116,7 +116,7 @@ func ParseQuery(query string) (identity.PublicKey, string, error) {
 	if LooksLikeKey(query) && !isMalformed {
 		return identity.PublicKey{}, "", keyErr // a device key
 	}
-	name, err := directory.NormalizeName(query)
+	name, err := names.Normalize(query)
 	switch {
 	case err == nil:
 		return identity.PublicKey{}, name, nil

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 )
 
 func TestParseQuery(t *testing.T) {
@@ -22,7 +22,7 @@ func TestParseQuery(t *testing.T) {
 		name    string // the name it stands for
 		key     bool   // it stands for id's key
 		isKey   bool   // an error matching identity.ErrBadPublicKey
-		isName  bool   // an error matching directory.ErrBadName
+		isName  bool   // an error matching names.ErrInvalid
 		message string // in the error
 	}{
 		{query: key, key: true},
@@ -42,7 +42,7 @@ func TestParseQuery(t *testing.T) {
 		k, name, err := ParseQuery(tt.query)
 		switch {
 		case tt.isKey || tt.isName:
-			if tt.isKey && !errors.Is(err, identity.ErrBadPublicKey) || tt.isName && !errors.Is(err, directory.ErrBadName) ||
+			if tt.isKey && !errors.Is(err, identity.ErrBadPublicKey) || tt.isName && !errors.Is(err, names.ErrInvalid) ||
 				!strings.Contains(fmtErr(err), tt.message) {
 				t.Errorf("ParseQuery(%q): %v, want an error with %q", tt.query, err, tt.message)
 			}

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"smvs/lib/dirclient"
-	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/wire"
 )
 
@@ -529,8 +529,8 @@ func (r *Resolver) fetch(ctx context.Context, f *File, what, who string, prior [
 // the key's, and check.
 func (r *Resolver) verify(signed []byte, check func(*wire.Record) error) (*wire.Record, identity.PublicKey, error) {
 	var key identity.PublicKey
-	if len(signed) > directory.MaxRecordSize {
-		return nil, key, fmt.Errorf("%d bytes, limit %d", len(signed), directory.MaxRecordSize)
+	if len(signed) > dirclient.MaxRecordSize {
+		return nil, key, fmt.Errorf("%d bytes, limit %d", len(signed), dirclient.MaxRecordSize)
 	}
 	rec, err := wire.VerifyRecord(signed)
 	if err != nil {
@@ -561,7 +561,7 @@ func (r *Resolver) verify(signed []byte, check func(*wire.Record) error) (*wire.
 // character. A record that breaks them carries text nobody should print.
 func checkRules(rec *wire.Record) error {
 	if rec.Name != "" {
-		if err := directory.ValidName(rec.Name); err != nil {
+		if err := names.Check(rec.Name); err != nil {
 			return err
 		}
 	}

@@ -38,8 +38,14 @@ import (
 const (
 	// Timeout bounds one request, from dialling to reading the answer.
 	Timeout = 30 * time.Second
-	// MaxResponseSize bounds an answer's body. A record is at most 4 KiB,
-	// so an answer is about 6 KiB of JSON.
+	// MaxRecordSize bounds an encoded signed record or tombstone, as the
+	// directory API fixes it: a directory stores none larger, and a client
+	// takes none larger from a directory. A record is a little over 1.3
+	// KiB in practice, mostly the KEM key, and about 163 bytes more for
+	// each rotation statement it carries (at most wire.MaxRotations).
+	MaxRecordSize = 8192
+	// MaxResponseSize bounds an answer's body: a record of MaxRecordSize
+	// is about 11 KiB of JSON.
 	MaxResponseSize = 64 << 10
 	// maxMessageLen bounds the directory's error message as shown.
 	maxMessageLen = 200

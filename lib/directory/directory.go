@@ -18,7 +18,9 @@ import (
 	"math"
 	"time"
 
+	"smvs/lib/dirclient"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/wire"
 )
 
@@ -29,10 +31,6 @@ const (
 	DefaultMaxLifetime = 90 * 24 * time.Hour
 	// MaxSkew is how far in the future an issue time may be.
 	MaxSkew = 5 * time.Minute
-	// MaxRecordSize bounds an encoded signed record: a little over 1.3
-	// KiB in practice, mostly the KEM key, and about 163 bytes more for
-	// each rotation statement it carries (at most wire.MaxRotations).
-	MaxRecordSize = 8192
 )
 
 // Errors a caller maps to answers: ErrNotFound (404), ErrStale and
@@ -66,14 +64,14 @@ func invalid(format string, a ...any) error {
 // Check verifies a signed record in full, as Publish does before storing
 // it, and returns it.
 func (d *Directory) Check(signed []byte) (*wire.Record, error) {
-	if len(signed) > MaxRecordSize {
-		return nil, invalid("record of %d bytes, limit %d", len(signed), MaxRecordSize)
+	if len(signed) > dirclient.MaxRecordSize {
+		return nil, invalid("record of %d bytes, limit %d", len(signed), dirclient.MaxRecordSize)
 	}
 	r, err := wire.VerifyRecord(signed)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := ValidName(r.Name); err != nil {
+	if err := names.Check(r.Name); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	now := d.now()
@@ -182,8 +180,8 @@ func retire(tx Tx, key []byte) error {
 // and its name is free, but its sequence number is kept so the old record
 // can't be replayed.
 func (d *Directory) Remove(ctx context.Context, signed []byte) (*wire.Tombstone, error) {
-	if len(signed) > MaxRecordSize {
-		return nil, invalid("tombstone of %d bytes, limit %d", len(signed), MaxRecordSize)
+	if len(signed) > dirclient.MaxRecordSize {
+		return nil, invalid("tombstone of %d bytes, limit %d", len(signed), dirclient.MaxRecordSize)
 	}
 	t, err := wire.VerifyTombstone(signed)
 	if err != nil {
@@ -220,7 +218,7 @@ func (d *Directory) Remove(ctx context.Context, signed []byte) (*wire.Tombstone,
 // LookupName returns the signed record currently served for name, which
 // is normalised first.
 func (d *Directory) LookupName(ctx context.Context, name string) ([]byte, error) {
-	n, err := NormalizeName(name)
+	n, err := names.Normalize(name)
 	if err != nil {
 		return nil, ErrNotFound // an impossible name is simply not there
 	}

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/wire"
@@ -118,8 +118,8 @@ func (c *chains) get(peer identity.PublicKey) (*chain, error) {
 // add records a message of the conversation: seq (0 while not stored),
 // its direction, id, hash and the chain hash it carries; it wakes those
 // waiting for it. ch.mu is held.
-func (ch *chain) add(seq uint64, dir hostapi.Direction, id, hash, prev []byte) {
-	if dir == hostapi.In {
+func (ch *chain) add(seq uint64, dir delivery.Direction, id, hash, prev []byte) {
+	if dir == delivery.In {
 		if _, ok := ch.incoming[string(id)]; !ok {
 			ch.incoming[string(id)] = incomingLink{seq: seq, hash: string(hash)}
 		}
@@ -158,7 +158,7 @@ func (c *chains) next(peer identity.PublicKey) (hash []byte, done func(signed []
 	return ch.hash, func(signed []byte) {
 		if signed != nil {
 			ch.hash = wire.ChainHash(signed)
-			ch.add(0, hostapi.Out, nil, ch.hash, nil)
+			ch.add(0, delivery.Out, nil, ch.hash, nil)
 		}
 		ch.mu.Unlock()
 	}, nil
@@ -166,10 +166,10 @@ func (c *chains) next(peer identity.PublicKey) (hash []byte, done func(signed []
 
 // admission is what admit decided about an arriving message.
 type admission struct {
-	duplicate bool              // its hash is known: it was stored before (and may have been deleted since)
-	resigned  uint64            // a duplicate: the seq of the message it is, signed anew (store.RehashLink)
-	changed   uint64            // the seq of the message from the peer with its id and other content
-	warnings  []hostapi.Warning // what it reveals about the chain, if it is stored
+	duplicate bool               // its hash is known: it was stored before (and may have been deleted since)
+	resigned  uint64             // a duplicate: the seq of the message it is, signed anew (store.RehashLink)
+	changed   uint64             // the seq of the message from the peer with its id and other content
+	warnings  []delivery.Warning // what it reveals about the chain, if it is stored
 }
 
 // admit checks a text or file message m from peer, whose signed bytes
@@ -212,7 +212,7 @@ func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Mes
 		return a, nil
 	}
 	if !ch.known(m.Chain) && len(ch.hashes) > 0 {
-		a.warnings = append(a.warnings, hostapi.WarnGap)
+		a.warnings = append(a.warnings, delivery.WarnGap)
 	}
 	// Claimed now, so that of two messages naming the same one that
 	// arrive together, the second is the fork.
@@ -220,7 +220,7 @@ func (c *chains) admit(ctx context.Context, peer identity.PublicKey, m *wire.Mes
 	case !ok:
 		ch.named[string(m.Chain)] = string(hash)
 	case first != string(hash):
-		a.warnings = append(a.warnings, hostapi.WarnFork)
+		a.warnings = append(a.warnings, delivery.WarnFork)
 	}
 	return a, nil
 }
@@ -329,14 +329,14 @@ func (c *chains) stored(peer identity.PublicKey, seq uint64, m *wire.Message, ha
 		return
 	}
 	defer ch.mu.Unlock()
-	ch.add(seq, hostapi.In, m.ID, hash, m.Chain)
+	ch.add(seq, delivery.In, m.ID, hash, m.Chain)
 	ch.hash = hash
 }
 
 // imported records a message of the conversation with peer that an
 // import stored as seq, and makes it the conversation's last, as it is
 // by Seq in the store.
-func (c *chains) imported(peer identity.PublicKey, seq uint64, dir hostapi.Direction, m *wire.Message, hash []byte) {
+func (c *chains) imported(peer identity.PublicKey, seq uint64, dir delivery.Direction, m *wire.Message, hash []byte) {
 	ch, err := c.get(peer)
 	if err != nil {
 		return

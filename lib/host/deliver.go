@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/transport"
@@ -421,7 +421,7 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	h := d.h
 	if !time.Now().Before(o.Until) {
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
-		return d.done(o, hostapi.Failed)
+		return d.done(o, delivery.Failed)
 	}
 	if moved, then := h.peers.rot.movedTo(key); moved {
 		// The peer rotated away from key and its conversation moved:
@@ -471,12 +471,12 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 		switch {
 		case errors.Is(err, wire.ErrTooLarge):
 			h.log.Warn("message given up: too large for the peer's host", "seq", o.Seq, "bytes", len(o.Envelope))
-			return d.done(o, hostapi.Failed)
+			return d.done(o, delivery.Failed)
 		case errors.Is(err, transport.ErrRefused):
 			// The peer's host refused this host's key when the handshake
 			// completed: its user's block or allow list.
 			h.log.Warn("message refused by the peer's host: its user's policy refused it", "seq", o.Seq, "reason", err)
-			return d.done(o, hostapi.Refused)
+			return d.done(o, delivery.Refused)
 		case errors.As(err, &mismatch):
 			// The peer's host may have rotated its key: a key of its
 			// record's chain.
@@ -497,7 +497,7 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	switch resp.Status {
 	case wire.StatusStored, wire.StatusDuplicate:
 		h.log.Debug("delivered", "peer", key, "seq", o.Seq, "status", resp.Status)
-		return d.done(o, hostapi.Sent)
+		return d.done(o, delivery.Sent)
 	case wire.StatusStaleKEMKey:
 		// The peer rotated its KEM key: the entries to key are re-sealed
 		// to its record's new one, in order, before any goes again.
@@ -512,17 +512,17 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	case wire.StatusRefused:
 		h.log.Warn("message refused by the peer's host: its user's policy refused it",
 			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
-		return d.done(o, hostapi.Refused)
+		return d.done(o, delivery.Refused)
 	case wire.StatusQuota:
 		// Its user's limit, as a policy is: the disk quota, or what it
 		// takes from senders not in its contacts. Sending again won't help
 		// until they delete some or add this user.
 		h.log.Warn("message refused by the peer's host: its quota is full",
 			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
-		return d.done(o, hostapi.Refused)
+		return d.done(o, delivery.Refused)
 	}
 	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", resp.Status, "reason", resp.Message)
-	return d.done(o, hostapi.Failed)
+	return d.done(o, delivery.Failed)
 }
 
 // requestTimeout bounds the delivery of an envelope of n bytes.
@@ -531,7 +531,7 @@ func requestTimeout(n int) time.Duration {
 }
 
 // done takes o out of the outbox with status st.
-func (d *deliverer) done(o *store.Outgoing, st hostapi.DeliveryStatus) outcome {
+func (d *deliverer) done(o *store.Outgoing, st delivery.Status) outcome {
 	if err := d.h.store.OutboxDone(o.Seq, st); err != nil {
 		switch {
 		case errors.Is(err, store.ErrClosed):

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/store"
 	"smvs/lib/wire"
 )
@@ -34,7 +34,7 @@ func TestHoldEndsDeliveriesInFlight(t *testing.T) {
 	bob := newUser(t, "bob", dir).start()
 	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
 	d := alice.device()
-	if s := d.status(d.send("bob", "first").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "first").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("the first message: %v, want delivered", s)
 	}
 	bob.stop()
@@ -61,7 +61,7 @@ func TestHoldEndsDeliveriesInFlight(t *testing.T) {
 	hole.Close()
 	release()
 	bob.start()
-	if s := d.status(id, waitFor); s != hostapi.Delivered {
+	if s := d.status(id, waitFor); s != delivery.Delivered {
 		t.Fatalf("the message held: %v, want delivered\nalice's log:\n%s", s, alice.log)
 	}
 }

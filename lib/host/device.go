@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/store"
@@ -459,7 +460,7 @@ func (s *deviceServer) status(st *hostapi.Status) *hostapi.Response {
 // final reports whether m's status will not change any more: a final
 // status, or sent for a delete request, which gets no receipt.
 func final(m *store.Message) bool {
-	return m.Status.Final() || m.Kind == wire.KindDelete && m.Status == hostapi.Sent
+	return m.Status.Final() || m.Kind == wire.KindDelete && m.Status == delivery.Sent
 }
 
 func (s *deviceServer) lookupError(id []byte, err error) *hostapi.Error {
@@ -545,7 +546,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 	}
 	defer func() { unsubscribe() }()
 
-	open := make(map[uint64]hostapi.DeliveryStatus) // sent messages shown with a status that will change
+	open := make(map[uint64]delivery.Status) // sent messages shown with a status that will change
 	cursor, ok := s.sendAfter(w, l.After, f, open)
 	if !ok {
 		return
@@ -625,7 +626,7 @@ func (s *deviceServer) list(br *bufio.Reader, w *bufio.Writer, l *hostapi.List) 
 
 // sendDeleted sends the deletion of those of seqs (sorted) up to cursor,
 // in events of at most hostapi.MaxDeleteSeqs, and forgets them.
-func (s *deviceServer) sendDeleted(w *bufio.Writer, seqs []uint64, cursor uint64, open map[uint64]hostapi.DeliveryStatus, changed map[uint64]struct{}) bool {
+func (s *deviceServer) sendDeleted(w *bufio.Writer, seqs []uint64, cursor uint64, open map[uint64]delivery.Status, changed map[uint64]struct{}) bool {
 	for i, seq := range seqs {
 		if seq > cursor { // never shown
 			seqs = seqs[:i]
@@ -644,7 +645,7 @@ func (s *deviceServer) sendDeleted(w *bufio.Writer, seqs []uint64, cursor uint64
 
 // sendChanged sends the new status of the messages shown whose status or
 // read mark (or warnings) changed.
-func (s *deviceServer) sendChanged(w *bufio.Writer, changed map[uint64]struct{}, cursor uint64, f listFilter, open map[uint64]hostapi.DeliveryStatus) bool {
+func (s *deviceServer) sendChanged(w *bufio.Writer, changed map[uint64]struct{}, cursor uint64, f listFilter, open map[uint64]delivery.Status) bool {
 	for seq := range changed {
 		delete(changed, seq)
 		if seq > cursor { // not shown yet: it will be, as it is then
@@ -662,7 +663,7 @@ func (s *deviceServer) sendChanged(w *bufio.Writer, changed map[uint64]struct{},
 			delete(open, seq)
 		case inOpen:
 			open[seq] = m.Status
-		case m.Direction != hostapi.In:
+		case m.Direction != delivery.In:
 			// A sent message shown with its final status: nothing
 			// changes it any more.
 			continue
@@ -676,7 +677,7 @@ func (s *deviceServer) sendChanged(w *bufio.Writer, changed map[uint64]struct{},
 
 // sendAfter sends every message after cursor that f matches, and returns
 // the new cursor and whether the device is still there.
-func (s *deviceServer) sendAfter(w *bufio.Writer, cursor uint64, f listFilter, open map[uint64]hostapi.DeliveryStatus) (uint64, bool) {
+func (s *deviceServer) sendAfter(w *bufio.Writer, cursor uint64, f listFilter, open map[uint64]delivery.Status) (uint64, bool) {
 	for {
 		page, err := s.h.store.List(cursor, listPage)
 		if err != nil {
@@ -688,7 +689,7 @@ func (s *deviceServer) sendAfter(w *bufio.Writer, cursor uint64, f listFilter, o
 			if !f.match(m) {
 				continue
 			}
-			if m.Direction == hostapi.Out && !m.Status.Final() {
+			if m.Direction == delivery.Out && !m.Status.Final() {
 				open[m.Seq] = m.Status
 			}
 			it := s.item(m, true)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -64,7 +65,7 @@ func TestDeviceGarbage(t *testing.T) {
 	alice.addContact(contactOf(bob, "bob"))
 	d := alice.device()
 	id := d.send("bob", "still here").ID
-	eventually(t, "the message to be sent", func() bool { return d.status(id, 0) == hostapi.Sent })
+	eventually(t, "the message to be sent", func() bool { return d.status(id, 0) == delivery.Sent })
 	if n := len(alice.messages()); n != before+1 {
 		t.Errorf("alice has %d messages, want %d", n, before+1)
 	}

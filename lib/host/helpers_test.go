@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/dirclient"
 	"smvs/lib/directory"
 	"smvs/lib/directory/server"
@@ -227,7 +228,7 @@ func (u *user) messages() []*store.Message {
 func (u *user) incoming(peer *user) []*store.Message {
 	var out []*store.Message
 	for _, m := range u.messages() {
-		if m.Direction == hostapi.In && bytes.Equal(m.Peer, peer.key().Bytes()) {
+		if m.Direction == delivery.In && bytes.Equal(m.Peer, peer.key().Bytes()) {
 			out = append(out, m)
 		}
 	}
@@ -289,7 +290,7 @@ func (d *device) send(to, body string) *hostapi.SubmitResult {
 
 // status returns a message's delivery status, waiting up to wait for a
 // final one.
-func (d *device) status(id []byte, wait time.Duration) hostapi.DeliveryStatus {
+func (d *device) status(id []byte, wait time.Duration) delivery.Status {
 	d.t.Helper()
 	r, err := d.do(&hostapi.Request{Op: hostapi.OpStatus, Status: &hostapi.Status{ID: id, Wait: wait.Milliseconds()}})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/store"
@@ -141,7 +142,7 @@ func (h *Host) deletable(seqs []uint64, sent map[uint64]sentMessage) ([]uint64, 
 			continue
 		}
 		found = append(found, seq)
-		if m.Direction == hostapi.Out {
+		if m.Direction == delivery.Out {
 			if key, err := identity.NewPublicKey(identity.KindIdentity, m.Peer); err == nil {
 				sent[seq] = sentMessage{peer: key, id: m.ID}
 			}
@@ -162,7 +163,7 @@ func (h *Host) sentIn(key identity.PublicKey, peer []byte, sent map[uint64]sentM
 		return err
 	}
 	for _, l := range links {
-		if l.Direction == hostapi.Out && !l.Deleted {
+		if l.Direction == delivery.Out && !l.Deleted {
 			sent[l.Seq] = sentMessage{peer: key, id: l.ID}
 		}
 	}
@@ -180,7 +181,7 @@ func (h *Host) sentAll(sent map[uint64]sentMessage) error {
 		}
 		for _, m := range page {
 			after = m.Seq
-			if m.Direction != hostapi.Out || !visible(m) {
+			if m.Direction != delivery.Out || !visible(m) {
 				continue
 			}
 			if key, err := identity.NewPublicKey(identity.KindIdentity, m.Peer); err == nil {
@@ -292,19 +293,19 @@ func (h *Host) importable(it *hostapi.Item) (*store.Message, *wire.Message, erro
 	}
 	status := it.Status
 	switch {
-	case it.Direction == hostapi.In:
-		status = hostapi.Received
-	case it.Direction != hostapi.Out:
+	case it.Direction == delivery.In:
+		status = delivery.Received
+	case it.Direction != delivery.Out:
 		return nil, nil, fmt.Errorf("direction %d", it.Direction)
-	case status == hostapi.Queued:
-		status = hostapi.Failed // it was never sent from this host
-	case status != hostapi.Sent && status != hostapi.Delivered && status != hostapi.Failed && status != hostapi.Refused:
+	case status == delivery.Queued:
+		status = delivery.Failed // it was never sent from this host
+	case status != delivery.Sent && status != delivery.Delivered && status != delivery.Failed && status != delivery.Refused:
 		return nil, nil, fmt.Errorf("a sent message with status %s", status)
 	}
 	m := &store.Message{
 		ID: it.ID, Peer: key.Bytes(), Direction: it.Direction, Status: status, Sent: it.Sent, Stored: it.Stored,
 		Kind: it.Kind, ContentType: it.ContentType, FileName: it.FileName, Body: it.Body, Expires: it.Expires,
-		Signed: it.Signed, Read: it.Read && it.Direction == hostapi.In, Warnings: it.Warnings,
+		Signed: it.Signed, Read: it.Read && it.Direction == delivery.In, Warnings: it.Warnings,
 	}
 	if len(it.Signed) == 0 {
 		return m, nil, nil
@@ -314,7 +315,7 @@ func (h *Host) importable(it *hostapi.Item) (*store.Message, *wire.Message, erro
 		return nil, nil, fmt.Errorf("its signed message: %w", err)
 	}
 	from, to := h.me.Bytes(), key.Bytes()
-	if it.Direction == hostapi.In {
+	if it.Direction == delivery.In {
 		from, to = to, from
 	}
 	switch {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/seal"
 	"smvs/lib/store"
@@ -43,7 +44,7 @@ func (u *user) sendAll(to string, bodies ...string) []*hostapi.SubmitResult {
 		sent = append(sent, d.send(to, b))
 	}
 	for _, s := range sent {
-		if st := d.status(s.ID, waitFor); st != hostapi.Delivered {
+		if st := d.status(s.ID, waitFor); st != delivery.Delivered {
 			u.t.Fatalf("%s's message to %s: %v, want delivered", u.name, to, st)
 		}
 	}
@@ -256,7 +257,7 @@ func TestDeleteForEveryone(t *testing.T) {
 	if !bytes.Equal(req.Peer, bob.key().Bytes()) || req.PeerName != "bob" || req.Messages != 1 {
 		t.Errorf("request %+v", req)
 	}
-	if st := alice.device().status(req.ID, waitFor); st != hostapi.Sent {
+	if st := alice.device().status(req.ID, waitFor); st != delivery.Sent {
 		t.Fatalf("the delete request's status: %v, want sent", st)
 	}
 	bobSees.deleted([]uint64{atBob[0].Seq})
@@ -273,7 +274,7 @@ func TestDeleteForEveryone(t *testing.T) {
 	if err != nil || r.Deleted < 2 || len(r.Requests) != 1 || r.Requests[0].Messages != 1 {
 		t.Fatalf("delete everything for everyone: %+v, %v", r, err)
 	}
-	if st := alice.device().status(r.Requests[0].ID, waitFor); st != hostapi.Sent {
+	if st := alice.device().status(r.Requests[0].ID, waitFor); st != delivery.Sent {
 		t.Fatalf("the delete request's status: %v, want sent", st)
 	}
 	eventually(t, "bob's host to delete alice's second message", func() bool { return len(bob.incoming(alice)) == 0 })
@@ -293,7 +294,7 @@ func TestPeerDeletesRefused(t *testing.T) {
 	if err != nil || r.Deleted != 1 || len(r.Requests) != 1 {
 		t.Fatalf("delete for everyone: %+v, %v", r, err)
 	}
-	if st := alice.device().status(r.Requests[0].ID, waitFor); st != hostapi.Refused {
+	if st := alice.device().status(r.Requests[0].ID, waitFor); st != delivery.Refused {
 		t.Fatalf("the delete request's status: %v, want refused", st)
 	}
 	if len(bob.incoming(alice)) != 1 || !bob.logHas("delete request refused by policy", "policy=none") {
@@ -415,13 +416,13 @@ func TestDefaultExpiry(t *testing.T) {
 }
 
 // warnings returns the warnings of the messages u's devices list, by body.
-func (u *user) warnings() map[string][]hostapi.Warning {
+func (u *user) warnings() map[string][]delivery.Warning {
 	u.t.Helper()
 	s, err := u.owner().List(testCtx(u.t), &hostapi.List{})
 	if err != nil {
 		u.t.Fatal(err)
 	}
-	out := make(map[string][]hostapi.Warning)
+	out := make(map[string][]delivery.Warning)
 	for {
 		ev, err := s.Next()
 		if err == io.EOF {
@@ -459,15 +460,15 @@ func TestChainWarnings(t *testing.T) {
 	ev := f.next(func(ev *hostapi.Event) bool {
 		return ev.Kind == hostapi.EventStatus && string(ev.Item.ID) == string(first.ID)
 	})
-	if !slices.Equal(ev.Item.Warnings, []hostapi.Warning{hostapi.WarnChanged}) {
+	if !slices.Equal(ev.Item.Warnings, []delivery.Warning{delivery.WarnChanged}) {
 		t.Errorf("the status event of the changed message: %+v", ev.Item)
 	}
 	// An empty chain is never a gap or a fork.
 	carol.deliverMessage(c, bob, &wire.Message{Body: []byte("afresh")}, wire.StatusStored)
 
-	want := map[string][]hostapi.Warning{
-		"first": {hostapi.WarnChanged}, "second": nil, "forked": {hostapi.WarnFork},
-		"after a gap": {hostapi.WarnGap}, "afresh": nil,
+	want := map[string][]delivery.Warning{
+		"first": {delivery.WarnChanged}, "second": nil, "forked": {delivery.WarnFork},
+		"after a gap": {delivery.WarnGap}, "afresh": nil,
 	}
 	got := bob.warnings()
 	if len(got) != len(want) {
@@ -569,7 +570,7 @@ func TestFingerprint(t *testing.T) {
 	time.Sleep(2 * time.Millisecond)
 	bob.writeFile(BlockedFile, alice.key().String()+"\n")
 	d := alice.device()
-	if st := d.status(d.send("bob", "dropped").ID, waitFor); st != hostapi.Refused {
+	if st := d.status(d.send("bob", "dropped").ID, waitFor); st != delivery.Refused {
 		t.Fatalf("status %v, want refused", st)
 	}
 	a, b = alice.fingerprint("bob", 0), bob.fingerprint("alice", 0)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/seal"
 	"smvs/lib/transport"
@@ -21,7 +22,7 @@ import (
 
 // statuses follows u's messages and returns a channel of the statuses the
 // message with id goes through, as the device sees them.
-func (u *user) statuses(id func() []byte) <-chan hostapi.DeliveryStatus {
+func (u *user) statuses(id func() []byte) <-chan delivery.Status {
 	u.t.Helper()
 	d := u.device()
 	if err := hostapi.WriteRequest(d.c, &hostapi.Request{Op: hostapi.OpList, List: &hostapi.List{Follow: true}}); err != nil {
@@ -36,7 +37,7 @@ func (u *user) statuses(id func() []byte) <-chan hostapi.DeliveryStatus {
 			break
 		}
 	}
-	out := make(chan hostapi.DeliveryStatus, 16)
+	out := make(chan delivery.Status, 16)
 	go func() {
 		defer close(out)
 		for {
@@ -68,15 +69,15 @@ func TestDeliverThroughDirectory(t *testing.T) {
 
 	eventually(t, "bob's host to store the message", func() bool { return len(bob.incoming(alice)) == 1 })
 	m := bob.incoming(alice)[0]
-	if string(m.Body) != "hi bob" || !bytes.Equal(m.ID, sent.ID) || m.Status != hostapi.Received || m.Kind != wire.KindText {
+	if string(m.Body) != "hi bob" || !bytes.Equal(m.ID, sent.ID) || m.Status != delivery.Received || m.Kind != wire.KindText {
 		t.Errorf("bob stored %+v", m)
 	}
 
 	// The device sees the message go Queued (or already Sent), then Sent,
 	// then Delivered, and never back.
-	var got []hostapi.DeliveryStatus
+	var got []delivery.Status
 	timeout := time.After(waitFor)
-	for len(got) == 0 || got[len(got)-1] != hostapi.Delivered {
+	for len(got) == 0 || got[len(got)-1] != delivery.Delivered {
 		select {
 		case s := <-seen:
 			got = append(got, s)
@@ -89,10 +90,10 @@ func TestDeliverThroughDirectory(t *testing.T) {
 			t.Errorf("statuses went %v", got)
 		}
 	}
-	if got[0] != hostapi.Queued && got[0] != hostapi.Sent {
+	if got[0] != delivery.Queued && got[0] != delivery.Sent {
 		t.Errorf("first status %v", got[0])
 	}
-	if s := alice.device().status(sent.ID, 0); s != hostapi.Delivered {
+	if s := alice.device().status(sent.ID, 0); s != delivery.Delivered {
 		t.Errorf("status %v, want delivered", s)
 	}
 	// bob has no contact for alice: devices get the name of her record,
@@ -144,7 +145,7 @@ func TestDeliverWithoutDirectory(t *testing.T) {
 
 	d := alice.device()
 	sent := d.send("bob", "no directory")
-	if s := d.status(sent.ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(sent.ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v, want delivered", s)
 	}
 	if ms := bob.incoming(alice); len(ms) != 1 || string(ms[0].Body) != "no directory" {
@@ -152,7 +153,7 @@ func TestDeliverWithoutDirectory(t *testing.T) {
 	}
 	// By key too.
 	sent = d.send(bob.key().String(), "by key")
-	if s := d.status(sent.ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(sent.ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v, want delivered", s)
 	}
 	// bob's device lists alice's messages under her contact name.
@@ -174,13 +175,13 @@ func TestPeerDownThenUp(t *testing.T) {
 		ids = append(ids, d.send("bob", "while you were out "+string(rune('a'+i))).ID)
 	}
 	time.Sleep(50 * time.Millisecond) // a few failed attempts
-	if s := d.status(ids[0], 0); s != hostapi.Queued {
+	if s := d.status(ids[0], 0); s != delivery.Queued {
 		t.Errorf("status with bob down: %v, want queued", s)
 	}
 
 	bob.start()
 	for _, id := range ids {
-		if s := d.status(id, waitFor); s != hostapi.Delivered {
+		if s := d.status(id, waitFor); s != delivery.Delivered {
 			t.Fatalf("status %v, want delivered", s)
 		}
 	}
@@ -205,7 +206,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	alice.stop()
 	bob.start()
 	alice.start()
-	if s := alice.device().status(id, waitFor); s != hostapi.Delivered {
+	if s := alice.device().status(id, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v, want delivered", s)
 	}
 	if ms := bob.incoming(alice); len(ms) != 1 || string(ms[0].Body) != "kept" {
@@ -309,7 +310,7 @@ func TestPinnedKeyMismatch(t *testing.T) {
 	d := alice.device()
 	id := d.send("bob", "for bob's eyes").ID
 	eventually(t, "a refused handshake", func() bool { return alice.logHas("presents another key") })
-	if s := d.status(id, 0); s != hostapi.Queued {
+	if s := d.status(id, 0); s != delivery.Queued {
 		t.Errorf("status %v, want queued", s)
 	}
 	if len(mallory.messages()) != 0 || len(bob.messages()) != 0 {
@@ -393,7 +394,7 @@ func TestManyMessagesFewReceipts(t *testing.T) {
 	close(ids)
 	d := alice.device()
 	for id := range ids {
-		if s := d.status(id, waitFor); s != hostapi.Delivered {
+		if s := d.status(id, waitFor); s != delivery.Delivered {
 			t.Fatalf("status %v, want delivered", s)
 		}
 	}

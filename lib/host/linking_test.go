@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -133,12 +134,12 @@ func TestPairAndUseRemoteDevice(t *testing.T) {
 		t.Fatalf("no %d event", kind)
 		return nil
 	}
-	if it := next(hostapi.EventMessage); it.Direction != hostapi.Out || string(it.Body) != "from the desk" {
+	if it := next(hostapi.EventMessage); it.Direction != delivery.Out || string(it.Body) != "from the desk" {
 		t.Fatalf("laptop saw %+v", it)
 	}
 	bob.device().send("alice", "hi both")
 	in := next(hostapi.EventMessage)
-	for in.Direction != hostapi.In {
+	for in.Direction != delivery.In {
 		in = next(hostapi.EventMessage)
 	}
 	if string(in.Body) != "hi both" || in.Read {

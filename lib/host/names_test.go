@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/wire"
 )
@@ -43,7 +44,7 @@ func TestStrangerClaimsContactName(t *testing.T) {
 
 	for _, u := range []*user{frank, stranger} {
 		d := u.device()
-		if s := d.status(d.send("bob", "i am frank").ID, waitFor); s != hostapi.Delivered {
+		if s := d.status(d.send("bob", "i am frank").ID, waitFor); s != delivery.Delivered {
 			t.Fatalf("status %v, want delivered", s)
 		}
 	}

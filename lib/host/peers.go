@@ -11,8 +11,8 @@ import (
 
 	"smvs/lib/contacts"
 	"smvs/lib/dirclient"
-	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/store"
 	"smvs/lib/wire"
 )
@@ -423,7 +423,7 @@ func (n *contactNames) key(s string) (identity.PublicKey, error) {
 	if k, err := identity.ParsePublicKey(s); err == nil && k.Kind() == identity.KindIdentity {
 		return k, nil
 	}
-	name, err := directory.NormalizeName(s)
+	name, err := names.Normalize(s)
 	if err != nil {
 		return identity.PublicKey{}, fmt.Errorf("%q: %w", s, errUnknownPeer)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/dirclient"
 	"smvs/lib/directory"
 	"smvs/lib/directory/server"
@@ -78,7 +79,7 @@ func TestDirectoryDown(t *testing.T) {
 	carol := newUser(t, "carol", dir.client).start()
 
 	d := alice.device()
-	if s := d.status(d.send("bob", "first").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "first").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("with the directory up: %v", s)
 	}
 	dir.down.Store(true)
@@ -89,7 +90,7 @@ func TestDirectoryDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("to a verified peer with the directory down: %v", err)
 	}
-	if s := d.status(sent.ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(sent.ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("to a verified peer with the directory down: %v", s)
 	}
 
@@ -104,7 +105,7 @@ func TestDirectoryDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("at once after the directory is back: %v", err)
 	}
-	if s := d.status(sent.ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(sent.ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("at once after the directory is back: %v", s)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 )
 
@@ -89,7 +89,7 @@ func TestRefusedByPolicy(t *testing.T) {
 
 	d := alice.device()
 	sent := d.send("bob", "let me in")
-	if s := d.status(sent.ID, waitFor); s != hostapi.Refused {
+	if s := d.status(sent.ID, waitFor); s != delivery.Refused {
 		t.Fatalf("status %v, want refused", s)
 	}
 	if !alice.logHas("message refused by the peer's host: its user's policy") {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/wire"
@@ -129,7 +129,7 @@ func (h *Host) sendUnchained(peer identity.PublicKey, rec *wire.Record, kind wir
 		return nil, fmt.Errorf("sealing a %s message: %w", kind, err)
 	}
 	sm := &store.Message{
-		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.Out, Status: hostapi.Queued,
+		ID: m.ID, Peer: peer.Bytes(), Direction: delivery.Out, Status: delivery.Queued,
 		Sent: m.Sent, Kind: m.Kind, Body: m.Body,
 	}
 	until := time.Now().Add(h.cfg.RetryFor)

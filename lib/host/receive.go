@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/seal"
 	"smvs/lib/store"
@@ -192,7 +192,7 @@ func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, open
 		return wire.StatusInternal, "the host could not store the message"
 	}
 	sm := &store.Message{
-		ID: m.ID, Peer: peer.Bytes(), Direction: hostapi.In, Status: hostapi.Received,
+		ID: m.ID, Peer: peer.Bytes(), Direction: delivery.In, Status: delivery.Received,
 		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Body: m.Body, Expires: expires, Signed: opened.Signed, Warnings: a.warnings,
 	}
@@ -247,23 +247,23 @@ func (h *Host) incomingExpiry(peer identity.PublicKey, m *wire.Message, now time
 // changedMessage records that peer sent message seq again with other
 // content: the message stored stays as it is, and is marked changed.
 func (h *Host) changedMessage(peer identity.PublicKey, seq uint64) {
-	err := h.store.AddWarning(seq, hostapi.WarnChanged)
+	err := h.store.AddWarning(seq, delivery.WarnChanged)
 	if err != nil && !errors.Is(err, store.ErrNotFound) { // not found: deleted since
 		h.log.Error("recording a changed message", "seq", seq, "err", err)
 	}
-	h.logWarnings(peer, seq, []hostapi.Warning{hostapi.WarnChanged})
+	h.logWarnings(peer, seq, []delivery.Warning{delivery.WarnChanged})
 }
 
 // warningText is what the log says of each warning.
-var warningText = map[hostapi.Warning]string{
-	hostapi.WarnGap:     "conversation integrity: a message before this one never arrived",
-	hostapi.WarnFork:    "conversation integrity: the sender sent another message after the same one",
-	hostapi.WarnChanged: "conversation integrity: the sender sent this message again with other content; the first one is kept",
+var warningText = map[delivery.Warning]string{
+	delivery.WarnGap:     "conversation integrity: a message before this one never arrived",
+	delivery.WarnFork:    "conversation integrity: the sender sent another message after the same one",
+	delivery.WarnChanged: "conversation integrity: the sender sent this message again with other content; the first one is kept",
 }
 
 // logWarnings logs what message seq from peer revealed about its
 // conversation's chain.
-func (h *Host) logWarnings(peer identity.PublicKey, seq uint64, ws []hostapi.Warning) {
+func (h *Host) logWarnings(peer identity.PublicKey, seq uint64, ws []delivery.Warning) {
 	for _, w := range ws {
 		h.log.Warn(warningText[w], "warning", w.String(), "seq", seq)
 	}
@@ -299,7 +299,7 @@ func (h *Host) receiveDelete(peer identity.PublicKey, m *wire.Message) (wire.Hos
 	for _, l := range links {
 		switch {
 		case !asked[string(l.ID)]:
-		case l.Direction == hostapi.Out:
+		case l.Direction == delivery.Out:
 			h.log.Info("delete request refused: it names messages this user sent", "ids", len(r.IDs))
 			h.log.Debug("delete request refused", "peer", peer)
 			return wire.StatusRefused, "a delete request may name only messages its sender sent"
@@ -345,7 +345,7 @@ func (h *Host) receiveReceipt(peer identity.PublicKey, m *wire.Message) (wire.Ho
 	errs := make([]error, len(r.IDs))
 	var wg sync.WaitGroup
 	for i, id := range r.IDs {
-		wg.Go(func() { _, errs[i] = h.store.SetStatus(to.Bytes(), id, hostapi.Delivered) })
+		wg.Go(func() { _, errs[i] = h.store.SetStatus(to.Bytes(), id, delivery.Delivered) })
 	}
 	wg.Wait()
 	for _, err := range errs {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -48,7 +48,7 @@ func TestRelayDelivers(t *testing.T) {
 	// carol's host, and his receipt comes back directly.
 	d := alice.device()
 	sent := d.send("bob", "through carol")
-	if s := d.status(sent.ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(sent.ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v, want delivered\nalice's log:\n%s\ncarol's log:\n%s", s, alice.log, carol.log)
 	}
 	if ms := bob.incoming(alice); len(ms) != 1 || string(ms[0].Body) != "through carol" {
@@ -110,7 +110,7 @@ func TestRelayRefuses(t *testing.T) {
 func TestRelayReconnects(t *testing.T) {
 	alice, bob, carol := relayWorld(t)
 	d := alice.device()
-	if s := d.status(d.send("bob", "one").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "one").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v, want delivered", s)
 	}
 	carol.stop()
@@ -125,7 +125,7 @@ func TestRelayReconnects(t *testing.T) {
 	if c := alice.host.ln.ConnFrom(bob.key(), silentAfter); c != nil {
 		c.Close()
 	}
-	if s := d.status(d.send("bob", "two").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "two").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v after carol's host restarted, want delivered\ncarol's log:\n%s", s, carol.log)
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/record"
 	"smvs/lib/transport"
@@ -87,7 +87,7 @@ func TestResealAfterStaleKEMKey(t *testing.T) {
 	alice.addContact(contactOf(bob, "bob"))
 	bob.addContact(contactOf(alice, "alice"))
 	d := alice.device()
-	if s := d.status(d.send("bob", "first").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "first").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	// bob's host loses the KEM key alice's cached record names (as if
@@ -104,7 +104,7 @@ func TestResealAfterStaleKEMKey(t *testing.T) {
 	}
 
 	id := d.send("bob", "second").ID
-	if s := d.status(id, waitFor); s != hostapi.Delivered {
+	if s := d.status(id, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v, want delivered", s)
 	}
 	if !alice.logHas("re-sealed to the peer's new KEM key") {
@@ -115,7 +115,7 @@ func TestResealAfterStaleKEMKey(t *testing.T) {
 	}
 	// Both know the re-sealed message by its new hash: the next message
 	// chains to it with no gap, and the fingerprints agree.
-	if s := d.status(d.send("bob", "third").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "third").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	for body, w := range bob.warnings() {

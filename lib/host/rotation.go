@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/store"
 	"smvs/lib/wire"
@@ -25,7 +25,7 @@ import (
 //     send, by the new key that wrote, or the one a failed delivery asks
 //     for, follow), the conversation moves to the record's key
 //     (store.MovePeer: messages, links, record, expiry, received bytes),
-//     its newest message is marked hostapi.WarnRotated (the user is told
+//     its newest message is marked delivery.WarnRotated (the user is told
 //     once, in the history, and the log says so), and the messages queued
 //     for the old key are re-signed for the new one and re-sealed to its
 //     record, in order, each naming the one before by its new hash. A
@@ -310,7 +310,7 @@ func (r *rotations) move(old, to identity.PublicKey, res *contacts.Resolved) {
 	r.mu.Lock()
 	_, again := r.moved[old]
 	r.mu.Unlock()
-	warn := hostapi.WarnRotated
+	warn := delivery.WarnRotated
 	if again {
 		warn = 0 // told already: a message came late from the old key
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -55,7 +56,7 @@ func TestPeerRotatesWhileOffline(t *testing.T) {
 	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key(), Verified: true})
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
 	d := alice.device()
-	if s := d.status(d.send("bob", "one").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "one").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	bob.stop()
@@ -73,7 +74,7 @@ func TestPeerRotatesWhileOffline(t *testing.T) {
 
 	alice.start()
 	d = alice.device()
-	if s := d.status(last, waitFor); s != hostapi.Delivered {
+	if s := d.status(last, waitFor); s != delivery.Delivered {
 		t.Fatalf("status of the last queued message %v, want delivered\nalice's log:\n%s", s, alice.log)
 	}
 	if got := bodies(bob.conversation("alice")); !slices.Equal(got, []string{"one", "two", "three"}) {
@@ -94,7 +95,7 @@ func TestPeerRotatesWhileOffline(t *testing.T) {
 		if !bytes.Equal(it.Peer, c.Bytes()) {
 			t.Errorf("%q is with %x, not bob's new key", it.Body, it.Peer[:4])
 		}
-		if slices.Contains(it.Warnings, hostapi.WarnRotated) {
+		if slices.Contains(it.Warnings, delivery.WarnRotated) {
 			told++
 		}
 	}
@@ -115,16 +116,16 @@ func TestPeerRotatesWhileOffline(t *testing.T) {
 		t.Errorf("alice's log:\n%s", alice.log)
 	}
 	// The conversation goes on at C, in both directions, still told once.
-	if s := d.status(d.send("bob", "four").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "four").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	bd := bob.device()
-	if s := bd.status(bd.send("alice", "five").ID, waitFor); s != hostapi.Delivered {
+	if s := bd.status(bd.send("alice", "five").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	told = 0
 	for _, it := range alice.conversation("bob") {
-		if slices.Contains(it.Warnings, hostapi.WarnRotated) {
+		if slices.Contains(it.Warnings, delivery.WarnRotated) {
 			told++
 		}
 	}
@@ -146,7 +147,7 @@ func TestOwnRotationReseal(t *testing.T) {
 	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
 	d := alice.device()
-	if s := d.status(d.send("bob", "zero").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "zero").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	bob.stop()
@@ -158,7 +159,7 @@ func TestOwnRotationReseal(t *testing.T) {
 	bob.start()
 
 	d = alice.device()
-	if s := d.status(last, waitFor); s != hostapi.Delivered {
+	if s := d.status(last, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v\nalice's log:\n%s", s, alice.log)
 	}
 	if !alice.logHas("re-signed by the current key") {
@@ -176,7 +177,7 @@ func TestOwnRotationReseal(t *testing.T) {
 		}
 	}
 	for body, w := range bob.warnings() {
-		if slices.Contains(w, hostapi.WarnGap) || slices.Contains(w, hostapi.WarnFork) {
+		if slices.Contains(w, delivery.WarnGap) || slices.Contains(w, delivery.WarnFork) {
 			t.Errorf("bob's %q has warnings %v\nalice's log:\n%s\nbob's log:\n%s", body, w, alice.log, bob.log)
 		}
 	}
@@ -196,7 +197,7 @@ func TestPeerRotatesWhileQueued(t *testing.T) {
 	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
 	d := alice.device()
-	if s := d.status(d.send("bob", "one").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "one").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	bob.stop()
@@ -204,7 +205,7 @@ func TestPeerRotatesWhileQueued(t *testing.T) {
 	last := d.send("bob", "three").ID
 	bob.rotate()
 	bob.start()
-	if s := d.status(last, waitFor); s != hostapi.Delivered {
+	if s := d.status(last, waitFor); s != delivery.Delivered {
 		t.Fatalf("status of the last queued message %v, want delivered\nalice's log:\n%s", s, alice.log)
 	}
 	if got := bodies(bob.conversation("alice")); !slices.Equal(got, []string{"one", "two", "three"}) {
@@ -237,7 +238,7 @@ func testLateMessageFromOldKey(t *testing.T, restart bool) {
 	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
 	bd := bob.device()
-	if s := bd.status(bd.send("alice", "hi").ID, waitFor); s != hostapi.Delivered {
+	if s := bd.status(bd.send("alice", "hi").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	old := &peer{t: t, id: bob.id}
@@ -246,7 +247,7 @@ func testLateMessageFromOldKey(t *testing.T, restart bool) {
 	bob.rotate()
 	bob.start()
 	bd = bob.device()
-	if s := bd.status(bd.send("alice", "after").ID, waitFor); s != hostapi.Delivered {
+	if s := bd.status(bd.send("alice", "after").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("status %v", s)
 	}
 	eventually(t, "alice's conversation with bob to move to his new key", func() bool {
@@ -267,7 +268,7 @@ func testLateMessageFromOldKey(t *testing.T, restart bool) {
 	}
 	told := 0
 	for _, it := range alice.conversation("bob") {
-		if slices.Contains(it.Warnings, hostapi.WarnRotated) {
+		if slices.Contains(it.Warnings, delivery.WarnRotated) {
 			told++
 		}
 	}
@@ -318,7 +319,7 @@ func TestRotationsWhileStreaming(t *testing.T) {
 	received := func(u *user, peer string) []string {
 		var got []string
 		for _, it := range u.conversation(peer) {
-			if it.Direction == hostapi.In {
+			if it.Direction == delivery.In {
 				got = append(got, string(it.Body))
 			}
 		}
@@ -363,7 +364,7 @@ func TestRotationsWhileStreaming(t *testing.T) {
 	eventually(t, "every message of each to be delivered", func() bool {
 		for _, u := range []*user{alice, bob} {
 			for _, m := range u.messages() {
-				if m.Direction == hostapi.Out && m.Kind == wire.KindText && m.Status != hostapi.Delivered {
+				if m.Direction == delivery.Out && m.Kind == wire.KindText && m.Status != delivery.Delivered {
 					return false
 				}
 			}
@@ -379,9 +380,9 @@ func TestRotationsWhileStreaming(t *testing.T) {
 	for _, u := range []*user{alice, bob} {
 		for body, w := range u.warnings() {
 			switch {
-			case slices.Contains(w, hostapi.WarnChanged):
+			case slices.Contains(w, delivery.WarnChanged):
 				t.Errorf("%s's %q has warnings %v", u.name, body, w)
-			case slices.ContainsFunc(w, func(w hostapi.Warning) bool { return w != hostapi.WarnRotated }):
+			case slices.ContainsFunc(w, func(w delivery.Warning) bool { return w != delivery.WarnRotated }):
 				t.Logf("%s's %q has warnings %v", u.name, body, w)
 			}
 		}
@@ -414,7 +415,7 @@ func TestResignedMessageKeepsTheChain(t *testing.T) {
 	c = carol.conn(bob, transport.Config{})
 	carol.deliverMessage(c, bob, &wire.Message{Chain: wire.ChainHash(m1.Signed), Body: []byte("after the first one")}, wire.StatusStored)
 	for body, w := range bob.warnings() {
-		if body == "after the first one" && slices.Equal(w, []hostapi.Warning{hostapi.WarnFork}) {
+		if body == "after the first one" && slices.Equal(w, []delivery.Warning{delivery.WarnFork}) {
 			continue // it names the same message as "after the new one"
 		}
 		if len(w) > 0 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -239,7 +240,7 @@ func TestStrangerQuotaSender(t *testing.T) {
 	bob.cfg.StrangerKeyQuota = 1 // nothing from a stranger fits
 	bob.start()
 	d := alice.device()
-	if s := d.status(d.send("bob", "hello").ID, waitFor); s != hostapi.Refused {
+	if s := d.status(d.send("bob", "hello").ID, waitFor); s != delivery.Refused {
 		t.Fatalf("a message over the peer's quota for strangers: %v, want refused", s)
 	}
 	if !alice.logHas("its quota is full", "not a contact") {
@@ -247,7 +248,7 @@ func TestStrangerQuotaSender(t *testing.T) {
 	}
 	// Once bob adds alice, she gets through.
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
-	if s := d.status(d.send("bob", "hello again").ID, waitFor); s != hostapi.Delivered {
+	if s := d.status(d.send("bob", "hello again").ID, waitFor); s != delivery.Delivered {
 		t.Fatalf("to bob, who added alice: %v", s)
 	}
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"smvs/lib/contacts"
+	"smvs/lib/delivery"
 	"smvs/lib/dirclient"
-	"smvs/lib/directory"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/seal"
 	"smvs/lib/store"
 	"smvs/lib/wire"
@@ -67,7 +68,7 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitRe
 		return nil, &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not seal the message"}
 	}
 	sm := &store.Message{
-		ID: m.ID, Peer: key.Bytes(), Direction: hostapi.Out, Status: hostapi.Queued,
+		ID: m.ID, Peer: key.Bytes(), Direction: delivery.Out, Status: delivery.Queued,
 		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Body: m.Body, Expires: m.Expires, Signed: sealed.Signed,
 	}
@@ -158,7 +159,7 @@ func resolveError(to string, err error) *hostapi.Error {
 			Message: fmt.Sprintf("unknown recipient %q: no contact, key or directory record", to),
 			Hint:    "check the name, or add the contact with: smvs-register add NAME smvs1...",
 		}
-	case errors.Is(err, directory.ErrBadName), errors.Is(err, identity.ErrBadPublicKey), errors.Is(err, contacts.ErrBadRecord):
+	case errors.Is(err, names.ErrInvalid), errors.Is(err, identity.ErrBadPublicKey), errors.Is(err, contacts.ErrBadRecord):
 		return &hostapi.Error{Code: hostapi.ErrUnknownRecipient, Message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: fmt.Sprintf("looking %q up took too long", to),

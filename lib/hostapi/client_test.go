@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/wire"
@@ -87,22 +88,22 @@ func TestSubmitAndStatus(t *testing.T) {
 	}
 
 	it, err := c.Status(ctx, first.ID, 0)
-	if err != nil || it.Status != hostapi.Queued || it.Seq != first.Seq {
+	if err != nil || it.Status != delivery.Queued || it.Seq != first.Seq {
 		t.Errorf("status now: %+v, %v", it, err)
 	}
 	// Waiting: the status comes when it is final.
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		h.SetStatus(first.ID, hostapi.Delivered)
+		h.SetStatus(first.ID, delivery.Delivered)
 	}()
 	it, err = c.Status(ctx, first.ID, 10*time.Second)
-	if err != nil || it.Status != hostapi.Delivered {
+	if err != nil || it.Status != delivery.Delivered {
 		t.Errorf("status after waiting: %+v, %v", it, err)
 	}
 	// ... or when the wait is over.
 	start := time.Now()
 	it, err = c.Status(ctx, second.ID, 100*time.Millisecond)
-	if err != nil || it.Status != hostapi.Queued || time.Since(start) < 100*time.Millisecond {
+	if err != nil || it.Status != delivery.Queued || time.Since(start) < 100*time.Millisecond {
 		t.Errorf("status after a wait in vain: %+v, %v", it, err)
 	}
 	if _, err := c.Status(ctx, make([]byte, wire.MessageIDSize), 0); !errors.As(err, &hostErr) || hostErr.Code != hostapi.ErrNotFound {
@@ -187,7 +188,7 @@ func TestList(t *testing.T) {
 		if i == 3 {
 			h.Receive(carol, wire.KindText, "", "", []byte("not bob"))
 			sent := h.Receive(bobKey, wire.KindText, "", "", []byte("live"))
-			h.SetStatus(sent.ID, hostapi.Received)
+			h.SetStatus(sent.ID, delivery.Received)
 		}
 		e, err := s.Next()
 		if err != nil {
@@ -281,7 +282,7 @@ func fakeHost(t *testing.T, resp *hostapi.Response) string {
 
 func TestProtocolErrors(t *testing.T) {
 	ctx := context.Background()
-	wrong := &hostapi.Response{Status: &hostapi.Item{Seq: 1, ID: make([]byte, 16), Status: hostapi.Queued}}
+	wrong := &hostapi.Response{Status: &hostapi.Item{Seq: 1, ID: make([]byte, 16), Status: delivery.Queued}}
 	if _, err := dial(t, fakeHost(t, wrong)).Submit(ctx, text("bob", "x")); !errors.Is(err, hostapi.ErrProtocol) {
 		t.Errorf("submit answered with a status: %v", err)
 	}

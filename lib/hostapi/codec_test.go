@@ -6,6 +6,7 @@ import (
 	"io"
 	"testing"
 
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -90,8 +91,8 @@ func FuzzRequest(f *testing.F) {
 func FuzzResponse(f *testing.F) {
 	for _, r := range []*Response{
 		{Sent: &SubmitResult{Seq: 1, ID: make([]byte, 16), Recipient: make([]byte, 32), Name: "bob"}},
-		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 2, Direction: In, Kind: wire.KindText, Body: []byte("hi"), Status: Received}}},
-		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 3, Direction: In, Kind: wire.KindText, Status: Received, ClaimedName: "frank"}}},
+		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 2, Direction: delivery.In, Kind: wire.KindText, Body: []byte("hi"), Status: delivery.Received}}},
+		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 3, Direction: delivery.In, Kind: wire.KindText, Status: delivery.Received, ClaimedName: "frank"}}},
 		{Event: &Event{Kind: EventCall, Call: &CallEvent{Peer: make([]byte, 32), ClaimedName: "frank"}}},
 		{Event: &Event{Kind: EventLive}},
 		{Err: &Error{Code: ErrTooLarge, Message: "too large", Hint: "limit 64 MiB"}},

@@ -2,8 +2,8 @@ package hostapi
 
 import (
 	"fmt"
-	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -126,34 +126,6 @@ type ExpiryResult struct {
 	ClaimedName string `cbor:"5,keyasint,omitempty"`
 }
 
-// MaxExpiry bounds a default expiry: a year.
-const MaxExpiry = int64(366 * 24 * time.Hour / time.Millisecond)
-
-// Warning is something wrong with a conversation's chain that a message
-// revealed (PROTOCOL.md section 7.1).
-type Warning uint64
-
-// The warnings.
-const (
-	WarnGap     Warning = 1 // a message before this one never arrived: the chain names one this host never had
-	WarnFork    Warning = 2 // the sender sent another message after the same one: the chain forks
-	WarnChanged Warning = 3 // the sender sent this message again (same id) with other content
-	// WarnRotated marks the newest message of a conversation when its peer
-	// moved to a new identity key (Item.Peer) by rotations signed by the
-	// old one: the conversation goes on with the new key.
-	WarnRotated Warning = 4
-	maxWarning  Warning = 4
-)
-
-var warningNames = map[Warning]string{WarnGap: "gap", WarnFork: "fork", WarnChanged: "changed", WarnRotated: "rotated"}
-
-func (w Warning) String() string {
-	if n, ok := warningNames[w]; ok {
-		return n
-	}
-	return fmt.Sprintf("warning(%d)", uint64(w))
-}
-
 func (d *Delete) validate() error {
 	modes := 0
 	for _, set := range []bool{len(d.Seqs) > 0, d.Before != 0, d.All} {
@@ -183,7 +155,7 @@ func (i *Import) validate() error {
 			return fmt.Errorf("%w: an empty message", wire.ErrMalformed)
 		}
 		for _, w := range it.Warnings {
-			if w == 0 || w > maxWarning {
+			if !w.Known() {
 				return fmt.Errorf("%w: unknown warning %d", wire.ErrMalformed, uint64(w))
 			}
 		}
@@ -199,7 +171,7 @@ func (f *Fingerprint) validate() error {
 }
 
 func (e *Expiry) validate() error {
-	if e.Peer == "" || e.After < 0 || e.After > MaxExpiry || (!e.Set && e.After != 0) {
+	if e.Peer == "" || e.After < 0 || e.After > delivery.MaxExpiry || (!e.Set && e.After != 0) {
 		return fmt.Errorf("%w: expiry request", wire.ErrMalformed)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/hostapi/hostapitest"
 	"smvs/lib/wire"
@@ -23,7 +24,7 @@ func TestDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.AnswerDeletions(hostapi.Sent)
+	h.AnswerDeletions(delivery.Sent)
 	res, err := c.Delete(ctx, &hostapi.Delete{Seqs: []uint64{1, 3, 9}, ForEveryone: true})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestDelete(t *testing.T) {
 	}
 	// The request to bob's host has a status of its own.
 	it, err := c.Status(ctx, res.Requests[0].ID, time.Second)
-	if err != nil || it.Status != hostapi.Sent {
+	if err != nil || it.Status != delivery.Sent {
 		t.Errorf("status of the request: %+v, %v", it, err)
 	}
 	// A refusal leaves the connection usable; a malformed request is not sent.
@@ -55,7 +56,7 @@ func TestImportFingerprintExpiry(t *testing.T) {
 	h.AddContact("bob", bobKey)
 	c := dial(t, h.Path())
 	ctx := context.Background()
-	items := []*hostapi.Item{{ID: bytes.Repeat([]byte{1}, 16), Direction: hostapi.In, Peer: bobKey, Sent: 1000, Kind: wire.KindText, Body: []byte("hi")}}
+	items := []*hostapi.Item{{ID: bytes.Repeat([]byte{1}, 16), Direction: delivery.In, Peer: bobKey, Sent: 1000, Kind: wire.KindText, Body: []byte("hi")}}
 	if res, err := c.Import(ctx, items); err != nil || res.Added != 1 || res.Present != 0 {
 		t.Errorf("import: %+v, %v", res, err)
 	}

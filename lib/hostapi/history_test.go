@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -13,9 +14,9 @@ import (
 // way a field can be used.
 func historyRequests() map[string]*Request {
 	item := &Item{
-		ID: bytes.Repeat([]byte{1}, wire.MessageIDSize), Direction: Out, Peer: bytes.Repeat([]byte{2}, wire.KeySize),
+		ID: bytes.Repeat([]byte{1}, wire.MessageIDSize), Direction: delivery.Out, Peer: bytes.Repeat([]byte{2}, wire.KeySize),
 		Sent: 1767323045000, Stored: 1767323045001, Kind: wire.KindText, Body: []byte("hi"), Expires: 1767323050000,
-		Status: Delivered, Signed: []byte{0xa3, 0x00, 0x01},
+		Status: delivery.Delivered, Signed: []byte{0xa3, 0x00, 0x01},
 	}
 	return map[string]*Request{
 		"delete seqs":                {Op: OpDelete, Delete: &Delete{Seqs: []uint64{1, 7, 300}}},
@@ -25,12 +26,12 @@ func historyRequests() map[string]*Request {
 		"delete a conversation":      {Op: OpDelete, Delete: &Delete{All: true, Peer: "smvs1ks9mksuezdtzl6gul2382qvsnczqup9478s5xfwyp4vgrtq8cjsstzl798"}},
 		"delete everything":          {Op: OpDelete, Delete: &Delete{All: true}},
 		"delete everything for all":  {Op: OpDelete, Delete: &Delete{All: true, ForEveryone: true}},
-		"import":                     {Op: OpImport, Import: &Import{Items: []*Item{item, {ID: item.ID, Direction: In, Peer: item.Peer, Kind: wire.KindFile, FileName: "a.txt", Status: Received}}}},
+		"import":                     {Op: OpImport, Import: &Import{Items: []*Item{item, {ID: item.ID, Direction: delivery.In, Peer: item.Peer, Kind: wire.KindFile, FileName: "a.txt", Status: delivery.Received}}}},
 		"fingerprint now":            {Op: OpFingerprint, Fingerprint: &Fingerprint{Peer: "bob"}},
 		"fingerprint until":          {Op: OpFingerprint, Fingerprint: &Fingerprint{Peer: "bob", Until: 1767323045000}},
 		"expiry read":                {Op: OpExpiry, Expiry: &Expiry{Peer: "bob"}},
 		"expiry set":                 {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true, After: 3600000}},
-		"expiry set to a year":       {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true, After: MaxExpiry}},
+		"expiry set to a year":       {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true, After: delivery.MaxExpiry}},
 		"expiry cleared":             {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true}},
 		"list with the signed bytes": {Op: OpList, List: &List{Peer: "bob", Signed: true}},
 	}
@@ -57,14 +58,14 @@ func historyResponses() map[string]*Response {
 		"no expiry":              {Expiry: &ExpiryResult{Peer: key}},
 		"deleted event":          {Event: &Event{Kind: EventDeleted, Deleted: []uint64{7, 300}}},
 		"message with warnings": {Event: &Event{Kind: EventMessage, Item: &Item{
-			Seq: 8, ID: id, Direction: In, Peer: key, Kind: wire.KindText, Body: []byte("hi"), Status: Received,
-			Warnings: []Warning{WarnGap, WarnFork},
+			Seq: 8, ID: id, Direction: delivery.In, Peer: key, Kind: wire.KindText, Body: []byte("hi"), Status: delivery.Received,
+			Warnings: []delivery.Warning{delivery.WarnGap, delivery.WarnFork},
 		}}},
 		"status with a warning": {Event: &Event{Kind: EventStatus, Item: &Item{
-			Seq: 8, ID: id, Direction: In, Peer: key, Kind: wire.KindText, Status: Received, Warnings: []Warning{WarnChanged},
+			Seq: 8, ID: id, Direction: delivery.In, Peer: key, Kind: wire.KindText, Status: delivery.Received, Warnings: []delivery.Warning{delivery.WarnChanged},
 		}}},
 		"message with its signed bytes": {Event: &Event{Kind: EventMessage, Item: &Item{
-			Seq: 9, ID: id, Direction: Out, Peer: key, Kind: wire.KindFile, FileName: "a.txt", Status: Sent,
+			Seq: 9, ID: id, Direction: delivery.Out, Peer: key, Kind: wire.KindFile, FileName: "a.txt", Status: delivery.Sent,
 			Signed: []byte{0xa3, 0x00, 0x01}, Expires: 1767323050000,
 		}}},
 	}
@@ -136,7 +137,7 @@ func TestHistoryEncoding(t *testing.T) {
 		}
 	}
 	// Item keys 15 (warnings) and 16 (signed) come last.
-	item := wire.Marshal(&Item{Warnings: []Warning{WarnFork}, Signed: []byte{9}})
+	item := wire.Marshal(&Item{Warnings: []delivery.Warning{delivery.WarnFork}, Signed: []byte{9}})
 	if !bytes.HasSuffix(item, []byte{0x0f, 0x81, 0x02, 0x10, 0x41, 0x09}) {
 		t.Errorf("Item with warnings and signed bytes ends % x", item)
 	}
@@ -168,13 +169,13 @@ func TestHistoryRejects(t *testing.T) {
 		"import of nothing":             {Op: OpImport, Import: &Import{}},
 		"import over the limit":         {Op: OpImport, Import: &Import{Items: tooMany}},
 		"import of an empty item":       {Op: OpImport, Import: &Import{Items: []*Item{{Kind: wire.KindText}, nil}}},
-		"import of an unknown warning":  {Op: OpImport, Import: &Import{Items: []*Item{{Kind: wire.KindText, Warnings: []Warning{9}}}}},
+		"import of an unknown warning":  {Op: OpImport, Import: &Import{Items: []*Item{{Kind: wire.KindText, Warnings: []delivery.Warning{9}}}}},
 		"import under another op":       {Op: OpSubmit, Import: &Import{Items: []*Item{{}}}},
 		"fingerprint of no peer":        {Op: OpFingerprint, Fingerprint: &Fingerprint{Until: 5}},
 		"fingerprint until before 1970": {Op: OpFingerprint, Fingerprint: &Fingerprint{Peer: "bob", Until: -1}},
 		"expiry of no peer":             {Op: OpExpiry, Expiry: &Expiry{Set: true, After: 1000}},
 		"expiry negative":               {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true, After: -1}},
-		"expiry over a year":            {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true, After: MaxExpiry + 1}},
+		"expiry over a year":            {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", Set: true, After: delivery.MaxExpiry + 1}},
 		"expiry read with a value":      {Op: OpExpiry, Expiry: &Expiry{Peer: "bob", After: 1000}},
 		"expiry under the delete op":    {Op: OpDelete, Expiry: &Expiry{Peer: "bob"}},
 	} {
@@ -218,7 +219,7 @@ func TestDeleteLimit(t *testing.T) {
 }
 
 func TestEventRejects(t *testing.T) {
-	item := &Item{Seq: 1, Direction: In, Kind: wire.KindText, Status: Received}
+	item := &Item{Seq: 1, Direction: delivery.In, Kind: wire.KindText, Status: delivery.Received}
 	for name, e := range map[string]*Event{
 		"deleted event with an item": {Kind: EventDeleted, Item: item, Deleted: []uint64{1}},
 		"deleted event of nothing":   {Kind: EventDeleted},
@@ -248,14 +249,6 @@ func TestEventRejects(t *testing.T) {
 		}
 		if got, err := ReadResponse(&buf, MaxFrame); !errors.Is(err, wire.ErrMalformed) {
 			t.Errorf("%s: %+v, %v; want malformed", name, got, err)
-		}
-	}
-}
-
-func TestWarningNames(t *testing.T) {
-	for w, want := range map[Warning]string{WarnGap: "gap", WarnFork: "fork", WarnChanged: "changed", 0: "warning(0)", 9: "warning(9)"} {
-		if got := w.String(); got != want {
-			t.Errorf("Warning(%d).String() = %q, want %q", uint64(w), got, want)
 		}
 	}
 }

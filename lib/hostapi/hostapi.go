@@ -14,6 +14,7 @@
 package hostapi
 
 import (
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -138,63 +139,24 @@ type Event struct {
 	Deleted []uint64 `cbor:"4,keyasint,omitempty"` // EventDeleted
 }
 
-// Direction says whether a message was sent or received by this user.
-type Direction uint64
-
-// The directions.
-const (
-	In  Direction = 1
-	Out Direction = 2
-)
-
-// DeliveryStatus is where a message is on its way.
-type DeliveryStatus uint64
-
-// The delivery statuses. Received is the status of every incoming message.
-const (
-	Queued    DeliveryStatus = 1 // in the outbox, not yet accepted by the peer's host
-	Sent      DeliveryStatus = 2 // the peer's host stored it
-	Delivered DeliveryStatus = 3 // the peer's host sent back a signed receipt
-	Failed    DeliveryStatus = 4 // given up after the retry period, or refused for good (not by policy)
-	Received  DeliveryStatus = 5
-	Refused   DeliveryStatus = 6 // the peer's host refused it for good: its user's policy (blocked, or not allowed)
-)
-
-var statusNames = map[DeliveryStatus]string{
-	Queued: "queued", Sent: "sent", Delivered: "delivered", Failed: "failed", Received: "received",
-	Refused: "refused",
-}
-
-func (s DeliveryStatus) String() string {
-	if n, ok := statusNames[s]; ok {
-		return n
-	}
-	return "unknown"
-}
-
-// Final reports whether the status will not change any more.
-func (s DeliveryStatus) Final() bool {
-	return s == Delivered || s == Failed || s == Received || s == Refused
-}
-
 // Item is a message as a device sees it.
 type Item struct {
-	Seq         uint64         `cbor:"1,keyasint"` // the host's sequence number; cursors are these
-	ID          []byte         `cbor:"2,keyasint"`
-	Direction   Direction      `cbor:"3,keyasint"`
-	Peer        []byte         `cbor:"4,keyasint"` // the other party's identity key
-	PeerName    string         `cbor:"5,keyasint,omitempty"`
-	Sent        int64          `cbor:"6,keyasint"` // Unix ms, as the sender said
-	Stored      int64          `cbor:"7,keyasint"` // Unix ms, when this host stored it
-	Kind        wire.Kind      `cbor:"8,keyasint"`
-	ContentType string         `cbor:"9,keyasint,omitempty"`
-	FileName    string         `cbor:"10,keyasint,omitempty"`
-	Body        []byte         `cbor:"11,keyasint,omitempty"`
-	Expires     int64          `cbor:"12,keyasint,omitempty"`
-	Status      DeliveryStatus `cbor:"13,keyasint"`
-	Read        bool           `cbor:"14,keyasint,omitempty"` // a received message some device marked read
-	Warnings    []Warning      `cbor:"15,keyasint,omitempty"` // what this message revealed about the conversation's chain
-	Signed      []byte         `cbor:"16,keyasint,omitempty"` // the signed message, only for a List with Signed and in an Import
+	Seq         uint64             `cbor:"1,keyasint"` // the host's sequence number; cursors are these
+	ID          []byte             `cbor:"2,keyasint"`
+	Direction   delivery.Direction `cbor:"3,keyasint"`
+	Peer        []byte             `cbor:"4,keyasint"` // the other party's identity key
+	PeerName    string             `cbor:"5,keyasint,omitempty"`
+	Sent        int64              `cbor:"6,keyasint"` // Unix ms, as the sender said
+	Stored      int64              `cbor:"7,keyasint"` // Unix ms, when this host stored it
+	Kind        wire.Kind          `cbor:"8,keyasint"`
+	ContentType string             `cbor:"9,keyasint,omitempty"`
+	FileName    string             `cbor:"10,keyasint,omitempty"`
+	Body        []byte             `cbor:"11,keyasint,omitempty"`
+	Expires     int64              `cbor:"12,keyasint,omitempty"`
+	Status      delivery.Status    `cbor:"13,keyasint"`
+	Read        bool               `cbor:"14,keyasint,omitempty"` // a received message some device marked read
+	Warnings    []delivery.Warning `cbor:"15,keyasint,omitempty"` // what this message revealed about the conversation's chain
+	Signed      []byte             `cbor:"16,keyasint,omitempty"` // the signed message, only for a List with Signed and in an Import
 	// ClaimedName is the name the peer's verified record claims, for a
 	// peer that is no contact (PeerName is then empty). Anyone can claim
 	// any free name in a directory, so a device never shows it as a

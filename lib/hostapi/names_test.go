@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -30,8 +31,8 @@ func TestClaimedNameEncoding(t *testing.T) {
 	}
 
 	resp := &Response{Event: &Event{Kind: EventMessage, Item: &Item{
-		Seq: 3, ID: make([]byte, wire.MessageIDSize), Direction: In, Peer: make([]byte, wire.KeySize),
-		Kind: wire.KindText, Body: []byte("hi"), Status: Received, ClaimedName: "frank",
+		Seq: 3, ID: make([]byte, wire.MessageIDSize), Direction: delivery.In, Peer: make([]byte, wire.KeySize),
+		Kind: wire.KindText, Body: []byte("hi"), Status: delivery.Received, ClaimedName: "frank",
 	}}}
 	var b bytes.Buffer
 	if err := WriteResponse(&b, resp); err != nil {

@@ -1,4 +1,11 @@
-package directory
+// Package names holds the rules of the names a directory record may
+// carry, which the directory enforces when it stores a record and every
+// client applies to what a person typed and to what a directory served:
+// how a typed name is normalised, and which normalised names are valid.
+//
+// The rules are part of the protocol: changing them changes which names
+// exist. The package depends on no other package of this module.
+package names
 
 import (
 	"errors"
@@ -10,16 +17,17 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Name rules: 3 to 32 characters of [a-z0-9._-], starting and ending with a
-// letter or digit, after Unicode compatibility normalisation and case
-// folding (so "Ａｌｉｃｅ" is "alice"), and not on the reserved list.
+// The name rules: MinLen to MaxLen characters of [a-z0-9._-], starting and
+// ending with a letter or digit, after Unicode compatibility normalisation
+// and case folding (so "Ａｌｉｃｅ" is "alice"), and not on the reserved
+// list.
 const (
-	MinNameLen = 3
-	MaxNameLen = 32
+	MinLen = 3
+	MaxLen = 32
 )
 
-// ErrBadName means a name breaks the name rules.
-var ErrBadName = errors.New("invalid name")
+// ErrInvalid means a name breaks the name rules.
+var ErrInvalid = errors.New("invalid name")
 
 // reserved names could be mistaken for the service or its operators.
 var reserved = []string{
@@ -30,32 +38,32 @@ var reserved = []string{
 
 var folder = cases.Fold()
 
-// NormalizeName maps what a person typed to the name as records carry it,
-// or reports why it can't be a name.
-func NormalizeName(s string) (string, error) {
+// Normalize maps what a person typed to the name as records carry it, or
+// reports why it can't be a name.
+func Normalize(s string) (string, error) {
 	n := norm.NFKC.String(folder.String(norm.NFKC.String(s)))
-	if err := checkName(n); err != nil {
-		return "", fmt.Errorf("%w %q: %v", ErrBadName, s, err)
+	if err := checkRules(n); err != nil {
+		return "", fmt.Errorf("%w %q: %v", ErrInvalid, s, err)
 	}
 	return n, nil
 }
 
-// ValidName reports whether name is a valid name exactly as given (already
+// Check reports whether name is a valid name exactly as given (already
 // normalised), as a record must carry it.
-func ValidName(name string) error {
-	n, err := NormalizeName(name)
+func Check(name string) error {
+	n, err := Normalize(name)
 	if err != nil {
 		return err
 	}
 	if n != name {
-		return fmt.Errorf("%w %q: not normalised (it would be %q)", ErrBadName, name, n)
+		return fmt.Errorf("%w %q: not normalised (it would be %q)", ErrInvalid, name, n)
 	}
 	return nil
 }
 
-func checkName(n string) error {
-	if len(n) < MinNameLen || len(n) > MaxNameLen {
-		return fmt.Errorf("must be %d to %d characters", MinNameLen, MaxNameLen)
+func checkRules(n string) error {
+	if len(n) < MinLen || len(n) > MaxLen {
+		return fmt.Errorf("must be %d to %d characters", MinLen, MaxLen)
 	}
 	for i := range len(n) {
 		c := n[i]

@@ -12,6 +12,7 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -221,9 +222,9 @@ func makeVectors(t *testing.T) map[string][]byte {
 	var strangerEvent bytes.Buffer
 	if err := hostapi.WriteResponse(&strangerEvent, &hostapi.Response{Event: &hostapi.Event{
 		Kind: hostapi.EventMessage, Item: &hostapi.Item{
-			Seq: 7, ID: m.ID, Direction: hostapi.In, Peer: alice.Public().Bytes(), ClaimedName: "frank",
+			Seq: 7, ID: m.ID, Direction: delivery.In, Peer: alice.Public().Bytes(), ClaimedName: "frank",
 			Sent: vectorTime.UnixMilli(), Stored: vectorTime.UnixMilli() + 1500, Kind: wire.KindText,
-			Body: []byte("hi bob"), Status: hostapi.Received,
+			Body: []byte("hi bob"), Status: delivery.Received,
 		},
 	}}); err != nil {
 		t.Fatal(err)

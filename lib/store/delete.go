@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -159,7 +159,7 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 			rows.Close()
 			return nil, fail("finding messages", err)
 		}
-		if h.Direction == hostapi.In {
+		if h.Direction == delivery.In {
 			received[conv] -= receivedCost(bodyLen, signedLen)
 		}
 		found = append(found, uint64(seq))

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -172,15 +172,15 @@ func (s *Store) DeleteExpired(now time.Time) ([]uint64, error) {
 // SetExpireAfter sets the default expiry of the conversation with peer
 // (creating the conversation if need be; 0 is none, and creates nothing)
 // and returns the one it replaced. It is kept to the millisecond, at most
-// hostapi.MaxExpiry; the store does not apply it: the caller sets
+// delivery.MaxExpiry; the store does not apply it: the caller sets
 // Message.Expires.
 func (s *Store) SetExpireAfter(peer []byte, after time.Duration) (was time.Duration, err error) {
 	if len(peer) != wire.KeySize {
 		return 0, fmt.Errorf("store: peer key is %d bytes, want %d", len(peer), wire.KeySize)
 	}
 	ms := after.Milliseconds()
-	if after < 0 || ms > hostapi.MaxExpiry || (after > 0 && ms == 0) {
-		return 0, fmt.Errorf("store: default expiry %v, want 0 or 1ms to %v", after, time.Duration(hostapi.MaxExpiry)*time.Millisecond)
+	if after < 0 || ms > delivery.MaxExpiry || (after > 0 && ms == 0) {
+		return 0, fmt.Errorf("store: default expiry %v, want 0 or 1ms to %v", after, time.Duration(delivery.MaxExpiry)*time.Millisecond)
 	}
 	err = s.do(&request{apply: func(b *batch) error {
 		c := b.s.byPeer[string(peer)]

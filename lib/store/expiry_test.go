@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -176,10 +176,10 @@ func TestImport(t *testing.T) {
 	s, _, _ := newStore(t)
 	alice := random(32)
 	in := chained(t, alice, "in", nil)
-	in.Direction, in.Status, in.Stored, in.Read = hostapi.In, hostapi.Received, 1_700_000_000_500, true
-	in.Warnings = []hostapi.Warning{hostapi.WarnGap}
+	in.Direction, in.Status, in.Stored, in.Read = delivery.In, delivery.Received, 1_700_000_000_500, true
+	in.Warnings = []delivery.Warning{delivery.WarnGap}
 	out := chained(t, alice, "out", wire.ChainHash(in.Signed))
-	out.Direction, out.Status, out.Stored, out.Expires = hostapi.Out, hostapi.Delivered, 1_700_000_000_600, 1_900_000_000_000
+	out.Direction, out.Status, out.Stored, out.Expires = delivery.Out, delivery.Delivered, 1_700_000_000_600, 1_900_000_000_000
 	changes, stop := s.Subscribe()
 	defer stop()
 	for _, m := range []*Message{in, out} {
@@ -233,14 +233,14 @@ func TestImport(t *testing.T) {
 	addIn(t, s, &again)
 
 	now := message(alice, "stored now")
-	now.Direction, now.Status = hostapi.In, hostapi.Received
+	now.Direction, now.Status = delivery.In, delivery.Received
 	if dup, err := s.Import(now); err != nil || dup || now.Stored == 0 {
 		t.Errorf("Import with no Stored: dup %v, %v, stored %d", dup, err, now.Stored)
 	}
 	for _, bad := range []struct {
-		dir hostapi.Direction
-		st  hostapi.DeliveryStatus
-	}{{hostapi.Out, hostapi.Queued}, {hostapi.In, hostapi.Sent}, {hostapi.Out, hostapi.Received}, {0, hostapi.Received}, {hostapi.In, 0}} {
+		dir delivery.Direction
+		st  delivery.Status
+	}{{delivery.Out, delivery.Queued}, {delivery.In, delivery.Sent}, {delivery.Out, delivery.Received}, {0, delivery.Received}, {delivery.In, 0}} {
 		m := message(alice, "bad")
 		m.Direction, m.Status = bad.dir, bad.st
 		if _, err := s.Import(m); err == nil {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -67,10 +67,10 @@ func importHead(m *Message, now int64) (*head, error) {
 		return nil, fmt.Errorf("store: peer key is %d bytes, want %d", len(m.Peer), wire.KeySize)
 	}
 	switch {
-	case m.Status == hostapi.Queued:
+	case m.Status == delivery.Queued:
 		return nil, errors.New("store: can't import a queued message: it has no envelope to send")
-	case m.Direction == hostapi.In && m.Status != hostapi.Received,
-		m.Direction == hostapi.Out && (m.Status < hostapi.Sent || m.Status > hostapi.Refused || m.Status == hostapi.Received):
+	case m.Direction == delivery.In && m.Status != delivery.Received,
+		m.Direction == delivery.Out && (m.Status < delivery.Sent || m.Status > delivery.Refused || m.Status == delivery.Received):
 		return nil, fmt.Errorf("store: can't import a message of direction %d with status %s", m.Direction, m.Status)
 	}
 	stored := m.Stored

@@ -10,7 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -203,7 +203,7 @@ func (c *conversation) openColumn(what string, sealed []byte) ([]byte, error) {
 
 // messageTag is the message index entry of a message: unique per
 // conversation, direction and id, which is what deduplicates.
-func (c *conversation) messageTag(dir hostapi.Direction, id []byte) []byte {
+func (c *conversation) messageTag(dir delivery.Direction, id []byte) []byte {
 	return mac(c.index, binary.BigEndian.AppendUint64(nil, uint64(dir)), id)
 }
 

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"slices"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -21,7 +21,7 @@ import (
 // don't decode as a signed wire.Message.
 type Link struct {
 	Seq       uint64
-	Direction hostapi.Direction
+	Direction delivery.Direction
 	ID        []byte // the message id
 	Hash      []byte // wire.ChainHash of its signed bytes
 	Prev      []byte // the chain hash it carries (wire.Message.Chain); empty if none

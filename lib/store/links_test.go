@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -314,7 +314,7 @@ func TestAddWarning(t *testing.T) {
 	addIn(t, s, m)
 	changes, stop := s.Subscribe()
 	defer stop()
-	for _, w := range []hostapi.Warning{hostapi.WarnGap, hostapi.WarnFork, hostapi.WarnGap} {
+	for _, w := range []delivery.Warning{delivery.WarnGap, delivery.WarnFork, delivery.WarnGap} {
 		if err := s.AddWarning(m.Seq, w); err != nil {
 			t.Fatal(err)
 		}
@@ -331,14 +331,14 @@ func TestAddWarning(t *testing.T) {
 	}
 	for _, get := range []func(uint64) (*Message, error){s.Get, s.Head} {
 		got, err := get(m.Seq)
-		if err != nil || !slices.Equal(got.Warnings, []hostapi.Warning{hostapi.WarnGap, hostapi.WarnFork}) {
+		if err != nil || !slices.Equal(got.Warnings, []delivery.Warning{delivery.WarnGap, delivery.WarnFork}) {
 			t.Errorf("warnings %v, %v", got, err)
 		}
 	}
 	if ms := listAll(t, s); len(ms[0].Warnings) != 2 {
 		t.Errorf("List: warnings %v", ms[0].Warnings)
 	}
-	if err := s.AddWarning(m.Seq+1, hostapi.WarnGap); !errors.Is(err, ErrNotFound) {
+	if err := s.AddWarning(m.Seq+1, delivery.WarnGap); !errors.Is(err, ErrNotFound) {
 		t.Errorf("AddWarning to no message: %v", err)
 	}
 	if err := s.AddWarning(m.Seq, 0); err == nil {
@@ -357,7 +357,7 @@ func TestReplaceEnvelopeMovesTheLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	resealed := chained(t, bob, "hello", nil)
-	resealed.Seq, resealed.Direction, resealed.ID, resealed.Sent = m.Seq, hostapi.Out, m.ID, m.Sent
+	resealed.Seq, resealed.Direction, resealed.ID, resealed.Sent = m.Seq, delivery.Out, m.ID, m.Sent
 	if err := s.ReplaceEnvelope(m.Seq, []byte("envelope 2"), resealed.Signed); err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestResignedLinksKeepTheirHashes(t *testing.T) {
 		hashes = append(hashes, wire.ChainHash(again.Signed))
 	}
 	in := chained(t, bob, "hi", wire.ChainHash(out.Signed))
-	in.Direction, in.Status = hostapi.In, hostapi.Received
+	in.Direction, in.Status = delivery.In, delivery.Received
 	if _, err := s.AddIncoming(in); err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func TestResignedLinksKeepTheirHashes(t *testing.T) {
 }
 
 func TestLinkValidateWas(t *testing.T) {
-	l := &link{Direction: hostapi.In, ID: random(wire.MessageIDSize), Hash: random(wire.HashSize)}
+	l := &link{Direction: delivery.In, ID: random(wire.MessageIDSize), Hash: random(wire.HashSize)}
 	l.Was = [][]byte{random(wire.HashSize)}
 	if err := l.Validate(); err != nil {
 		t.Errorf("a link with one earlier hash: %v", err)

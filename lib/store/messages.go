@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -27,7 +27,7 @@ func (r *retry) setVersion() { r.V = wire.Version }
 
 // newMessage checks m for adding in direction dir with status st and
 // returns its head, stored at now.
-func newMessage(m *Message, dir hostapi.Direction, st hostapi.DeliveryStatus, now int64) (*head, error) {
+func newMessage(m *Message, dir delivery.Direction, st delivery.Status, now int64) (*head, error) {
 	if m == nil {
 		return nil, errors.New("store: no message")
 	}
@@ -73,7 +73,7 @@ func encrypt(h *head, m *Message) *encrypted {
 // direction dir with id, with its link and its mark in expiring if it
 // expires. It reports false, storing nothing, if that conversation already
 // has a message with this direction and id.
-func (b *batch) insert(peer []byte, dir hostapi.Direction, id []byte, e *encrypted) (uint64, bool, error) {
+func (b *batch) insert(peer []byte, dir delivery.Direction, id []byte, e *encrypted) (uint64, bool, error) {
 	c, err := b.conversation(peer)
 	if err != nil {
 		return 0, false, err
@@ -92,7 +92,7 @@ func (b *batch) insert(peer []byte, dir hostapi.Direction, id []byte, e *encrypt
 		return 0, false, nil
 	}
 	b.nextSeq++
-	if dir == hostapi.In {
+	if dir == delivery.In {
 		b.addReceived(c.id, receivedCost(int64(len(e.body)), int64(len(e.signed))))
 	}
 	if e.link != nil {
@@ -116,7 +116,7 @@ func (b *batch) insert(peer []byte, dir hostapi.Direction, id []byte, e *encrypt
 // and Received) and returns once the message is on disk.
 func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 	now := s.now().UnixMilli()
-	h, err := newMessage(m, hostapi.In, hostapi.Received, now)
+	h, err := newMessage(m, delivery.In, delivery.Received, now)
 	if err != nil {
 		return false, err
 	}
@@ -128,7 +128,7 @@ func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 		apply: func(b *batch) error {
 			var added bool
 			var err error
-			seq, added, err = b.insert(m.Peer, hostapi.In, m.ID, e)
+			seq, added, err = b.insert(m.Peer, delivery.In, m.ID, e)
 			dup = !added
 			return err
 		},
@@ -137,7 +137,7 @@ func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 		return false, err
 	}
 	if !dup {
-		m.Seq, m.Stored, m.Direction, m.Status = seq, now, hostapi.In, hostapi.Received
+		m.Seq, m.Stored, m.Direction, m.Status = seq, now, delivery.In, delivery.Received
 	}
 	return dup, nil
 }
@@ -149,7 +149,7 @@ func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 // for an outgoing message to m.Peer is refused.
 func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error {
 	now := s.now()
-	h, err := newMessage(m, hostapi.Out, hostapi.Queued, now.UnixMilli())
+	h, err := newMessage(m, delivery.Out, delivery.Queued, now.UnixMilli())
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error 
 		apply: func(b *batch) error {
 			var added bool
 			var err error
-			seq, added, err = b.insert(m.Peer, hostapi.Out, m.ID, e)
+			seq, added, err = b.insert(m.Peer, delivery.Out, m.ID, e)
 			if err != nil {
 				return err
 			}
@@ -185,19 +185,19 @@ func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error 
 	if err != nil {
 		return err
 	}
-	m.Seq, m.Stored, m.Direction, m.Status = seq, now.UnixMilli(), hostapi.Out, hostapi.Queued
+	m.Seq, m.Stored, m.Direction, m.Status = seq, now.UnixMilli(), delivery.Out, delivery.Queued
 	return nil
 }
 
 // forward reports whether an outgoing message may go from status from to
 // status to: Queued to Sent, Delivered, Failed or Refused, and Sent to
 // Delivered. Delivered, Failed and Refused are final.
-func forward(from, to hostapi.DeliveryStatus) bool {
+func forward(from, to delivery.Status) bool {
 	switch from {
-	case hostapi.Queued:
-		return to == hostapi.Sent || to == hostapi.Delivered || to == hostapi.Failed || to == hostapi.Refused
-	case hostapi.Sent:
-		return to == hostapi.Delivered
+	case delivery.Queued:
+		return to == delivery.Sent || to == delivery.Delivered || to == delivery.Failed || to == delivery.Refused
+	case delivery.Sent:
+		return to == delivery.Delivered
 	}
 	return false
 }
@@ -207,11 +207,11 @@ func forward(from, to hostapi.DeliveryStatus) bool {
 // its body. A status that is not forward (a receipt after Failed, Sent after
 // Delivered) changes nothing and is not an error. ErrNotFound if there is no
 // such message.
-func (s *Store) SetStatus(peer, id []byte, st hostapi.DeliveryStatus) (*Message, error) {
+func (s *Store) SetStatus(peer, id []byte, st delivery.Status) (*Message, error) {
 	if len(peer) != wire.KeySize || len(id) != wire.MessageIDSize {
 		return nil, fmt.Errorf("store: peer key of %d bytes or message id of %d", len(peer), len(id))
 	}
-	if st != hostapi.Sent && st != hostapi.Delivered && st != hostapi.Failed {
+	if st != delivery.Sent && st != delivery.Delivered && st != delivery.Failed {
 		return nil, fmt.Errorf("store: can't set an outgoing message's status to %s", st)
 	}
 	var m *Message
@@ -247,7 +247,7 @@ func (s *Store) MarkRead(seqs []uint64) (int, error) {
 			if err != nil {
 				return err
 			}
-			if h.Direction != hostapi.In || h.Read {
+			if h.Direction != delivery.In || h.Read {
 				continue
 			}
 			h.Read = true
@@ -265,7 +265,7 @@ func (s *Store) MarkRead(seqs []uint64) (int, error) {
 
 // AddWarning records w on message seq (once) and tells subscribers, as a
 // status change. ErrNotFound if there is no such message.
-func (s *Store) AddWarning(seq uint64, w hostapi.Warning) error {
+func (s *Store) AddWarning(seq uint64, w delivery.Warning) error {
 	if w == 0 {
 		return errors.New("store: no warning")
 	}
@@ -290,8 +290,8 @@ func (s *Store) AddWarning(seq uint64, w hostapi.Warning) error {
 // OutboxDone removes message seq's outbox entry and sets its status to st,
 // Sent, Failed or Refused (if that is forward: a receipt may have come
 // first). ErrNotFound if seq is not in the outbox.
-func (s *Store) OutboxDone(seq uint64, st hostapi.DeliveryStatus) error {
-	if st != hostapi.Sent && st != hostapi.Failed && st != hostapi.Refused {
+func (s *Store) OutboxDone(seq uint64, st delivery.Status) error {
+	if st != delivery.Sent && st != delivery.Failed && st != delivery.Refused {
 		return fmt.Errorf("store: an outbox entry ends as sent, failed or refused, not %s", st)
 	}
 	return s.do(&request{apply: func(b *batch) error {
@@ -527,7 +527,7 @@ func (s *Store) ByID(id []byte) (*Message, error) {
 	defer s.mu.RUnlock()
 	// A sent message first: its id is this host's own choice, while a
 	// received one's is the peer's, who may have copied it.
-	for _, dir := range []hostapi.Direction{hostapi.Out, hostapi.In} {
+	for _, dir := range []delivery.Direction{delivery.Out, delivery.In} {
 		tags := make([]any, 0, len(s.convs))
 		for _, c := range s.convs {
 			tags = append(tags, c.messageTag(dir, id))

@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -24,7 +24,7 @@ import (
 // conversation after the move gets it (as AddWarning), and marked is its
 // seq; 0 if the conversation holds none. ErrNotFound if there is no conversation
 // with old.
-func (s *Store) MovePeer(old, new []byte, warn hostapi.Warning) (marked uint64, err error) {
+func (s *Store) MovePeer(old, new []byte, warn delivery.Warning) (marked uint64, err error) {
 	if len(old) != wire.KeySize || len(new) != wire.KeySize {
 		return 0, fmt.Errorf("store: peer keys of %d and %d bytes, want %d", len(old), len(new), wire.KeySize)
 	}
@@ -120,7 +120,7 @@ func (b *batch) moveMessages(src, dst *conversation) error {
 			if held {
 				clear(key)
 				dups = append(dups, seq)
-				if h.Direction == hostapi.In {
+				if h.Direction == delivery.In {
 					moved -= receivedCost(r.bodyLen, r.signedLen)
 				}
 				continue
@@ -245,7 +245,7 @@ func (b *batch) newestShown(c *conversation) (uint64, error) {
 }
 
 // addWarning records w on message seq (once), as AddWarning does.
-func (b *batch) addWarning(seq uint64, w hostapi.Warning) error {
+func (b *batch) addWarning(seq uint64, w delivery.Warning) error {
 	_, d, h, err := b.message(seq, false)
 	if err != nil {
 		return fail("storing a warning", err) // after writes: the whole move fails

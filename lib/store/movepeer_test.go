@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 )
 
 // TestMovePeer: bob rotates from a to c after c already wrote once; the
@@ -40,7 +40,7 @@ func TestMovePeer(t *testing.T) {
 	total := s.ReceivedTotal()
 	oneCopy := s.Received(c) // again, kept once, costs what m3 does
 
-	marked, err := s.MovePeer(a, c, hostapi.WarnRotated)
+	marked, err := s.MovePeer(a, c, delivery.WarnRotated)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestMovePeer(t *testing.T) {
 			t.Errorf("the conversation with c holds %v, want %v", seqs, want)
 		}
 		got, err := s.Get(m4.Seq)
-		if err != nil || !slices.Contains(got.Warnings, hostapi.WarnRotated) || string(got.Body) != "four" {
+		if err != nil || !slices.Contains(got.Warnings, delivery.WarnRotated) || string(got.Body) != "four" {
 			t.Errorf("the newest message: %+v, %v", got, err)
 		}
 		out, err := s.Outbox()
@@ -102,7 +102,7 @@ func TestMovePeerToNew(t *testing.T) {
 	a, b, c, d := random(32), random(32), random(32), random(32)
 	m := chained(t, a, "hi", nil)
 	addIn(t, s, m)
-	if marked, err := s.MovePeer(a, b, hostapi.WarnRotated); err != nil || marked != m.Seq {
+	if marked, err := s.MovePeer(a, b, delivery.WarnRotated); err != nil || marked != m.Seq {
 		t.Fatalf("MovePeer: %d, %v", marked, err)
 	}
 	if got, err := s.Get(m.Seq); err != nil || !bytes.Equal(got.Peer, b) {
@@ -111,7 +111,7 @@ func TestMovePeerToNew(t *testing.T) {
 	if _, err := s.SetExpireAfter(c, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if marked, err := s.MovePeer(c, d, hostapi.WarnRotated); err != nil || marked != 0 {
+	if marked, err := s.MovePeer(c, d, delivery.WarnRotated); err != nil || marked != 0 {
 		t.Errorf("moving an empty conversation: %d, %v", marked, err)
 	}
 	if after, err := s.ExpireAfter(d); err != nil || after != time.Minute {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 )
 
 // rowOverhead is what Received counts for a message besides its body and
@@ -79,7 +79,7 @@ func (s *Store) loadReceived(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("counting received messages: %w", err)
 		}
-		if h.Direction == hostapi.In {
+		if h.Direction == delivery.In {
 			n := receivedCost(bodyLen, signedLen)
 			s.received[conv] += n
 			s.receivedTotal += n

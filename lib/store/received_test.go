@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 )
 
 // checkReceived checks what Received counts for each peer, and the total.
@@ -62,7 +62,7 @@ func TestReceived(t *testing.T) {
 	if _, err := s.MarkRead([]uint64{big.Seq, small.Seq}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddWarning(small.Seq, hostapi.WarnGap); err != nil {
+	if err := s.AddWarning(small.Seq, delivery.WarnGap); err != nil {
 		t.Fatal(err)
 	}
 	checkReceived(t, s, map[string]int64{string(alice): two, string(bob): bobs, string(carol): 0})
@@ -83,7 +83,7 @@ func TestReceived(t *testing.T) {
 	sent := listAll(t, s)
 	var outs []uint64
 	for _, m := range sent {
-		if m.Direction == hostapi.Out {
+		if m.Direction == delivery.Out {
 			outs = append(outs, m.Seq)
 		}
 	}
@@ -106,7 +106,7 @@ func TestReceived(t *testing.T) {
 	// An imported received message counts; DeleteBefore and DeleteAll
 	// give back.
 	imported := message(carol, "imported")
-	imported.Direction, imported.Status, imported.Stored = hostapi.In, hostapi.Received, 1_700_000_000_000
+	imported.Direction, imported.Status, imported.Stored = delivery.In, delivery.Received, 1_700_000_000_000
 	if dup, err := s.Import(imported); err != nil || dup {
 		t.Fatalf("Import: dup %v, %v", dup, err)
 	}

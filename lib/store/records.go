@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -43,18 +43,18 @@ func (f *rootFile) Validate() error {
 // head is a message's metadata, without its body and signed bytes (which are
 // encrypted on their own, so that a status change rewrites only this).
 type head struct {
-	V           uint64                 `cbor:"0,keyasint"`
-	ID          []byte                 `cbor:"1,keyasint"`
-	Direction   hostapi.Direction      `cbor:"2,keyasint"`
-	Status      hostapi.DeliveryStatus `cbor:"3,keyasint"`
-	Sent        int64                  `cbor:"4,keyasint"`
-	Stored      int64                  `cbor:"5,keyasint"`
-	Kind        wire.Kind              `cbor:"6,keyasint"`
-	ContentType string                 `cbor:"7,keyasint,omitempty"`
-	FileName    string                 `cbor:"8,keyasint,omitempty"`
-	Expires     int64                  `cbor:"9,keyasint,omitempty"`
-	Read        bool                   `cbor:"10,keyasint,omitempty"`
-	Warnings    []hostapi.Warning      `cbor:"11,keyasint,omitempty"`
+	V           uint64             `cbor:"0,keyasint"`
+	ID          []byte             `cbor:"1,keyasint"`
+	Direction   delivery.Direction `cbor:"2,keyasint"`
+	Status      delivery.Status    `cbor:"3,keyasint"`
+	Sent        int64              `cbor:"4,keyasint"`
+	Stored      int64              `cbor:"5,keyasint"`
+	Kind        wire.Kind          `cbor:"6,keyasint"`
+	ContentType string             `cbor:"7,keyasint,omitempty"`
+	FileName    string             `cbor:"8,keyasint,omitempty"`
+	Expires     int64              `cbor:"9,keyasint,omitempty"`
+	Read        bool               `cbor:"10,keyasint,omitempty"`
+	Warnings    []delivery.Warning `cbor:"11,keyasint,omitempty"`
 }
 
 // Validate implements wire.Validator.
@@ -62,9 +62,9 @@ func (h *head) Validate() error {
 	switch {
 	case len(h.ID) != wire.MessageIDSize:
 		return fmt.Errorf("%w: message id is %d bytes, want %d", wire.ErrMalformed, len(h.ID), wire.MessageIDSize)
-	case h.Direction != hostapi.In && h.Direction != hostapi.Out:
+	case h.Direction != delivery.In && h.Direction != delivery.Out:
 		return fmt.Errorf("%w: direction %d", wire.ErrMalformed, h.Direction)
-	case h.Status < hostapi.Queued || h.Status > hostapi.Refused:
+	case h.Status < delivery.Queued || h.Status > delivery.Refused:
 		return fmt.Errorf("%w: status %d", wire.ErrMalformed, h.Status)
 	case h.Kind == 0:
 		return fmt.Errorf("%w: no message kind", wire.ErrMalformed)
@@ -100,13 +100,13 @@ func (r *retry) Validate() error {
 // link is what a message leaves for its conversation's chain (Link), kept
 // in links.data under the conversation's link key.
 type link struct {
-	V         uint64            `cbor:"0,keyasint"`
-	Direction hostapi.Direction `cbor:"1,keyasint"`
-	ID        []byte            `cbor:"2,keyasint"`
-	Hash      []byte            `cbor:"3,keyasint"`
-	Prev      []byte            `cbor:"4,keyasint,omitempty"`
-	Sent      int64             `cbor:"5,keyasint"`
-	Was       [][]byte          `cbor:"6,keyasint,omitempty"`
+	V         uint64             `cbor:"0,keyasint"`
+	Direction delivery.Direction `cbor:"1,keyasint"`
+	ID        []byte             `cbor:"2,keyasint"`
+	Hash      []byte             `cbor:"3,keyasint"`
+	Prev      []byte             `cbor:"4,keyasint,omitempty"`
+	Sent      int64              `cbor:"5,keyasint"`
+	Was       [][]byte           `cbor:"6,keyasint,omitempty"`
 }
 
 func (l *link) setVersion() { l.V = wire.Version }
@@ -114,7 +114,7 @@ func (l *link) setVersion() { l.V = wire.Version }
 // Validate implements wire.Validator.
 func (l *link) Validate() error {
 	switch {
-	case l.Direction != hostapi.In && l.Direction != hostapi.Out:
+	case l.Direction != delivery.In && l.Direction != delivery.Out:
 		return fmt.Errorf("%w: direction %d", wire.ErrMalformed, l.Direction)
 	case len(l.ID) != wire.MessageIDSize:
 		return fmt.Errorf("%w: message id is %d bytes, want %d", wire.ErrMalformed, len(l.ID), wire.MessageIDSize)

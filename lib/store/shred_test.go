@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 )
 
 // row reads one column of one row of the store's database, as stored.
@@ -144,10 +144,10 @@ func TestDeleteShreds(t *testing.T) {
 	if dup, err := s.AddIncoming(&again); err != nil || !dup {
 		t.Errorf("re-adding a kept message: dup %v, %v", dup, err)
 	}
-	if _, err := s.SetStatus(alice, keepOut.ID, hostapi.Sent); err != nil {
+	if _, err := s.SetStatus(alice, keepOut.ID, delivery.Sent); err != nil {
 		t.Errorf("SetStatus after re-keying: %v", err)
 	}
-	if m, err := s.ByID(keepOut.ID); err != nil || m.Status != hostapi.Sent {
+	if m, err := s.ByID(keepOut.ID); err != nil || m.Status != delivery.Sent {
 		t.Errorf("ByID after re-keying: %v, %v", m, err)
 	}
 	if sig, _ := s.LastSigned(alice); !bytes.Equal(sig, keepOut.Signed) {
@@ -237,7 +237,7 @@ func TestDeleteConversation(t *testing.T) {
 	if sig, _ := s.LastSigned(alice); sig != nil {
 		t.Errorf("LastSigned after DeleteConversation = %q", sig)
 	}
-	if _, err := s.SetStatus(alice, out.ID, hostapi.Sent); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetStatus(alice, out.ID, delivery.Sent); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus after DeleteConversation: %v", err)
 	}
 	if _, err := s.DeleteConversation(alice); !errors.Is(err, ErrNotFound) {

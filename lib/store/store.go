@@ -142,7 +142,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -187,18 +187,18 @@ type Message struct {
 	Seq         uint64 // assigned on add: increasing, never reused; device cursors are these
 	ID          []byte // 16-byte message id
 	Peer        []byte // 32-byte identity key of the other party
-	Direction   hostapi.Direction
-	Status      hostapi.DeliveryStatus
+	Direction   delivery.Direction
+	Status      delivery.Status
 	Sent        int64 // Unix ms, as the sender said
 	Stored      int64 // Unix ms, set by the store
 	Kind        wire.Kind
 	ContentType string
 	FileName    string
 	Body        []byte
-	Expires     int64             // Unix ms, 0 never; the store knows the next (NextExpiry), the host deletes what expires (DeleteExpired)
-	Signed      []byte            // the signed message as sent or received
-	Read        bool              // a received message the user marked read (MarkRead)
-	Warnings    []hostapi.Warning // what the message revealed about its conversation's chain (AddWarning)
+	Expires     int64              // Unix ms, 0 never; the store knows the next (NextExpiry), the host deletes what expires (DeleteExpired)
+	Signed      []byte             // the signed message as sent or received
+	Read        bool               // a received message the user marked read (MarkRead)
+	Warnings    []delivery.Warning // what the message revealed about its conversation's chain (AddWarning)
 }
 
 // Outgoing is an outbox entry: an envelope waiting to be delivered.

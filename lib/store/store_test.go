@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -102,10 +102,10 @@ func TestAddGetList(t *testing.T) {
 	if in.Seq != 1 || out.Seq != 2 || empty.Seq != 3 {
 		t.Errorf("seqs %d %d %d, want 1 2 3", in.Seq, out.Seq, empty.Seq)
 	}
-	if in.Stored != now.UnixMilli() || in.Direction != hostapi.In || in.Status != hostapi.Received {
+	if in.Stored != now.UnixMilli() || in.Direction != delivery.In || in.Status != delivery.Received {
 		t.Errorf("AddIncoming set %d %v %v", in.Stored, in.Direction, in.Status)
 	}
-	if out.Direction != hostapi.Out || out.Status != hostapi.Queued {
+	if out.Direction != delivery.Out || out.Status != delivery.Queued {
 		t.Errorf("AddOutgoing set %v %v", out.Direction, out.Status)
 	}
 	for _, m := range []*Message{in, out, empty} {
@@ -160,7 +160,7 @@ func TestByIDAndLastSigned(t *testing.T) {
 	want := *first
 	want.Body = nil
 	equal(t, got, &want)
-	if got, err := s.ByID(in.ID); err != nil || got.Seq != in.Seq || got.Direction != hostapi.In {
+	if got, err := s.ByID(in.ID); err != nil || got.Seq != in.Seq || got.Direction != delivery.In {
 		t.Errorf("ByID of an incoming message: %+v, %v", got, err)
 	}
 	// A received message that copies a sent one's id does not hide it.
@@ -207,7 +207,7 @@ func TestNothingInPlaintext(t *testing.T) {
 		if err := s.AddOutgoing(out, []byte(marker+" envelope"), time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetStatus(bob, out.ID, hostapi.Sent); err != nil {
+		if _, err := s.SetStatus(bob, out.ID, delivery.Sent); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, in.ID, out.ID)
@@ -485,8 +485,8 @@ func TestBadInput(t *testing.T) {
 		{"long file name", func(m *Message) { m.FileName = string(make([]byte, 256)) }},
 		{"negative time", func(m *Message) { m.Sent = -1 }},
 		{"negative expiry", func(m *Message) { m.Expires = -1 }},
-		{"wrong direction", func(m *Message) { m.Direction = hostapi.Out }},
-		{"wrong status", func(m *Message) { m.Status = hostapi.Delivered }},
+		{"wrong direction", func(m *Message) { m.Direction = delivery.Out }},
+		{"wrong status", func(m *Message) { m.Status = delivery.Delivered }},
 	} {
 		m := message(peer, tc.name)
 		tc.edit(m)
@@ -504,10 +504,10 @@ func TestBadInput(t *testing.T) {
 	if err := s.AddOutgoing(m, []byte("e"), time.Time{}); err == nil {
 		t.Error("AddOutgoing without a deadline: no error")
 	}
-	if _, err := s.SetStatus(peer, m.ID, hostapi.Received); err == nil {
+	if _, err := s.SetStatus(peer, m.ID, delivery.Received); err == nil {
 		t.Error("SetStatus to Received: no error")
 	}
-	if err := s.OutboxDone(1, hostapi.Delivered); err == nil {
+	if err := s.OutboxDone(1, delivery.Delivered); err == nil {
 		t.Error("OutboxDone as Delivered: no error")
 	}
 	if err := s.OutboxRetry(1, -1, time.Now()); err == nil {
@@ -530,13 +530,13 @@ func TestStatus(t *testing.T) {
 	defer cancel()
 
 	steps := []struct {
-		set, want hostapi.DeliveryStatus
+		set, want delivery.Status
 	}{
-		{hostapi.Sent, hostapi.Sent},
-		{hostapi.Sent, hostapi.Sent},
-		{hostapi.Delivered, hostapi.Delivered},
-		{hostapi.Sent, hostapi.Delivered}, // never backwards
-		{hostapi.Failed, hostapi.Delivered},
+		{delivery.Sent, delivery.Sent},
+		{delivery.Sent, delivery.Sent},
+		{delivery.Delivered, delivery.Delivered},
+		{delivery.Sent, delivery.Delivered}, // never backwards
+		{delivery.Failed, delivery.Delivered},
 	}
 	for _, st := range steps {
 		got, err := s.SetStatus(bob, m.ID, st.set)
@@ -547,7 +547,7 @@ func TestStatus(t *testing.T) {
 			t.Errorf("SetStatus(%s) = %+v, want status %s without body", st.set, got, st.want)
 		}
 	}
-	if got, _ := s.Get(m.Seq); got.Status != hostapi.Delivered {
+	if got, _ := s.Get(m.Seq); got.Status != delivery.Delivered {
 		t.Errorf("stored status %s, want delivered", got.Status)
 	}
 	// Two status changes, so two changes.
@@ -562,36 +562,36 @@ func TestStatus(t *testing.T) {
 	default:
 	}
 
-	if _, err := s.SetStatus(random(32), m.ID, hostapi.Sent); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetStatus(random(32), m.ID, delivery.Sent); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus for an unknown peer: %v", err)
 	}
-	if _, err := s.SetStatus(bob, random(16), hostapi.Sent); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetStatus(bob, random(16), delivery.Sent); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus for an unknown id: %v", err)
 	}
 	in := message(bob, "incoming")
 	addIn(t, s, in)
-	if _, err := s.SetStatus(bob, in.ID, hostapi.Delivered); !errors.Is(err, ErrNotFound) {
+	if _, err := s.SetStatus(bob, in.ID, delivery.Delivered); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SetStatus of an incoming message: %v, want ErrNotFound", err)
 	}
 
 	failed := message(bob, "y")
 	addOut(t, s, failed)
-	if err := s.OutboxDone(failed.Seq, hostapi.Failed); err != nil {
+	if err := s.OutboxDone(failed.Seq, delivery.Failed); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.SetStatus(bob, failed.ID, hostapi.Delivered); got.Status != hostapi.Failed {
+	if got, _ := s.SetStatus(bob, failed.ID, delivery.Delivered); got.Status != delivery.Failed {
 		t.Errorf("Failed became %s", got.Status)
 	}
 
 	refused := message(bob, "z")
 	addOut(t, s, refused)
-	if err := s.OutboxDone(refused.Seq, hostapi.Refused); err != nil {
+	if err := s.OutboxDone(refused.Seq, delivery.Refused); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.SetStatus(bob, refused.ID, hostapi.Delivered); got.Status != hostapi.Refused {
+	if got, _ := s.SetStatus(bob, refused.ID, delivery.Delivered); got.Status != delivery.Refused {
 		t.Errorf("Refused became %s", got.Status)
 	}
-	if got, err := s.Get(refused.Seq); err != nil || got.Status != hostapi.Refused {
+	if got, err := s.Get(refused.Seq); err != nil || got.Status != delivery.Refused {
 		t.Errorf("a refused message reads back as %v, %v", got, err)
 	}
 }
@@ -635,17 +635,17 @@ func TestOutbox(t *testing.T) {
 	out, _ = s.Outbox()
 	checkOutbox(t, out, want)
 
-	if err := s.OutboxDone(b.Seq, hostapi.Sent); err != nil {
+	if err := s.OutboxDone(b.Seq, delivery.Sent); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Get(b.Seq); got.Status != hostapi.Sent {
+	if got, _ := s.Get(b.Seq); got.Status != delivery.Sent {
 		t.Errorf("status after OutboxDone %s, want sent", got.Status)
 	}
 	for _, err := range []error{
-		s.OutboxDone(b.Seq, hostapi.Sent),
+		s.OutboxDone(b.Seq, delivery.Sent),
 		s.OutboxRetry(b.Seq, 1, next),
 		s.ReplaceEnvelope(b.Seq, []byte("x"), []byte("y")),
-		s.OutboxDone(99, hostapi.Sent),
+		s.OutboxDone(99, delivery.Sent),
 	} {
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("after the entry is done: %v, want ErrNotFound", err)
@@ -653,17 +653,17 @@ func TestOutbox(t *testing.T) {
 	}
 
 	// A receipt may beat the acknowledgement: Delivered stays.
-	if _, err := s.SetStatus(bob, a.ID, hostapi.Delivered); err != nil {
+	if _, err := s.SetStatus(bob, a.ID, delivery.Delivered); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	s = open(t, dir, kek, Options{})
 	out, _ = s.Outbox()
 	checkOutbox(t, out, want[:1])
-	if err := s.OutboxDone(a.Seq, hostapi.Sent); err != nil {
+	if err := s.OutboxDone(a.Seq, delivery.Sent); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Get(a.Seq); got.Status != hostapi.Delivered {
+	if got, _ := s.Get(a.Seq); got.Status != delivery.Delivered {
 		t.Errorf("status %s, want delivered", got.Status)
 	}
 	if out, _ := s.Outbox(); len(out) != 0 {
@@ -782,11 +782,11 @@ func TestClosed(t *testing.T) {
 	}
 	_, err := s.AddIncoming(message(peer, "z"))
 	errs := []error{err, s.AddOutgoing(message(peer, "z"), []byte("e"), time.Now()),
-		s.OutboxDone(m.Seq, hostapi.Sent), s.OutboxRetry(m.Seq, 1, time.Now()), s.ReplaceEnvelope(m.Seq, []byte("e"), []byte("s")),
+		s.OutboxDone(m.Seq, delivery.Sent), s.OutboxRetry(m.Seq, 1, time.Now()), s.ReplaceEnvelope(m.Seq, []byte("e"), []byte("s")),
 		s.Delete(m.Seq)}
 	_, err = s.DeleteConversation(peer)
 	errs = append(errs, err)
-	_, err = s.SetStatus(peer, m.ID, hostapi.Sent)
+	_, err = s.SetStatus(peer, m.ID, delivery.Sent)
 	errs = append(errs, err)
 	_, err = s.ByID(m.ID)
 	errs = append(errs, err)

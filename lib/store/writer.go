@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"math"
 
-	"smvs/lib/hostapi"
+	"smvs/lib/delivery"
 )
 
 // Limits on one group commit.
@@ -252,7 +252,7 @@ func (b *batch) outgoing(peer, id []byte) (uint64, *conversation, sealed, *head,
 	var seq int64
 	var wrapped, headCT, signedCT []byte
 	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT seq, key, head, signed FROM messages WHERE tag = ?`,
-		c.messageTag(hostapi.Out, id)).Scan(&seq, &wrapped, &headCT, &signedCT)
+		c.messageTag(delivery.Out, id)).Scan(&seq, &wrapped, &headCT, &signedCT)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, sealed{}, nil, nil, fmt.Errorf("%w: no outgoing message %x", ErrNotFound, id)
 	}
@@ -328,7 +328,7 @@ func (b *batch) deleted(seqs []uint64) {
 
 // setStatus moves a message to status st if that is forward, writing its
 // head and recording the change.
-func (b *batch) setStatus(seq uint64, d sealed, h *head, to hostapi.DeliveryStatus) error {
+func (b *batch) setStatus(seq uint64, d sealed, h *head, to delivery.Status) error {
 	if !forward(h.Status, to) {
 		return nil
 	}

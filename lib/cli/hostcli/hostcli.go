@@ -1,65 +1,58 @@
-package cli
+// Package hostcli connects a device command (smvs-send, smvs-recv,
+// smvs-rm, smvs-call, smvs-device) to its user's host, over the host's
+// unix socket or, for a linked remote device, over QUIC, and explains in
+// the voice of package cli why it could not.
+//
+// It is apart from package cli so that the commands that never talk to a
+// host (smvs-keygen, smvs-agent, smvs-dird) don't link the host protocol,
+// nor QUIC through it.
+package hostcli
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"smvs/lib/cli"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/link"
 	"smvs/lib/transport"
 )
 
-// HostNotRunning explains err, which wraps hostapi.ErrHostNotRunning, with
-// a hint to start the host or point at its socket. The command sets the
+// NotRunning explains err, which wraps hostapi.ErrHostNotRunning, with a
+// hint to start the host or point at its socket. The command sets the
 // exit status it documents for this.
-func HostNotRunning(err error) *Error {
-	return Errorf("%w", err).
-		WithHintf("start smvs-hostd, or point --socket (or %s) at the socket it listens on", SocketEnv)
+func NotRunning(err error) *cli.Error {
+	return cli.Errorf("%w", err).
+		WithHintf("start smvs-hostd, or point --socket (or %s) at the socket it listens on", cli.SocketEnv)
 }
 
-// FormatSize formats n bytes for people: "512 B", "1.2 MiB".
-func FormatSize(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, unit := float64(n)/1024, "KiB"
-	for _, u := range []string{"MiB", "GiB", "TiB"} {
-		if v < 1024 {
-			break
-		}
-		v, unit = v/1024, u
-	}
-	return fmt.Sprintf("%.1f %s", v, unit)
-}
-
-// DialHost connects this device to its host. With --socket (or
-// $SMVS_SOCKET) set, or no link file in the SMVS home, that is the host's
-// unix socket on this machine; else the host the link file names, over
+// Dial connects this device to its host. With --socket (or $SMVS_SOCKET)
+// set, or no link file in the SMVS home, that is the host's unix socket on
+// this machine; else the host the link file names, over
 // QUIC with the device key in the SMVS home (see package link). Errors are
 // explained with hints; one wrapping hostapi.ErrHostNotRunning means the
 // host can't be reached, and the command sets the exit status it
 // documents for that.
-func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
-	home, err := Home(c)
+func Dial(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
+	home, err := cli.Home(c)
 	if err != nil {
 		return nil, err
 	}
 	l, err := link.Read(home)
 	if errors.Is(err, link.ErrNotLinked) || c.Path("socket") != "" {
-		socket, err := SocketPath(c)
+		socket, err := cli.SocketPath(c)
 		if err != nil {
 			return nil, err
 		}
 		client, err := hostapi.Dial(ctx, socket)
 		if err != nil {
 			if errors.Is(err, hostapi.ErrHostNotRunning) {
-				return nil, HostNotRunning(err)
+				return nil, NotRunning(err)
 			}
 			return nil, err
 		}
@@ -68,13 +61,13 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 	if err != nil {
 		return nil, linkError(home, err)
 	}
-	device, err := ReadIdentity(c, filepath.Join(home, link.DeviceKeyFile))
+	device, err := cli.ReadIdentity(c, filepath.Join(home, link.DeviceKeyFile))
 	if err != nil {
 		return nil, err
 	}
 	defer device.Destroy()
 	if device.Kind() != identity.KindDevice {
-		return nil, Errorf("%s holds an identity, not a device key", filepath.Join(home, link.DeviceKeyFile)).
+		return nil, cli.Errorf("%s holds an identity, not a device key", filepath.Join(home, link.DeviceKeyFile)).
 			WithHintf("a remote device has its own key: smvs-keygen --device")
 	}
 	client, err := hostapi.DialRemote(ctx, l.Address, l.Identity, device)
@@ -84,9 +77,9 @@ func DialHost(ctx context.Context, c *urfave.Context) (*hostapi.Client, error) {
 	if err != nil {
 		if errors.Is(err, hostapi.ErrHostNotRunning) {
 			path, _ := link.Path(home)
-			return nil, Errorf("%w", err).WithHintf("is smvs-hostd running there, and is its UDP port open? (this device's link: %s)", path)
+			return nil, cli.Errorf("%w", err).WithHintf("is smvs-hostd running there, and is its UDP port open? (this device's link: %s)", path)
 		}
-		return nil, Errorf("%w", err).WithHintf("if the host's identity really changed, link this device again with smvs-device link")
+		return nil, cli.Errorf("%w", err).WithHintf("if the host's identity really changed, link this device again with smvs-device link")
 	}
 	return client, nil
 }
@@ -104,35 +97,35 @@ func followRotation(ctx context.Context, c *urfave.Context, home string, l *link
 	next.Identity = got
 	if err := link.Write(home, &next); err != nil {
 		client.Close()
-		return nil, Errorf("keeping the host's new identity key in this device's link: %w", err)
+		return nil, cli.Errorf("keeping the host's new identity key in this device's link: %w", err)
 	}
-	Warningf(c, "the host's identity rotated from %s to %s, signed by the old key: this device follows it", l.Identity, got)
+	cli.Warningf(c, "the host's identity rotated from %s to %s, signed by the old key: this device follows it", l.Identity, got)
 	return client, nil
 }
 
 // linkError explains a link file in home that can't be read. The hints
 // name the file, and never suggest removing anything but a link file: a
 // directory in its place may be a store.
-func linkError(home string, err error) *Error {
-	e := Errorf("reading this device's link to its host: %w", err)
+func linkError(home string, err error) *cli.Error {
+	e := cli.Errorf("reading this device's link to its host: %w", err)
 	path, perr := link.Path(home)
 	if perr != nil {
 		return e
 	}
 	if info, serr := os.Stat(path); serr == nil && !info.Mode().IsRegular() {
 		return e.WithHintf("%s is where a linked device keeps its link to its host: move what is there out of the way, "+
-			"or point --socket (or %s) at the host's socket on this machine", path, SocketEnv)
+			"or point --socket (or %s) at the host's socket on this machine", path, cli.SocketEnv)
 	}
 	return e.WithHintf("%s is this device's link to its host: link the device again with smvs-device link, "+
 		"or forget the host with smvs-device unlink", path)
 }
 
 // DeviceError explains the failures every device command shares: an error
-// DialHost explained already, given exit status hostDown when the host
+// Dial explained already, given exit status hostDown when the host
 // can't be reached, and the host revoking this device mid-connection,
 // given notLinked. It reports false for any other error.
-func DeviceError(err error, hostDown, notLinked int) (*Error, bool) {
-	var explained *Error
+func DeviceError(err error, hostDown, notLinked int) (*cli.Error, bool) {
+	var explained *cli.Error
 	switch {
 	case errors.As(err, &explained):
 		if errors.Is(err, hostapi.ErrHostNotRunning) {
@@ -141,7 +134,7 @@ func DeviceError(err error, hostDown, notLinked int) (*Error, bool) {
 		return explained, true
 	case errors.Is(err, hostapi.ErrRevoked):
 		// Said as the host says it to a revoked device's next request.
-		return Errorf("this device was revoked by its owner, who closed its connection").WithExitCode(notLinked).
+		return cli.Errorf("this device was revoked by its owner, who closed its connection").WithExitCode(notLinked).
 			WithHintf("ask the owner to link it again: smvs-device pair, then smvs-device link here"), true
 	}
 	return nil, false

@@ -1,6 +1,7 @@
-package cli
+package hostcli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -9,40 +10,49 @@ import (
 	"testing"
 
 	urfave "github.com/urfave/cli/v2"
+
+	"smvs/lib/cli"
 )
 
-func TestHostNotRunning(t *testing.T) {
+// result is what a run of a test app did.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runApp runs a command with flags whose action is action, capturing its
+// output.
+func runApp(flags []urfave.Flag, action urfave.ActionFunc) result {
+	var stdout, stderr bytes.Buffer
+	app := &urfave.App{Name: "smvs-test", Flags: flags, Action: action, Writer: &stdout, ErrWriter: &stderr}
+	code := cli.Run(app, []string{app.Name})
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func TestNotRunning(t *testing.T) {
 	cause := errors.New("the host is not running")
-	e := HostNotRunning(cause)
+	e := NotRunning(cause)
 	if !errors.Is(e, cause) || !strings.Contains(e.Error(), "the host is not running") {
-		t.Errorf("HostNotRunning(%v) = %v", cause, e)
+		t.Errorf("NotRunning(%v) = %v", cause, e)
 	}
 }
 
-func TestFormatSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 5 << 20: "5.0 MiB", 3 << 30: "3.0 GiB", 5 << 40: "5.0 TiB"} {
-		if got := FormatSize(n); got != want {
-			t.Errorf("FormatSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
-// TestDialHostLayout checks which file DialHost takes for a link and what
+// TestDialLayout checks which file Dial takes for a link and what
 // its hints say: a directory named host (a store under the old layout)
 // is not a link, so the host's own socket is dialled; a bad link file is
 // named, and no hint says to remove anything.
-func TestDialHostLayout(t *testing.T) {
+func TestDialLayout(t *testing.T) {
 	home := t.TempDir()
-	t.Setenv(HomeEnv, home)
-	t.Setenv(SocketEnv, "")
+	t.Setenv(cli.HomeEnv, home)
+	t.Setenv(cli.SocketEnv, "")
 	dial := func() result {
-		return runApp(actionApp([]urfave.Flag{HomeFlag(), SocketFlag()}, func(c *urfave.Context) error {
-			client, err := DialHost(context.Background(), c)
+		return runApp([]urfave.Flag{cli.HomeFlag(), cli.SocketFlag()}, func(c *urfave.Context) error {
+			client, err := Dial(context.Background(), c)
 			if err == nil {
 				client.Close()
 			}
 			return err
-		}))
+		})
 	}
 	if err := os.Mkdir(filepath.Join(home, "host"), 0o700); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	"smvs/lib/directory"
 	"smvs/lib/identity"
+	"smvs/lib/names"
 	"smvs/lib/wire"
 )
 
@@ -184,7 +185,7 @@ func (h *Handler) lookupName(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	signed, err := h.dir.LookupName(ctx, name)
 	if err != nil {
-		normalised, _ := directory.NormalizeName(name)
+		normalised, _ := names.Normalize(name)
 		h.refuse(w, "look-up", err, []string{name, normalised})
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/wire"
 )
@@ -17,7 +18,7 @@ type historyState struct {
 	deletes  []hostapi.Delete
 	imports  [][]*hostapi.Item
 	requests []*hostapi.Item // the delete requests to peers' hosts, by their ids
-	answer   hostapi.DeliveryStatus
+	answer   delivery.Status
 	expiry   map[string]int64 // by the peer's key in hexadecimal
 	refuse   map[hostapi.Op]*hostapi.Error
 }
@@ -37,7 +38,7 @@ func (h *Host) RefuseOp(op hostapi.Op, e *hostapi.Error) {
 // AnswerDeletions makes every delete request to a peer's host made from
 // now on end with status s at once (Sent: honoured, Refused, Failed); 0,
 // the default, leaves them queued.
-func (h *Host) AnswerDeletions(s hostapi.DeliveryStatus) {
+func (h *Host) AnswerDeletions(s delivery.Status) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.history.answer = s
@@ -153,7 +154,7 @@ func (h *Host) delete(d *hostapi.Delete) *hostapi.Response {
 func (h *Host) askPeers(deleted []*hostapi.Item) []*hostapi.PeerDeletion {
 	var out []*hostapi.PeerDeletion
 	for _, it := range deleted {
-		if it.Direction != hostapi.Out {
+		if it.Direction != delivery.Out {
 			continue
 		}
 		i := slices.IndexFunc(out, func(p *hostapi.PeerDeletion) bool { return bytes.Equal(p.Peer, it.Peer) })
@@ -167,12 +168,12 @@ func (h *Host) askPeers(deleted []*hostapi.Item) []*hostapi.PeerDeletion {
 	}
 	now := time.Now().UnixMilli()
 	for _, p := range out {
-		status := hostapi.Queued
+		status := delivery.Queued
 		if h.history.answer != 0 {
 			status = h.history.answer
 		}
 		h.history.requests = append(h.history.requests, &hostapi.Item{
-			ID: bytes.Clone(p.ID), Direction: hostapi.Out, Peer: bytes.Clone(p.Peer), PeerName: p.PeerName,
+			ID: bytes.Clone(p.ID), Direction: delivery.Out, Peer: bytes.Clone(p.Peer), PeerName: p.PeerName,
 			Sent: now, Stored: now, Kind: wire.KindDelete, Status: status,
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
@@ -200,8 +201,8 @@ func (h *Host) Receive(from []byte, kind wire.Kind, contentType, fileName string
 	defer h.mu.Unlock()
 	now := time.Now().UnixMilli()
 	it := h.add(&hostapi.Item{
-		Direction: hostapi.In, Peer: bytes.Clone(from), Sent: now, Stored: now,
-		Kind: kind, ContentType: contentType, FileName: fileName, Body: bytes.Clone(body), Status: hostapi.Received,
+		Direction: delivery.In, Peer: bytes.Clone(from), Sent: now, Stored: now,
+		Kind: kind, ContentType: contentType, FileName: fileName, Body: bytes.Clone(body), Status: delivery.Received,
 	})
 	return clone(it, true)
 }
@@ -215,13 +216,13 @@ func (h *Host) Add(it hostapi.Item) *hostapi.Item {
 }
 
 // SetStatus changes the delivery status of the message with the given id.
-func (h *Host) SetStatus(id []byte, s hostapi.DeliveryStatus) {
+func (h *Host) SetStatus(id []byte, s delivery.Status) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.setStatus(id, s)
 }
 
-func (h *Host) setStatus(id []byte, s hostapi.DeliveryStatus) {
+func (h *Host) setStatus(id []byte, s delivery.Status) {
 	for _, it := range h.items {
 		if bytes.Equal(it.ID, id) {
 			it.Status = s
@@ -354,14 +355,14 @@ func (h *Host) submit(s *hostapi.Submit, n int) *hostapi.Response {
 	}
 	now := time.Now().UnixMilli()
 	it := h.add(&hostapi.Item{
-		Direction: hostapi.Out, Peer: key, PeerName: name, Sent: now, Stored: now,
+		Direction: delivery.Out, Peer: key, PeerName: name, Sent: now, Stored: now,
 		Kind: s.Kind, ContentType: s.ContentType, FileName: s.FileName, Body: bytes.Clone(s.Body),
-		Expires: s.Expires, Status: hostapi.Queued,
+		Expires: s.Expires, Status: delivery.Queued,
 	})
 	h.submits = append(h.submits, Submitted{Conn: n, Submit: *s, Item: *clone(it, true)})
 	if d := h.deliver; d > 0 {
 		id := it.ID
-		time.AfterFunc(d, func() { h.SetStatus(id, hostapi.Delivered) })
+		time.AfterFunc(d, func() { h.SetStatus(id, delivery.Delivered) })
 	}
 	return &hostapi.Response{Sent: &hostapi.SubmitResult{Seq: it.Seq, ID: bytes.Clone(it.ID), Recipient: key, Name: name}}
 }
@@ -400,7 +401,7 @@ func (h *Host) status(s *hostapi.Status, down chan struct{}) *hostapi.Response {
 		left := time.Until(deadline)
 		// A delete request is answered when the peer's host honoured it
 		// (Sent): no receipt follows.
-		if found.Status.Final() || (found.Kind == wire.KindDelete && found.Status == hostapi.Sent) || left <= 0 {
+		if found.Status.Final() || (found.Kind == wire.KindDelete && found.Status == delivery.Sent) || left <= 0 {
 			return &hostapi.Response{Status: found}
 		}
 		select {
