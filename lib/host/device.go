@@ -326,7 +326,7 @@ func (s *deviceServer) serve(dc *deviceConn) {
 				return
 			}
 		case hostapi.OpSubmit:
-			r, e := s.h.submit(s.h.ctx, req.Submit)
+			r, e := s.h.submit(s.h.ctx, req.Submit, nil)
 			if e != nil {
 				s.h.log.Info("submit refused", "code", e.Code)
 				s.h.log.Debug("submit refused", "err", e.Message)

