@@ -103,6 +103,8 @@ func (e *Event) validate() error {
 		return nil
 	case e.Kind != EventLive && e.Item == nil:
 		return fmt.Errorf("%w: event without an item", wire.ErrMalformed)
+	case e.Item != nil:
+		return e.Item.validate()
 	}
 	return nil
 }

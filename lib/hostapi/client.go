@@ -113,6 +113,11 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) (*Response, error)
 	if err := c.send(ctx, req); err != nil {
 		return nil, err
 	}
+	return c.receive(ctx)
+}
+
+// receive reads the one answer to the request sent.
+func (c *Client) receive(ctx context.Context) (*Response, error) {
 	stop := context.AfterFunc(ctx, c.interrupt)
 	resp, err := ReadResponse(c.conn, MaxFrame)
 	if !stop() {

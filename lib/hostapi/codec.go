@@ -13,7 +13,7 @@ import (
 func (r *Request) Validate() error {
 	set := 0
 	for _, present := range []bool{r.Submit != nil, r.List != nil, r.Status != nil, r.Devices != nil, r.Link != nil, r.Read != nil, r.Call != nil, r.Signal != nil,
-		r.Delete != nil, r.Import != nil, r.Fingerprint != nil, r.Expiry != nil, r.Publish != nil} {
+		r.Delete != nil, r.Import != nil, r.Fingerprint != nil, r.Expiry != nil, r.Publish != nil, r.Body != nil} {
 		if present {
 			set++
 		}
@@ -51,6 +51,8 @@ func (r *Request) Validate() error {
 		return r.Expiry.validate()
 	case r.Op == OpPublish && r.Publish != nil:
 		return r.Publish.validate()
+	case r.Op == OpBody && r.Body != nil:
+		return r.Body.validate()
 	}
 	return fmt.Errorf("%w: operation %d does not match its field", wire.ErrMalformed, r.Op)
 }
@@ -65,6 +67,8 @@ func (s *Submit) validate() error {
 		return fmt.Errorf("%w: content type or file name", wire.ErrTooLarge)
 	case s.Expires < 0:
 		return fmt.Errorf("%w: negative expiry", wire.ErrMalformed)
+	case s.Stream && len(s.Body) > 0:
+		return fmt.Errorf("%w: a streamed submit carries its body in BodyParts, not in the request", wire.ErrMalformed)
 	}
 	return nil
 }
@@ -73,7 +77,7 @@ func (s *Submit) validate() error {
 func (r *Response) Validate() error {
 	set := 0
 	for _, present := range []bool{r.Err != nil, r.Sent != nil, r.Event != nil, r.Status != nil, r.Devices != nil, r.Linked != nil, r.Read != nil,
-		r.Deleted != nil, r.Imported != nil, r.Fingerprint != nil, r.Expiry != nil, r.Published != nil} {
+		r.Deleted != nil, r.Imported != nil, r.Fingerprint != nil, r.Expiry != nil, r.Published != nil, r.BodyInfo != nil} {
 		if present {
 			set++
 		}
@@ -81,8 +85,21 @@ func (r *Response) Validate() error {
 	if set != 1 {
 		return fmt.Errorf("%w: a response carries exactly one result or error", wire.ErrMalformed)
 	}
-	if r.Event != nil {
+	switch {
+	case r.Event != nil:
 		return r.Event.validate()
+	case r.Status != nil:
+		return r.Status.validate()
+	case r.BodyInfo != nil:
+		return r.BodyInfo.validate()
+	}
+	return nil
+}
+
+// validate checks what the device protocol says of an item's fields.
+func (it *Item) validate() error {
+	if it.Size < 0 || it.Size > 0 && len(it.Body) > 0 {
+		return fmt.Errorf("%w: an item with a streamed body carries no body, and a size above 0", wire.ErrMalformed)
 	}
 	return nil
 }

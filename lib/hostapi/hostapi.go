@@ -61,6 +61,7 @@ type Request struct {
 	Fingerprint *Fingerprint `cbor:"12,keyasint,omitempty"`
 	Expiry      *Expiry      `cbor:"13,keyasint,omitempty"`
 	Publish     *Publish     `cbor:"14,keyasint,omitempty"`
+	Body        *BodyRequest `cbor:"15,keyasint,omitempty"` // OpBody
 }
 
 // Submit asks the host to send a message. The host answers once the message
@@ -72,6 +73,9 @@ type Submit struct {
 	FileName    string    `cbor:"4,keyasint,omitempty"`
 	Body        []byte    `cbor:"5,keyasint"`
 	Expires     int64     `cbor:"6,keyasint,omitempty"` // Unix ms; 0 never
+	// Stream says the body follows the request as BodyParts (Body is
+	// then empty): see Client.SubmitStream.
+	Stream bool `cbor:"7,keyasint,omitempty"`
 }
 
 // List asks for the messages after a cursor, oldest first; with Follow the
@@ -110,6 +114,7 @@ type Response struct {
 	Fingerprint *FingerprintResult `cbor:"11,keyasint,omitempty"`
 	Expiry      *ExpiryResult      `cbor:"12,keyasint,omitempty"`
 	Published   *PublishResult     `cbor:"13,keyasint,omitempty"`
+	BodyInfo    *BodyInfo          `cbor:"14,keyasint,omitempty"` // OpBody: the BodyParts follow
 }
 
 // SubmitResult says what the host stored.
@@ -162,7 +167,14 @@ type Item struct {
 	// any free name in a directory, so a device never shows it as a
 	// contact's name (cli.Peer).
 	ClaimedName string `cbor:"17,keyasint,omitempty"`
+	// Size is the size of a streamed body, which the Item does not carry:
+	// a device reads it with Client.Body. 0 for a body the Item carries.
+	Size int64 `cbor:"18,keyasint,omitempty"`
 }
+
+// Streamed reports whether the item's body is streamed: not in the Item,
+// but read with Client.Body.
+func (it *Item) Streamed() bool { return it.Size > 0 }
 
 // ErrorCode lets a device tell failures apart (and exit with the status its
 // man page documents).

@@ -230,7 +230,26 @@ func makeVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 
+	// Streamed bodies between a device and its host (PROTOCOL.md 23.6):
+	// no randomness.
+	var bodyRequest, bodyInfo, submitStream bytes.Buffer
+	if err := hostapi.WriteRequest(&bodyRequest, &hostapi.Request{Op: hostapi.OpBody, Body: &hostapi.BodyRequest{Seq: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hostapi.WriteResponse(&bodyInfo, &hostapi.Response{BodyInfo: &hostapi.BodyInfo{Size: 5 << 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := hostapi.WriteRequest(&submitStream, &hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{
+		To: "bob", Kind: wire.KindFile, ContentType: "application/octet-stream", FileName: "big.bin", Stream: true,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+
 	return map[string][]byte{
+		"body-request.cbor":    bodyRequest.Bytes()[wire.FrameHeaderSize:],
+		"body-info.cbor":       bodyInfo.Bytes()[wire.FrameHeaderSize:],
+		"submit-stream.cbor":   submitStream.Bytes()[wire.FrameHeaderSize:],
+		"body-part.cbor":       hostapi.EncodeBodyPart([]byte("hi bob")),
 		"delete.cbor":          deleteBody,
 		"delete-message.cbor":  deleteMessage,
 		"delete-request.cbor":  deleteRequest.Bytes()[wire.FrameHeaderSize:],
@@ -388,6 +407,21 @@ func TestVectors(t *testing.T) {
 	if err != nil || se.Event == nil || se.Event.Item == nil || se.Event.Item.PeerName != "" || se.Event.Item.ClaimedName != "frank" ||
 		!bytes.Equal(se.Event.Item.Peer, alice.Public().Bytes()) {
 		t.Fatalf("the stranger event vector: %+v, %v", se, err)
+	}
+	br, err := hostapi.ReadRequest(bytes.NewReader(wire.AppendFrame(nil, got["body-request.cbor"])), hostapi.MaxFrame)
+	if err != nil || br.Op != hostapi.OpBody || br.Body.Seq != 7 {
+		t.Fatalf("the body request vector: %+v, %v", br, err)
+	}
+	bi, err := hostapi.ReadResponse(bytes.NewReader(wire.AppendFrame(nil, got["body-info.cbor"])), hostapi.MaxFrame)
+	if err != nil || bi.BodyInfo == nil || bi.BodyInfo.Size != 5<<20 {
+		t.Fatalf("the body info vector: %+v, %v", bi, err)
+	}
+	ss, err := hostapi.ReadRequest(bytes.NewReader(wire.AppendFrame(nil, got["submit-stream.cbor"])), hostapi.MaxFrame)
+	if err != nil || ss.Op != hostapi.OpSubmit || !ss.Submit.Stream || len(ss.Submit.Body) != 0 || ss.Submit.FileName != "big.bin" {
+		t.Fatalf("the streamed submit vector: %+v, %v", ss, err)
+	}
+	if bp, err := hostapi.DecodeBodyPart(got["body-part.cbor"]); err != nil || string(bp) != "hi bob" {
+		t.Fatalf("the body part vector: %q, %v", bp, err)
 	}
 	if want := transcriptVector(o.Message.Chain, wire.ChainHash(o.Signed)); !bytes.Equal(got["transcript.txt"], want) {
 		t.Fatalf("the transcript vector is not that of the message vector's conversation")

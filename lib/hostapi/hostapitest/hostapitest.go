@@ -45,11 +45,13 @@ type Host struct {
 	maxBody  int
 	calls    callState
 	history  historyState
-	seq      uint64 // the last seq given
+	seq      uint64            // the last seq given
+	bodies   map[uint64][]byte // streamed bodies, by seq
 	wg       sync.WaitGroup
 }
 
-// Submitted is a message a device submitted.
+// Submitted is a message a device submitted. Submit.Body holds its body,
+// streamed (Submit.Stream) or not.
 type Submitted struct {
 	Conn   int // which connection it came on, counting from 1
 	Submit hostapi.Submit
@@ -74,6 +76,7 @@ func Start(t testing.TB) *Host {
 		contacts: map[string][]byte{},
 		claims:   map[string]string{},
 		refuse:   map[string]*hostapi.Error{},
+		bodies:   map[uint64][]byte{},
 	}
 	if err := h.Restart(); err != nil {
 		t.Fatal(err)
@@ -249,6 +252,9 @@ func (h *Host) add(it *hostapi.Item) *hostapi.Item {
 	it.Seq = h.seq
 	it.ID = make([]byte, wire.MessageIDSize)
 	rand.Read(it.ID)
+	if len(it.Body) > hostapi.StreamThreshold {
+		h.bodies[it.Seq], it.Body, it.Size = it.Body, nil, int64(len(it.Body))
+	}
 	h.items = append(h.items, it)
 	h.notify(hostapi.Event{Kind: hostapi.EventMessage, Item: clone(it, true)})
 	return it
@@ -324,7 +330,18 @@ func (h *Host) handle(conn net.Conn, n int, down chan struct{}) {
 		case hostapi.OpDelete, hostapi.OpImport, hostapi.OpFingerprint, hostapi.OpExpiry:
 			resp = h.historyOp(req)
 		case hostapi.OpSubmit:
+			if req.Submit.Stream {
+				if e := h.readStreamed(conn, req.Submit); e != nil {
+					hostapi.WriteResponse(conn, e)
+					return
+				}
+			}
 			resp = h.submit(req.Submit, n)
+		case hostapi.OpBody:
+			if !h.sendBody(conn, req.Body.Seq) {
+				return
+			}
+			continue
 		case hostapi.OpStatus:
 			resp = h.status(req.Status, down)
 		case hostapi.OpList:
