@@ -197,7 +197,7 @@ func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, open
 		Body: m.Body, Expires: expires, Signed: opened.Signed, Warnings: a.warnings,
 	}
 	if h.isStranger(peer) {
-		cost := strangerCost(len(m.Body), len(opened.Signed), len(m.FileName)+len(m.ContentType))
+		cost := strangerCost(0, len(opened.Signed), len(m.FileName)+len(m.ContentType))
 		held := func() int64 { return h.store.Received(peer.Bytes()) }
 		if ok, over := h.strangerQuota.reserve(peer, cost, held, h.strangersHeld); !ok {
 			h.log.Info("delivery refused: over the quota for strangers", "bytes", cost, "reason", over)

@@ -134,7 +134,7 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 	}
 	const in = `seq IN (SELECT value FROM json_each(?))`
 	// The heads say which messages were received, for Received.
-	rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, conv, key, head, length(body), coalesce(length(signed), 0)
+	rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, conv, key, head, length(body) + blobsize, coalesce(length(signed), 0)
 		FROM messages WHERE `+in+` ORDER BY seq`, string(set))
 	if err != nil {
 		return nil, fail("finding messages", err)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"smvs/lib/blob"
 	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
@@ -40,8 +41,11 @@ func newMessage(m *Message, dir delivery.Direction, st delivery.Status, now int6
 	if m.Status != 0 && m.Status != st {
 		return nil, fmt.Errorf("store: a new message's status is %s, want %s", m.Status, st)
 	}
+	if (m.Size > 0) != (len(m.Blob) == BlobNameSize) || m.Size < 0 || m.Size > 0 && len(m.Body) > 0 {
+		return nil, fmt.Errorf("store: a streamed body's size %d with a blob name of %d bytes and %d bytes inline", m.Size, len(m.Blob), len(m.Body))
+	}
 	h := &head{ID: m.ID, Direction: dir, Status: st, Sent: m.Sent, Stored: now, Kind: m.Kind,
-		ContentType: m.ContentType, FileName: m.FileName, Expires: m.Expires, Warnings: slices.Clone(m.Warnings)}
+		ContentType: m.ContentType, FileName: m.FileName, Expires: m.Expires, Warnings: slices.Clone(m.Warnings), Size: m.Size}
 	if err := h.Validate(); err != nil {
 		return nil, fmt.Errorf("store: message: %w", err)
 	}
@@ -53,16 +57,29 @@ func newMessage(m *Message, dir delivery.Direction, st delivery.Status, now int6
 type encrypted struct {
 	key                []byte
 	head, body, signed []byte
+	blob               []byte // a streamed body's blob name, nil for none
+	blobSize           int64  // its blob's size
 	d                  sealed
 	link               *link // nil if it has none
 	expires            int64
 }
 
+// encrypt encrypts m for storing. A body is stored once: one that m.Signed
+// carries is kept there only (head.InSigned), and read back from it.
 func encrypt(h *head, m *Message) *encrypted {
 	key := newKey()
 	e := &encrypted{key: key, d: sealed{newAEAD(bytes.Clone(key))}, link: linkOf(h, m.Signed), expires: h.Expires}
+	body := m.Body
+	if len(body) > 0 && len(m.Signed) > 0 {
+		if inSigned, err := bodyOf(m.Signed); err == nil && bytes.Equal(inSigned, body) {
+			h.InSigned, body = true, nil
+		}
+	}
 	e.head = e.d.seal(partHead, marshal(h))
-	e.body = e.d.seal(partBody, m.Body)
+	e.body = e.d.seal(partBody, body)
+	if m.Size > 0 {
+		e.blob, e.blobSize = m.Blob, blob.SealedSize(m.Size)
+	}
 	if len(m.Signed) > 0 {
 		e.signed = e.d.seal(partSigned, m.Signed)
 	}
@@ -80,7 +97,7 @@ func (b *batch) insert(peer []byte, dir delivery.Direction, id []byte, e *encryp
 	}
 	seq := b.nextSeq
 	res, err := b.s.ins.ExecContext(b.ctx, int64(seq), c.id, c.messageTag(dir, id), c.wrapDataKey(seq, e.key),
-		e.head, e.body, e.signed)
+		e.head, e.body, e.signed, e.blob, e.blobSize)
 	if err != nil {
 		return 0, false, fail("storing a message", err)
 	}
@@ -93,7 +110,7 @@ func (b *batch) insert(peer []byte, dir delivery.Direction, id []byte, e *encryp
 	}
 	b.nextSeq++
 	if dir == delivery.In {
-		b.addReceived(c.id, receivedCost(int64(len(e.body)), int64(len(e.signed))))
+		b.addReceived(c.id, receivedCost(int64(len(e.body))+e.blobSize, int64(len(e.signed))))
 	}
 	if e.link != nil {
 		if err := b.addLink(c, seq, e.link); err != nil {
@@ -122,6 +139,7 @@ func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 	}
 	e := encrypt(h, m)
 	defer clear(e.key)
+	defer s.blobs.release(m.Blob) // named by a row now, or the caller drops it
 	var seq uint64
 	err = s.do(&request{
 		size: len(e.body) + len(e.signed),
@@ -161,6 +179,7 @@ func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error 
 	}
 	e := encrypt(h, m)
 	defer clear(e.key)
+	defer s.blobs.release(m.Blob)
 	sealedEnvelope := e.d.seal(partEnvelope, envelope)
 	sealedRetry := e.d.seal(partRetry, marshal(&retry{Next: now.UnixMilli(), Until: until.UnixMilli()}))
 	var seq uint64
@@ -216,14 +235,14 @@ func (s *Store) SetStatus(peer, id []byte, st delivery.Status) (*Message, error)
 	}
 	var m *Message
 	err := s.do(&request{apply: func(b *batch) error {
-		seq, c, d, h, signedCT, err := b.outgoing(peer, id)
+		seq, c, d, h, err := b.outgoing(peer, id)
 		if err != nil {
 			return err
 		}
 		if err := b.setStatus(seq, d, h, st); err != nil {
 			return err
 		}
-		m, err = toMessage(seq, c, d, h, nil, signedCT)
+		m, err = toMessage(seq, c, d, h, nil, nil)
 		return err
 	}})
 	if err != nil {
@@ -396,12 +415,12 @@ func openRetry(d sealed, seq uint64, ciphertext []byte) (*retry, error) {
 }
 
 // toMessage assembles a message from its head and its decrypted parts;
-// bodyCT nil leaves Body nil.
+// bodyCT nil leaves Body nil, signedCT nil Signed.
 func toMessage(seq uint64, c *conversation, d sealed, h *head, bodyCT, signedCT []byte) (*Message, error) {
 	m := &Message{
 		Seq: seq, ID: h.ID, Peer: bytes.Clone(c.peer), Direction: h.Direction, Status: h.Status,
 		Sent: h.Sent, Stored: h.Stored, Kind: h.Kind, ContentType: h.ContentType, FileName: h.FileName,
-		Expires: h.Expires, Read: h.Read, Warnings: h.Warnings,
+		Expires: h.Expires, Read: h.Read, Warnings: h.Warnings, Size: h.Size,
 	}
 	var err error
 	if bodyCT != nil {
@@ -414,7 +433,27 @@ func toMessage(seq uint64, c *conversation, d sealed, h *head, bodyCT, signedCT 
 			return nil, err
 		}
 	}
+	if bodyCT != nil && h.InSigned {
+		if m.Body, err = bodyOf(m.Signed); err != nil {
+			return nil, fmt.Errorf("%w: message %d: %w", errCorrupt, seq, err)
+		}
+	}
 	return m, nil
+}
+
+// bodyOf returns the inline body of a signed message (nil for a streamed
+// one), without checking the signature: the store checked it, or the
+// host did before storing it.
+func bodyOf(signed []byte) ([]byte, error) {
+	s, err := wire.DecodeSigned(signed)
+	if err != nil {
+		return nil, err
+	}
+	m, err := wire.DecodeMessage(s.Body)
+	if err != nil {
+		return nil, err
+	}
+	return m.Body, nil
 }
 
 // scanner is what *sql.Rows and *sql.Row have in common.
@@ -429,7 +468,7 @@ func (s *Store) readMessage(r scanner, withBody bool) (*Message, error) {
 	if withBody {
 		err = r.Scan(&seq, &conv, &wrapped, &headCT, &bodyCT, &signedCT)
 	} else {
-		err = r.Scan(&seq, &conv, &wrapped, &headCT, &signedCT)
+		err = r.Scan(&seq, &conv, &wrapped, &headCT)
 	}
 	if err != nil {
 		return nil, err

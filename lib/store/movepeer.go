@@ -80,7 +80,7 @@ func (b *batch) moveMessages(src, dst *conversation) error {
 	moved := b.s.received[src.id]
 	var dups []uint64
 	for after := int64(0); ; {
-		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head, length(body), coalesce(length(signed), 0)
+		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head, length(body) + blobsize, coalesce(length(signed), 0)
 			FROM messages WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, src.id, after)
 		if err != nil {
 			return fail("moving a conversation", err)

@@ -55,6 +55,8 @@ type head struct {
 	Expires     int64              `cbor:"9,keyasint,omitempty"`
 	Read        bool               `cbor:"10,keyasint,omitempty"`
 	Warnings    []delivery.Warning `cbor:"11,keyasint,omitempty"`
+	Size        int64              `cbor:"12,keyasint,omitempty"` // a streamed body's
+	InSigned    bool               `cbor:"13,keyasint,omitempty"` // the inline body is read from the signed bytes
 }
 
 // Validate implements wire.Validator.

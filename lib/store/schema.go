@@ -63,17 +63,23 @@ var migrations = []string{
 	ALTER TABLE conversations ADD COLUMN expire BLOB;
 	ALTER TABLE root ADD COLUMN unlinked INTEGER NOT NULL DEFAULT 0;
 	UPDATE root SET unlinked = 1`,
+	// Streamed bodies rest in blob files (blobs.go): a message's row names
+	// its blob (16 random bytes) and keeps the blob's size, for the
+	// received-bytes count.
+	`ALTER TABLE messages ADD COLUMN blob BLOB;
+	ALTER TABLE messages ADD COLUMN blobsize INTEGER NOT NULL DEFAULT 0`,
 }
 
 const (
-	insertMessage = `INSERT INTO messages (seq, conv, tag, key, head, body, signed) VALUES (?, ?, ?, ?, ?, ?, ?)
+	insertMessage = `INSERT INTO messages (seq, conv, tag, key, head, body, signed, blob, blobsize) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tag) DO NOTHING`
 	insertOutbox = `INSERT INTO outbox (seq, envelope, retry) VALUES (?, ?, ?)`
 	insertLink   = `INSERT INTO links (seq, conv, tag, data) VALUES (?, ?, ?, ?)`
 	// messageColumns are read by scanMessage, in this order.
 	messageColumns = `seq, conv, key, head, body, signed`
-	// headColumns are read by scanHead: no body.
-	headColumns = `seq, conv, key, head, signed`
+	// headColumns are read by scanHead: no body, and no signed bytes,
+	// which hold an inline body.
+	headColumns = `seq, conv, key, head`
 )
 
 // migrate brings the schema up to date in one transaction on conn.

@@ -136,6 +136,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -199,6 +200,11 @@ type Message struct {
 	Signed      []byte             // the signed message as sent or received
 	Read        bool               // a received message the user marked read (MarkRead)
 	Warnings    []delivery.Warning // what the message revealed about its conversation's chain (AddWarning)
+	// Size is the size of a streamed body (PROTOCOL.md 23), which rests in
+	// the blob named Blob (a BlobFile's Name) instead of Body; 0 for an
+	// inline body.
+	Size int64
+	Blob []byte
 }
 
 // Outgoing is an outbox entry: an envelope waiting to be delivered.
@@ -239,6 +245,9 @@ type Store struct {
 	readAll  *sql.Stmt // messages after a seq
 
 	quotaPages int64 // max_page_count for Options.Quota; 0 none
+	quota      int64 // Options.Quota: messages.db and the blobs together
+	blobs      blobs
+	blobUsed   atomic.Int64 // bytes of blobs and partial bodies
 
 	reqs      chan *request
 	quit      chan struct{} // closed by Close
@@ -326,6 +335,8 @@ func Open(dir string, keks [][]byte, opts Options) (*Store, error) {
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		subs:    make(map[*subscriber]struct{}),
+		quota:   opts.Quota,
+		blobs:   blobs{pending: make(map[string]bool)},
 		expiry:  newExpiries(),
 	}
 	if s.now == nil {
@@ -431,6 +442,8 @@ func (s *Store) open(quota int64, keks [][]byte) error {
 	if err := s.loadReceived(ctx); err != nil {
 		return err
 	}
+	s.blobUsed.Store(s.blobBytes())
+	s.sweepBlobs() // what a crash left
 	return s.loadExpiries()
 }
 

@@ -158,7 +158,7 @@ func TestByIDAndLastSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := *first
-	want.Body = nil
+	want.Body, want.Signed = nil, nil // a head: the signed bytes may hold the body
 	equal(t, got, &want)
 	if got, err := s.ByID(in.ID); err != nil || got.Seq != in.Seq || got.Direction != delivery.In {
 		t.Errorf("ByID of an incoming message: %+v, %v", got, err)
@@ -543,7 +543,7 @@ func TestStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != st.want || got.Body != nil || !bytes.Equal(got.Signed, m.Signed) || got.Seq != m.Seq {
+		if got.Status != st.want || got.Body != nil || got.Signed != nil || got.Seq != m.Seq {
 			t.Errorf("SetStatus(%s) = %+v, want status %s without body", st.set, got, st.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"smvs/lib/delivery"
 )
@@ -188,6 +189,9 @@ func (s *Store) commit(reqs []*request) (err error) {
 	s.applyReceived(b)
 	s.expiry.update(b.expiring, b.changes)
 	s.publish(b.changes)
+	if rot != nil || slices.ContainsFunc(b.changes, func(c Change) bool { return c.Deleted }) {
+		s.sweepBlobs()
+	}
 	return nil
 }
 
@@ -242,28 +246,27 @@ func (b *batch) conversation(peer []byte) (*conversation, error) {
 }
 
 // outgoing finds the outgoing message id in the conversation with peer:
-// its seq, conversation, data key and head, and its signed bytes still
-// encrypted. ErrNotFound if there is none.
-func (b *batch) outgoing(peer, id []byte) (uint64, *conversation, sealed, *head, []byte, error) {
+// its seq, conversation, data key and head. ErrNotFound if there is none.
+func (b *batch) outgoing(peer, id []byte) (uint64, *conversation, sealed, *head, error) {
 	c := b.s.byPeer[string(peer)]
 	if c == nil {
-		return 0, nil, sealed{}, nil, nil, fmt.Errorf("%w: no conversation with that peer", ErrNotFound)
+		return 0, nil, sealed{}, nil, fmt.Errorf("%w: no conversation with that peer", ErrNotFound)
 	}
 	var seq int64
-	var wrapped, headCT, signedCT []byte
-	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT seq, key, head, signed FROM messages WHERE tag = ?`,
-		c.messageTag(delivery.Out, id)).Scan(&seq, &wrapped, &headCT, &signedCT)
+	var wrapped, headCT []byte
+	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT seq, key, head FROM messages WHERE tag = ?`,
+		c.messageTag(delivery.Out, id)).Scan(&seq, &wrapped, &headCT)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, sealed{}, nil, nil, fmt.Errorf("%w: no outgoing message %x", ErrNotFound, id)
+		return 0, nil, sealed{}, nil, fmt.Errorf("%w: no outgoing message %x", ErrNotFound, id)
 	}
 	if err != nil {
-		return 0, nil, sealed{}, nil, nil, fail("finding a message", err)
+		return 0, nil, sealed{}, nil, fail("finding a message", err)
 	}
 	d, h, err := openRow(c, uint64(seq), wrapped, headCT)
 	if err != nil {
-		return 0, nil, sealed{}, nil, nil, err
+		return 0, nil, sealed{}, nil, err
 	}
-	return uint64(seq), c, d, h, signedCT, nil
+	return uint64(seq), c, d, h, nil
 }
 
 // message finds message seq: its conversation, data key and head.
