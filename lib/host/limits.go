@@ -195,7 +195,9 @@ func (q *strangerQuota) release(peer identity.PublicKey, n int64) {
 // it is stored: about what the store will count for it (its signed bytes,
 // which hold an inline body, and a streamed body's blob, encrypted, and
 // its row), a little more rather than less.
-func strangerCost(blobSize int64, signed, meta int) int64 { return blobSize + int64(signed+meta) + 1024 }
+func strangerCost(blobSize int64, signed, meta int) int64 {
+	return blobSize + int64(signed+meta) + 1024
+}
 
 // isStranger reports whether peer is a stranger: neither a contact (in the
 // contacts file, read again when it changes) nor this host's own user.
