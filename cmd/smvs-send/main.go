@@ -179,13 +179,28 @@ func send(c *urfave.Context, o *options, stdin io.Reader) error {
 	defer client.Close()
 
 	var sent []*hostapi.SubmitResult
-	submit := func(s *hostapi.Submit) error {
+	submit := func(s *hostapi.Submit, body io.Reader, size int64) error {
 		s.To = o.to
 		if o.expires > 0 {
 			s.Expires = time.Now().Add(o.expires).UnixMilli()
 		}
-		res, err := client.Submit(ctx, s)
+		var res *hostapi.SubmitResult
+		if body == nil {
+			res, err = client.Submit(ctx, s)
+		} else {
+			p := cli.NewProgress(c.App.ErrWriter, c.App.Name, "sent", isTerminal(c.App.ErrWriter), size)
+			res, err = client.SubmitStream(ctx, s, body, func(n int64) {
+				p.Set(n)
+				if n == size {
+					p.Draw("sent " + cli.FormatSize(n) + "; the host is storing it")
+				}
+			})
+			p.Clear()
+		}
 		if err != nil {
+			if errors.As(err, new(*hostapi.BodyError)) {
+				return err // nothing was stored
+			}
 			e := hostError(err, o.to)
 			if mayBeStored(err) {
 				e.WithHintf("the host may have stored the message before it failed: see smvs-recv --from %s before sending it again", o.to)
@@ -211,7 +226,7 @@ func send(c *urfave.Context, o *options, stdin io.Reader) error {
 	if o.lines {
 		err = sendLines(stdin, submit)
 	} else {
-		err = sendOne(c, o, stdin, submit)
+		err = sendOne(o, stdin, submit)
 	}
 	if err != nil || !o.wait {
 		return err
@@ -219,8 +234,11 @@ func send(c *urfave.Context, o *options, stdin io.Reader) error {
 	return waitDelivered(ctx, client, o, sent)
 }
 
-// sendOne sends standard input, or --file, as one message.
-func sendOne(c *urfave.Context, o *options, stdin io.Reader, submit func(*hostapi.Submit) error) error {
+// sendOne sends standard input, or --file, as one message: inline if it
+// is at most hostapi.StreamThreshold bytes, else streamed to the host in
+// parts, so that smvs-send holds no more than about two parts of it,
+// whatever its size.
+func sendOne(o *options, stdin io.Reader, submit submitFunc) error {
 	src, name, what := stdin, o.name, "standard input"
 	size := int64(-1)
 	if o.file != "" {
@@ -245,22 +263,34 @@ func sendOne(c *urfave.Context, o *options, stdin io.Reader, submit func(*hostap
 			size = info.Size()
 		}
 	}
+	if size > wire.MaxStreamSize {
+		return bodyError(errTooLarge, what)
+	}
 
-	p := newProgress(c.App.ErrWriter, isTerminal(c.App.ErrWriter), size)
-	defer p.clear()
-	body, err := readBody(src, size, p)
+	head, err := io.ReadAll(io.LimitReader(src, hostapi.StreamThreshold+1))
 	if err != nil {
 		return bodyError(err, what)
 	}
-
-	s := &hostapi.Submit{Kind: wire.KindFile, ContentType: o.typ, FileName: name, Body: body}
+	streamed := len(head) > hostapi.StreamThreshold
+	var body io.Reader
+	s := &hostapi.Submit{Kind: wire.KindFile, ContentType: o.typ, FileName: name}
+	if streamed {
+		body = &sizeCheck{r: io.MultiReader(bytes.NewReader(head), src)}
+	} else {
+		s.Body = head
+	}
 	switch {
 	case o.file != "" || o.name != "" || o.typ != "":
 		if s.ContentType == "" {
-			s.ContentType = contentType(name, body)
+			s.ContentType = contentType(name, head)
 		}
-	case utf8.Valid(body):
-		s.Kind, s.Body = wire.KindText, trimNewline(body)
+	case streamed && validUTF8Start(head):
+		// Text, as far as its first part tells.
+		s.Kind, body = wire.KindText, &trimReader{r: body}
+	case streamed:
+		s.ContentType = octetStream
+	case utf8.Valid(head):
+		s.Kind, s.Body = wire.KindText, trimNewline(head)
 		if len(s.Body) == 0 {
 			return cli.Errorf("nothing to send: standard input is empty").
 				WithHintf("to send an empty file, use --file FILE or --name NAME")
@@ -268,38 +298,77 @@ func sendOne(c *urfave.Context, o *options, stdin io.Reader, submit func(*hostap
 	default:
 		s.ContentType = octetStream
 	}
-	p.sending(len(body))
-	return submit(s)
+	var bodyErr *hostapi.BodyError
+	if err := submit(s, body, size); errors.As(err, &bodyErr) {
+		return bodyError(bodyErr.Err, what)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
-// readBody reads all of r, in chunks that the progress bar counts, up to
-// the largest body a message may carry. size is r's size, or -1.
-func readBody(r io.Reader, size int64, p *progress) ([]byte, error) {
-	if size > hostapi.MaxBodyLimit {
-		return nil, errTooLarge
-	}
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(size) + 1)
-	}
-	chunk := make([]byte, 256<<10)
-	for {
-		n, err := r.Read(chunk)
-		buf.Write(chunk[:n])
-		p.add(n)
-		if buf.Len() > hostapi.MaxBodyLimit {
-			return nil, errTooLarge
-		}
-		if err == io.EOF {
-			return buf.Bytes(), nil
-		}
-		if err != nil {
-			return nil, err
+// submitFunc submits s; with body not nil, streaming its body from body,
+// of size bytes (-1 if unknown).
+type submitFunc func(s *hostapi.Submit, body io.Reader, size int64) error
+
+// validUTF8Start reports whether b is UTF-8 text, but for a character cut
+// at its end.
+func validUTF8Start(b []byte) bool {
+	for cut := 0; cut < utf8.UTFMax && cut < len(b); cut++ {
+		if utf8.Valid(b[:len(b)-cut]) {
+			return true
 		}
 	}
+	return false
 }
 
-var errTooLarge = fmt.Errorf("larger than the %d GiB a message can carry", hostapi.MaxBodyLimit>>30)
+// sizeCheck refuses a body that grows past the largest a message may
+// carry, rather than sending it all for the host to refuse.
+type sizeCheck struct {
+	r io.Reader
+	n int64
+}
+
+func (c *sizeCheck) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if c.n += int64(n); c.n > wire.MaxStreamSize {
+		return 0, errTooLarge
+	}
+	return n, err
+}
+
+// trimReader reads r but for one final newline, as trimNewline removes
+// it from a text read whole. It holds back at most two bytes, so reads
+// must take at least three.
+type trimReader struct {
+	r    io.Reader
+	tail []byte // newline bytes held back, which may end the text
+	end  bool
+}
+
+func (t *trimReader) Read(p []byte) (int, error) {
+	if t.end {
+		return 0, io.EOF
+	}
+	if len(p) < 3 {
+		return 0, io.ErrShortBuffer
+	}
+	k := copy(p, t.tail)
+	n, err := t.r.Read(p[k:])
+	total := k + n
+	if err == io.EOF {
+		t.end = true
+		return len(trimNewline(p[:total])), nil
+	}
+	j := total
+	for j > 0 && total-j < 2 && (p[j-1] == '\n' || p[j-1] == '\r') {
+		j--
+	}
+	t.tail = append(t.tail[:0], p[j:total]...)
+	return j, err
+}
+
+var errTooLarge = fmt.Errorf("larger than the %d TiB a message can carry", wire.MaxStreamSize>>40)
 
 func bodyError(err error, what string) error {
 	if errors.Is(err, errTooLarge) {
@@ -332,7 +401,7 @@ const maxLine = hostapi.MaxBodyLimit
 // sendLines sends each line of r as a text message as soon as its newline
 // arrives (or r ends). Empty lines are skipped; invalid UTF-8 becomes
 // U+FFFD.
-func sendLines(r io.Reader, submit func(*hostapi.Submit) error) error {
+func sendLines(r io.Reader, submit submitFunc) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for n := 1; ; n++ {
 		line, err := readLine(br)
@@ -342,7 +411,7 @@ func sendLines(r io.Reader, submit func(*hostapi.Submit) error) error {
 		line = trimNewline(line)
 		if len(line) > 0 {
 			text := []byte(strings.ToValidUTF8(string(line), "\uFFFD"))
-			if serr := submit(&hostapi.Submit{Kind: wire.KindText, Body: text}); serr != nil {
+			if serr := submit(&hostapi.Submit{Kind: wire.KindText, Body: text}, nil, -1); serr != nil {
 				return serr
 			}
 		}
@@ -486,8 +555,8 @@ var isTerminalInput = func(r io.Reader) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a terminal; a variable for tests.
+var isTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

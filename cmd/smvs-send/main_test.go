@@ -335,8 +335,8 @@ func TestRefused(t *testing.T) {
 		"accept the new key: smvs-register trust frank smvs1...")
 	h.LimitBody(100)
 	fails(t, exitTooLarge, strings.Repeat("x", 1000), []string{"error: the message is larger than this host's limit"}, "bob")
-	// Too large for the host to even read the request.
-	fails(t, exitTooLarge, strings.Repeat("x", 4<<20), []string{"error: the request is larger than this host's limit"}, "bob")
+	// Streamed, and refused once past the limit.
+	fails(t, exitTooLarge, strings.Repeat("x", 4<<20), []string{"error: the message is larger than this host's limit"}, "bob")
 	h.Refuse("bob", &hostapi.Error{Code: hostapi.ErrUnavailable, Message: "the host is shutting down"})
 	fails(t, 1, "hi", []string{"error: the host is shutting down", "hint: try again in a moment"}, "bob")
 }
@@ -470,40 +470,6 @@ func TestUsageErrors(t *testing.T) {
 		fails(t, cli.ExitUsage, "hi", []string{"error: " + tt.want, "hint: see 'smvs-send --help'"}, tt.args...)
 	}
 	fails(t, cli.ExitUsage, "hi", []string{"hint: did you mean --timeout 5m? (how long --wait waits)"}, "--wait=5m", "bob")
-}
-
-func TestProgress(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, true, 4<<20)
-	p.add(512 << 10)
-	if buf.Len() != 0 {
-		t.Errorf("progress under 1 MiB: %q", buf.String())
-	}
-	p.add(2 << 20)
-	p.sending(4 << 20)
-	p.clear()
-	out := buf.String()
-	for _, want := range []string{"\rsmvs-send: [", "62% 2.5 MiB of 4.0 MiB", "\rsmvs-send: handing 4.0 MiB to the host", "\r\x1b[K"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("progress lacks %q: %q", want, out)
-		}
-	}
-
-	buf.Reset()
-	p = newProgress(&buf, true, -1)
-	p.add(3 << 20)
-	if !strings.Contains(buf.String(), "read 3.0 MiB") {
-		t.Errorf("progress of unknown total: %q", buf.String())
-	}
-
-	buf.Reset()
-	p = newProgress(&buf, false, 4<<20)
-	p.add(4 << 20)
-	p.sending(4 << 20)
-	p.clear()
-	if buf.Len() != 0 {
-		t.Errorf("progress on no terminal: %q", buf.String())
-	}
 }
 
 func TestHelpAndVersion(t *testing.T) {
