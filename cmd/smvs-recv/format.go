@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -36,12 +37,7 @@ func (f *formatter) message(w io.Writer, it *hostapi.Item) error {
 		return writeJSON(w, f.messageJSON(it))
 	}
 	var b strings.Builder
-	b.WriteString(time.UnixMilli(it.Sent).Local().Format(localTime))
-	if it.Direction == delivery.Out {
-		fmt.Fprintf(&b, " > %s (%s): ", f.peer(it).Label(), it.Status)
-	} else {
-		fmt.Fprintf(&b, " < %s: ", f.peer(it).Label())
-	}
+	b.WriteString(f.lineStart(it))
 	if it.Kind == wire.KindText {
 		b.WriteString(cli.Escape(string(it.Body)))
 	} else {
@@ -50,6 +46,106 @@ func (f *formatter) message(w io.Writer, it *hostapi.Item) error {
 	b.WriteByte('\n')
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// lineStart is the start of a message's line in the text output, up to
+// its text.
+func (f *formatter) lineStart(it *hostapi.Item) string {
+	start := time.UnixMilli(it.Sent).Local().Format(localTime)
+	if it.Direction == delivery.Out {
+		return fmt.Sprintf("%s > %s (%s): ", start, f.peer(it).Label(), it.Status)
+	}
+	return fmt.Sprintf("%s < %s: ", start, f.peer(it).Label())
+}
+
+// needsBody reports whether writing it takes its streamed body, which the
+// Item does not carry: in the JSON output, or as the text of a text
+// message.
+func (f *formatter) needsBody(it *hostapi.Item) bool {
+	return it.Streamed() && (f.json || it.Kind == wire.KindText)
+}
+
+// streamed writes a message whose streamed body is read from body, as
+// message writes the others, holding no more than a part of it: the JSON
+// object with its body_base64 encoded as the body comes, or the line with
+// the text escaped as it comes.
+func (f *formatter) streamed(w io.Writer, it *hostapi.Item, body io.Reader) error {
+	if !f.json {
+		if _, err := io.WriteString(w, f.lineStart(it)); err != nil {
+			return err
+		}
+		if err := escapeTo(w, body); err != nil {
+			return err
+		}
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+	var obj bytes.Buffer
+	if err := writeJSON(&obj, f.messageJSON(it)); err != nil {
+		return err
+	}
+	if _, err := w.Write(bytes.TrimSuffix(obj.Bytes(), []byte("}\n"))); err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, `,"body_base64":"`); err != nil {
+		return err
+	}
+	enc := base64.NewEncoder(base64.StdEncoding, w)
+	if _, err := io.Copy(enc, body); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\"}\n")
+	return err
+}
+
+// escapeTo writes what r reads escaped as cli.Escape does, a piece at a
+// time, never cutting a character in two.
+func escapeTo(w io.Writer, r io.Reader) error {
+	buf := make([]byte, 64<<10)
+	kept := 0 // the start of a character cut at the end of the last read
+	for {
+		n, err := r.Read(buf[kept:])
+		end := kept + n
+		cut := end
+		if err == nil {
+			cut = wholeRunes(buf[:end])
+		}
+		if _, werr := io.WriteString(w, cli.Escape(string(buf[:cut]))); werr != nil {
+			return werr
+		}
+		kept = copy(buf, buf[cut:end])
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// wholeRunes returns the length of b without a UTF-8 character cut short
+// at its end.
+func wholeRunes(b []byte) int {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if utf8.FullRune(b[i:]) {
+				return len(b)
+			}
+			return i
+		}
+	}
+	return len(b)
+}
+
+// bodySize is the size of it's body, streamed or not.
+func bodySize(it *hostapi.Item) int64 {
+	if it.Streamed() {
+		return it.Size
+	}
+	return int64(len(it.Body))
 }
 
 // status writes a change of a message's delivery status; only the JSON
@@ -147,7 +243,7 @@ func summary(it *hostapi.Item) string {
 		if it.ContentType != "" {
 			parts = append(parts, cli.Escape(it.ContentType))
 		}
-		parts = append(parts, cli.FormatSize(int64(len(it.Body))))
+		parts = append(parts, cli.FormatSize(bodySize(it)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -166,7 +262,7 @@ type messageJSON struct {
 	Kind        string   `json:"kind"`
 	ContentType string   `json:"content_type,omitempty"`
 	FileName    string   `json:"file_name,omitempty"`
-	Size        int      `json:"size"`
+	Size        int64    `json:"size"`
 	Status      string   `json:"status"`
 	Read        bool     `json:"read,omitempty"`
 	Expires     string   `json:"expires,omitempty"`
@@ -204,7 +300,7 @@ func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
 		Event: "message", Seq: it.Seq, ID: hex.EncodeToString(it.ID),
 		Time: jsonTime(it.Sent), Stored: jsonTime(it.Stored), Direction: direction(it.Direction),
 		Peer: p.ID(), PeerName: p.Name, ClaimedName: p.Claimed, Kind: it.Kind.String(),
-		ContentType: it.ContentType, FileName: it.FileName, Size: len(it.Body), Status: it.Status.String(),
+		ContentType: it.ContentType, FileName: it.FileName, Size: bodySize(it), Status: it.Status.String(),
 		Read: it.Read, Warnings: warningNames(it.Warnings),
 	}
 	if len(it.Signed) > 0 {
@@ -212,6 +308,9 @@ func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
 	}
 	if it.Expires != 0 {
 		m.Expires = jsonTime(it.Expires)
+	}
+	if it.Streamed() {
+		return m // the body streams in after it (streamed)
 	}
 	if it.Kind == wire.KindText && utf8.Valid(it.Body) {
 		text := string(it.Body)

@@ -274,6 +274,115 @@ type receiver struct {
 	last uint64 // the seq of the last message printed, or where to start after
 	// toMark holds received messages printed, for --mark-read to mark.
 	toMark []uint64
+	// bodies is the connection streamed bodies are read on, when one
+	// was: the List has the first.
+	bodies *hostapi.Client
+}
+
+// errDeleted is the error of a message deleted before its streamed body
+// was read.
+var errDeleted = errors.New("the message was deleted")
+
+// print writes the message it, reading its body first if it streams.
+func (r *receiver) print(ctx context.Context, it *hostapi.Item) error {
+	if !r.f.needsBody(it) {
+		if err := r.f.message(r.out, it); err != nil {
+			return localError{fmt.Errorf("writing to standard output: %w", err)}
+		}
+		return nil
+	}
+	body, err := r.openBody(ctx, it.Seq)
+	var hostErr *hostapi.Error
+	if errors.As(err, &hostErr) && hostErr.Code == hostapi.ErrNotFound {
+		return errDeleted
+	}
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	src := &readErr{r: body}
+	if err := r.f.streamed(r.out, it, src); src.err != nil {
+		return src.err
+	} else if err != nil {
+		return localError{fmt.Errorf("writing to standard output: %w", err)}
+	}
+	return nil
+}
+
+// openBody opens the streamed body of the message seq on r.bodies, which
+// it dials if need be, with a progress line on standard error.
+func (r *receiver) openBody(ctx context.Context, seq uint64) (io.ReadCloser, error) {
+	if r.bodies == nil {
+		c, err := hostcli.Dial(ctx, r.c)
+		if err != nil {
+			return nil, err
+		}
+		r.bodies = c
+	}
+	rc, size, err := r.bodies.Body(ctx, seq)
+	if err != nil {
+		if !errors.As(err, new(*hostapi.Error)) {
+			r.closeBodies()
+		}
+		return nil, err
+	}
+	return newBodyProgress(r.c, rc, size, r.closeBodies), nil
+}
+
+// closeBodies closes the connection bodies are read on.
+func (r *receiver) closeBodies() {
+	if r.bodies != nil {
+		r.bodies.Close()
+		r.bodies = nil
+	}
+}
+
+// bodyProgress reads a streamed body, drawing its progress on standard
+// error if that is a terminal and standard output is not (where the
+// output shows it). Closed before its end, it calls broken: the
+// connection it was read on is closed.
+type bodyProgress struct {
+	rc     io.ReadCloser
+	p      *cli.Progress
+	n      int64
+	end    bool
+	broken func()
+}
+
+func newBodyProgress(c *urfave.Context, rc io.ReadCloser, size int64, broken func()) *bodyProgress {
+	on := isTerminal(c.App.ErrWriter) && !isTerminal(c.App.Writer)
+	return &bodyProgress{rc: rc, p: cli.NewProgress(c.App.ErrWriter, c.App.Name, "received", on, size), broken: broken}
+}
+
+func (b *bodyProgress) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	b.p.Set(b.n)
+	b.end = err == io.EOF
+	return n, err
+}
+
+func (b *bodyProgress) Close() error {
+	b.p.Clear()
+	err := b.rc.Close()
+	if !b.end && b.broken != nil {
+		b.broken()
+	}
+	return err
+}
+
+// readErr remembers the error of its reader, to tell it from one writing.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // history prints the messages there are, and returns.
@@ -344,6 +453,7 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 		return err
 	}
 	defer client.Close()
+	defer r.closeBodies()
 	if r.o.sinceID != nil {
 		it, err := client.Status(ctx, r.o.sinceID, 0)
 		if err != nil {
@@ -374,8 +484,10 @@ func (r *receiver) once(ctx context.Context, connected func()) error {
 				r.last = e.Item.Seq
 				continue
 			}
-			if err := r.f.message(r.out, e.Item); err != nil {
-				return localError{fmt.Errorf("writing to standard output: %w", err)}
+			if err := r.print(ctx, e.Item); errors.Is(err, errDeleted) {
+				continue // a deletion event follows
+			} else if err != nil {
+				return err
 			}
 			r.f.warnings(r.c, e.Item)
 			if err := r.printed(e.Item.Seq); err != nil {
@@ -541,6 +653,9 @@ func raw(ctx context.Context, c *urfave.Context, o *options) error {
 		if err != nil {
 			return recvError(err)
 		}
+		if e.Kind == hostapi.EventMessage && e.Item.Streamed() {
+			return writeRawStreamed(ctx, c, e.Item, what)
+		}
 		if e.Kind == hostapi.EventMessage {
 			return writeRaw(c, e.Item, what)
 		}
@@ -563,6 +678,43 @@ func writeRaw(c *urfave.Context, it *hostapi.Item, what string) error {
 		return cli.Errorf("writing to standard output: %w", err)
 	}
 	return nil
+}
+
+// writeRawStreamed writes the streamed body of it to standard output as
+// it comes, on a connection of its own (the List has the first). It
+// refuses a terminal, which could not take a body over 1 MiB well even
+// if it were text.
+func writeRawStreamed(ctx context.Context, c *urfave.Context, it *hostapi.Item, what string) error {
+	if isTerminal(c.App.Writer) {
+		return cli.Errorf("refusing to write a %s to the terminal", summaryOf(it)).
+			WithHintf("redirect it to a file: smvs-recv --raw %s > %s", what, hintFileName(it.FileName))
+	}
+	client, err := hostcli.Dial(ctx, c)
+	if err != nil {
+		return recvError(err)
+	}
+	defer client.Close()
+	rc, size, err := client.Body(ctx, it.Seq)
+	if err != nil {
+		return recvError(err)
+	}
+	body := newBodyProgress(c, rc, size, nil)
+	defer body.Close()
+	src := &readErr{r: body}
+	if _, err := io.Copy(c.App.Writer, src); src.err != nil {
+		return recvError(src.err)
+	} else if err != nil {
+		return cli.Errorf("writing to standard output: %w", err)
+	}
+	return nil
+}
+
+// summaryOf is summary, for a text too: "text, 5.0 MiB".
+func summaryOf(it *hostapi.Item) string {
+	if it.Kind == wire.KindText {
+		return "text of " + cli.FormatSize(bodySize(it))
+	}
+	return summary(it)
 }
 
 // hintFileName is the file name a hint suggests for a body the sender
