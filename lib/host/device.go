@@ -224,7 +224,9 @@ func (s *deviceServer) accept() {
 }
 
 // close stops accepting devices and closes every connection but those in
-// the middle of a Submit, which close once they have answered.
+// the middle of a Submit, which close once they have answered. (A
+// streamed Submit still reading its body is not busy yet: closing its
+// connection cuts the body, and nothing is stored.)
 func (s *deviceServer) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,14 +284,16 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			}
 			return
 		}
+		streamed := req.Op == hostapi.OpSubmit && req.Submit.Stream
 		if e := s.authorize(dc, req.Op); e != nil {
 			s.h.log.Info("device request refused", "device", dc.device, "code", e.Code)
-			if !s.respond(w, &hostapi.Response{Err: e}) || !s.goOn(dc) {
+			if !s.respond(w, &hostapi.Response{Err: e}) || streamed || !s.goOn(dc) {
 				return
 			}
 			continue
 		}
-		if !s.begin(dc, req.Op == hostapi.OpSubmit) {
+		// A streamed submit is busy only once its body is in (streamedSubmit).
+		if !s.begin(dc, req.Op == hostapi.OpSubmit && !streamed) {
 			return
 		}
 		switch req.Op {
@@ -325,7 +329,17 @@ func (s *deviceServer) serve(dc *deviceConn) {
 			if !s.respond(w, &hostapi.Response{Expiry: r, Err: e}) {
 				return
 			}
+		case hostapi.OpBody:
+			if !s.sendBody(w, req.Body.Seq) {
+				return
+			}
 		case hostapi.OpSubmit:
+			if streamed {
+				if !s.streamedSubmit(br, w, dc, req.Submit) {
+					return
+				}
+				break
+			}
 			r, e := s.h.submit(s.h.ctx, req.Submit, nil)
 			if e != nil {
 				s.h.log.Info("submit refused", "code", e.Code)
@@ -355,6 +369,110 @@ func (s *deviceServer) serve(dc *deviceConn) {
 		}
 		if !s.begin(dc, false) || !s.goOn(dc) {
 			return
+		}
+	}
+}
+
+// streamedSubmit answers a Submit with Stream, whose body follows as
+// BodyParts (PROTOCOL.md 23.6): s.h.submit reads them as it seals, and
+// the answer comes once they are all in and the message stored. It
+// reports whether the connection goes on: not after a refusal before the
+// body's end, as the parts still coming can't be told from requests
+// without reading them all.
+func (s *deviceServer) streamedSubmit(br *bufio.Reader, w *bufio.Writer, dc *deviceConn, sub *hostapi.Submit) bool {
+	body := &deviceBody{BodyReader: hostapi.NewBodyReader(br, s.h.cfg.MaxMessage), s: s, dc: dc}
+	r, e := s.h.submit(s.h.ctx, sub, body)
+	if body.err != nil {
+		// The body's own failure is what to tell, whatever submit made
+		// of it.
+		r, e = nil, body.failure()
+	}
+	if e == nil && !body.Done() {
+		s.h.log.Error("a streamed submit was stored before its body's end")
+		r, e = nil, &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host did not read the whole body"}
+	}
+	if e != nil {
+		s.h.log.Info("submit refused", "code", e.Code, "streamed", body.N())
+		s.h.log.Debug("submit refused", "err", e.Message)
+	}
+	return s.respond(w, &hostapi.Response{Sent: r, Err: e}) && body.Done()
+}
+
+// deviceBody is the body of a streamed Submit as s.h.submit reads it. At
+// its end it marks the connection busy, so that a stopping host lets the
+// submit finish and answer, or, if the host is stopping already, fails,
+// so that nothing is stored.
+type deviceBody struct {
+	*hostapi.BodyReader
+	s   *deviceServer
+	dc  *deviceConn
+	err error
+}
+
+// errStopping is a streamed body's error when the host stops before its end.
+var errStopping = errors.New("the host is shutting down")
+
+func (b *deviceBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.BodyReader.Read(p)
+	if err == io.EOF && !b.s.begin(b.dc, true) {
+		err = errStopping
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// failure is the device's error for b.err.
+func (b *deviceBody) failure() *hostapi.Error {
+	switch {
+	case errors.Is(b.err, wire.ErrTooLarge):
+		return b.s.h.tooLarge(b.N())
+	case errors.Is(b.err, errStopping), b.s.h.ctx.Err() != nil:
+		return &hostapi.Error{Code: hostapi.ErrUnavailable, Message: "the host is shutting down", Hint: "try again later"}
+	}
+	return badRequest(fmt.Errorf("the message's body: %w", b.err))
+}
+
+// sendBody answers an OpBody: the BodyInfo, then the body in BodyParts
+// of up to hostapi.MaxBodyPart bytes, then the empty one. It reports
+// whether the connection goes on: not if the body failed to read (a blob
+// the disk changed) or came out another size than announced, which ends
+// the connection before the empty part, so the device can't take a
+// partial body for the whole.
+func (s *deviceServer) sendBody(w *bufio.Writer, seq uint64) bool {
+	rc, size, e := s.h.openBody(seq)
+	if e != nil {
+		return s.respond(w, &hostapi.Response{Err: e})
+	}
+	defer rc.Close()
+	if !s.write(w, &hostapi.Response{BodyInfo: &hostapi.BodyInfo{Size: size}}) {
+		return false
+	}
+	buf := make([]byte, hostapi.MaxBodyPart)
+	var sent int64
+	for {
+		n, err := io.ReadFull(rc, buf)
+		if n > 0 {
+			if hostapi.WriteBodyPart(w, buf[:n]) != nil {
+				return false
+			}
+			sent += int64(n)
+		}
+		switch {
+		case (err == io.EOF || err == io.ErrUnexpectedEOF) && sent == size:
+			return hostapi.WriteBodyPart(w, nil) == nil && w.Flush() == nil
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			s.h.log.Error("a streamed body is not the size stored", "seq", seq, "size", size, "read", sent)
+			w.Flush()
+			return false
+		case err != nil:
+			s.h.log.Error("reading a streamed body", "seq", seq, "err", err)
+			w.Flush()
+			return false
 		}
 	}
 }
@@ -413,9 +531,10 @@ func (s *deviceServer) item(m *store.Message, body bool) *hostapi.Item {
 		Sent: m.Sent, Stored: m.Stored, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Expires: m.Expires, Status: m.Status, Read: m.Read, Warnings: m.Warnings,
 	}
-	if body {
+	if body && m.Size == 0 {
 		it.Body = m.Body
 	}
+	it.Size = m.Size
 	return it
 }
 

@@ -291,6 +291,10 @@ func (h *Host) importable(it *hostapi.Item) (*store.Message, *wire.Message, erro
 	if it.Kind != wire.KindText && it.Kind != wire.KindFile {
 		return nil, nil, fmt.Errorf("a %s message, not a text or a file", it.Kind)
 	}
+	if it.Size > 0 {
+		// Its body is not in the item; an import holds only what is.
+		return nil, nil, errors.New("a message with a streamed body, which an import can't carry")
+	}
 	status := it.Status
 	switch {
 	case it.Direction == delivery.In:
@@ -313,6 +317,9 @@ func (h *Host) importable(it *hostapi.Item) (*store.Message, *wire.Message, erro
 	sm, err := wire.VerifyMessage(it.Signed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("its signed message: %w", err)
+	}
+	if sm.Stream != nil {
+		return nil, nil, errors.New("its signed message has a streamed body, which an import can't carry")
 	}
 	from, to := h.me.Bytes(), key.Bytes()
 	if it.Direction == delivery.In {
