@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"smvs/lib/blob"
 	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/store"
@@ -433,7 +434,11 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 		// are re-signed by the current key, in order, before any goes.
 		return resealing
 	}
-	ctx, cancel := context.WithTimeout(attempt, requestTimeout(len(o.Envelope)))
+	size := int64(len(o.Envelope))
+	if o.Size > 0 {
+		size += blob.SealedSize(o.Size)
+	}
+	ctx, cancel := context.WithTimeout(attempt, requestTimeout(size))
 	defer cancel()
 	// ended tells what became of an attempt that failed as its context
 	// ended: the host is stopping, or the queue was held.
@@ -462,7 +467,11 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	}
 	rt := routeOf(res)
 	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope, After: after}
-	data, err := h.request(ctx, key, rt, req.Encode())
+	var more func(*transport.Stream) ([]byte, error)
+	if o.Size > 0 {
+		req.Op, more = wire.OpDeliverStream, h.sendBody(o)
+	}
+	data, err := h.exchange(ctx, key, rt, req.Encode(), more)
 	if err != nil {
 		if then, ok := ended(); ok {
 			return then
@@ -525,8 +534,8 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	return d.done(o, delivery.Failed)
 }
 
-// requestTimeout bounds the delivery of an envelope of n bytes.
-func requestTimeout(n int) time.Duration {
+// requestTimeout bounds the delivery of an envelope and body of n bytes.
+func requestTimeout(n int64) time.Duration {
 	return requestBase + time.Duration(n/requestRate)*time.Second
 }
 

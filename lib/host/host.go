@@ -385,6 +385,7 @@ type Host struct {
 	keysUnsaved    bool // a KEM key change was made but not saved
 
 	busyLogged atomic.Int64 // Unix nanoseconds of the last busy refusal logged
+	bodies     incoming     // streamed bodies being received
 
 	portMap *portmap.Mapping // the router's forward of the port; nil if none
 
@@ -497,7 +498,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.publishMu.Unlock()
 
 	tcfg := transport.Config{
-		MaxFrame:           int(cfg.MaxMessage + envelopeOverhead),
+		MaxFrame:           streamAbove + envelopeOverhead,
 		MaxIncomingStreams: cfg.PeerStreams,
 		OnError: func(peer identity.PublicKey, err error) {
 			h.log.Debug("peer connection", "peer", peer, "err", err)
@@ -505,7 +506,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	pcfg := tcfg
 	pcfg.KeepAlive = peerKeepAlive
-	h.pool, err = transport.NewPool(cfg.Keys.Signer(), pcfg, transport.RequestFunc(h.serveHost))
+	h.pool, err = transport.NewPool(cfg.Keys.Signer(), pcfg, transport.StreamFunc(h.serveHostStream))
 	if err != nil {
 		return nil, err
 	}
@@ -590,13 +591,19 @@ func Start(cfg Config) (_ *Host, err error) {
 // dialled), else over the pool's connection to rt's address, through the
 // relay there if rt names one.
 func (h *Host) request(ctx context.Context, key identity.PublicKey, rt route, req []byte) ([]byte, error) {
+	return h.exchange(ctx, key, rt, req, nil)
+}
+
+// exchange is request for an exchange of more frames (transport.Conn.Exchange):
+// a streamed delivery.
+func (h *Host) exchange(ctx context.Context, key identity.PublicKey, rt route, req []byte, more func(*transport.Stream) ([]byte, error)) ([]byte, error) {
 	select {
 	case <-h.lnReady: // a request served before Start kept ln may lead here
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	if c := h.ln.ConnFrom(key, silentAfter); c != nil {
-		data, err := c.Request(ctx, req)
+		data, err := c.Exchange(ctx, req, more)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, transport.ErrClosed) {
 			return data, err
 		}
@@ -605,9 +612,9 @@ func (h *Host) request(ctx context.Context, key identity.PublicKey, rt route, re
 	case rt.addr == "":
 		return nil, errNoHost
 	case rt.relayed():
-		return h.pool.Request(ctx, rt.addr, rt.via, forwardRequest(key, req))
+		return h.pool.Exchange(ctx, rt.addr, rt.via, forwardRequest(key, req), more)
 	}
-	return h.pool.Request(ctx, rt.addr, key, req)
+	return h.pool.Exchange(ctx, rt.addr, key, req, more)
 }
 
 // serveStream serves a QUIC stream: the host protocol to other hosts, the
@@ -618,7 +625,7 @@ func (h *Host) serveStream(ctx context.Context, peer identity.PublicKey, s *tran
 		h.devices.serveRemote(peer, s)
 		return
 	}
-	transport.RequestFunc(h.serveHost).ServeStream(ctx, peer, s)
+	h.serveHostStream(ctx, peer, s)
 }
 
 // errBlocked is why a peer's connection is refused: the user's block or

@@ -8,35 +8,75 @@ import (
 	"sync"
 	"time"
 
+	"smvs/lib/blob"
 	"smvs/lib/delivery"
 	"smvs/lib/identity"
 	"smvs/lib/seal"
 	"smvs/lib/store"
+	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
 
-// serveHost answers one request of a peer host. The transport has proved
-// the peer's key; the answer is always a HostResponse, never an error, so
-// the peer learns why it was refused.
+// serveHostStream serves a stream a peer host opened: one request and its
+// answer or, for a streamed delivery (op 5, or op 3 or 4 passing one on),
+// the request, the body that follows it, and the answer (PROTOCOL.md
+// 23.5). The transport has proved the peer's key.
+func (h *Host) serveHostStream(ctx context.Context, peer identity.PublicKey, s *transport.Stream) {
+	data, err := s.ReadRequest()
+	if err != nil {
+		h.log.Debug("peer request", "peer", peer, "err", err)
+		return
+	}
+	if !streamed(data) {
+		transport.Answer(ctx, peer, s, data, h.serveHost)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.Context(), cancel)
+	defer stop()
+	if resp := h.handleHost(ctx, peer, data, s); resp != nil {
+		s.WriteFrame(resp.Encode())
+	}
+}
+
+// streamed reports whether a request is a streamed delivery, or passes
+// one on, and so carries more than its frame.
+func streamed(data []byte) bool {
+	switch wire.PeekHostOp(data) {
+	case wire.OpDeliverStream:
+		return true
+	case wire.OpForward, wire.OpRelayed:
+		req, err := wire.DecodeHostRequest(data)
+		return err == nil && wire.PeekHostOp(req.Request) == wire.OpDeliverStream
+	}
+	return false
+}
+
+// serveHost answers one request of a peer host that carries nothing more.
+// The answer is always a HostResponse, never an error, so the peer learns
+// why it was refused.
 func (h *Host) serveHost(ctx context.Context, peer identity.PublicKey, data []byte) ([]byte, error) {
-	return h.handleHost(ctx, peer, data).Encode(), nil
+	return h.handleHost(ctx, peer, data, nil).Encode(), nil
 }
 
 // handleHost answers one request; ctx ends when the peer gives it up.
 // The relay's requests passed on from others (OpRelayed) are answered as
-// those others'; its own user's go as any peer's.
-func (h *Host) handleHost(ctx context.Context, peer identity.PublicKey, data []byte) *wire.HostResponse {
+// those others'; its own user's go as any peer's. s is the stream of a
+// streamed delivery, whose body follows the request; nil otherwise. The
+// answer is nil if the stream was cut before one.
+func (h *Host) handleHost(ctx context.Context, peer identity.PublicKey, data []byte, s *transport.Stream) *wire.HostResponse {
 	if r := h.cfg.Relay; r != nil && peer == r.Key {
 		if req, err := wire.DecodeHostRequest(data); err == nil && req.Op == wire.OpRelayed {
-			return h.relayed(ctx, req)
+			return h.relayed(ctx, req, s)
 		}
 	}
-	return h.handleRequest(ctx, peer, data, false)
+	return h.handleRequest(ctx, peer, data, false, s)
 }
 
 // handleRequest answers a request of peer's host, which came through
 // this host's relay if relayed (and may not ask for more relaying).
-func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data []byte, relayed bool) *wire.HostResponse {
+func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data []byte, relayed bool, s *transport.Stream) *wire.HostResponse {
 	if ok, over := h.limits.begin(peer); !ok {
 		h.logBusy(peer, over)
 		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
@@ -70,17 +110,25 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 	case req.Op == wire.OpRecord:
 		return &wire.HostResponse{Status: wire.StatusStored, Record: h.Record()}
 	case req.Op == wire.OpForward && !relayed:
-		return h.forward(ctx, peer, req)
+		return h.forward(ctx, peer, req, s)
 	case req.Op == wire.OpForward, req.Op == wire.OpRelayed:
 		h.log.Info("delivery refused: a relayed request from a host that is not this host's relay, or relayed twice")
 		return &wire.HostResponse{Status: wire.StatusWrongHost, Message: "this host takes relayed requests only from its relay, once"}
 	}
-	status, msg := h.receive(ctx, peer, req)
+	if (req.Op == wire.OpDeliverStream) != (s != nil) {
+		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "a streamed delivery comes on a stream of its own"}
+	}
+	status, msg := h.receive(ctx, peer, req, s)
+	if status == 0 {
+		return nil // the body's transfer was cut
+	}
 	return &wire.HostResponse{Status: status, Message: msg}
 }
 
-// receive checks, opens and stores the envelope of a delivery from peer.
-func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest) (wire.HostStatus, string) {
+// receive checks, opens and stores the envelope of a delivery from peer,
+// and with s, the body that follows it (PROTOCOL.md 23.5). Status 0 means
+// the stream was cut before an answer.
+func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest, s *transport.Stream) (wire.HostStatus, string) {
 	envelope := req.Envelope
 	if int64(len(envelope)) > h.cfg.MaxMessage+envelopeOverhead {
 		h.log.Info("delivery refused: too large", "bytes", len(envelope))
@@ -113,8 +161,16 @@ func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.H
 		return wire.StatusInvalid, "the envelope does not open or verify"
 	}
 	m := opened.Message
-	if int64(len(m.Body)) > h.cfg.MaxMessage {
-		h.log.Info("delivery refused: too large", "bytes", len(m.Body))
+	if (m.Stream != nil) != (req.Op == wire.OpDeliverStream) {
+		h.log.Info("delivery refused: a streamed body not streamed, or the reverse")
+		return wire.StatusInvalid, "a message with a streamed body comes with op 5, and only such a message"
+	}
+	size := int64(len(m.Body))
+	if m.Stream != nil {
+		size = m.Stream.Size
+	}
+	if size > h.cfg.MaxMessage {
+		h.log.Info("delivery refused: too large", "bytes", size)
 		return wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
 	}
 	switch m.Kind {
@@ -125,7 +181,7 @@ func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.H
 	case wire.KindCall:
 		return h.calls.receive(peer, m)
 	case wire.KindText, wire.KindFile:
-		return h.receiveMessage(ctx, peer, opened, req.After, now)
+		return h.receiveMessage(ctx, peer, opened, req.After, now, s)
 	}
 	h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
 	return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
@@ -135,13 +191,39 @@ func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.H
 // conversation's chain, and stores it unless it has it already. after is
 // the id of the message the sender says it sent before this one and has
 // no answer for yet (wire.HostRequest.After).
-func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, opened *seal.Opened, after []byte, now time.Time) (wire.HostStatus, string) {
+func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, opened *seal.Opened, after []byte, now time.Time, s *transport.Stream) (wire.HostStatus, string) {
 	m := opened.Message
 	// Pipelined messages are stored in the order they were sent, the
 	// device sees the sender's name with the first one, and one from a
 	// contact's new key joins the conversation once it moved there.
 	h.peers.learnName(h.ctx, peer)
 	h.peers.rot.settle(peer)
+	reserved := false
+	var body *store.BlobFile
+	if m.Stream != nil {
+		if h.hasIncoming(peer, m.ID) {
+			h.receipts.add(peer, m.ID)
+			return wire.StatusDuplicate, ""
+		}
+		if h.isStranger(peer) {
+			cost := strangerCost(blob.SealedSize(m.Stream.Size), len(opened.Signed), len(m.FileName)+len(m.ContentType))
+			if st, msg, ok := h.reserveStranger(peer, cost); !ok {
+				return st, msg
+			}
+			defer h.strangerQuota.release(peer, cost)
+			reserved = true
+		}
+		var st wire.HostStatus
+		var msg string
+		if body, st, msg = h.receiveBody(peer, m, s); body == nil {
+			return st, msg
+		}
+		defer func() {
+			if body != nil {
+				body.Drop()
+			}
+		}()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(h.ctx, cancel)
@@ -196,17 +278,20 @@ func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, open
 		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
 		Body: m.Body, Expires: expires, Signed: opened.Signed, Warnings: a.warnings,
 	}
-	if h.isStranger(peer) {
+	if body != nil {
+		sm.Size, sm.Blob = m.Stream.Size, body.Name()
+	}
+	if !reserved && h.isStranger(peer) {
 		cost := strangerCost(0, len(opened.Signed), len(m.FileName)+len(m.ContentType))
-		held := func() int64 { return h.store.Received(peer.Bytes()) }
-		if ok, over := h.strangerQuota.reserve(peer, cost, held, h.strangersHeld); !ok {
-			h.log.Info("delivery refused: over the quota for strangers", "bytes", cost, "reason", over)
-			h.log.Debug("delivery refused: over the quota for strangers", "peer", peer)
-			return wire.StatusQuota, over
+		if st, msg, ok := h.reserveStranger(peer, cost); !ok {
+			return st, msg
 		}
 		defer h.strangerQuota.release(peer, cost)
 	}
 	dup, err := h.store.AddIncoming(sm)
+	if err == nil && !dup {
+		body = nil // the store keeps it
+	}
 	switch {
 	case errors.Is(err, store.ErrQuota):
 		h.log.Warn("delivery refused: disk quota full", "quota", h.cfg.Quota)
@@ -367,4 +452,22 @@ func (h *Host) logBusy(peer identity.PublicKey, over string) {
 		h.log.Info("delivery refused: peer over its limits", "reason", over)
 	}
 	h.log.Debug("delivery refused: peer over its limits", "peer", peer, "reason", over)
+}
+
+// reserveStranger reserves cost bytes of the strangers' quota for a
+// message from peer, or returns the status that refuses it.
+func (h *Host) reserveStranger(peer identity.PublicKey, cost int64) (wire.HostStatus, string, bool) {
+	held := func() int64 { return h.store.Received(peer.Bytes()) }
+	if ok, over := h.strangerQuota.reserve(peer, cost, held, h.strangersHeld); !ok {
+		h.log.Info("delivery refused: over the quota for strangers", "bytes", cost, "reason", over)
+		h.log.Debug("delivery refused: over the quota for strangers", "peer", peer)
+		return wire.StatusQuota, over, false
+	}
+	return 0, "", true
+}
+
+// hasIncoming reports whether the store holds a message from peer with id.
+func (h *Host) hasIncoming(peer identity.PublicKey, id []byte) bool {
+	m, err := h.store.ByID(id)
+	return err == nil && m.Direction == delivery.In && bytes.Equal(m.Peer, peer.Bytes())
 }

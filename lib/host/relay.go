@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
 	"smvs/lib/contacts"
 	"smvs/lib/identity"
+	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
 
@@ -102,8 +104,9 @@ func (h *Host) relaysFor(key identity.PublicKey) bool {
 // it names, over the connection that host keeps open to this one, and
 // returns its answer as it is. A host this one does not relay for, or
 // that is not connected now, gets busy: the sender tries again later,
-// looking the record up afresh (it may name another relay by then).
-func (h *Host) forward(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest) *wire.HostResponse {
+// looking the record up afresh (it may name another relay by then). A
+// streamed delivery's body, on s, is passed on frame by frame as it comes.
+func (h *Host) forward(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest, s *transport.Stream) *wire.HostResponse {
 	to, err := identity.NewPublicKey(identity.KindIdentity, req.Peer)
 	if err != nil || !h.relaysFor(to) {
 		h.log.Info("forward refused: this host does not relay for that key")
@@ -122,7 +125,11 @@ func (h *Host) forward(ctx context.Context, peer identity.PublicKey, req *wire.H
 		return &wire.HostResponse{Status: wire.StatusBusy, Message: "the host is not connected to its relay now"}
 	}
 	relayed := (&wire.HostRequest{Op: wire.OpRelayed, Peer: peer.Bytes(), Request: req.Request}).Encode()
-	data, err := c.Request(ctx, relayed)
+	var more func(*transport.Stream) ([]byte, error)
+	if s != nil {
+		more = func(out *transport.Stream) ([]byte, error) { return pipeBody(s, out) }
+	}
+	data, err := c.Exchange(ctx, relayed, more)
 	if err == nil {
 		var resp *wire.HostResponse
 		if resp, err = wire.DecodeHostResponse(data); err == nil {
@@ -140,12 +147,44 @@ func (h *Host) forward(ctx context.Context, peer identity.PublicKey, req *wire.H
 // request inside, as from the key the relay names. It is not a request
 // of the relay's own user, whose limits and policy don't apply to it; the
 // sender's do, as if it had dialled this host.
-func (h *Host) relayed(ctx context.Context, req *wire.HostRequest) *wire.HostResponse {
+func (h *Host) relayed(ctx context.Context, req *wire.HostRequest, s *transport.Stream) *wire.HostResponse {
 	from, err := identity.NewPublicKey(identity.KindIdentity, req.Peer)
 	if err != nil {
 		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "malformed request"}
 	}
-	return h.handleRequest(ctx, from, req.Request, true)
+	return h.handleRequest(ctx, from, req.Request, true, s)
+}
+
+// pipeBody passes a streamed delivery's body on, from the sender's stream
+// in to the relayed host's out: the relayed host's first answer back, and
+// if it asks for the body, every frame that follows until the sender
+// finishes. It returns the relayed host's answer if that was its last.
+func pipeBody(in, out *transport.Stream) ([]byte, error) {
+	data, err := out.ReadFrame()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("answer: %w", wire.ErrTruncated)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp, err := wire.DecodeHostResponse(data); err != nil || resp.Status != wire.StatusSendBody {
+		return data, nil
+	}
+	if err := in.WriteFrame(data); err != nil {
+		return nil, err
+	}
+	for {
+		frame, err := in.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := out.WriteFrame(frame); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Connecting to the relay: the first retry's delay and the longest,

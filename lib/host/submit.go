@@ -28,8 +28,11 @@ import (
 // refused as soon as it passes the limit, and one whose reader fails
 // stores nothing.
 func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*hostapi.SubmitResult, *hostapi.Error) {
-	if int64(len(s.Body)) > h.cfg.MaxMessage {
+	if body == nil && int64(len(s.Body)) > h.cfg.MaxMessage {
 		return nil, h.tooLarge(int64(len(s.Body)))
+	}
+	if body == nil && len(s.Body) > streamAbove {
+		body = bytes.NewReader(s.Body) // too large for an envelope: it streams
 	}
 	now := h.now()
 	if s.Expires != 0 && s.Expires <= now.UnixMilli() {
@@ -67,22 +70,36 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 		Sent: now.UnixMilli(), Kind: s.Kind, ContentType: s.ContentType, FileName: s.FileName,
 		Body: s.Body, Expires: expires,
 	}
+	sm := &store.Message{Peer: key.Bytes(), Direction: delivery.Out, Status: delivery.Queued}
+	if body != nil {
+		sb, e := h.readBody(body)
+		if e != nil {
+			return nil, e
+		}
+		m.Body, m.Stream = sb.inline, sb.stream
+		if sb.blob != nil {
+			defer func() {
+				if sm.Seq == 0 { // not stored
+					sb.blob.Drop()
+				}
+			}()
+			sm.Size, sm.Blob = sb.stream.Size, sb.blob.Name()
+		}
+	}
 	sealed, err := h.seal(key, res.Record, m, now, true)
 	if err != nil {
 		h.log.Error("sealing a message", "err", err)
 		return nil, &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not seal the message"}
 	}
-	sm := &store.Message{
-		ID: m.ID, Peer: key.Bytes(), Direction: delivery.Out, Status: delivery.Queued,
-		Sent: m.Sent, Kind: m.Kind, ContentType: m.ContentType, FileName: m.FileName,
-		Body: m.Body, Expires: m.Expires, Signed: sealed.Signed,
-	}
+	sm.ID, sm.Sent, sm.Kind, sm.ContentType, sm.FileName = m.ID, m.Sent, m.Kind, m.ContentType, m.FileName
+	sm.Body, sm.Expires, sm.Signed = m.Body, m.Expires, sealed.Signed
 	until := time.Now().Add(h.cfg.RetryFor)
 	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
 		h.chains.forget(key)
 		return nil, h.storeError("store the message", err)
 	}
-	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Kind: m.Kind, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
+	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Kind: m.Kind, Envelope: sealed.Envelope,
+		Size: sm.Size, Next: time.Now(), Until: until})
 	if expires != 0 {
 		h.sweepSoon()
 	}
@@ -203,9 +220,22 @@ func (h *Host) storeError(what string, err error) *hostapi.Error {
 	return &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not " + what}
 }
 
-// openBody opens the streamed body of message seq for a device to read:
-// its plaintext, and its size. ErrNotFound if seq has no message, or its
-// body is inline.
-func (h *Host) openBody(seq uint64) (io.ReadCloser, int64, *hostapi.Error) {
-	return nil, 0, &hostapi.Error{Code: hostapi.ErrNotFound, Message: fmt.Sprintf("message %d has no streamed body", seq)}
+// readBody reads a device's body: inline if it is small, else sealed
+// into a blob (sealBody).
+func (h *Host) readBody(body io.Reader) (*sealedBody, *hostapi.Error) {
+	sb, err := h.sealBody(body, h.cfg.MaxMessage)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, &hostapi.Error{
+			Code:    hostapi.ErrTooLarge,
+			Message: fmt.Sprintf("the message is too large: over this host's limit of %d bytes", h.cfg.MaxMessage),
+			Hint:    "the host's limit is smvs-hostd --max-message",
+		}
+	case errors.Is(err, store.ErrQuota), errors.Is(err, store.ErrClosed):
+		return nil, h.storeError("store the message", err)
+	case err != nil:
+		h.log.Info("submit refused: the body did not arrive whole", "err", err)
+		return nil, &hostapi.Error{Code: hostapi.ErrBadRequest, Message: "the body did not arrive whole: " + err.Error()}
+	}
+	return sb, nil
 }

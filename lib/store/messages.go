@@ -668,7 +668,7 @@ func (s *Store) openOutgoing(seq uint64, conv int64, wrapped, headCT, envelopeCT
 		return nil, err
 	}
 	return &Outgoing{
-		Seq: seq, Peer: bytes.Clone(c.peer), ID: h.ID, Kind: h.Kind, Envelope: envelope,
+		Seq: seq, Peer: bytes.Clone(c.peer), ID: h.ID, Kind: h.Kind, Envelope: envelope, Size: h.Size,
 		Attempts: int(min(r.Attempts, math.MaxInt32)),
 		Next:     time.UnixMilli(r.Next), Until: time.UnixMilli(r.Until),
 	}, nil

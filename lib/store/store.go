@@ -214,6 +214,7 @@ type Outgoing struct {
 	ID       []byte
 	Kind     wire.Kind // the message's
 	Envelope []byte
+	Size     int64 // a streamed body's size: its blob goes beside the envelope (OpenBlob)
 	Attempts int
 	Next     time.Time // when to try again
 	Until    time.Time // give up after this

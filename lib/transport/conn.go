@@ -342,6 +342,15 @@ func (c *Conn) Hold() (release func()) {
 // one-frame response. ctx bounds the whole exchange; when it ends first, the
 // stream is reset with CodeCanceled.
 func (c *Conn) Request(ctx context.Context, req []byte) ([]byte, error) {
+	return c.Exchange(ctx, req, nil)
+}
+
+// Exchange is Request for an exchange of more frames: after writing req,
+// it calls more (if not nil), which may read the peer's answers and write
+// more frames. If more returns a response, that is the peer's last and
+// the exchange ends; if it returns nil, this side is finished and the
+// peer's last response is read.
+func (c *Conn) Exchange(ctx context.Context, req []byte, more func(*Stream) ([]byte, error)) ([]byte, error) {
 	if len(req) > c.cfg.MaxFrame {
 		return nil, fmt.Errorf("request: %w: %d bytes, limit %d", wire.ErrTooLarge, len(req), c.cfg.MaxFrame)
 	}
@@ -357,7 +366,7 @@ func (c *Conn) Request(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { s.Reset(CodeCanceled) })
 	defer stop()
-	resp, err := exchange(s, req)
+	resp, err := exchange(s, req, more)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = contextError(ctx)
@@ -367,24 +376,41 @@ func (c *Conn) Request(ctx context.Context, req []byte) ([]byte, error) {
 	return resp, nil
 }
 
-// exchange writes req, finishes this side, and reads one response frame
-// followed by the end of the stream.
-func exchange(s *Stream, req []byte) ([]byte, error) {
+// exchange writes req, then what more writes, finishes this side, and
+// reads one response frame (unless more returned it) followed by the end of
+// the stream.
+func exchange(s *Stream, req []byte, more func(*Stream) ([]byte, error)) ([]byte, error) {
 	defer s.Close()
 	if err := s.WriteFrame(req); err != nil {
 		return nil, err
 	}
+	if more != nil {
+		resp, err := more(s)
+		if err != nil {
+			s.Reset(CodeCanceled)
+			return nil, err
+		}
+		if resp != nil {
+			// The peer's last answer came before this side was done: it
+			// may have asked this side to stop sending already.
+			return resp, nil
+		}
+	}
+	var resp []byte
 	if err := s.CloseWrite(); err != nil {
 		return nil, err
 	}
-	resp, err := s.ReadFrame()
-	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("response: %w", wire.ErrTruncated)
+	if resp == nil {
+		var err error
+		resp, err = s.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("response: %w", wire.ErrTruncated)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.expectEnd(); err != nil {
+	if err := s.ExpectEnd(); err != nil {
 		return nil, err
 	}
 	return resp, nil

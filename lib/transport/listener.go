@@ -38,9 +38,20 @@ type RequestFunc func(ctx context.Context, peer identity.PublicKey, req []byte) 
 
 // ServeStream implements Handler.
 func (f RequestFunc) ServeStream(ctx context.Context, peer identity.PublicKey, s *Stream) {
-	cfg := s.conn.cfg
-	req, err := readRequest(s)
+	req, err := s.ReadRequest()
 	if err != nil {
+		s.conn.cfg.reportError(peer, fmt.Errorf("request: %w", err))
+		return
+	}
+	Answer(ctx, peer, s, req, f)
+}
+
+// Answer answers req, the first frame of s, with f as RequestFunc does:
+// for a Handler that reads the request itself, to tell a request that
+// carries more frames (which it serves itself) from one that does not.
+func Answer(ctx context.Context, peer identity.PublicKey, s *Stream, req []byte, f RequestFunc) {
+	cfg := s.conn.cfg
+	if err := s.ExpectEnd(); err != nil {
 		cfg.reportError(peer, fmt.Errorf("request: %w", err))
 		return
 	}
@@ -63,19 +74,14 @@ func (f RequestFunc) ServeStream(ctx context.Context, peer identity.PublicKey, s
 	}
 }
 
-// readRequest reads a stream's one frame and the end of the peer's side.
-func readRequest(s *Stream) ([]byte, error) {
+// ReadRequest reads the first frame of a stream a Listener accepted: a
+// stream that ends without one is reset with CodeMalformed.
+func (s *Stream) ReadRequest() ([]byte, error) {
 	req, err := s.ReadFrame()
 	if errors.Is(err, io.EOF) {
 		return nil, s.refuse(CodeMalformed, fmt.Errorf("%w: stream ended without a request", wire.ErrMalformed))
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := s.expectEnd(); err != nil {
-		return nil, err
-	}
-	return req, nil
+	return req, err
 }
 
 // StreamFunc is a Handler that is given the stream itself, for exchanges of

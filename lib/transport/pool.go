@@ -243,11 +243,16 @@ func (p *Pool) replace(key poolKey, conn *Conn) {
 // request that failed because the connection was over fails with an error
 // matching ErrClosed, and the next request dials again.
 func (p *Pool) Request(ctx context.Context, addr string, expect identity.PublicKey, req []byte) ([]byte, error) {
+	return p.Exchange(ctx, addr, expect, req, nil)
+}
+
+// Exchange is Request for an exchange of more frames (see Conn.Exchange).
+func (p *Pool) Exchange(ctx context.Context, addr string, expect identity.PublicKey, req []byte, more func(*Stream) ([]byte, error)) ([]byte, error) {
 	c, err := p.Conn(ctx, addr, expect)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.Request(ctx, req)
+	resp, err := c.Exchange(ctx, req, more)
 	if errors.Is(err, ErrClosed) {
 		// The connection may learn it is over only after the request
 		// does; don't hand it out again meanwhile.

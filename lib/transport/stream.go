@@ -235,9 +235,10 @@ func (s *Stream) releaseHeld() {
 	}
 }
 
-// expectEnd reads the end of the peer's side of a stream that must carry
-// nothing more, by the request's deadline in a Listener.
-func (s *Stream) expectEnd() error {
+// ExpectEnd reads the end of the peer's side of a stream that must carry
+// nothing more, by the request's deadline in a Listener. Anything more
+// resets the stream with CodeMalformed.
+func (s *Stream) ExpectEnd() error {
 	if s.conn.sh != nil {
 		s.qs.SetReadDeadline(s.requestBy)
 	}
@@ -354,6 +355,10 @@ func (s *Stream) fail(err error) error {
 
 // Conn returns the connection the stream belongs to.
 func (s *Stream) Conn() *Conn { return s.conn }
+
+// Context ends when the stream does: closed, reset by either side, or its
+// connection gone.
+func (s *Stream) Context() context.Context { return s.qs.Context() }
 
 // NetConn returns the stream as a plain byte stream, for a protocol that
 // does its own framing in lib/wire frames (the device protocol of package

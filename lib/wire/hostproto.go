@@ -206,3 +206,14 @@ func (r *Receipt) Encode() []byte {
 	r.V = Version
 	return encode(r)
 }
+
+// PeekHostOp returns the op of an encoded HostRequest without decoding
+// it, or 0 if it does not start as one does: a map whose first keys are 0
+// (the version, 1) and 1 (the op, a small integer). The request is still
+// to be decoded strictly; this only tells which way to serve it.
+func PeekHostOp(data []byte) HostOp {
+	if len(data) < 5 || data[0]&0xe0 != 0xa0 || data[1] != 0x00 || data[2] != 0x01 || data[3] != 0x01 || data[4] > 0x17 {
+		return 0
+	}
+	return HostOp(data[4])
+}
