@@ -11,8 +11,8 @@ import (
 )
 
 // SubmitStream hands the host a message whose body is read from body, as
-// Submit does, but sends the body after the request in BodyParts
-// (s.Body must be empty), holding one part at a time: for a body over
+// Submit does, but sends the body after the request in BodyParts (it
+// sets s.Stream; s.Body must be empty), holding one part at a time: for a body over
 // StreamThreshold. progress, if not nil, is called with the bytes sent so
 // far after each part.
 //

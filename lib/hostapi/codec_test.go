@@ -68,6 +68,8 @@ func FuzzRequest(f *testing.F) {
 		{Op: OpSubmit, Submit: &Submit{To: "bob", Kind: wire.KindFile, FileName: "a.txt", Body: []byte("x")}},
 		{Op: OpList, List: &List{After: 7, Peer: "bob", Follow: true}},
 		{Op: OpStatus, Status: &Status{ID: make([]byte, wire.MessageIDSize), Wait: 1000}},
+		{Op: OpSubmit, Submit: &Submit{To: "bob", Kind: wire.KindFile, Stream: true}},
+		{Op: OpBody, Body: &BodyRequest{Seq: 7}},
 	} {
 		r.V = Version
 		f.Add(wire.Marshal(r))
@@ -95,6 +97,8 @@ func FuzzResponse(f *testing.F) {
 		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 3, Direction: delivery.In, Kind: wire.KindText, Status: delivery.Received, ClaimedName: "frank"}}},
 		{Event: &Event{Kind: EventCall, Call: &CallEvent{Peer: make([]byte, 32), ClaimedName: "frank"}}},
 		{Event: &Event{Kind: EventLive}},
+		{Event: &Event{Kind: EventMessage, Item: &Item{Seq: 4, Direction: delivery.In, Kind: wire.KindFile, Status: delivery.Received, Size: 5 << 20}}},
+		{BodyInfo: &BodyInfo{Size: 5 << 20}},
 		{Err: &Error{Code: ErrTooLarge, Message: "too large", Hint: "limit 64 MiB"}},
 	} {
 		r.V = Version

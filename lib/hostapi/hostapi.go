@@ -9,8 +9,10 @@
 // connection into a stream of Response frames (one Event each) until the
 // device closes it. A List without Follow gets its history, then one
 // EventLive event, and then the host closes the connection, so a device can
-// tell the end of the history from a broken connection. Every structure has
-// the version field 0, as in wire.
+// tell the end of the history from a broken connection. A body over
+// StreamThreshold travels beside its request or answer as BodyParts
+// (SubmitStream, Body), so that neither side holds it whole. Every
+// structure has the version field 0, as in wire.
 package hostapi
 
 import (
