@@ -461,7 +461,7 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	hc := cfg.host
 	hc.Keys, hc.Log = keys, log
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
-		debug.SetMemoryLimit(memoryLimit(hc.MaxMessage))
+		debug.SetMemoryLimit(memoryLimit())
 	}
 	if err := checkName(ctx, hc); err != nil {
 		return err
@@ -490,19 +490,18 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	return reachErr
 }
 
-// memoryLimit is the soft limit of the Go runtime's memory (GOMEMLIMIT)
-// for a host whose message limit is maxMessage: what the host needs idle,
-// and room for the frames its read budget lets it hold at once (twice the
-// frame limit), each with a decoded copy, and one more; at least 40 MiB.
+// memoryLimit is the soft limit of the Go runtime's memory (GOMEMLIMIT):
+// what the host needs idle, and room for the frames its read budget lets
+// it hold at once (twice the frame limit), each with a decoded copy, and
+// one more; at least 40 MiB. Bodies over 1 MiB stream in frames of at
+// most host.FrameLimit, so it does not grow with the message size limit.
 // Nearing it, the garbage collector runs sooner, rather than letting a
 // flood's garbage double the heap first. It is soft: a host never fails
 // for it, and the collector takes at most half the CPU when it can't keep
-// under it (a body near the message limit, sealed and opened, may take
-// more). GOMEMLIMIT in the environment wins.
-func memoryLimit(maxMessage int64) int64 {
+// under it. GOMEMLIMIT in the environment wins.
+func memoryLimit() int64 {
 	const base, floor = 32 << 20, 40 << 20
-	frame := maxMessage + 128<<10
-	return max(base+6*frame, floor)
+	return max(base+6*host.FrameLimit, floor)
 }
 
 // checkReach says on standard output whether others can reach h, and

@@ -299,7 +299,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--name", "x"}, "--name: invalid name"},
 		{[]string{"--max-message", "lots"}, `invalid --max-message "lots"`},
 		{[]string{"--max-message", "0"}, `invalid --max-message "0"`},
-		{[]string{"--max-message", "2GiB"}, "--max-message 2GiB is over the limit"},
+		{[]string{"--max-message", "1025GiB"}, "--max-message 1025GiB is over the limit"},
 		{[]string{"--quota", "-1"}, `invalid --quota "-1"`},
 		{[]string{"--retry-for", "0d"}, `invalid --retry-for: "0d" is not a positive duration`},
 		{[]string{"--backoff-min", "1m", "--backoff-max", "1s"}, "--backoff-max 1s is below --backoff-min 1m0s"},
@@ -447,13 +447,8 @@ func TestStrangerFlags(t *testing.T) {
 }
 
 func TestMemoryLimit(t *testing.T) {
-	for _, c := range []struct{ maxMessage, want int64 }{
-		{64 << 20, 32<<20 + 6*(64<<20+128<<10)}, // the default: about 420 MiB
-		{4 << 20, 32<<20 + 6*(4<<20+128<<10)},
-		{1024, 40 << 20}, // the floor
-	} {
-		if got := memoryLimit(c.maxMessage); got != c.want {
-			t.Errorf("memoryLimit(%d) = %d, want %d", c.maxMessage, got, c.want)
-		}
+	// Frames of 1 MiB + 128 KiB: the floor, whatever the message limit.
+	if got := memoryLimit(); got != 40<<20 {
+		t.Errorf("memoryLimit() = %d, want 40 MiB", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"time"
 
 	"smvs/lib/blob"
 	"smvs/lib/hostapi"
@@ -33,6 +34,9 @@ const (
 	partialSync = 16 << 20
 	// copyBuffer is the buffer a body is read through when it is sealed.
 	copyBuffer = 256 << 10
+	// partialKeep is how long a body whose transfer was cut is kept for
+	// the sender to resume it.
+	partialKeep = 24 * time.Hour
 )
 
 // errTooLarge is a body over the host's message size limit.

@@ -70,7 +70,7 @@ const maxStatusWait = 24 * time.Hour
 // reg; start begins serving.
 func newDeviceServer(h *Host, sock *socket, reg *registry) *deviceServer {
 	return &deviceServer{
-		h: h, sock: sock, reg: reg, limit: int(h.cfg.MaxMessage) + 64<<10, ready: make(chan struct{}),
+		h: h, sock: sock, reg: reg, limit: int(min(h.cfg.MaxMessage, hostapi.MaxBodyLimit)) + 64<<10, ready: make(chan struct{}),
 		conns: make(map[*deviceConn]struct{}), lastSeen: make(map[identity.PublicKey]time.Time),
 		pairing:    make(map[identity.PublicKey]bool),
 		acceptDone: make(chan struct{}),

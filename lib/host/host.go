@@ -98,7 +98,6 @@ import (
 
 	"smvs/lib/contacts"
 	"smvs/lib/dirclient"
-	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/portmap"
 	"smvs/lib/store"
@@ -332,9 +331,13 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// MaxMessageLimit is the largest Config.MaxMessage: what a device's frame
-// can carry, less room for sealing.
-const MaxMessageLimit = hostapi.MaxBodyLimit - envelopeOverhead
+// MaxMessageLimit is the largest Config.MaxMessage: the largest body a
+// stream carries (PROTOCOL.md 23).
+const MaxMessageLimit = wire.MaxStreamSize
+
+// FrameLimit is the largest frame a host reads from another: an envelope
+// with an inline body, or a frame of a streamed body's chunks.
+const FrameLimit = streamAbove + envelopeOverhead
 
 func setDefault[T comparable](v *T, def T) {
 	var zero T
@@ -498,7 +501,7 @@ func Start(cfg Config) (_ *Host, err error) {
 	h.publishMu.Unlock()
 
 	tcfg := transport.Config{
-		MaxFrame:           streamAbove + envelopeOverhead,
+		MaxFrame:           FrameLimit,
 		MaxIncomingStreams: cfg.PeerStreams,
 		OnError: func(peer identity.PublicKey, err error) {
 			h.log.Debug("peer connection", "peer", peer, "err", err)

@@ -37,6 +37,9 @@ func (h *Host) maintenance() {
 		case <-timer.C:
 		}
 		h.maintain(h.ctx)
+		if n := h.store.SweepPartials(partialKeep); n > 0 {
+			h.log.Info("dropped bodies whose transfer stopped long ago", "count", n)
+		}
 	}
 }
 
