@@ -141,7 +141,7 @@ func benchDeliver(b *testing.B, senders int, withAgent bool) {
 }
 
 // BenchmarkDeliverLarge measures one 64 MiB message from a device of
-// alice's host until bob's follower sees it, end to end.
+// alice's host, streamed, until bob's follower sees it, end to end.
 //
 //	go test -run '^$' -bench DeliverLarge -benchtime 3x ./lib/host
 func BenchmarkDeliverLarge(b *testing.B) {
@@ -164,13 +164,18 @@ func BenchmarkDeliverLarge(b *testing.B) {
 	if r, err := follow.read(); err != nil || r.Event.Kind != hostapi.EventLive {
 		b.Fatalf("follow: %+v, %v", r, err)
 	}
-	send := alice.device()
+	send, err := hostapi.Dial(context.Background(), alice.cfg.Socket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer send.Close()
 	body := bytes.Repeat([]byte("x"), size)
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := range b.N {
 		body[0] = byte(i)
-		if _, err := send.do(&hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{To: "bob", Kind: wire.KindFile, FileName: "big", Body: body}}); err != nil {
+		if _, err := send.SubmitStream(context.Background(), &hostapi.Submit{To: "bob", Kind: wire.KindFile, FileName: "big"},
+			bytes.NewReader(body), nil); err != nil {
 			b.Fatal(err)
 		}
 		for {
@@ -178,7 +183,7 @@ func BenchmarkDeliverLarge(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if r.Event.Kind == hostapi.EventMessage && len(r.Event.Item.Body) == size {
+			if r.Event.Kind == hostapi.EventMessage && r.Event.Item.Size == size {
 				break
 			}
 		}

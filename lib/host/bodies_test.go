@@ -89,7 +89,7 @@ func TestStreamedMessage(t *testing.T) {
 // streamedEnvelope seals a text message from p to u with a streamed body
 // of content, sealed under a new key; it returns the envelope and the
 // sealed chunks.
-func streamedEnvelope(t *testing.T, p *peer, u *user, content []byte) ([]byte, []byte) {
+func streamedEnvelope(t testing.TB, p *peer, u *user, content []byte) ([]byte, []byte) {
 	t.Helper()
 	key := make([]byte, blob.KeySize)
 	rand.Read(key)
@@ -114,7 +114,7 @@ func streamedEnvelope(t *testing.T, p *peer, u *user, content []byte) ([]byte, [
 // sendStreamed delivers a streamed message as p: the request, then the
 // chunks from where bob's host asks, cut after cut frames if cut >= 0.
 // It returns the answer (nil if cut) and the chunk bob's host asked from.
-func sendStreamed(t *testing.T, c *transport.Conn, envelope, chunks []byte, cut int, beforeCut ...func()) (*wire.HostResponse, uint64) {
+func sendStreamed(t testing.TB, c *transport.Conn, envelope, chunks []byte, cut int, beforeCut ...func()) (*wire.HostResponse, uint64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -234,5 +234,30 @@ func TestStreamedResume(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(bob.cfg.DataDir, "partial", "*")); len(files) != 0 {
 		t.Errorf("partial bodies left: %v", files)
+	}
+}
+
+// BenchmarkStreamedDelivery measures a streamed body's transfer alone:
+// a 64 MiB body from a peer to bob's host, until stored.
+//
+//	go test -run '^$' -bench StreamedDelivery -benchtime 5x ./lib/host
+func BenchmarkStreamedDelivery(b *testing.B) {
+	bob := newUser(b, "bob")
+	bob.cfg.Log = nil
+	bob.cfg.MaxMessage = 1 << 30
+	bob.start()
+	alice := newPeer(b)
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	content := make([]byte, 64<<20)
+	c := alice.conn(bob, transport.Config{})
+	b.SetBytes(int64(len(content)))
+	for b.Loop() {
+		b.StopTimer()
+		rand.Read(content[:64])
+		envelope, chunks := streamedEnvelope(b, alice, bob, content)
+		b.StartTimer()
+		if resp, _ := sendStreamed(b, c, envelope, chunks, -1); resp == nil || resp.Status != wire.StatusStored {
+			b.Fatalf("%+v", resp)
+		}
 	}
 }
