@@ -97,6 +97,15 @@ func TestStreamedSubmitAndBody(t *testing.T) {
 	if _, err := rc.SubmitStream(ctx, &hostapi.Submit{To: "alice", Kind: wire.KindFile}, bytes.NewReader(back), nil); err != nil {
 		t.Fatalf("a streamed submit over QUIC: %v\n%s", err, bob.log)
 	}
+	// Refused before the body's end, on either kind of connection: the
+	// device gets the host's error, not a broken pipe.
+	for name, dev := range map[string]*hostapi.Client{"socket": bob.owner(), "QUIC": bob.remote(phone)} {
+		var hostErr *hostapi.Error
+		_, err := dev.SubmitStream(ctx, &hostapi.Submit{To: "nobody", Kind: wire.KindFile}, bytes.NewReader(bigBody(8<<20)), nil)
+		if !errors.As(err, &hostErr) || hostErr.Code != hostapi.ErrUnknownRecipient {
+			t.Errorf("%s: a streamed submit to nobody: %v", name, err)
+		}
+	}
 	eventually(t, "alice has bob's streamed message", func() bool {
 		in := alice.incoming(bob)
 		return len(in) == 1 && in[0].Size == int64(len(back))
