@@ -60,12 +60,3 @@ func (h *Host) sendBody(conn net.Conn, seq uint64) bool {
 	}
 	return hostapi.WriteBodyPart(conn, nil) == nil
 }
-
-// StreamedBody returns the streamed body of the message seq, if it has
-// one.
-func (h *Host) StreamedBody(seq uint64) ([]byte, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	b, ok := h.bodies[seq]
-	return bytes.Clone(b), ok
-}
