@@ -631,7 +631,7 @@ func (hub *callHub) send(peer identity.PublicKey, sig *wire.CallSignal) (refused
 	}
 	m := &wire.Message{Sent: now.UnixMilli(), Kind: wire.KindCall, Body: tamperSignal(sig).Encode()}
 	for attempt := 0; ; attempt++ {
-		sealed, err := h.seal(peer, res.Record, m, now, false)
+		sealed, err := h.seal(res.Record, m, now)
 		if err != nil {
 			return false, fmt.Errorf("sealing: %w", err)
 		}

@@ -68,7 +68,28 @@ type chain struct {
 	// predecessor (await) waits its whole time again after one, as the
 	// hold may have taken it.
 	held uint64
+	// queued is the turn of the message chained last: closed once it is
+	// queued in the store (turn).
+	queued chan struct{}
 }
+
+// turn keeps the messages to one peer in the store in the order they
+// were chained, though they are sealed in parallel: each waits for the
+// one chained before it to be queued in the store (wait), and says when
+// it is queued itself, or given up (done).
+type turn struct {
+	prev <-chan struct{}
+	mine chan struct{}
+	once sync.Once
+}
+
+func (t *turn) wait() {
+	if t.prev != nil {
+		<-t.prev
+	}
+}
+
+func (t *turn) done() { t.once.Do(func() { close(t.mine) }) }
 
 type incomingLink struct {
 	seq  uint64
@@ -149,19 +170,22 @@ func (ch *chain) known(hash []byte) bool {
 
 // next locks peer's chain and returns the hash the next message to it
 // carries; the caller calls done with the message it signed (nil if it
-// signed none) to unlock it.
-func (c *chains) next(peer identity.PublicKey) (hash []byte, done func(signed []byte), err error) {
+// signed none) to unlock it, and then the turn's done once the message
+// is queued in the store (or not to be stored), after the turn's wait.
+func (c *chains) next(peer identity.PublicKey) (hash []byte, done func(signed []byte), t *turn, err error) {
 	ch, err := c.get(peer)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	t = &turn{prev: ch.queued, mine: make(chan struct{})}
+	ch.queued = t.mine
 	return ch.hash, func(signed []byte) {
 		if signed != nil {
 			ch.hash = wire.ChainHash(signed)
 			ch.add(0, delivery.Out, nil, ch.hash, nil)
 		}
 		ch.mu.Unlock()
-	}, nil
+	}, t, nil
 }
 
 // admission is what admit decided about an arriving message.

@@ -124,7 +124,7 @@ func (h *Host) peerRecord(ctx context.Context, peer identity.PublicKey) (*wire.R
 func (h *Host) sendUnchained(peer identity.PublicKey, rec *wire.Record, kind wire.Kind, body []byte) ([]byte, error) {
 	now := h.now()
 	m := &wire.Message{Sent: now.UnixMilli(), Kind: kind, Body: body}
-	sealed, err := h.seal(peer, rec, m, now, false)
+	sealed, err := h.seal(rec, m, now)
 	if err != nil {
 		return nil, fmt.Errorf("sealing a %s message: %w", kind, err)
 	}

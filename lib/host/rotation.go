@@ -543,7 +543,7 @@ func (r *rotations) resealQueued(peer identity.PublicKey, rec *wire.Record) ([]*
 		if rechain {
 			sent.Chain = next
 		}
-		sealed, err := h.seal(peer, rec, sent, now, false)
+		sealed, err := h.seal(rec, sent, now)
 		if err != nil {
 			return out, err
 		}

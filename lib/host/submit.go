@@ -86,15 +86,17 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 			sm.Size, sm.Blob = sb.stream.Size, sb.blob.Name()
 		}
 	}
-	sealed, err := h.seal(key, res.Record, m, now, true)
+	sealed, turn, err := h.sealChained(key, res.Record, m, now)
 	if err != nil {
 		h.log.Error("sealing a message", "err", err)
 		return nil, &hostapi.Error{Code: hostapi.ErrInternal, Message: "the host could not seal the message"}
 	}
+	defer turn.done()
+	turn.wait()
 	sm.ID, sm.Sent, sm.Kind, sm.ContentType, sm.FileName = m.ID, m.Sent, m.Kind, m.ContentType, m.FileName
 	sm.Body, sm.Expires, sm.Signed = m.Body, m.Expires, sealed.Signed
 	until := time.Now().Add(h.cfg.RetryFor)
-	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
+	if err := h.store.AddOutgoingQueued(sm, sealed.Envelope, until, turn.done); err != nil {
 		h.chains.forget(key)
 		return nil, h.storeError("store the message", err)
 	}
@@ -111,31 +113,42 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 	return r, nil
 }
 
-// seal seals m to the peer key's record. With chained, m carries the
+// sealChained seals m to the peer key's record, carrying the
 // conversation's chain hash: m is signed while the conversation's chain is
 // held, so messages to one peer chain one after another, and sealed (the
 // costly HPKE part) after it is released, so they seal in parallel, with
-// no second signature (which may be a round trip to the agent).
-func (h *Host) seal(key identity.PublicKey, rec *wire.Record, m *wire.Message, now time.Time, chained bool) (*seal.Sealed, error) {
-	if !chained {
-		return seal.Seal(h.keys.Signer(), rec, m, now)
-	}
+// no second signature (which may be a round trip to the agent). The
+// caller stores it in its turn (turn.wait, then turn.done once queued),
+// so that the peer gets them in the order they chain.
+func (h *Host) sealChained(key identity.PublicKey, rec *wire.Record, m *wire.Message, now time.Time) (*seal.Sealed, *turn, error) {
 	m.Sender, m.Recipient, m.KEMKeyID = h.me.Bytes(), bytes.Clone(rec.Identity), bytes.Clone(rec.KEM.ID)
 	if len(m.ID) == 0 {
 		m.ID = make([]byte, wire.MessageIDSize)
 		rand.Read(m.ID)
 	}
-	hash, done, err := h.chains.next(key)
+	hash, done, t, err := h.chains.next(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m.Chain = hash
 	signed, err := wire.SignMessage(h.keys.Signer(), m)
 	done(signed)
 	if err != nil {
-		return nil, err
+		t.done()
+		return nil, nil, err
 	}
-	return seal.SealSigned(rec, m, signed, now)
+	sealed, err := seal.SealSigned(rec, m, signed, now)
+	if err != nil {
+		t.done()
+		return nil, nil, err
+	}
+	return sealed, t, nil
+}
+
+// seal seals m to the peer's record, unchained: a receipt, a call
+// signal, a delete request.
+func (h *Host) seal(rec *wire.Record, m *wire.Message, now time.Time) (*seal.Sealed, error) {
+	return seal.Seal(h.keys.Signer(), rec, m, now)
 }
 
 // sendable checks that a resolved recipient can be sealed to and reached.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"smvs/lib/blob"
@@ -166,6 +167,17 @@ func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 // both are on disk. The entry's first attempt is due now. An id already used
 // for an outgoing message to m.Peer is refused.
 func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error {
+	return s.AddOutgoingQueued(m, envelope, until, nil)
+}
+
+// AddOutgoingQueued is AddOutgoing calling queued (if not nil) once the
+// message is queued to be stored, before it is on disk: messages queued
+// one after another get sequence numbers in that order, and commit together.
+func (s *Store) AddOutgoingQueued(m *Message, envelope []byte, until time.Time, queued func()) error {
+	if queued != nil {
+		queued = sync.OnceFunc(queued)
+		defer queued() // refused before it was queued
+	}
 	now := s.now()
 	h, err := newMessage(m, delivery.Out, delivery.Queued, now.UnixMilli())
 	if err != nil {
@@ -184,7 +196,8 @@ func (s *Store) AddOutgoing(m *Message, envelope []byte, until time.Time) error 
 	sealedRetry := e.d.seal(partRetry, marshal(&retry{Next: now.UnixMilli(), Until: until.UnixMilli()}))
 	var seq uint64
 	err = s.do(&request{
-		size: len(e.body) + len(e.signed) + len(sealedEnvelope),
+		queued: queued,
+		size:   len(e.body) + len(e.signed) + len(sealedEnvelope),
 		apply: func(b *batch) error {
 			var added bool
 			var err error

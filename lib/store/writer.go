@@ -28,8 +28,11 @@ type request struct {
 	apply func(b *batch) error
 	shred bool // a deletion: batched only with other deletions, then rotates keys
 	size  int  // bytes it adds, roughly
-	err   error
-	done  chan struct{}
+	// queued, if set, is called once the request is in the writer's
+	// queue: requests queued one after another are applied in that order.
+	queued func()
+	err    error
+	done   chan struct{}
 }
 
 // do hands r to the writer and waits for its answer.
@@ -37,7 +40,13 @@ func (s *Store) do(r *request) error {
 	r.done = make(chan struct{})
 	select {
 	case s.reqs <- r:
+		if r.queued != nil {
+			r.queued()
+		}
 	case <-s.quit:
+		if r.queued != nil {
+			r.queued()
+		}
 		return ErrClosed
 	}
 	select {
