@@ -344,6 +344,36 @@ func (c *chains) awaitIncoming(ctx context.Context, peer identity.PublicKey, id 
 	}
 }
 
+// queued records message m from peer, with signed bytes hashing to hash,
+// as queued in the store, and lets the messages naming it go on, to be
+// queued after it: the store commits them together, in order. The caller
+// then calls stored, or unqueued if the store failed.
+func (c *chains) queued(peer identity.PublicKey, m *wire.Message, hash []byte) {
+	ch, err := c.get(peer)
+	if err != nil {
+		return
+	}
+	defer ch.mu.Unlock()
+	ch.add(0, delivery.In, m.ID, hash, m.Chain)
+}
+
+// unqueued forgets message m from peer, which queued recorded and the
+// store did not store after all.
+func (c *chains) unqueued(peer identity.PublicKey, m *wire.Message, hash []byte) {
+	ch, err := c.get(peer)
+	if err != nil {
+		return
+	}
+	defer ch.mu.Unlock()
+	if l, ok := ch.incoming[string(m.ID)]; ok && l.seq == 0 && l.hash == string(hash) {
+		delete(ch.incoming, string(m.ID))
+		delete(ch.hashes, string(hash))
+		if ch.named[string(m.Chain)] == string(hash) {
+			delete(ch.named, string(m.Chain))
+		}
+	}
+}
+
 // stored records message m from peer, stored as seq with signed bytes
 // hashing to hash, as the conversation's last, and lets the messages
 // naming it go on.
@@ -353,6 +383,9 @@ func (c *chains) stored(peer identity.PublicKey, seq uint64, m *wire.Message, ha
 		return
 	}
 	defer ch.mu.Unlock()
+	if l, ok := ch.incoming[string(m.ID)]; ok && l.seq == 0 {
+		ch.incoming[string(m.ID)] = incomingLink{seq: seq, hash: l.hash}
+	}
 	ch.add(seq, delivery.In, m.ID, hash, m.Chain)
 	ch.hash = hash
 }

@@ -288,9 +288,12 @@ func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, open
 		}
 		defer h.strangerQuota.release(peer, cost)
 	}
-	dup, err := h.store.AddIncoming(sm)
+	dup, err := h.store.AddIncomingQueued(sm, func() { h.chains.queued(peer, m, hash) })
 	if err == nil && !dup {
 		body = nil // the store keeps it
+	}
+	if err != nil {
+		h.chains.unqueued(peer, m, hash)
 	}
 	switch {
 	case errors.Is(err, store.ErrQuota):

@@ -133,6 +133,17 @@ func (b *batch) insert(peer []byte, dir delivery.Direction, id []byte, e *encryp
 // Otherwise it sets m.Seq and m.Stored (and m.Direction and m.Status to In
 // and Received) and returns once the message is on disk.
 func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
+	return s.AddIncomingQueued(m, nil)
+}
+
+// AddIncomingQueued is AddIncoming calling queued (if not nil) once the
+// message is queued to be stored, before it is on disk, as
+// AddOutgoingQueued does.
+func (s *Store) AddIncomingQueued(m *Message, queued func()) (dup bool, err error) {
+	if queued != nil {
+		queued = sync.OnceFunc(queued)
+		defer queued() // refused before it was queued
+	}
 	now := s.now().UnixMilli()
 	h, err := newMessage(m, delivery.In, delivery.Received, now)
 	if err != nil {
@@ -143,7 +154,8 @@ func (s *Store) AddIncoming(m *Message) (dup bool, err error) {
 	defer s.blobs.release(m.Blob) // named by a row now, or the caller drops it
 	var seq uint64
 	err = s.do(&request{
-		size: len(e.body) + len(e.signed),
+		queued: queued,
+		size:   len(e.body) + len(e.signed),
 		apply: func(b *batch) error {
 			var added bool
 			var err error
