@@ -28,6 +28,7 @@ const localTime = cli.TimeLayout
 // NDJSON.
 type formatter struct {
 	json     bool
+	export   bool           // streamed bodies go in the JSON output too
 	contacts *contacts.File // may be empty, never nil
 }
 
@@ -59,10 +60,12 @@ func (f *formatter) lineStart(it *hostapi.Item) string {
 }
 
 // needsBody reports whether writing it takes its streamed body, which the
-// Item does not carry: in the JSON output, or as the text of a text
-// message.
+// Item does not carry: in an export, or as the text of a text message in
+// the text output. The --json listing gives its size and says it is
+// streamed, for --raw to fetch: a line of a gigabyte of base64 is no use
+// to jq.
 func (f *formatter) needsBody(it *hostapi.Item) bool {
-	return it.Streamed() && (f.json || it.Kind == wire.KindText)
+	return it.Streamed() && (f.export || !f.json && it.Kind == wire.KindText)
 }
 
 // streamed writes a message whose streamed body is read from body, as
@@ -267,6 +270,7 @@ type messageJSON struct {
 	Read        bool     `json:"read,omitempty"`
 	Expires     string   `json:"expires,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
+	Streamed    bool     `json:"streamed,omitempty"` // in the --json listing: the body is left out, for --raw SEQ
 	Text        *string  `json:"text,omitempty"`
 	BodyBase64  *string  `json:"body_base64,omitempty"`
 	// SignedBase64 is the signed message, in an export: what an import
@@ -310,7 +314,8 @@ func (f *formatter) messageJSON(it *hostapi.Item) messageJSON {
 		m.Expires = jsonTime(it.Expires)
 	}
 	if it.Streamed() {
-		return m // the body streams in after it (streamed)
+		m.Streamed = !f.export
+		return m // the body streams in after it (streamed), in an export
 	}
 	if it.Kind == wire.KindText && utf8.Valid(it.Body) {
 		text := string(it.Body)

@@ -100,7 +100,7 @@ func newApp(ctx context.Context, stdin io.Reader) *urfave.App {
 			case o.fingerprint != "":
 				return fingerprint(ctx, c, o)
 			}
-			r := &receiver{c: c, o: o, f: &formatter{json: o.json, contacts: book}, out: bufio.NewWriter(c.App.Writer), last: o.after}
+			r := &receiver{c: c, o: o, f: &formatter{json: o.json, export: o.export, contacts: book}, out: bufio.NewWriter(c.App.Writer), last: o.after}
 			if o.follow {
 				return r.follow(ctx)
 			}

@@ -255,6 +255,7 @@ func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transpor
 		return nil, wire.StatusInternal, "the host could not store the message"
 	}
 	from := p.Chunks()
+	h.log.Debug("receiving a body", "from_chunk", from, "chunks", chunks)
 	if err := s.WriteFrame((&wire.HostResponse{Status: wire.StatusSendBody, From: uint64(from)}).Encode()); err != nil {
 		h.keepPartial(p, sum, keep)
 		return nil, 0, ""

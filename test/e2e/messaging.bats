@@ -47,7 +47,7 @@ count_in() {
 
 @test "a 20 MiB random file arrives byte-identical" {
 	alice_and_bob
-	# From a stranger it would count 40 MiB, past the 16 MiB bob's host
+	# From a stranger it would count 20 MiB, past the 16 MiB bob's host
 	# takes from each (strangers.bats).
 	run -0 as_user bob smvs-register add alice "$ALICE"
 	head -c 20971520 /dev/urandom >"$BATS_TEST_TMPDIR/big.bin"

@@ -1,0 +1,126 @@
+# Large bodies: a body over 1 MiB streams in sealed chunks from smvs-send's
+# stdin to bob's smvs-recv, rests once in a blob at each host, and a
+# transfer cut by kill -9 of either host resumes (PROTOCOL.md 23).
+
+setup_file() {
+	go build -o "$BATS_FILE_TMPDIR/peakrss" "$BATS_TEST_DIRNAME/tools/peakrss"
+}
+
+setup() {
+	load helpers
+	smvs_setup
+	PEAKRSS=$BATS_FILE_TMPDIR/peakrss
+	start_dird dir && use_dird
+}
+
+teardown() {
+	stop_daemons
+}
+
+# hwm_kib PID prints the peak resident set of a running process, in KiB.
+hwm_kib() {
+	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"
+}
+
+# partial_bytes USER prints the bytes of the bodies USER's host is receiving.
+partial_bytes() {
+	local f n=0
+	for f in "$(user_home "$1")"/store/partial/*; do
+		case $f in *.state | *.new | *'*') continue ;; esac
+		n=$((n + $(stat -c %s "$f")))
+	done
+	echo "$n"
+}
+
+# partial_over USER BYTES succeeds once USER's host holds more than BYTES
+# of a body it is receiving.
+partial_over() {
+	[ "$(partial_bytes "$1")" -gt "$2" ]
+}
+
+# in_seq USER prints the sequence number of USER's last incoming message.
+in_seq() {
+	as_user "$1" smvs-recv --json | jq -r 'select(.direction == "in") | .seq' | tail -n 1
+}
+
+# was_delivered_file USER NAME succeeds once USER's outgoing file NAME is
+# delivered. --json lists a streamed body without it.
+was_delivered_file() {
+	[ "$(as_user "$1" smvs-recv --json | jq -r --arg f "$2" 'select(.direction == "out" and .file_name == $f) | .status')" = delivered ]
+}
+
+@test "a 256 MiB body streams from smvs-send's stdin to bob's smvs-recv --raw: the same bytes, each process under 64 MiB, no plaintext on disk" {
+	alice_and_bob --max-message 1GiB
+	run -0 as_user bob smvs-register add alice "$ALICE"
+	head -c 268435456 /dev/urandom >"$BATS_TEST_TMPDIR/big.bin"
+	run -0 "$PEAKRSS" "$BATS_TEST_TMPDIR/send.rss" \
+		env SMVS_HOME="$(user_home alice)" smvs-send --wait --timeout 5m bob <"$BATS_TEST_TMPDIR/big.bin"
+	seq=$(in_seq bob)
+	run -0 as_user bob smvs-recv --json
+	assert_contains "$output" '"size":268435456'
+	"$PEAKRSS" "$BATS_TEST_TMPDIR/recv.rss" env SMVS_HOME="$(user_home bob)" smvs-recv --raw "$seq" |
+		sha256sum >"$BATS_TEST_TMPDIR/got.sum"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/got.sum")" "$(sha256sum <"$BATS_TEST_TMPDIR/big.bin")"
+	for rss in "$(cat "$BATS_TEST_TMPDIR/send.rss")" "$(cat "$BATS_TEST_TMPDIR/recv.rss")" \
+		"$(hwm_kib "$ALICE_PID")" "$(hwm_kib "$BOB_PID")"; do
+		[ "$rss" -lt 65536 ] || fail "a process held $rss KiB (smvs-send, smvs-recv, alice's and bob's hosts: $(cat "$BATS_TEST_TMPDIR"/*.rss) $(hwm_kib "$ALICE_PID") $(hwm_kib "$BOB_PID"))"
+	done
+	# Each host keeps the body once, sealed: one blob of 4096 chunks of
+	# 65,552 bytes, and no 4 KiB of the plaintext anywhere in its files.
+	for u in alice bob; do
+		run -0 find "$(user_home "$u")/store/blobs" -type f -size 268500992c
+		assert_equal "${#lines[@]}" 1
+	done
+	head -c 4096 "$BATS_TEST_TMPDIR/big.bin" >"$BATS_TEST_TMPDIR/sample"
+	run grep -rlF -f "$BATS_TEST_TMPDIR/sample" "$(user_home alice)/store" "$(user_home bob)/store"
+	assert_equal "$output" ""
+}
+
+@test "kill -9 of bob's host, then of alice's, in the middle of a 512 MiB transfer: it completes, resumed each time, not from zero" {
+	alice_and_bob --max-message 1GiB --log-level debug
+	run -0 as_user bob smvs-register add alice "$ALICE"
+	head -c 536870912 /dev/urandom >"$BATS_TEST_TMPDIR/big.bin"
+	run -0 as_user alice smvs-send --file "$BATS_TEST_TMPDIR/big.bin" bob
+	# bob's host is killed once it holds 96 MiB of the body, and started
+	# again; alice's, once bob's holds 96 MiB more than it did at the first
+	# kill. What it held just before each kill, against where it asked the
+	# body from afterwards, is what went twice (less what came between the
+	# look and the kill).
+	eventually 60 partial_over bob 100663296
+	first=$(partial_bytes bob)
+	kill -KILL "$BOB_PID"
+	start_host bob --listen "$BOB_ADDR" --max-message 1GiB --log-level debug
+	BOB_PID=$HOST_PID
+	eventually 60 partial_over bob $((first + 100663296))
+	second=$(partial_bytes bob)
+	kill -KILL "$ALICE_PID"
+	start_host alice --listen "$ALICE_ADDR" --max-message 1GiB
+	eventually 120 was_delivered_file alice big.bin
+	seq=$(in_seq bob)
+	as_user bob smvs-recv --raw "$seq" | sha256sum >"$BATS_TEST_TMPDIR/got.sum"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/got.sum")" "$(sha256sum <"$BATS_TEST_TMPDIR/big.bin")"
+	# bob's host asked for the body three times: from the start, from what
+	# it had synced when it was killed (at most 16 MiB back), and from what
+	# it held when alice's host was killed (its last chunks were in flight).
+	run -0 grep -o 'msg="receiving a body" from_chunk=[0-9]*' "$(user_home bob)/hostd.out.log"
+	mapfile -t from < <(sed 's/.*from_chunk=//' <<<"$output")
+	assert_equal "${#from[@]}" 3
+	assert_equal "${from[0]}" 0
+	chunk=65552
+	echo "bob held $first bytes at his kill, asked again from $((from[1] * chunk)); held $second at alice's, asked from $((from[2] * chunk))" >&3
+	[ $((first - from[1] * chunk)) -le $((16 * 1048576 + 16 * chunk)) ] || fail "after bob's kill, resumed from chunk ${from[1]}: over 16 MiB back from $first"
+	[ $((from[1] * chunk)) -gt 0 ] || fail "after bob's kill, started again from zero"
+	[ $((second - from[2] * chunk)) -le $((2 * 16 * chunk)) ] || fail "after alice's kill, resumed from chunk ${from[2]}, over two frames back from $second"
+}
+
+@test "a body over bob's limit is refused as too large, and one over alice's is refused by smvs-send with status 7, storing nothing" {
+	alice_and_bob --max-message 4MiB
+	run -0 as_user bob smvs-register add alice "$ALICE"
+	head -c 6291456 /dev/urandom >"$BATS_TEST_TMPDIR/big.bin"
+	run -7 as_user alice smvs-send --file "$BATS_TEST_TMPDIR/big.bin" bob
+	assert_contains "$output" "too large"
+	run -0 as_user alice smvs-recv --json
+	assert_equal "$output" ""
+	run -0 find "$(user_home alice)/store/blobs" -type f
+	assert_equal "$output" ""
+}
