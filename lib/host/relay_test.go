@@ -3,11 +3,13 @@ package host
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"smvs/lib/delivery"
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/transport"
 	"smvs/lib/wire"
@@ -60,6 +62,33 @@ func TestRelayDelivers(t *testing.T) {
 	// bob answers, as to anyone.
 	bob.device().send("alice", "hi alice")
 	eventually(t, "alice to get bob's reply", func() bool { return len(alice.incoming(bob)) == 1 })
+}
+
+// TestRelayStreams: a streamed body goes through the relay frame by frame,
+// and the relay keeps none of it.
+func TestRelayStreams(t *testing.T) {
+	alice, bob, carol := relayWorld(t)
+	bob.addContact(contactOf(alice, "alice"))
+	body := bytes.Repeat([]byte("relayed body "), 300000) // 3.9 MB
+	d := alice.device()
+	r, err := d.do(&hostapi.Request{Op: hostapi.OpSubmit, Submit: &hostapi.Submit{To: "bob", Kind: wire.KindFile, Body: body}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d.status(r.Sent.ID, waitFor); s != delivery.Delivered {
+		t.Fatalf("status %v, want delivered\ncarol's log:\n%s", s, carol.log)
+	}
+	ms := bob.incoming(alice)
+	if len(ms) != 1 || ms[0].Size != int64(len(body)) || !bytes.Equal(storedBody(t, bob, ms[0].Seq), body) {
+		t.Fatalf("bob stored %d messages, or another body", len(ms))
+	}
+	if files, _ := filepath.Glob(filepath.Join(carol.cfg.DataDir, "*", "*")); len(files) != 0 {
+		for _, f := range files {
+			if strings.Contains(f, "blobs") || strings.Contains(f, "partial") {
+				t.Errorf("the relay kept %s", f)
+			}
+		}
+	}
 }
 
 func TestRelayRefuses(t *testing.T) {

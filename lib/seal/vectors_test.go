@@ -12,6 +12,7 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"smvs/lib/blob"
 	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
@@ -245,21 +246,42 @@ func makeVectors(t *testing.T) map[string][]byte {
 		t.Fatal(err)
 	}
 
+	// Streamed bodies (PROTOCOL.md 23): alice's file message whose body is
+	// body.bin (lib/blob's vector), signed (no randomness), then sealed to
+	// bob last of all, so that its random draws change no other vector.
+	streamed := &wire.Message{
+		Sender: alice.Public().Bytes(), Recipient: bob.Public().Bytes(), KEMKeyID: kem.ID(),
+		ID: bytes.Repeat([]byte{0x5e}, wire.MessageIDSize), Sent: vectorTime.UnixMilli(), Kind: wire.KindFile,
+		FileName: "body.bin", Stream: &wire.BodyStream{Key: bodyKey(), Size: 2*65536 + 5, Hash: bodyHash(t)},
+	}
+	streamedSigned, err := wire.SignMessage(alice.Signer(), streamed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamedSealed, err := SealSigned(bobRecord, streamed, streamedSigned, vectorTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	return map[string][]byte{
-		"body-request.cbor":    bodyRequest.Bytes()[wire.FrameHeaderSize:],
-		"body-info.cbor":       bodyInfo.Bytes()[wire.FrameHeaderSize:],
-		"submit-stream.cbor":   submitStream.Bytes()[wire.FrameHeaderSize:],
-		"body-part.cbor":       hostapi.EncodeBodyPart([]byte("hi bob")),
-		"delete.cbor":          deleteBody,
-		"delete-message.cbor":  deleteMessage,
-		"delete-request.cbor":  deleteRequest.Bytes()[wire.FrameHeaderSize:],
-		"deleted-event.cbor":   deletedEvent.Bytes()[wire.FrameHeaderSize:],
-		"transcript.txt":       transcript,
-		"stranger-event.cbor":  strangerEvent.Bytes()[wire.FrameHeaderSize:],
-		"call-signal.cbor":     callSignal,
-		"call-message.cbor":    callMessage,
-		"call-offer-stun.cbor": callOfferSTUN,
-		"host-request.cbor":    hostRequest,
+		"streamed-message.cbor":        streamedSigned,
+		"streamed-envelope.cbor":       streamedSealed.Envelope,
+		"host-request-stream.cbor":     (&wire.HostRequest{Op: wire.OpDeliverStream, Envelope: streamedSealed.Envelope}).Encode(),
+		"host-response-send-body.cbor": (&wire.HostResponse{Status: wire.StatusSendBody, From: 2}).Encode(),
+		"body-request.cbor":            bodyRequest.Bytes()[wire.FrameHeaderSize:],
+		"body-info.cbor":               bodyInfo.Bytes()[wire.FrameHeaderSize:],
+		"submit-stream.cbor":           submitStream.Bytes()[wire.FrameHeaderSize:],
+		"body-part.cbor":               hostapi.EncodeBodyPart([]byte("hi bob")),
+		"delete.cbor":                  deleteBody,
+		"delete-message.cbor":          deleteMessage,
+		"delete-request.cbor":          deleteRequest.Bytes()[wire.FrameHeaderSize:],
+		"deleted-event.cbor":           deletedEvent.Bytes()[wire.FrameHeaderSize:],
+		"transcript.txt":               transcript,
+		"stranger-event.cbor":          strangerEvent.Bytes()[wire.FrameHeaderSize:],
+		"call-signal.cbor":             callSignal,
+		"call-message.cbor":            callMessage,
+		"call-offer-stun.cbor":         callOfferSTUN,
+		"host-request.cbor":            hostRequest,
 		"host-request-after.cbor": (&wire.HostRequest{
 			Op: wire.OpDeliver, Envelope: sealed.Envelope, After: bytes.Repeat([]byte{0xaf}, wire.MessageIDSize),
 		}).Encode(),
@@ -423,6 +445,18 @@ func TestVectors(t *testing.T) {
 	if bp, err := hostapi.DecodeBodyPart(got["body-part.cbor"]); err != nil || string(bp) != "hi bob" {
 		t.Fatalf("the body part vector: %q, %v", bp, err)
 	}
+	so, err := Open(keys(bob), got["streamed-envelope.cbor"], vectorTime)
+	if err != nil || !bytes.Equal(so.Signed, got["streamed-message.cbor"]) || so.Message.Stream == nil ||
+		!bytes.Equal(so.Message.Stream.Hash, bodyHash(t)) || len(so.Message.Body) != 0 {
+		t.Fatalf("the streamed envelope vector: %+v, %v", so, err)
+	}
+	hreq, err = wire.DecodeHostRequest(got["host-request-stream.cbor"])
+	if err != nil || hreq.Op != wire.OpDeliverStream || !bytes.Equal(hreq.Envelope, got["streamed-envelope.cbor"]) {
+		t.Fatalf("the streamed host request vector: %+v, %v", hreq, err)
+	}
+	if r, err := wire.DecodeHostResponse(got["host-response-send-body.cbor"]); err != nil || r.Status != wire.StatusSendBody || r.From != 2 {
+		t.Fatalf("the send body vector: %+v, %v", r, err)
+	}
 	if want := transcriptVector(o.Message.Chain, wire.ChainHash(o.Signed)); !bytes.Equal(got["transcript.txt"], want) {
 		t.Fatalf("the transcript vector is not that of the message vector's conversation")
 	}
@@ -456,4 +490,24 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("opened message does not verify: %v", err)
 		}
 	})
+}
+
+// bodyKey is the key lib/blob's vector body.bin is sealed under: 00 01 … 1f.
+func bodyKey() []byte {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = byte(i)
+	}
+	return k
+}
+
+// bodyHash is the hash of body.bin (PROTOCOL.md 23.3, 23.4).
+func bodyHash(t testing.TB) []byte {
+	sealed, err := os.ReadFile(filepath.Join(vectorDir, "body.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := blob.NewHash()
+	h.Write(sealed)
+	return h.Sum(nil)
 }

@@ -55,9 +55,11 @@ func FuzzRecord(f *testing.F) {
 }
 
 func FuzzMessage(f *testing.F) {
-	addVectors(f, "message.cbor")
-	if s, err := DecodeSigned(readVector(f, "message.cbor")); err == nil {
-		f.Add(s.Body)
+	addVectors(f, "message.cbor", "streamed-message.cbor")
+	for _, name := range []string{"message.cbor", "streamed-message.cbor"} {
+		if s, err := DecodeSigned(readVector(f, name)); err == nil {
+			f.Add(s.Body)
+		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		VerifyMessage(data)
@@ -160,7 +162,7 @@ func FuzzHostRequest(f *testing.F) {
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: readVector(f, "envelope.cbor")}).Encode())
 	f.Add((&HostRequest{Op: OpRecord}).Encode())
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: []byte{1}, After: make([]byte, MessageIDSize)}).Encode())
-	addVectors(f, "host-request-forward.cbor", "host-request-relayed.cbor")
+	addVectors(f, "host-request-forward.cbor", "host-request-relayed.cbor", "host-request-stream.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostRequest(data)
 		if err != nil {
@@ -169,6 +171,10 @@ func FuzzHostRequest(f *testing.F) {
 		if !bytes.Equal(r.Encode(), data) {
 			t.Fatalf("decode→encode changed %x", data)
 		}
+		// A host picks how to serve a request by a look at its op.
+		if op := PeekHostOp(data); op != r.Op {
+			t.Fatalf("PeekHostOp says %d of a request of op %d", op, r.Op)
+		}
 	})
 }
 
@@ -176,6 +182,7 @@ func FuzzHostResponse(f *testing.F) {
 	f.Add((&HostResponse{Status: StatusStored}).Encode())
 	f.Add((&HostResponse{Status: StatusRefused, Message: "refused by policy"}).Encode())
 	f.Add((&HostResponse{Status: StatusStored, Record: readVector(f, "record.cbor")}).Encode())
+	addVectors(f, "host-response-send-body.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostResponse(data)
 		if err != nil {
