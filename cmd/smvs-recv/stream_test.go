@@ -116,26 +116,19 @@ func TestStreamedProgress(t *testing.T) {
 }
 
 // TestFollowStreamed checks that --follow prints a streamed text that
-// comes live, and goes on following; --json lists it without its body.
+// comes live, and goes on following.
 func TestFollowStreamed(t *testing.T) {
 	h := newHost(t)
 	f := follow(t)
-	j := follow(t, "--json")
 	h.Add(incoming(aliceKey, at(0), streamedText))
 	h.Add(incoming(aliceKey, at(time.Minute), "after"))
 	waitFor(t, "stdout", &f.stdout, "alice: after")
-	waitFor(t, "stdout", &j.stdout, `"text":"after"`)
-	for _, x := range []*following{f, j} {
-		if code := x.stop(t); code != 0 {
-			t.Errorf("status %d", code)
-		}
+	if code := f.stop(t); code != 0 {
+		t.Errorf("status %d", code)
 	}
 	lines := strings.Split(strings.TrimSuffix(f.stdout.String(), "\n"), "\n")
 	if len(lines) != 2 || lines[0] != "2025-03-01 11:00:00 < alice: "+cli.Escape(streamedText) {
 		t.Errorf("%d lines; the first of %d bytes", len(lines), len(lines[0]))
-	}
-	if !strings.Contains(j.stdout.String(), `"streamed":true`) {
-		t.Errorf("--json: %.300s", j.stdout.String())
 	}
 }
 

@@ -250,9 +250,15 @@ func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transpor
 	}
 	keep := !h.isStranger(peer)
 	chunks := blob.Chunks(m.Stream.Size)
-	if p.Chunks() > chunks {
+	if p.Chunks() >= chunks {
+		// Whole but not made a blob (a crash just after its last sync), or
+		// more than the body: rare enough to take again from the start.
 		p.Drop()
-		return nil, wire.StatusInternal, "the host could not store the message"
+		if p, err = h.store.OpenPartial(key[:], blob.SealedChunkSize); err != nil {
+			h.log.Error("receiving a body", "err", err)
+			return nil, wire.StatusInternal, "the host could not store the message"
+		}
+		sum = blob.NewHash()
 	}
 	from := p.Chunks()
 	h.log.Debug("receiving a body", "from_chunk", from, "chunks", chunks)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
@@ -223,6 +224,26 @@ func TestStreamedResume(t *testing.T) {
 	})
 	if resp, from := sendStreamed(t, cc, envelope, chunks, -1); resp == nil || resp.Status != wire.StatusStored || from != 0 {
 		t.Fatalf("the stranger's again: %+v from %d", resp, from)
+	}
+
+	// A body whole in partial/ but never made a blob (a crash just after
+	// its last sync) is taken again from the start.
+	content2 := bytes.Repeat([]byte{7}, len(content))
+	envelope, chunks = streamedEnvelope(t, alice, bob, content2)
+	opened, err := seal.Open(bob.keys, envelope, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := sha256.Sum256(bytes.Join([][]byte{alice.key().Bytes(), opened.Message.ID, opened.Message.Stream.Hash}, nil))
+	p, err := bob.host.store.OpenPartial(key[:], blob.SealedChunkSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Append(chunks)
+	p.Sync(nil)
+	p.Close()
+	if resp, from := sendStreamed(t, c, envelope, chunks, -1); resp == nil || resp.Status != wire.StatusStored || from != 0 {
+		t.Fatalf("a body whole in partial/: %+v from %d", resp, from)
 	}
 
 	// Chunks that are not the signed ones.

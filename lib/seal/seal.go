@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"smvs/lib/identity"
@@ -132,10 +133,39 @@ func recipientKEM(to *wire.Record, now time.Time) (hpke.PublicKey, error) {
 		return nil, fmt.Errorf("seal: recipient's %w %x (expired %s): look the record up again",
 			ErrExpiredKEMKey, kem.ID, time.UnixMilli(kem.Expires).UTC().Format(time.RFC3339))
 	}
-	pub, err := identity.KEM().NewPublicKey(kem.Key)
+	return parsedKeys.get(kem.Key)
+}
+
+// parsedKeys keeps the KEM public keys parsed last: parsing one expands
+// its ML-KEM matrix from its seed, about as costly as an encapsulation,
+// and a host seals message after message to the same few keys.
+var parsedKeys = keyCache{keys: make(map[string]hpke.PublicKey)}
+
+// maxParsedKeys bounds parsedKeys: about 3 KiB each.
+const maxParsedKeys = 1024
+
+type keyCache struct {
+	mu   sync.Mutex
+	keys map[string]hpke.PublicKey
+}
+
+func (c *keyCache) get(key []byte) (hpke.PublicKey, error) {
+	c.mu.Lock()
+	pub, ok := c.keys[string(key)]
+	c.mu.Unlock()
+	if ok {
+		return pub, nil
+	}
+	pub, err := identity.KEM().NewPublicKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("seal: recipient's KEM key: %w", err)
 	}
+	c.mu.Lock()
+	if len(c.keys) >= maxParsedKeys {
+		clear(c.keys)
+	}
+	c.keys[string(key)] = pub
+	c.mu.Unlock()
 	return pub, nil
 }
 

@@ -17,7 +17,7 @@ import (
 // undoLinks takes a database back to before schema step 3 (links, expiry),
 // as a store made before it has it.
 var undoLinks = []string{
-	`ALTER TABLE messages DROP COLUMN blob`, `ALTER TABLE messages DROP COLUMN blobsize`,
+	`DROP INDEX messages_blob`, `ALTER TABLE messages DROP COLUMN blob`, `ALTER TABLE messages DROP COLUMN blobsize`,
 	`DROP TABLE links`, `DROP TABLE expiring`, `ALTER TABLE conversations DROP COLUMN expire`,
 	`ALTER TABLE root DROP COLUMN unlinked`, `PRAGMA user_version = 2`,
 }

@@ -67,7 +67,8 @@ var migrations = []string{
 	// its blob (16 random bytes) and keeps the blob's size, for the
 	// received-bytes count.
 	`ALTER TABLE messages ADD COLUMN blob BLOB;
-	ALTER TABLE messages ADD COLUMN blobsize INTEGER NOT NULL DEFAULT 0`,
+	ALTER TABLE messages ADD COLUMN blobsize INTEGER NOT NULL DEFAULT 0;
+	CREATE INDEX messages_blob ON messages (blob) WHERE blob IS NOT NULL`,
 }
 
 const (
