@@ -3,6 +3,7 @@ package host
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -52,8 +54,10 @@ type sealedBody struct {
 
 // sealBody reads a body of at most limit bytes from r. One of at most
 // streamAbove bytes stays inline; a larger one is sealed in chunks under a
-// new key into a blob, whose hash it computes on the way.
-func (h *Host) sealBody(r io.Reader, limit int64) (*sealedBody, error) {
+// new key into a blob, whose hash it computes on the way, and onStream,
+// if not nil, is told of each sealed chunk written, once it is in the
+// blob's file (bodyPush), and of the end.
+func (h *Host) sealBody(r io.Reader, limit int64, onStream func(*store.BlobFile) *bodyPush) (sb *sealedBody, err error) {
 	first := make([]byte, streamAbove+1)
 	n, err := io.ReadFull(r, first)
 	switch {
@@ -73,7 +77,14 @@ func (h *Host) sealBody(r io.Reader, limit int64) (*sealedBody, error) {
 		return nil, err
 	}
 	sum := blob.NewHash()
-	w, err := blob.NewWriter(io.MultiWriter(f, sum), key)
+	out := io.MultiWriter(f, sum)
+	if onStream != nil {
+		if push := onStream(f); push != nil {
+			defer func() { push.end(err == nil) }()
+			out = io.MultiWriter(f, sum, push)
+		}
+	}
+	w, err := blob.NewWriter(out, key)
 	if err == nil {
 		_, err = w.Write(first)
 	}
@@ -161,7 +172,10 @@ func (h *Host) sendBody(o *store.Outgoing) func(*transport.Stream) ([]byte, erro
 			return data, nil // the caller decodes it again
 		}
 		chunks := blob.Chunks(o.Size)
-		if int64(resp.From) >= chunks {
+		switch {
+		case int64(resp.From) == chunks:
+			return nil, nil // a push sent it all
+		case int64(resp.From) > chunks:
 			return nil, fmt.Errorf("the peer asks for chunk %d of %d", resp.From, chunks)
 		}
 		f, err := h.store.OpenBlob(o.Seq)
@@ -221,74 +235,56 @@ func (in *incoming) end(k [32]byte) {
 	in.mu.Unlock()
 }
 
-// receiveBody asks peer's host for the body of m on s and keeps its
-// sealed chunks, from where an earlier attempt stopped; it returns the
-// whole body's blob, or the status to answer. A stranger's body is not
-// kept for a later attempt: what it may hold is bounded only while it
-// sends.
-func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transport.Stream) (*store.BlobFile, wire.HostStatus, string) {
-	key := sha256.Sum256(bytes.Join([][]byte{peer.Bytes(), m.ID, m.Stream.Hash}, nil))
-	if !h.bodies.begin(key) {
-		return nil, wire.StatusBusy, "this body is being received already"
-	}
-	defer h.bodies.end(key)
+// partialKey names the partial body of message id from peer: what a push
+// (OpPushBody) and the delivery after it (OpDeliverStream) share.
+func partialKey(peer identity.PublicKey, id []byte) [32]byte {
+	return sha256.Sum256(append(peer.Bytes(), id...))
+}
+
+// openPartial opens the partial body named key, with the hash of the
+// chunks it holds, or a new one if its hash's state is lost.
+func (h *Host) openPartial(key [32]byte) (*store.Partial, hash.Hash, error) {
 	p, err := h.store.OpenPartial(key[:], blob.SealedChunkSize)
 	if err != nil {
-		h.log.Error("receiving a body", "err", err)
-		return nil, wire.StatusInternal, "the host could not store the message"
+		return nil, nil, err
 	}
 	sum := blob.NewHash()
 	if st := p.State(); st != nil {
 		if err := sum.(encoding.BinaryUnmarshaler).UnmarshalBinary(st); err != nil {
 			p.Drop()
-			p, err = h.store.OpenPartial(key[:], blob.SealedChunkSize)
-			if err != nil {
-				return nil, wire.StatusInternal, "the host could not store the message"
-			}
-			sum = blob.NewHash()
+			return h.openPartial(key)
 		}
 	}
-	keep := !h.isStranger(peer)
-	chunks := blob.Chunks(m.Stream.Size)
-	if p.Chunks() >= chunks {
-		// Whole but not made a blob (a crash just after its last sync), or
-		// more than the body: rare enough to take again from the start.
-		p.Drop()
-		if p, err = h.store.OpenPartial(key[:], blob.SealedChunkSize); err != nil {
-			h.log.Error("receiving a body", "err", err)
-			return nil, wire.StatusInternal, "the host could not store the message"
-		}
-		sum = blob.NewHash()
-	}
-	from := p.Chunks()
-	h.log.Debug("receiving a body", "from_chunk", from, "chunks", chunks)
-	if err := s.WriteFrame((&wire.HostResponse{Status: wire.StatusSendBody, From: uint64(from)}).Encode()); err != nil {
-		h.keepPartial(p, sum, keep)
-		return nil, 0, ""
-	}
+	return p, sum, nil
+}
+
+// readChunks reads frames of whole sealed chunks from s into p, hashing
+// them into sum, until p holds limit chunks (and, with exact, nothing
+// follows them) or s ends; with keep it syncs p every partialSync bytes.
+// An error means the transfer was cut (s is reset when the peer broke the
+// protocol), except a quota error.
+func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, limit int64, exact, keep bool) error {
 	synced := int64(0)
-	for p.Chunks() < chunks {
+	for {
 		data, err := s.ReadFrame()
 		switch {
+		case errors.Is(err, io.EOF) && (!exact || p.Chunks() == limit):
+			return nil
 		case errors.Is(err, io.EOF):
 			s.Reset(transport.CodeMalformed)
-			err = fmt.Errorf("%w: the body ended at chunk %d of %d", wire.ErrTruncated, p.Chunks(), chunks)
-		case err == nil && (len(data)%blob.SealedChunkSize != 0 || p.Chunks()+int64(len(data)/blob.SealedChunkSize) > chunks):
+			return fmt.Errorf("%w: the body ended at chunk %d of %d", wire.ErrTruncated, p.Chunks(), limit)
+		case err != nil:
+			return err
+		case len(data)%blob.SealedChunkSize != 0:
 			s.Reset(transport.CodeMalformed)
-			err = fmt.Errorf("%w: a frame of %d bytes is not the body's next whole chunks", wire.ErrMalformed, len(data))
+			return fmt.Errorf("%w: a frame of %d bytes is not whole chunks", wire.ErrMalformed, len(data))
+		case p.Chunks()+int64(len(data)/blob.SealedChunkSize) > limit:
+			s.Reset(transport.CodeTooLarge)
+			return fmt.Errorf("%w: more than the body's %d chunks", wire.ErrTooLarge, limit)
 		}
-		if err == nil {
-			sum.Write(data)
-			err = p.Append(data)
-			if errors.Is(err, store.ErrQuota) {
-				p.Drop()
-				return nil, wire.StatusQuota, "the host's disk quota is full"
-			}
-		}
-		if err != nil {
-			h.log.Debug("a body's transfer was cut", "chunks", p.Chunks(), "of", chunks, "err", err)
-			h.keepPartial(p, sum, keep)
-			return nil, 0, ""
+		sum.Write(data)
+		if err := p.Append(data); err != nil {
+			return err
 		}
 		if synced += int64(len(data)); synced >= partialSync && keep {
 			synced = 0
@@ -297,14 +293,58 @@ func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transpor
 			}
 		}
 	}
-	if _, err := s.ReadFrame(); !errors.Is(err, io.EOF) {
-		// More than the body, or a cut just after it: it goes again whole.
-		s.Reset(transport.CodeMalformed)
+}
+
+// receiveBody asks peer's host for the body of m on s and keeps its
+// sealed chunks, from where an earlier attempt (or a push) stopped; it
+// returns the whole body's blob, or the status to answer (0: the stream
+// was cut). A stranger's body is not kept for a later attempt: what it
+// may hold is bounded only while it sends.
+func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transport.Stream) (*store.BlobFile, wire.HostStatus, string) {
+	key := partialKey(peer, m.ID)
+	if !h.bodies.begin(key) {
+		return nil, wire.StatusBusy, "this body is being received already"
+	}
+	defer h.bodies.end(key)
+	p, sum, err := h.openPartial(key)
+	if err != nil {
+		h.log.Error("receiving a body", "err", err)
+		return nil, wire.StatusInternal, "the host could not store the message"
+	}
+	keep := !h.isStranger(peer)
+	chunks := blob.Chunks(m.Stream.Size)
+	if p.Chunks() > chunks {
+		p.Drop() // more than this body: a push of something else
+		if p, sum, err = h.openPartial(key); err != nil {
+			return nil, wire.StatusInternal, "the host could not store the message"
+		}
+	}
+	from := p.Chunks()
+	h.log.Debug("receiving a body", "from_chunk", from, "chunks", chunks)
+	if err := s.WriteFrame((&wire.HostResponse{Status: wire.StatusSendBody, From: uint64(from)}).Encode()); err != nil {
+		h.keepPartial(p, sum, keep)
+		return nil, 0, ""
+	}
+	switch err := h.readChunks(s, p, sum, chunks, true, keep); {
+	case errors.Is(err, store.ErrQuota):
 		p.Drop()
+		return nil, wire.StatusQuota, "the host's disk quota is full"
+	case errors.Is(err, wire.ErrTooLarge):
+		p.Drop()
+		return nil, 0, ""
+	case err != nil:
+		h.log.Debug("a body's transfer was cut", "chunks", p.Chunks(), "of", chunks, "err", err)
+		h.keepPartial(p, sum, keep)
 		return nil, 0, ""
 	}
 	if !bytes.Equal(sum.Sum(nil), m.Stream.Hash) {
 		p.Drop()
+		if from > 0 {
+			// What an earlier attempt or a push left may be what differs:
+			// the next attempt sends the whole body.
+			h.log.Info("delivery postponed: the body kept from an earlier attempt does not match its signed hash")
+			return nil, wire.StatusBusy, "the body does not match the hash its message signs: send it again whole"
+		}
 		h.log.Info("delivery refused: the body does not match its signed hash")
 		return nil, wire.StatusInvalid, "the body does not match the hash its message signs"
 	}
@@ -315,6 +355,44 @@ func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transpor
 	}
 	h.log.Debug("received a body", "chunks", chunks, "resumed_at", from)
 	return b, 0, ""
+}
+
+// receivePush keeps the sealed chunks of a body that a contact's host
+// pushes ahead of its message (OpPushBody), for the delivery that follows
+// (receiveBody). A stranger's host may not: its chunks would not be kept.
+func (h *Host) receivePush(peer identity.PublicKey, req *wire.HostRequest, s *transport.Stream) (wire.HostStatus, string) {
+	if h.isStranger(peer) {
+		return wire.StatusBusy, "only a contact's host may send a body ahead of its message"
+	}
+	key := partialKey(peer, req.ID)
+	if !h.bodies.begin(key) {
+		return wire.StatusBusy, "this body is being received already"
+	}
+	defer h.bodies.end(key)
+	p, sum, err := h.openPartial(key)
+	if err != nil {
+		h.log.Error("receiving a body", "err", err)
+		return wire.StatusInternal, "the host could not store the body"
+	}
+	limit := blob.Chunks(h.cfg.MaxMessage)
+	h.log.Debug("receiving a body ahead of its message", "from_chunk", p.Chunks())
+	if err := s.WriteFrame((&wire.HostResponse{Status: wire.StatusSendBody, From: uint64(p.Chunks())}).Encode()); err != nil {
+		h.keepPartial(p, sum, true)
+		return 0, ""
+	}
+	switch err := h.readChunks(s, p, sum, limit, false, true); {
+	case errors.Is(err, store.ErrQuota):
+		p.Drop()
+		return wire.StatusQuota, "the host's disk quota is full"
+	case errors.Is(err, wire.ErrTooLarge):
+		p.Drop()
+		return 0, ""
+	case err != nil:
+		h.keepPartial(p, sum, true)
+		return 0, ""
+	}
+	h.keepPartial(p, sum, true)
+	return wire.StatusStored, ""
 }
 
 // keepPartial keeps what came of a body whose transfer was cut, for the
@@ -336,4 +414,138 @@ func (h *Host) syncPartial(p *store.Partial, sum hash.Hash) error {
 		return err
 	}
 	return p.Sync(st)
+}
+
+// bodyPush sends a body's sealed chunks to the recipient's host while the
+// device is still handing the body over (OpPushBody, PROTOCOL.md 23.5), so
+// that the transfer runs beside the upload; the delivery that follows
+// finds the chunks there and sends the rest. It is a help, never needed:
+// a push that fails leaves the delivery to send what is missing.
+type bodyPush struct {
+	mu      sync.Mutex
+	more    *sync.Cond
+	written int64 // sealed bytes in the blob's file
+	over    bool  // the sealing ended
+	ok      bool  // and the body is whole
+	done    chan struct{}
+}
+
+// Write counts sealed bytes written to the blob's file (bodyPush is the
+// last writer sealBody writes through, after the file).
+func (p *bodyPush) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	p.written += int64(len(b))
+	p.mu.Unlock()
+	p.more.Broadcast()
+	return len(b), nil
+}
+
+// end says the sealing ended, the body whole if ok.
+func (p *bodyPush) end(ok bool) {
+	p.mu.Lock()
+	p.over, p.ok = true, ok
+	p.mu.Unlock()
+	p.more.Broadcast()
+}
+
+// next waits until the file holds a whole chunk past off, or the sealing
+// ended, and returns how many sealed bytes it holds, whether the sealing
+// ended, and with what.
+func (p *bodyPush) next(off int64) (written int64, over, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.written < off+blob.SealedChunkSize && !p.over {
+		p.more.Wait()
+	}
+	return p.written, p.over, p.ok
+}
+
+// startPush starts pushing the body sealed into f, of the message id, to
+// key's host over rt, and returns its bodyPush. The deliverer waits for it
+// before it delivers the message (pushed).
+func (h *Host) startPush(key identity.PublicKey, rt route, id []byte, f *store.BlobFile) *bodyPush {
+	src, err := f.Reader()
+	if err != nil {
+		return nil
+	}
+	p := &bodyPush{done: make(chan struct{})}
+	p.more = sync.NewCond(&p.mu)
+	h.pushMu.Lock()
+	h.pushes[string(id)] = p.done
+	h.pushMu.Unlock()
+	stop := context.AfterFunc(h.ctx, func() { p.end(false) })
+	h.bg.Go(func() {
+		defer func() {
+			stop()
+			h.pushMu.Lock()
+			delete(h.pushes, string(id))
+			h.pushMu.Unlock()
+			close(p.done)
+			src.Close()
+		}()
+		req := (&wire.HostRequest{Op: wire.OpPushBody, ID: id}).Encode()
+		_, err := h.exchange(h.ctx, key, rt, req, func(s *transport.Stream) ([]byte, error) { return p.send(s, src) })
+		if err != nil {
+			p.end(false) // the sealing need not wake it again
+			h.log.Debug("a body was not sent ahead of its message", "err", err)
+		}
+	})
+	return p
+}
+
+// errPushEnded ends a push whose body was not sealed whole.
+var errPushEnded = errors.New("the body was not sealed whole")
+
+// send writes the sealed chunks in src on s as they are written, from
+// where the peer's host asks, until the sealing ends.
+func (p *bodyPush) send(s *transport.Stream, src *os.File) ([]byte, error) {
+	data, err := s.ReadFrame()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("answer: %w", wire.ErrTruncated)
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp, err := wire.DecodeHostResponse(data)
+	if err != nil || resp.Status != wire.StatusSendBody {
+		return data, nil
+	}
+	off := int64(resp.From) * blob.SealedChunkSize
+	buf := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(buf)
+	for {
+		written, over, ok := p.next(off)
+		if over && !ok {
+			return nil, errPushEnded
+		}
+		n := min(written-off, frameChunks*blob.SealedChunkSize)
+		n -= n % blob.SealedChunkSize
+		if n <= 0 {
+			if over {
+				return nil, nil
+			}
+			continue
+		}
+		if _, err := src.ReadAt((*buf)[:n], off); err != nil {
+			return nil, err
+		}
+		if err := s.WriteFrame((*buf)[:n]); err != nil {
+			return nil, err
+		}
+		off += n
+	}
+}
+
+// pushed waits, within ctx, for a push of the body of message id to end,
+// if one is under way.
+func (h *Host) pushed(ctx context.Context, id []byte) {
+	h.pushMu.Lock()
+	done := h.pushes[string(id)]
+	h.pushMu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -63,6 +63,12 @@ func TestStreamedMessage(t *testing.T) {
 	}
 	if !bytes.Equal(storedBody(t, alice, r.Sent.Seq), body) {
 		t.Fatal("alice's copy of the body differs")
+	}
+	// alice's host sent the body ahead of its message, as it sealed it;
+	// the delivery found it all there.
+	n := blob.Chunks(int64(len(body)))
+	if !bob.logHas("receiving a body ahead of its message") || !bob.logHas(fmt.Sprintf(`msg="receiving a body" from_chunk=%d chunks=%d`, n, n)) {
+		t.Errorf("the body was not pushed ahead:\n%s", bob.log)
 	}
 	// One blob each, of the sealed size, and nothing readable.
 	for _, u := range []*user{alice, bob} {
@@ -226,23 +232,27 @@ func TestStreamedResume(t *testing.T) {
 		t.Fatalf("the stranger's again: %+v from %d", resp, from)
 	}
 
-	// A body whole in partial/ but never made a blob (a crash just after
-	// its last sync) is taken again from the start.
+	// A body whole in partial/ (pushed ahead of its message, or a crash
+	// just after its last sync) is asked for from its end: nothing more.
 	content2 := bytes.Repeat([]byte{7}, len(content))
 	envelope, chunks = streamedEnvelope(t, alice, bob, content2)
 	opened, err := seal.Open(bob.keys, envelope, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := sha256.Sum256(bytes.Join([][]byte{alice.key().Bytes(), opened.Message.ID, opened.Message.Stream.Hash}, nil))
+	key := partialKey(alice.key(), opened.Message.ID)
 	p, err := bob.host.store.OpenPartial(key[:], blob.SealedChunkSize)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Append(chunks)
-	p.Sync(nil)
+	sum := blob.NewHash()
+	sum.Write(chunks)
+	if err := bob.host.syncPartial(p, sum); err != nil {
+		t.Fatal(err)
+	}
 	p.Close()
-	if resp, from := sendStreamed(t, c, envelope, chunks, -1); resp == nil || resp.Status != wire.StatusStored || from != 0 {
+	if resp, from := sendStreamed(t, c, envelope, chunks, -1); resp == nil || resp.Status != wire.StatusStored || from != uint64(len(chunks)/blob.SealedChunkSize) {
 		t.Fatalf("a body whole in partial/: %+v from %d", resp, from)
 	}
 

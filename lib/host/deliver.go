@@ -470,6 +470,7 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 	var more func(*transport.Stream) ([]byte, error)
 	if o.Size > 0 {
 		req.Op, more = wire.OpDeliverStream, h.sendBody(o)
+		h.pushed(ctx, o.ID) // the body may be on its way already
 	}
 	data, err := h.exchange(ctx, key, rt, req.Encode(), more)
 	if err != nil {

@@ -389,6 +389,8 @@ type Host struct {
 
 	busyLogged atomic.Int64 // Unix nanoseconds of the last busy refusal logged
 	bodies     incoming     // streamed bodies being received
+	pushMu     sync.Mutex
+	pushes     map[string]chan struct{} // bodies being pushed ahead of their message, by its id: closed when done
 
 	portMap *portmap.Mapping // the router's forward of the port; nil if none
 
@@ -457,6 +459,7 @@ func Start(cfg Config) (_ *Host, err error) {
 		name: cfg.Name, addr: cfg.Advertise,
 		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
 		deletions: newDeletions(), sweepWake: make(chan struct{}, 1), lnReady: make(chan struct{}),
+		pushes: make(map[string]chan struct{}),
 	}
 	var undo []func()
 	defer func() {

@@ -43,12 +43,16 @@ func (h *Host) serveHostStream(ctx context.Context, peer identity.PublicKey, s *
 // streamed reports whether a request is a streamed delivery, or passes
 // one on, and so carries more than its frame.
 func streamed(data []byte) bool {
-	switch wire.PeekHostOp(data) {
-	case wire.OpDeliverStream:
+	switch op := wire.PeekHostOp(data); op {
+	case wire.OpDeliverStream, wire.OpPushBody:
 		return true
 	case wire.OpForward, wire.OpRelayed:
 		req, err := wire.DecodeHostRequest(data)
-		return err == nil && wire.PeekHostOp(req.Request) == wire.OpDeliverStream
+		if err != nil {
+			return false
+		}
+		op = wire.PeekHostOp(req.Request)
+		return op == wire.OpDeliverStream || op == wire.OpPushBody
 	}
 	return false
 }
@@ -115,8 +119,15 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 		h.log.Info("delivery refused: a relayed request from a host that is not this host's relay, or relayed twice")
 		return &wire.HostResponse{Status: wire.StatusWrongHost, Message: "this host takes relayed requests only from its relay, once"}
 	}
-	if (req.Op == wire.OpDeliverStream) != (s != nil) {
+	if (req.Op == wire.OpDeliverStream || req.Op == wire.OpPushBody) != (s != nil) {
 		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "a streamed delivery comes on a stream of its own"}
+	}
+	if req.Op == wire.OpPushBody {
+		status, msg := h.receivePush(peer, req, s)
+		if status == 0 {
+			return nil
+		}
+		return &wire.HostResponse{Status: status, Message: msg}
 	}
 	status, msg := h.receive(ctx, peer, req, s)
 	if status == 0 {

@@ -72,7 +72,12 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 	}
 	sm := &store.Message{Peer: key.Bytes(), Direction: delivery.Out, Status: delivery.Queued}
 	if body != nil {
-		sb, e := h.readBody(body)
+		// A large body goes to the peer's host as it is sealed (bodyPush);
+		// the message, signed once the body is whole, follows it.
+		m.ID = make([]byte, wire.MessageIDSize)
+		rand.Read(m.ID)
+		rt := routeOf(res)
+		sb, e := h.readBody(body, func(f *store.BlobFile) *bodyPush { return h.startPush(key, rt, m.ID, f) })
 		if e != nil {
 			return nil, e
 		}
@@ -235,8 +240,8 @@ func (h *Host) storeError(what string, err error) *hostapi.Error {
 
 // readBody reads a device's body: inline if it is small, else sealed
 // into a blob (sealBody).
-func (h *Host) readBody(body io.Reader) (*sealedBody, *hostapi.Error) {
-	sb, err := h.sealBody(body, h.cfg.MaxMessage)
+func (h *Host) readBody(body io.Reader, onStream func(*store.BlobFile) *bodyPush) (*sealedBody, *hostapi.Error) {
+	sb, err := h.sealBody(body, h.cfg.MaxMessage, onStream)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, &hostapi.Error{

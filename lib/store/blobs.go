@@ -99,6 +99,11 @@ func (b *BlobFile) Commit() error {
 	return nil
 }
 
+// Reader opens the blob for reading, while it is written too.
+func (b *BlobFile) Reader() (*os.File, error) {
+	return os.Open(b.s.blobPath(b.name))
+}
+
 // Drop removes the blob: its message was not stored.
 func (b *BlobFile) Drop() {
 	b.f.Close()

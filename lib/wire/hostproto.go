@@ -20,6 +20,8 @@ type HostRequest struct {
 	// Request, with OpForward and OpRelayed, is the encoded HostRequest
 	// (OpDeliver or OpRecord) being passed on, unchanged.
 	Request []byte `cbor:"5,keyasint,omitempty"`
+	// ID, with OpPushBody, is the id of the message whose body follows.
+	ID []byte `cbor:"6,keyasint,omitempty"`
 }
 
 // HostOp is the operation of a HostRequest.
@@ -46,6 +48,10 @@ const (
 	// beside it as sealed chunks (PROTOCOL.md 23.5): the receiving host
 	// answers StatusSendBody, then reads the chunks on the same stream.
 	OpDeliverStream HostOp = 5
+	// OpPushBody sends the sealed chunks of a body as they are sealed,
+	// before its message is signed (PROTOCOL.md 23.5): the receiving host
+	// keeps them for the OpDeliverStream that follows.
+	OpPushBody HostOp = 6
 )
 
 func (r *HostRequest) validate() error {
@@ -61,11 +67,21 @@ func (r *HostRequest) validate() error {
 		if err := checkSize("host request: peer", r.Peer, KeySize); err != nil {
 			return err
 		}
+	case OpPushBody:
+		if len(r.Envelope) > 0 || r.Peer != nil || r.Request != nil {
+			return fmt.Errorf("%w: host request", ErrMalformed)
+		}
+		if err := checkSize("host request: id", r.ID, MessageIDSize); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("%w: host request: op %d", ErrMalformed, r.Op)
 	}
 	if r.After != nil && (r.Op != OpDeliver && r.Op != OpDeliverStream || len(r.After) != MessageIDSize) {
 		return fmt.Errorf("%w: host request: after", ErrMalformed)
+	}
+	if r.ID != nil && r.Op != OpPushBody {
+		return fmt.Errorf("%w: host request: id", ErrMalformed)
 	}
 	return nil
 }

@@ -496,6 +496,22 @@ func TestHostProtocol(t *testing.T) {
 	if _, err := DecodeHostRequest((&HostRequest{Op: OpDeliverStream}).Encode()); !errors.Is(err, ErrMalformed) {
 		t.Errorf("op 5 without an envelope: %v", err)
 	}
+	// A push: the message id, and nothing else.
+	id := bytes.Repeat([]byte{5}, MessageIDSize)
+	if got, err := DecodeHostRequest((&HostRequest{Op: OpPushBody, ID: id}).Encode()); err != nil || !bytes.Equal(got.ID, id) {
+		t.Errorf("op 6: %+v, %v", got, err)
+	}
+	for _, bad := range []*HostRequest{
+		{Op: OpPushBody},
+		{Op: OpPushBody, ID: id[1:]},
+		{Op: OpPushBody, ID: id, Envelope: []byte{1}},
+		{Op: OpPushBody, ID: id, After: id},
+		{Op: OpDeliverStream, Envelope: []byte{1}, ID: id},
+	} {
+		if _, err := DecodeHostRequest(bad.Encode()); !errors.Is(err, ErrMalformed) {
+			t.Errorf("op %d with id %x, envelope %x, after %x: %v", bad.Op, bad.ID, bad.Envelope, bad.After, err)
+		}
+	}
 
 	ids := make([][]byte, MaxReceiptIDs)
 	for i := range ids {
