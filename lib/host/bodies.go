@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"smvs/lib/blob"
@@ -265,6 +266,11 @@ func (h *Host) openPartial(key [32]byte) (*store.Partial, hash.Hash, error) {
 // protocol), except a quota error.
 func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, limit int64, exact, keep bool) error {
 	synced := int64(0)
+	// A sync runs beside the reading, one at a time: the disk's time is
+	// not the transfer's.
+	var syncing sync.WaitGroup
+	defer syncing.Wait()
+	busy := new(atomic.Bool)
 	for {
 		data, err := s.ReadFrame()
 		switch {
@@ -286,11 +292,19 @@ func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, 
 		if err := p.Append(data); err != nil {
 			return err
 		}
-		if synced += int64(len(data)); synced >= partialSync && keep {
+		if synced += int64(len(data)); synced >= partialSync && keep && busy.CompareAndSwap(false, true) {
 			synced = 0
-			if err := h.syncPartial(p, sum); err != nil {
-				h.log.Error("receiving a body", "err", err)
+			chunks := p.Chunks()
+			st, err := sum.(encoding.BinaryMarshaler).MarshalBinary()
+			if err != nil {
+				return err
 			}
+			syncing.Go(func() {
+				defer busy.Store(false)
+				if err := p.SyncTo(chunks, st); err != nil {
+					h.log.Error("receiving a body", "err", err)
+				}
+			})
 		}
 	}
 }

@@ -278,8 +278,8 @@ func (s *Store) OpenPartial(key []byte, chunkSize int64) (*Partial, error) {
 // Chunks is how many chunks the partial body holds.
 func (p *Partial) Chunks() int64 { return p.chunks }
 
-// State is what the caller gave the last Sync (a hash's state, say); nil
-// for a new partial body.
+// State is the state the last Sync before OpenPartial kept (a hash's
+// state, say); nil for a new partial body.
 func (p *Partial) State() []byte { return p.state }
 
 // Append adds whole chunks, within the store's quota.
@@ -300,10 +300,17 @@ func (p *Partial) Append(chunks []byte) error {
 // Sync makes the chunks appended so far durable, and state with them:
 // after a crash OpenPartial resumes from here.
 func (p *Partial) Sync(state []byte) error {
+	return p.SyncTo(p.chunks, state)
+}
+
+// SyncTo is Sync for the first chunks chunks, with state theirs: it may
+// run while the goroutine that appends goes on appending (and so may not
+// call Sync), so that the writer need not wait for the disk.
+func (p *Partial) SyncTo(chunks int64, state []byte) error {
 	if err := p.f.Sync(); err != nil {
 		return fmt.Errorf("store: syncing a partial body: %w", err)
 	}
-	st := binary.BigEndian.AppendUint64(nil, uint64(p.chunks))
+	st := binary.BigEndian.AppendUint64(nil, uint64(chunks))
 	st = append(st, state...)
 	if err := os.WriteFile(p.path+".state.new", st, 0o600); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -311,7 +318,6 @@ func (p *Partial) Sync(state []byte) error {
 	if err := os.Rename(p.path+".state.new", p.path+".state"); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	p.state = state
 	return nil
 }
 
