@@ -487,8 +487,11 @@ func (h *Host) startPush(key identity.PublicKey, rt route, id []byte, f *store.B
 	h.pushMu.Lock()
 	h.pushes[string(id)] = p.done
 	h.pushMu.Unlock()
-	stop := context.AfterFunc(h.ctx, func() { p.end(false) })
 	h.bg.Go(func() {
+		// As long as a delivery of the largest body may take.
+		ctx, cancel := context.WithTimeout(h.ctx, requestTimeout(blob.SealedSize(h.cfg.MaxMessage)))
+		defer cancel()
+		stop := context.AfterFunc(ctx, func() { p.end(false) }) // wakes send
 		defer func() {
 			stop()
 			h.pushMu.Lock()
@@ -498,7 +501,7 @@ func (h *Host) startPush(key identity.PublicKey, rt route, id []byte, f *store.B
 			src.Close()
 		}()
 		req := (&wire.HostRequest{Op: wire.OpPushBody, ID: id}).Encode()
-		_, err := h.exchange(h.ctx, key, rt, req, func(s *transport.Stream) ([]byte, error) { return p.send(s, src) })
+		_, err := h.exchange(ctx, key, rt, req, func(s *transport.Stream) ([]byte, error) { return p.send(s, src) })
 		if err != nil {
 			p.end(false) // the sealing need not wake it again
 			h.log.Debug("a body was not sent ahead of its message", "err", err)
