@@ -1,6 +1,10 @@
 # Large bodies: a body over 1 MiB streams in sealed chunks from smvs-send's
 # stdin to bob's smvs-recv, rests once in a blob at each host, and a
 # transfer cut by kill -9 of either host resumes (PROTOCOL.md 23).
+#
+# scripts/e2e: alone. Hundreds of MiB written, hashed and synced would
+# skew the timing other stories measure beside it (the network lab's round
+# trips), and the peak memory is measured on a machine doing nothing else.
 
 setup_file() {
 	go build -o "$BATS_FILE_TMPDIR/peakrss" "$BATS_TEST_DIRNAME/tools/peakrss"
