@@ -66,7 +66,10 @@ counted() {
 	within received 2000 2000
 	within duplicated 0 0
 	within reordered 0 0
-	within rtt_ms.p99 0 20
+	# At once: netimpair forwards in user space, and on a busy machine a
+	# few in a hundred wait for the CPU.
+	within rtt_ms.p90 0 20
+	within rtt_ms.p99 0 50
 	assert_matches "$(measured 'seen_as[]')" "^$NETLAB_A_ADDR:[0-9]+\$"
 }
 
@@ -80,7 +83,7 @@ counted() {
 	# when the machine is busy).
 	within rtt_ms.min 30 45
 	within rtt_ms.p50 38 64
-	within rtt_ms.max 52 100
+	within rtt_ms.p99 52 100
 }
 
 @test "loss, reordering and duplication from A to B are what was asked, as netimpair counted them" {
