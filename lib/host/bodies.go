@@ -161,36 +161,29 @@ func (h *Host) openBody(seq uint64) (io.ReadCloser, int64, *hostapi.Error) {
 // the peer's answer if that is its last.
 func (h *Host) sendBody(o *store.Outgoing) func(*transport.Stream) ([]byte, error) {
 	return func(s *transport.Stream) ([]byte, error) {
-		data, err := s.ReadFrame()
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("answer: %w", wire.ErrTruncated)
-		}
-		if err != nil {
-			return nil, err
-		}
-		resp, err := wire.DecodeHostResponse(data)
-		if err != nil || resp.Status != wire.StatusSendBody {
-			return data, nil // the caller decodes it again
+		data, from, asked, err := bodyAsked(s)
+		if err != nil || !asked {
+			return data, err // the caller decodes it again
 		}
 		chunks := blob.Chunks(o.Size)
 		switch {
-		case int64(resp.From) == chunks:
+		case int64(from) == chunks:
 			return nil, nil // a push sent it all
-		case int64(resp.From) > chunks:
-			return nil, fmt.Errorf("the peer asks for chunk %d of %d", resp.From, chunks)
+		case int64(from) > chunks:
+			return nil, fmt.Errorf("the peer asks for chunk %d of %d", from, chunks)
 		}
 		f, err := h.store.OpenBlob(o.Seq)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
-		if _, err := f.Seek(int64(resp.From)*blob.SealedChunkSize, io.SeekStart); err != nil {
+		if _, err := f.Seek(int64(from)*blob.SealedChunkSize, io.SeekStart); err != nil {
 			return nil, err
 		}
-		h.log.Debug("sending a body", "seq", o.Seq, "from_chunk", resp.From, "chunks", chunks)
+		h.log.Debug("sending a body", "seq", o.Seq, "from_chunk", from, "chunks", chunks)
 		buf := frameBuffers.Get().(*[]byte)
 		defer frameBuffers.Put(buf)
-		for left := chunks - int64(resp.From); left > 0; {
+		for left := chunks - int64(from); left > 0; {
 			n := min(left, frameChunks) * blob.SealedChunkSize
 			if _, err := io.ReadFull(f, (*buf)[:n]); err != nil {
 				return nil, fmt.Errorf("reading the body: %w", err)
@@ -202,6 +195,24 @@ func (h *Host) sendBody(o *store.Outgoing) func(*transport.Stream) ([]byte, erro
 		}
 		return nil, nil
 	}
+}
+
+// bodyAsked reads the first answer to a streamed request (op 5 or 6): if
+// it is status 11, the chunk the peer's host wants the body from (asked);
+// else the answer itself, the peer's last.
+func bodyAsked(s *transport.Stream) (data []byte, from uint64, asked bool, err error) {
+	data, err = s.ReadFrame()
+	if errors.Is(err, io.EOF) {
+		return nil, 0, false, fmt.Errorf("answer: %w", wire.ErrTruncated)
+	}
+	if err != nil {
+		return nil, 0, false, err
+	}
+	resp, err := wire.DecodeHostResponse(data)
+	if err != nil || resp.Status != wire.StatusSendBody {
+		return data, 0, false, nil
+	}
+	return data, resp.From, true, nil
 }
 
 // frameBuffers hold a frame of sealed chunks, sent or received.
@@ -516,18 +527,11 @@ var errPushEnded = errors.New("the body was not sealed whole")
 // send writes the sealed chunks in src on s as they are written, from
 // where the peer's host asks, until the sealing ends.
 func (p *bodyPush) send(s *transport.Stream, src *os.File) ([]byte, error) {
-	data, err := s.ReadFrame()
-	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("answer: %w", wire.ErrTruncated)
+	data, from, asked, err := bodyAsked(s)
+	if err != nil || !asked {
+		return data, err
 	}
-	if err != nil {
-		return nil, err
-	}
-	resp, err := wire.DecodeHostResponse(data)
-	if err != nil || resp.Status != wire.StatusSendBody {
-		return data, nil
-	}
-	off := int64(resp.From) * blob.SealedChunkSize
+	off := int64(from) * blob.SealedChunkSize
 	buf := frameBuffers.Get().(*[]byte)
 	defer frameBuffers.Put(buf)
 	for {

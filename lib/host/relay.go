@@ -160,15 +160,9 @@ func (h *Host) relayed(ctx context.Context, req *wire.HostRequest, s *transport.
 // if it asks for the body, every frame that follows until the sender
 // finishes. It returns the relayed host's answer if that was its last.
 func pipeBody(in, out *transport.Stream) ([]byte, error) {
-	data, err := out.ReadFrame()
-	if errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("answer: %w", wire.ErrTruncated)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if resp, err := wire.DecodeHostResponse(data); err != nil || resp.Status != wire.StatusSendBody {
-		return data, nil
+	data, _, asked, err := bodyAsked(out)
+	if err != nil || !asked {
+		return data, err
 	}
 	if err := in.WriteFrame(data); err != nil {
 		return nil, err
