@@ -619,13 +619,7 @@ func (hub *callHub) send(peer identity.PublicKey, sig *wire.CallSignal) (refused
 	defer cancel()
 	defer context.AfterFunc(h.ctx, func() { time.AfterFunc(callStopTimeout, cancel) })()
 	now := h.now()
-	res, err := h.peers.byKey(ctx, peer, false)
-	if err == nil && res.Record != nil && !now.Before(time.UnixMilli(res.Record.KEM.Expires)) {
-		res, err = h.peers.byKey(ctx, peer, true)
-	}
-	if err == nil && (res.Record == nil || res.Host() == "") {
-		err = errNoHost
-	}
+	res, err := h.peerRecord(ctx, peer)
 	if err != nil {
 		return false, fmt.Errorf("its record was not found: %w", err)
 	}
@@ -643,10 +637,7 @@ func (hub *callHub) send(peer identity.PublicKey, sig *wire.CallSignal) (refused
 		case resp.Status.Accepted():
 			return false, nil
 		case resp.Status == wire.StatusStaleKEMKey && attempt == 0:
-			if res, err = h.peers.byKey(ctx, peer, true); err == nil && res.Record == nil {
-				err = errNoHost
-			}
-			if err != nil {
+			if res, err = withHost(h.peers.byKey(ctx, peer, true)); err != nil {
 				return false, fmt.Errorf("its new record was not found: %w", err)
 			}
 			continue

@@ -50,6 +50,7 @@ type peerQueue struct {
 	flying   map[uint64]flight // in flight, by Seq
 	held     int               // holds (hold): no delivery starts while there is one
 	failures int               // consecutive failures of the peer's host
+	noBatch  bool              // the peer's host refused a batch (an older host): one envelope a request
 	retryAt  time.Time         // no delivery starts before then
 	wake     chan struct{}
 	// attempts is the context of the deliveries started now; hold
@@ -188,6 +189,13 @@ func (d *deliverer) replace(os []*store.Outgoing) {
 	}
 }
 
+// fly puts the entries of unit in flight, ended by cancel. d.mu is held.
+func (q *peerQueue) fly(unit []*store.Outgoing, cancel context.CancelFunc) {
+	for _, o := range unit {
+		q.flying[o.Seq] = flight{o, cancel}
+	}
+}
+
 func (q *peerQueue) insert(o *store.Outgoing) {
 	i, _ := slices.BinarySearchFunc(q.pending, o.Seq, func(p *store.Outgoing, seq uint64) int { return cmp.Compare(p.Seq, seq) })
 	q.pending = slices.Insert(q.pending, i, o)
@@ -323,19 +331,22 @@ func (d *deliverer) run(q *peerQueue) {
 			start, wait = q.take(now, window)
 		}
 		failures := q.failures
-		ctxs, afters := make([]context.Context, len(start)), make([][]byte, len(start))
-		for i, o := range start {
-			ctx, cancel := context.WithCancel(q.attempts)
-			q.flying[o.Seq] = flight{o, cancel}
-			ctxs[i] = ctx
+		units := batches(start, q.noBatch)
+		ctxs, afters := make([]context.Context, len(units)), make([][][]byte, len(units))
+		for i, u := range units {
+			var cancel context.CancelFunc
+			ctxs[i], cancel = context.WithCancel(q.attempts)
+			q.fly(u, cancel)
 		}
-		for i, o := range start {
-			afters[i] = q.after(o.Seq)
+		for i, u := range units {
+			for _, o := range u {
+				afters[i] = append(afters[i], q.after(o.Seq))
+			}
 		}
 		d.mu.Unlock()
 
-		for i, o := range start {
-			attempts.Go(func() { d.attempt(ctxs[i], q, o, afters[i], failures) })
+		for i, u := range units {
+			attempts.Go(func() { d.attempt(ctxs[i], q, u, afters[i], failures) })
 		}
 		timer.Reset(wait)
 		select {
@@ -362,12 +373,42 @@ const (
 // earliest; the queue is held by then.
 const resealWait = 50 * time.Millisecond
 
-// attempt delivers o once, within ctx, to be stored after the message
-// whose id is after, and puts it back in q unless it left the outbox.
-// failures is q's count of failures when the attempt began: the attempts
-// of one round that fail together count as one failure.
-func (d *deliverer) attempt(ctx context.Context, q *peerQueue, o *store.Outgoing, after []byte, failures int) {
-	result := d.deliver(ctx, q.key, o, after, failures > 0)
+// batches splits the entries to start into the units that go in one
+// request each: runs of small envelopes without a streamed body, up to
+// wire.MaxBatch of them and batchBytes together, in their order. Any
+// other entry goes alone, as does every entry with noBatch.
+func batches(start []*store.Outgoing, noBatch bool) [][]*store.Outgoing {
+	batchable := func(o *store.Outgoing) bool {
+		return !noBatch && o.Size == 0 && len(o.Envelope) <= batchBytes/2
+	}
+	var units [][]*store.Outgoing
+	size := 0
+	for _, o := range start {
+		if n := len(units); n > 0 && batchable(o) {
+			if last := units[n-1]; batchable(last[0]) && len(last) < wire.MaxBatch && size+len(o.Envelope) <= batchBytes {
+				units[n-1], size = append(last, o), size+len(o.Envelope)
+				continue
+			}
+		}
+		units, size = append(units, []*store.Outgoing{o}), len(o.Envelope)
+	}
+	return units
+}
+
+// attempt delivers the entries of unit once, within ctx, in one request,
+// each to be stored after the message whose id is its after, and puts
+// each back in q unless it left the outbox. failures is q's count of
+// failures when the attempt began: the attempts of one round that fail
+// together count as one failure.
+func (d *deliverer) attempt(ctx context.Context, q *peerQueue, unit []*store.Outgoing, afters [][]byte, failures int) {
+	for i, result := range d.deliver(ctx, q, unit, afters, failures > 0) {
+		d.settle(q, unit[i], result, failures)
+	}
+}
+
+// settle acts on the outcome of an attempt to deliver o: it records a
+// failure, and puts o back in q unless it left the outbox.
+func (d *deliverer) settle(q *peerQueue, o *store.Outgoing, result outcome, failures int) {
 	if result == retry {
 		// Recorded before o is back in the queue, where another attempt
 		// could take it.
@@ -416,97 +457,171 @@ func (d *deliverer) backoff(n int) time.Duration {
 	return delay/2 + rand.N(delay/2+1)
 }
 
-// deliver sends o to the peer's host once, within attempt, and acts on
-// the answer.
-func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *store.Outgoing, after []byte, fresh bool) outcome {
+// deliver sends the entries of unit to the peer's host once, in one
+// request, within attempt, and acts on the answer to each: one entry
+// alone as an OpDeliver (OpDeliverStream with a streamed body), several
+// as an OpDeliverBatch.
+func (d *deliverer) deliver(attempt context.Context, q *peerQueue, unit []*store.Outgoing, afters [][]byte, fresh bool) []outcome {
+	h := d.h
+	outs := make([]outcome, len(unit))
+	var send []int // the entries that go: indexes in unit
+	var size int64
+	for i, o := range unit {
+		if then, ok := d.notNow(q.key, o); ok {
+			outs[i] = then
+			continue
+		}
+		send = append(send, i)
+		size += int64(len(o.Envelope))
+		if o.Size > 0 {
+			size += blob.SealedSize(o.Size)
+		}
+	}
+	if len(send) == 0 {
+		return outs
+	}
+	all := func(then func(o *store.Outgoing) outcome) []outcome {
+		for _, i := range send {
+			outs[i] = then(unit[i])
+		}
+		return outs
+	}
+	ctx, cancel := context.WithTimeout(attempt, requestTimeout(size))
+	defer cancel()
+	res, err := withHost(h.peers.byKey(ctx, q.key, fresh))
+	if err != nil {
+		if then, ok := d.ended(attempt); ok {
+			return all(func(*store.Outgoing) outcome { return then })
+		}
+		// The peer may have rotated: its old key's record is gone.
+		h.peers.rot.follow(q.key)
+		h.log.Info("delivery postponed: the peer's record was not found")
+		h.log.Debug("peer not resolved", "peer", q.key, "err", err)
+		return all(func(*store.Outgoing) outcome { return retry })
+	}
+	rt := routeOf(res)
+	req, more := d.request(ctx, unit, afters, send)
+	data, err := h.exchange(ctx, q.key, rt, req.Encode(), more)
+	if err != nil {
+		if then, ok := d.ended(attempt); ok {
+			return all(func(*store.Outgoing) outcome { return then })
+		}
+		then := d.failed(q.key, rt, err)
+		return all(func(o *store.Outgoing) outcome { return then(o) })
+	}
+	resp, err := wire.DecodeHostResponse(data)
+	switch {
+	case err != nil:
+		h.log.Info("delivery postponed: the peer's host answered garbage")
+		return all(func(*store.Outgoing) outcome { return retry })
+	case req.Op == wire.OpDeliverBatch && resp.Status == wire.StatusInvalid:
+		// A host that does not take batches (an older one): the entries go
+		// one a request from now on.
+		d.mu.Lock()
+		q.noBatch = true
+		d.mu.Unlock()
+		h.log.Info("the peer's host takes no batches: delivering one envelope a request")
+		return all(func(*store.Outgoing) outcome { return resealing })
+	case req.Op != wire.OpDeliverBatch || resp.Status != wire.StatusStored:
+		return all(func(o *store.Outgoing) outcome { return d.answered(q.key, o, resp.Status, resp.Message) })
+	case len(resp.Results) != len(send):
+		h.log.Info("delivery postponed: the peer's host answered garbage")
+		return all(func(*store.Outgoing) outcome { return retry })
+	}
+	for k, i := range send {
+		outs[i] = d.answered(q.key, unit[i], resp.Results[k].Status, resp.Results[k].Message)
+	}
+	return outs
+}
+
+// notNow tells whether entry o to key is not to be sent now, and what
+// became of it then.
+func (d *deliverer) notNow(key identity.PublicKey, o *store.Outgoing) (outcome, bool) {
 	h := d.h
 	if !time.Now().Before(o.Until) {
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
-		return d.done(o, delivery.Failed)
+		return d.done(o, delivery.Failed), true
 	}
 	if moved, then := h.peers.rot.movedTo(key); moved {
 		// The peer rotated away from key and its conversation moved:
 		// this entry goes to the new key, re-sealed.
-		return then
+		return then, true
 	}
 	if h.signedBefore(o.Envelope) && h.peers.rot.reseal(key, ownRotation) {
 		// Sealed before this host's identity rotated: the entries to key
 		// are re-signed by the current key, in order, before any goes.
-		return resealing
+		return resealing, true
 	}
-	size := int64(len(o.Envelope))
-	if o.Size > 0 {
-		size += blob.SealedSize(o.Size)
-	}
-	ctx, cancel := context.WithTimeout(attempt, requestTimeout(size))
-	defer cancel()
-	// ended tells what became of an attempt that failed as its context
-	// ended: the host is stopping, or the queue was held.
-	ended := func() (outcome, bool) {
-		switch {
-		case d.ctx.Err() != nil:
-			return canceled, true
-		case attempt.Err() != nil:
-			return resealing, true
+	return 0, false
+}
+
+// request returns the request that delivers the entries send of unit,
+// and what follows it on its stream (a streamed body), if anything.
+func (d *deliverer) request(ctx context.Context, unit []*store.Outgoing, afters [][]byte, send []int) (*wire.HostRequest, func(*transport.Stream) ([]byte, error)) {
+	if len(send) == 1 {
+		o := unit[send[0]]
+		req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope, After: afters[send[0]]}
+		if o.Size == 0 {
+			return req, nil
 		}
-		return 0, false
+		req.Op = wire.OpDeliverStream
+		d.h.pushed(ctx, o.ID) // the body may be on its way already
+		return req, d.h.sendBody(o)
 	}
-	res, err := h.peers.byKey(ctx, key, fresh)
-	if err == nil && (res.Record == nil || res.Host() == "") {
-		err = errNoHost
+	req := &wire.HostRequest{Op: wire.OpDeliverBatch}
+	for _, i := range send {
+		req.Batch = append(req.Batch, wire.BatchItem{Envelope: unit[i].Envelope, After: afters[i]})
 	}
-	if err != nil {
-		if then, ok := ended(); ok {
-			return then
-		}
-		// The peer may have rotated: its old key's record is gone.
-		h.peers.rot.follow(key)
-		h.log.Info("delivery postponed: the peer's record was not found")
-		h.log.Debug("peer not resolved", "peer", key, "err", err)
-		return retry
+	return req, nil
+}
+
+// ended tells what became of an attempt that failed as its context
+// ended: the host is stopping, or the queue was held.
+func (d *deliverer) ended(attempt context.Context) (outcome, bool) {
+	switch {
+	case d.ctx.Err() != nil:
+		return canceled, true
+	case attempt.Err() != nil:
+		return resealing, true
 	}
-	rt := routeOf(res)
-	req := &wire.HostRequest{Op: wire.OpDeliver, Envelope: o.Envelope, After: after}
-	var more func(*transport.Stream) ([]byte, error)
-	if o.Size > 0 {
-		req.Op, more = wire.OpDeliverStream, h.sendBody(o)
-		h.pushed(ctx, o.ID) // the body may be on its way already
-	}
-	data, err := h.exchange(ctx, key, rt, req.Encode(), more)
-	if err != nil {
-		if then, ok := ended(); ok {
-			return then
-		}
-		var mismatch *transport.KeyMismatchError
-		switch {
-		case errors.Is(err, wire.ErrTooLarge):
+	return 0, false
+}
+
+// failed tells what becomes of each entry of a request to key's host at
+// rt that failed with err.
+func (d *deliverer) failed(key identity.PublicKey, rt route, err error) func(o *store.Outgoing) outcome {
+	h := d.h
+	var mismatch *transport.KeyMismatchError
+	switch {
+	case errors.Is(err, wire.ErrTooLarge):
+		return func(o *store.Outgoing) outcome {
 			h.log.Warn("message given up: too large for the peer's host", "seq", o.Seq, "bytes", len(o.Envelope))
 			return d.done(o, delivery.Failed)
-		case errors.Is(err, transport.ErrRefused):
-			// The peer's host refused this host's key when the handshake
-			// completed: its user's block or allow list.
-			h.log.Warn("message refused by the peer's host: its user's policy refused it", "seq", o.Seq, "reason", err)
-			return d.done(o, delivery.Refused)
-		case errors.As(err, &mismatch):
-			// The peer's host may have rotated its key: a key of its
-			// record's chain.
-			h.peers.rot.follow(key)
-			h.log.Warn("delivery postponed: the host at the peer's address presents another key")
-			h.log.Debug("peer host key mismatch", "peer", key, "addr", rt.String(), "got", mismatch.Got)
-		default:
-			h.log.Info("delivery postponed: the peer's host did not answer")
-			h.log.Debug("delivery failed", "peer", key, "addr", rt.String(), "err", err)
 		}
-		return retry
+	case errors.Is(err, transport.ErrRefused):
+		// The peer's host refused this host's key when the handshake
+		// completed: its user's block or allow list.
+		h.log.Warn("message refused by the peer's host: its user's policy refused it", "reason", err)
+		return func(o *store.Outgoing) outcome { return d.done(o, delivery.Refused) }
+	case errors.As(err, &mismatch):
+		// The peer's host may have rotated its key: a key of its
+		// record's chain.
+		h.peers.rot.follow(key)
+		h.log.Warn("delivery postponed: the host at the peer's address presents another key")
+		h.log.Debug("peer host key mismatch", "peer", key, "addr", rt.String(), "got", mismatch.Got)
+	default:
+		h.log.Info("delivery postponed: the peer's host did not answer")
+		h.log.Debug("delivery failed", "peer", key, "addr", rt.String(), "err", err)
 	}
-	resp, err := wire.DecodeHostResponse(data)
-	if err != nil {
-		h.log.Info("delivery postponed: the peer's host answered garbage")
-		return retry
-	}
-	switch resp.Status {
+	return func(*store.Outgoing) outcome { return retry }
+}
+
+// answered acts on the peer's host's answer to the delivery of o to key.
+func (d *deliverer) answered(key identity.PublicKey, o *store.Outgoing, status wire.HostStatus, message string) outcome {
+	h := d.h
+	switch status {
 	case wire.StatusStored, wire.StatusDuplicate:
-		h.log.Debug("delivered", "peer", key, "seq", o.Seq, "status", resp.Status)
+		h.log.Debug("delivered", "peer", key, "seq", o.Seq, "status", status)
 		return d.done(o, delivery.Sent)
 	case wire.StatusStaleKEMKey:
 		// The peer rotated its KEM key: the entries to key are re-sealed
@@ -517,21 +632,21 @@ func (d *deliverer) deliver(attempt context.Context, key identity.PublicKey, o *
 		h.log.Info("delivery postponed: the peer's host no longer has the KEM key its record names")
 		return retry
 	case wire.StatusBusy, wire.StatusInternal:
-		h.log.Info("delivery postponed", "status", resp.Status)
+		h.log.Info("delivery postponed", "status", status)
 		return retry
 	case wire.StatusRefused:
 		h.log.Warn("message refused by the peer's host: its user's policy refused it",
-			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
+			"seq", o.Seq, "status", status, "reason", message)
 		return d.done(o, delivery.Refused)
 	case wire.StatusQuota:
 		// Its user's limit, as a policy is: the disk quota, or what it
 		// takes from senders not in its contacts. Sending again won't help
 		// until they delete some or add this user.
 		h.log.Warn("message refused by the peer's host: its quota is full",
-			"seq", o.Seq, "status", resp.Status, "reason", resp.Message)
+			"seq", o.Seq, "status", status, "reason", message)
 		return d.done(o, delivery.Refused)
 	}
-	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", resp.Status, "reason", resp.Message)
+	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", status, "reason", message)
 	return d.done(o, delivery.Failed)
 }
 

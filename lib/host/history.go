@@ -77,7 +77,8 @@ func (h *Host) deleteMessages(ctx context.Context, d *hostapi.Delete) (*hostapi.
 		if records[s.peer] != nil {
 			continue
 		}
-		if records[s.peer], err = h.peerRecord(ctx, s.peer); err != nil {
+		res, err := h.peerRecord(ctx, s.peer)
+		if err != nil {
 			h.log.Debug("no record to ask for a deletion", "peer", s.peer, "err", err)
 			return nil, &hostapi.Error{
 				Code: hostapi.ErrUnavailable,
@@ -85,6 +86,7 @@ func (h *Host) deleteMessages(ctx context.Context, d *hostapi.Delete) (*hostapi.
 					h.describePeer(s.peer)),
 				Hint: "try again when its host or a directory can be reached, or delete on this host only"}
 		}
+		records[s.peer] = res.Record
 	}
 
 	var deleted []uint64

@@ -143,6 +143,10 @@ const (
 	// deliveryWindow is how many envelopes one peer's queue has in flight
 	// at once.
 	deliveryWindow = 64
+	// batchBytes bounds the envelopes of one batch of deliveries
+	// (wire.OpDeliverBatch) together, well within a frame: an envelope
+	// over half of it goes alone.
+	batchBytes = 512 << 10
 	// A delivery, from dialling to the answer, is given requestBase and
 	// a second for each requestRate bytes of its envelope: enough for a
 	// slow link, while a dead one is found sooner by the transport (the

@@ -66,6 +66,20 @@ func (l *peerLimits) begin(peer identity.PublicKey) (ok bool, over string) {
 	return true, ""
 }
 
+// charge takes n more tokens from peer's bucket, which begin took one
+// from: the rest of a batch's deliveries. It reports false, and what was
+// over, when the bucket has not that many, and then takes none.
+func (l *peerLimits) charge(peer identity.PublicKey, n int) (ok bool, over string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.peers[peer]
+	if p == nil || p.tokens < float64(n) {
+		return false, "too many deliveries a second"
+	}
+	p.tokens -= float64(n)
+	return true, ""
+}
+
 // end gives back peer's place in flight.
 func (l *peerLimits) end(peer identity.PublicKey) {
 	l.mu.Lock()
@@ -126,6 +140,20 @@ func (l *sharedLimit) begin() (ok bool, over string) {
 	}
 	l.b.tokens--
 	l.b.inflight++
+	return true, ""
+}
+
+// charge takes n more tokens, as peerLimits.charge does.
+func (l *sharedLimit) charge(n int) (ok bool, over string) {
+	if l == nil {
+		return true, ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.tokens < float64(n) {
+		return false, "too many deliveries from strangers a second"
+	}
+	l.b.tokens -= float64(n)
 	return true, ""
 }
 

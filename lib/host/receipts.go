@@ -2,13 +2,10 @@ package host
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
-	"smvs/lib/delivery"
 	"smvs/lib/identity"
-	"smvs/lib/store"
 	"smvs/lib/wire"
 )
 
@@ -88,54 +85,13 @@ func (b *receiptBatcher) close(ctx context.Context) {
 func (h *Host) sendReceipt(ctx context.Context, peer identity.PublicKey, ids [][]byte) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveTimeout)
 	defer cancel()
-	rec, err := h.peerRecord(ctx, peer)
+	res, err := h.peerRecord(ctx, peer)
 	if err != nil {
 		h.log.Info("no receipt sent: the sender's record was not found")
 		h.log.Debug("no receipt sent", "peer", peer, "err", err)
 		return
 	}
-	if _, err := h.sendUnchained(peer, rec, wire.KindReceipt, (&wire.Receipt{IDs: ids}).Encode()); err != nil {
+	if _, err := h.sendUnchained(peer, res.Record, wire.KindReceipt, (&wire.Receipt{IDs: ids}).Encode()); err != nil {
 		h.log.Warn("no receipt sent", "err", err)
 	}
-}
-
-// peerRecord returns the record to seal to peer: the one it resolves to,
-// or a fresh one if that one's KEM key has expired.
-func (h *Host) peerRecord(ctx context.Context, peer identity.PublicKey) (*wire.Record, error) {
-	res, err := h.peers.byKey(ctx, peer, false)
-	if err == nil && res.Record != nil && !h.now().Before(time.UnixMilli(res.Record.KEM.Expires)) {
-		res, err = h.peers.byKey(ctx, peer, true) // the record may have been renewed
-	}
-	if err == nil && res.Record == nil {
-		err = errNoHost
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res.Record, nil
-}
-
-// sendUnchained seals a message of kind with body to peer's record rec
-// and puts it in the outbox, and returns its id. Such messages (receipts,
-// delete requests) are the hosts' business, not part of the conversation:
-// they carry no chain hash and are stored without their signed bytes, so
-// the next message's chain hash does not cover them and they leave no
-// link.
-func (h *Host) sendUnchained(peer identity.PublicKey, rec *wire.Record, kind wire.Kind, body []byte) ([]byte, error) {
-	now := h.now()
-	m := &wire.Message{Sent: now.UnixMilli(), Kind: kind, Body: body}
-	sealed, err := h.seal(rec, m, now)
-	if err != nil {
-		return nil, fmt.Errorf("sealing a %s message: %w", kind, err)
-	}
-	sm := &store.Message{
-		ID: m.ID, Peer: peer.Bytes(), Direction: delivery.Out, Status: delivery.Queued,
-		Sent: m.Sent, Kind: m.Kind, Body: m.Body,
-	}
-	until := time.Now().Add(h.cfg.RetryFor)
-	if err := h.store.AddOutgoing(sm, sealed.Envelope, until); err != nil {
-		return nil, fmt.Errorf("storing a %s message: %w", kind, err)
-	}
-	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: peer.Bytes(), ID: m.ID, Kind: m.Kind, Envelope: sealed.Envelope, Next: time.Now(), Until: until})
-	return m.ID, nil
 }

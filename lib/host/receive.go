@@ -129,11 +129,44 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 		}
 		return &wire.HostResponse{Status: status, Message: msg}
 	}
+	if req.Op == wire.OpDeliverBatch {
+		return h.receiveBatch(ctx, peer, req)
+	}
 	status, msg := h.receive(ctx, peer, req, s)
 	if status == 0 {
 		return nil // the body's transfer was cut
 	}
 	return &wire.HostResponse{Status: status, Message: msg}
+}
+
+// receiveBatch answers an OpDeliverBatch (PROTOCOL.md 19.10): each of its
+// deliveries as if it came alone, all at once, so that their envelopes
+// open on every core and their messages are queued in the store together
+// and commit together. The afters keep each conversation's order (19.6).
+// A batch costs the peer's limits a token for each delivery.
+func (h *Host) receiveBatch(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest) *wire.HostResponse {
+	extra := len(req.Batch) - 1
+	if ok, over := h.limits.charge(peer, extra); !ok {
+		h.logBusy(peer, over)
+		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
+	}
+	if h.isStranger(peer) {
+		if ok, over := h.strangers.charge(extra); !ok {
+			h.logBusy(peer, over)
+			return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
+		}
+	}
+	results := make([]wire.BatchResult, len(req.Batch))
+	var wg sync.WaitGroup
+	for i, it := range req.Batch {
+		wg.Go(func() {
+			st, msg := h.receive(ctx, peer, &wire.HostRequest{Op: wire.OpDeliver, Envelope: it.Envelope, After: it.After}, nil)
+			results[i] = wire.BatchResult{Status: st, Message: msg}
+		})
+	}
+	wg.Wait()
+	h.log.Debug("a batch of deliveries", "peer", peer, "deliveries", len(req.Batch))
+	return &wire.HostResponse{Status: wire.StatusStored, Results: results}
 }
 
 // receive checks, opens and stores the envelope of a delivery from peer,
@@ -159,7 +192,7 @@ func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.H
 		return wire.StatusWrongHost, "not for this host's user"
 	}
 	now := h.now()
-	opened, err := seal.Open(h.keys, envelope, now)
+	opened, err := seal.OpenEnvelope(h.keys, env, now)
 	switch {
 	case errors.Is(err, seal.ErrUnknownKEMKey), errors.Is(err, seal.ErrExpiredKEMKey):
 		h.log.Info("delivery refused: sealed to a KEM key this host no longer has")

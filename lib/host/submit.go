@@ -15,7 +15,6 @@ import (
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/names"
-	"smvs/lib/seal"
 	"smvs/lib/store"
 	"smvs/lib/wire"
 )
@@ -38,10 +37,7 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 	if s.Expires != 0 && s.Expires <= now.UnixMilli() {
 		return nil, &hostapi.Error{Code: hostapi.ErrBadRequest, Message: "the message's expiry is in the past"}
 	}
-	res, err := h.peers.resolve(ctx, s.To, false)
-	if err == nil && res.Record != nil && !now.Before(time.UnixMilli(res.Record.KEM.Expires)) {
-		res, err = h.peers.resolve(ctx, s.To, true) // the record may have been renewed
-	}
+	res, err := h.resolveCurrent(func(fresh bool) (*contacts.Resolved, error) { return h.peers.resolve(ctx, s.To, fresh) })
 	if err != nil {
 		h.log.Debug("recipient not resolved", "err", err)
 		return nil, resolveError(s.To, err)
@@ -100,13 +96,10 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 	turn.wait()
 	sm.ID, sm.Sent, sm.Kind, sm.ContentType, sm.FileName = m.ID, m.Sent, m.Kind, m.ContentType, m.FileName
 	sm.Body, sm.Expires, sm.Signed = m.Body, m.Expires, sealed.Signed
-	until := time.Now().Add(h.cfg.RetryFor)
-	if err := h.store.AddOutgoingQueued(sm, sealed.Envelope, until, turn.done); err != nil {
+	if err := h.enqueue(sm, sealed.Envelope, turn.done); err != nil {
 		h.chains.forget(key)
 		return nil, h.storeError("store the message", err)
 	}
-	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: key.Bytes(), ID: m.ID, Kind: m.Kind, Envelope: sealed.Envelope,
-		Size: sm.Size, Next: time.Now(), Until: until})
 	if expires != 0 {
 		h.sweepSoon()
 	}
@@ -116,44 +109,6 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 		r.Name = res.Contact.Name
 	}
 	return r, nil
-}
-
-// sealChained seals m to the peer key's record, carrying the
-// conversation's chain hash: m is signed while the conversation's chain is
-// held, so messages to one peer chain one after another, and sealed (the
-// costly HPKE part) after it is released, so they seal in parallel, with
-// no second signature (which may be a round trip to the agent). The
-// caller stores it in its turn (turn.wait, then turn.done once queued),
-// so that the peer gets them in the order they chain.
-func (h *Host) sealChained(key identity.PublicKey, rec *wire.Record, m *wire.Message, now time.Time) (*seal.Sealed, *turn, error) {
-	m.Sender, m.Recipient, m.KEMKeyID = h.me.Bytes(), bytes.Clone(rec.Identity), bytes.Clone(rec.KEM.ID)
-	if len(m.ID) == 0 {
-		m.ID = make([]byte, wire.MessageIDSize)
-		rand.Read(m.ID)
-	}
-	hash, done, t, err := h.chains.next(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	m.Chain = hash
-	signed, err := wire.SignMessage(h.keys.Signer(), m)
-	done(signed)
-	if err != nil {
-		t.done()
-		return nil, nil, err
-	}
-	sealed, err := seal.SealSigned(rec, m, signed, now)
-	if err != nil {
-		t.done()
-		return nil, nil, err
-	}
-	return sealed, t, nil
-}
-
-// seal seals m to the peer's record, unchained: a receipt, a call
-// signal, a delete request.
-func (h *Host) seal(rec *wire.Record, m *wire.Message, now time.Time) (*seal.Sealed, error) {
-	return seal.Seal(h.keys.Signer(), rec, m, now)
 }
 
 // sendable checks that a resolved recipient can be sealed to and reached.

@@ -183,6 +183,12 @@ func Open(recipient identity.Keys, envelope []byte, now time.Time) (*Opened, err
 	if err != nil {
 		return nil, err
 	}
+	return OpenEnvelope(recipient, env, now)
+}
+
+// OpenEnvelope is Open of an envelope already decoded, for a host that
+// read its sender and recipient first.
+func OpenEnvelope(recipient identity.Keys, env *wire.Envelope, now time.Time) (*Opened, error) {
 	me := recipient.Public()
 	if !bytes.Equal(env.Recipient, me.Bytes()) {
 		return nil, ErrWrongRecipient

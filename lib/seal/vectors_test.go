@@ -285,6 +285,12 @@ func makeVectors(t *testing.T) map[string][]byte {
 		"host-request-after.cbor": (&wire.HostRequest{
 			Op: wire.OpDeliver, Envelope: sealed.Envelope, After: bytes.Repeat([]byte{0xaf}, wire.MessageIDSize),
 		}).Encode(),
+		"host-request-batch.cbor": (&wire.HostRequest{Op: wire.OpDeliverBatch, Batch: []wire.BatchItem{
+			{Envelope: sealed.Envelope}, {Envelope: sealed.Envelope, After: bytes.Repeat([]byte{0xaf}, wire.MessageIDSize)},
+		}}).Encode(),
+		"host-response-batch.cbor": (&wire.HostResponse{Status: wire.StatusStored, Results: []wire.BatchResult{
+			{Status: wire.StatusStored}, {Status: wire.StatusBusy, Message: "the message sent before this one has not come yet"},
+		}}).Encode(),
 		"host-request-forward.cbor": forwardRequest,
 		"host-request-relayed.cbor": relayedRequest,
 		"relayed-record.cbor":       signedRelayedRecord,
@@ -453,6 +459,15 @@ func TestVectors(t *testing.T) {
 	hreq, err = wire.DecodeHostRequest(got["host-request-stream.cbor"])
 	if err != nil || hreq.Op != wire.OpDeliverStream || !bytes.Equal(hreq.Envelope, got["streamed-envelope.cbor"]) {
 		t.Fatalf("the streamed host request vector: %+v, %v", hreq, err)
+	}
+	breq, err := wire.DecodeHostRequest(got["host-request-batch.cbor"])
+	if err != nil || breq.Op != wire.OpDeliverBatch || len(breq.Batch) != 2 || !bytes.Equal(breq.Batch[0].Envelope, got["envelope.cbor"]) ||
+		breq.Batch[0].After != nil || !bytes.Equal(breq.Batch[1].After, bytes.Repeat([]byte{0xaf}, wire.MessageIDSize)) {
+		t.Fatalf("the batch host request vector: %+v, %v", breq, err)
+	}
+	if r, err := wire.DecodeHostResponse(got["host-response-batch.cbor"]); err != nil || len(r.Results) != 2 ||
+		r.Results[0].Status != wire.StatusStored || r.Results[1].Status != wire.StatusBusy {
+		t.Fatalf("the batch host response vector: %+v, %v", r, err)
 	}
 	if r, err := wire.DecodeHostResponse(got["host-response-send-body.cbor"]); err != nil || r.Status != wire.StatusSendBody || r.From != 2 {
 		t.Fatalf("the send body vector: %+v, %v", r, err)

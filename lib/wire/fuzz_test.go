@@ -162,7 +162,7 @@ func FuzzHostRequest(f *testing.F) {
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: readVector(f, "envelope.cbor")}).Encode())
 	f.Add((&HostRequest{Op: OpRecord}).Encode())
 	f.Add((&HostRequest{Op: OpDeliver, Envelope: []byte{1}, After: make([]byte, MessageIDSize)}).Encode())
-	addVectors(f, "host-request-forward.cbor", "host-request-relayed.cbor", "host-request-stream.cbor")
+	addVectors(f, "host-request-forward.cbor", "host-request-relayed.cbor", "host-request-stream.cbor", "host-request-batch.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostRequest(data)
 		if err != nil {
@@ -182,6 +182,7 @@ func FuzzHostResponse(f *testing.F) {
 	f.Add((&HostResponse{Status: StatusStored}).Encode())
 	f.Add((&HostResponse{Status: StatusRefused, Message: "refused by policy"}).Encode())
 	f.Add((&HostResponse{Status: StatusStored, Record: readVector(f, "record.cbor")}).Encode())
+	addVectors(f, "host-response-batch.cbor")
 	addVectors(f, "host-response-send-body.cbor")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeHostResponse(data)

@@ -22,7 +22,21 @@ type HostRequest struct {
 	Request []byte `cbor:"5,keyasint,omitempty"`
 	// ID, with OpPushBody, is the id of the message whose body follows.
 	ID []byte `cbor:"6,keyasint,omitempty"`
+	// Batch, with OpDeliverBatch, is the deliveries of the batch, in the
+	// order the sender queued them (PROTOCOL.md 19.10).
+	Batch []BatchItem `cbor:"7,keyasint,omitempty"`
 }
+
+// BatchItem is one delivery of an OpDeliverBatch: what an OpDeliver
+// request would carry.
+type BatchItem struct {
+	Envelope []byte `cbor:"0,keyasint"`
+	After    []byte `cbor:"1,keyasint,omitempty"`
+}
+
+// MaxBatch bounds the deliveries of one OpDeliverBatch: as many as a
+// sender has in flight to one peer.
+const MaxBatch = 64
 
 // HostOp is the operation of a HostRequest.
 type HostOp uint64
@@ -52,6 +66,10 @@ const (
 	// before its message is signed (PROTOCOL.md 23.5): the receiving host
 	// keeps them for the OpDeliverStream that follows.
 	OpPushBody HostOp = 6
+	// OpDeliverBatch delivers several envelopes in one request: the
+	// receiving host treats each as an OpDeliver of it, and answers
+	// each (HostResponse.Results) in one response (PROTOCOL.md 19.10).
+	OpDeliverBatch HostOp = 7
 )
 
 func (r *HostRequest) validate() error {
@@ -74,6 +92,13 @@ func (r *HostRequest) validate() error {
 		if err := checkSize("host request: id", r.ID, MessageIDSize); err != nil {
 			return err
 		}
+	case OpDeliverBatch:
+		if len(r.Envelope) > 0 || r.Peer != nil || r.Request != nil {
+			return fmt.Errorf("%w: host request", ErrMalformed)
+		}
+		if err := validateBatch(r.Batch); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("%w: host request: op %d", ErrMalformed, r.Op)
 	}
@@ -82,6 +107,24 @@ func (r *HostRequest) validate() error {
 	}
 	if r.ID != nil && r.Op != OpPushBody {
 		return fmt.Errorf("%w: host request: id", ErrMalformed)
+	}
+	if r.Batch != nil && r.Op != OpDeliverBatch {
+		return fmt.Errorf("%w: host request: batch", ErrMalformed)
+	}
+	return nil
+}
+
+func validateBatch(batch []BatchItem) error {
+	if len(batch) == 0 || len(batch) > MaxBatch {
+		return fmt.Errorf("%w: a batch holds 1 to %d deliveries", ErrMalformed, MaxBatch)
+	}
+	for _, it := range batch {
+		if len(it.Envelope) == 0 {
+			return fmt.Errorf("%w: host request: a batch's envelope is empty", ErrMalformed)
+		}
+		if it.After != nil && len(it.After) != MessageIDSize {
+			return fmt.Errorf("%w: host request: a batch's after", ErrMalformed)
+		}
 	}
 	return nil
 }
@@ -152,6 +195,16 @@ type HostResponse struct {
 	// From, with StatusSendBody, is the first sealed chunk the receiving
 	// host wants: the ones before it are kept from an earlier attempt.
 	From uint64 `cbor:"4,keyasint,omitempty"`
+	// Results, with StatusStored answering an OpDeliverBatch, is the
+	// answer to each of its deliveries, in their order.
+	Results []BatchResult `cbor:"5,keyasint,omitempty"`
+}
+
+// BatchResult answers one delivery of an OpDeliverBatch, as a
+// HostResponse would answer it alone.
+type BatchResult struct {
+	Status  HostStatus `cbor:"0,keyasint"`
+	Message string     `cbor:"1,keyasint,omitempty"`
 }
 
 // MaxHostRecordSize bounds the record of a HostResponse, as directories
@@ -167,6 +220,17 @@ func (r *HostResponse) validate() error {
 	}
 	if err := checkMax("host response record", len(r.Record), MaxHostRecordSize); err != nil {
 		return err
+	}
+	if r.Results != nil && (r.Status != StatusStored || len(r.Results) > MaxBatch) {
+		return fmt.Errorf("%w: host response: results", ErrMalformed)
+	}
+	for _, res := range r.Results {
+		if res.Status < 1 || res.Status >= StatusSendBody {
+			return fmt.Errorf("%w: host response: a result's status %d", ErrMalformed, res.Status)
+		}
+		if err := checkMax("host response: a result's message", len(res.Message), 1024); err != nil {
+			return err
+		}
 	}
 	return checkMax("host response message", len(r.Message), 1024)
 }

@@ -528,3 +528,50 @@ func TestHostProtocol(t *testing.T) {
 		t.Errorf("short id: %v", err)
 	}
 }
+
+// TestBatch: an OpDeliverBatch carries 1 to MaxBatch envelopes, each with
+// an optional after, and nothing else; its answer carries one result for
+// each, with status stored, and no result a status of its own can't be.
+func TestBatch(t *testing.T) {
+	after := bytes.Repeat([]byte{9}, MessageIDSize)
+	good := &HostRequest{Op: OpDeliverBatch, Batch: []BatchItem{{Envelope: []byte{1}}, {Envelope: []byte{2}, After: after}}}
+	got, err := DecodeHostRequest(good.Encode())
+	if err != nil || len(got.Batch) != 2 || !bytes.Equal(got.Batch[1].After, after) || got.Batch[0].After != nil {
+		t.Fatalf("batch: %+v, %v", got, err)
+	}
+	full := make([]BatchItem, MaxBatch+1)
+	for i := range full {
+		full[i] = BatchItem{Envelope: []byte{1}}
+	}
+	if _, err := DecodeHostRequest((&HostRequest{Op: OpDeliverBatch, Batch: full[:MaxBatch]}).Encode()); err != nil {
+		t.Errorf("a batch of %d: %v", MaxBatch, err)
+	}
+	for i, bad := range []*HostRequest{
+		{Op: OpDeliverBatch},
+		{Op: OpDeliverBatch, Batch: full},
+		{Op: OpDeliverBatch, Batch: []BatchItem{{}}},
+		{Op: OpDeliverBatch, Batch: []BatchItem{{Envelope: []byte{1}, After: after[1:]}}},
+		{Op: OpDeliverBatch, Batch: good.Batch, Envelope: []byte{1}},
+		{Op: OpDeliverBatch, Batch: good.Batch, After: after},
+		{Op: OpDeliver, Envelope: []byte{1}, Batch: good.Batch},
+	} {
+		if _, err := DecodeHostRequest(bad.Encode()); !errors.Is(err, ErrMalformed) {
+			t.Errorf("bad batch %d: %v", i, err)
+		}
+	}
+	results := []BatchResult{{Status: StatusStored}, {Status: StatusBusy, Message: "later"}}
+	if r, err := DecodeHostResponse((&HostResponse{Status: StatusStored, Results: results}).Encode()); err != nil || len(r.Results) != 2 || r.Results[1].Message != "later" {
+		t.Errorf("batch answer: %+v, %v", r, err)
+	}
+	for i, bad := range []*HostResponse{
+		{Status: StatusBusy, Results: results},
+		{Status: StatusStored, Results: []BatchResult{{}}},
+		{Status: StatusStored, Results: []BatchResult{{Status: StatusSendBody}}},
+		{Status: StatusStored, Results: []BatchResult{{Status: StatusStored, Message: strings.Repeat("x", 1025)}}},
+		{Status: StatusStored, Results: make([]BatchResult, MaxBatch+1)},
+	} {
+		if _, err := DecodeHostResponse(bad.Encode()); err == nil {
+			t.Errorf("bad batch answer %d decoded", i)
+		}
+	}
+}
