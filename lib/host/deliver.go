@@ -18,9 +18,11 @@ import (
 )
 
 // deliverer sends the outbox's envelopes to the peers' hosts. Each peer
-// with envelopes to send has a queue and a goroutine that starts up to
-// deliveryWindow deliveries at once, oldest first; while the peer's host
-// fails, the queue backs off and probes with one envelope at a time.
+// with envelopes to send has a queue and a goroutine that has up to
+// deliveryRequests requests and deliveryWindow envelopes in flight at
+// once, oldest first: what waits for a request to end goes in batches
+// after it. While the peer's host fails, the queue backs off and probes
+// with one envelope at a time.
 //
 // Each delivery of a text or file message names the one before it that
 // is still in flight or queued (wire.HostRequest.After), which the peer's
@@ -49,6 +51,7 @@ type peerQueue struct {
 	pending  []*store.Outgoing // not in flight, by Seq
 	flying   map[uint64]flight // in flight, by Seq
 	held     int               // holds (hold): no delivery starts while there is one
+	requests int               // requests in flight
 	failures int               // consecutive failures of the peer's host
 	noBatch  bool              // the peer's host refused a batch (an older host): one envelope a request
 	retryAt  time.Time         // no delivery starts before then
@@ -323,6 +326,8 @@ func (d *deliverer) run(q *peerQueue) {
 			// Its entries are being re-sealed: release signals.
 		case now.Before(q.retryAt):
 			wait = q.retryAt.Sub(now)
+		case q.requests >= deliveryRequests:
+			// What comes meanwhile goes in a batch: attempt signals.
 		default:
 			window := deliveryWindow
 			if q.failures > 0 {
@@ -338,6 +343,7 @@ func (d *deliverer) run(q *peerQueue) {
 			ctxs[i], cancel = context.WithCancel(q.attempts)
 			q.fly(u, cancel)
 		}
+		q.requests += len(units)
 		for i, u := range units {
 			for _, o := range u {
 				afters[i] = append(afters[i], q.after(o.Seq))
@@ -404,6 +410,10 @@ func (d *deliverer) attempt(ctx context.Context, q *peerQueue, unit []*store.Out
 	for i, result := range d.deliver(ctx, q, unit, afters, failures > 0) {
 		d.settle(q, unit[i], result, failures)
 	}
+	d.mu.Lock()
+	q.requests--
+	d.mu.Unlock()
+	q.signal()
 }
 
 // settle acts on the outcome of an attempt to deliver o: it records a

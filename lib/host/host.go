@@ -36,7 +36,7 @@
 // # Delivery
 //
 // Outgoing envelopes wait in the store's outbox. Each peer has one queue,
-// which sends up to deliveryWindow envelopes at once over one pooled QUIC
+// which sends up to deliveryWindow envelopes at once, in batches, over one pooled QUIC
 // connection, in the order they were queued; the receiving host stores
 // them in the order their chain hashes give (see chains). When the peer's
 // host fails to answer, the queue backs off exponentially with jitter
@@ -141,8 +141,9 @@ const NoLimit = -1
 
 const (
 	// deliveryWindow is how many envelopes one peer's queue has in flight
-	// at once.
-	deliveryWindow = 64
+	// at once, in up to deliveryRequests requests.
+	deliveryWindow   = 256
+	deliveryRequests = 4
 	// batchBytes bounds the envelopes of one batch of deliveries
 	// (wire.OpDeliverBatch) together, well within a frame: an envelope
 	// over half of it goes alone.

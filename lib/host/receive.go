@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -140,9 +141,7 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 }
 
 // receiveBatch answers an OpDeliverBatch (PROTOCOL.md 19.10): each of its
-// deliveries as if it came alone, all at once, so that their envelopes
-// open on every core and their messages are queued in the store together
-// and commit together. The afters keep each conversation's order (19.6).
+// deliveries as if it came alone. The afters keep each conversation's order (19.6).
 // A batch costs the peer's limits a token for each delivery.
 func (h *Host) receiveBatch(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest) *wire.HostResponse {
 	extra := len(req.Batch) - 1
@@ -157,12 +156,31 @@ func (h *Host) receiveBatch(ctx context.Context, peer identity.PublicKey, req *w
 		}
 	}
 	results := make([]wire.BatchResult, len(req.Batch))
+	ds := make([]*opened, len(req.Batch))
+	// First every envelope opens, on every core; then the messages are
+	// taken all at once, so that they reach the store within moments of
+	// each other and commit together.
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, it := range req.Batch {
+	for range min(runtime.GOMAXPROCS(0), len(req.Batch)) {
 		wg.Go(func() {
-			st, msg := h.receive(ctx, peer, &wire.HostRequest{Op: wire.OpDeliver, Envelope: it.Envelope, After: it.After}, nil)
-			results[i] = wire.BatchResult{Status: st, Message: msg}
+			for i := range next {
+				it := req.Batch[i]
+				var st wire.HostStatus
+				ds[i], st, results[i].Message = h.open(peer, &wire.HostRequest{Op: wire.OpDeliver, Envelope: it.Envelope, After: it.After})
+				results[i].Status = st
+			}
 		})
+	}
+	for i := range req.Batch {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, d := range ds {
+		if d != nil {
+			wg.Go(func() { results[i].Status, results[i].Message = h.take(ctx, peer, d, nil) })
+		}
 	}
 	wg.Wait()
 	h.log.Debug("a batch of deliveries", "peer", peer, "deliveries", len(req.Batch))
@@ -173,41 +191,58 @@ func (h *Host) receiveBatch(ctx context.Context, peer identity.PublicKey, req *w
 // and with s, the body that follows it (PROTOCOL.md 23.5). Status 0 means
 // the stream was cut before an answer.
 func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.HostRequest, s *transport.Stream) (wire.HostStatus, string) {
+	d, status, msg := h.open(peer, req)
+	if d == nil {
+		return status, msg
+	}
+	return h.take(ctx, peer, d, s)
+}
+
+// opened is a delivery whose envelope opened.
+type opened struct {
+	*seal.Opened
+	req *wire.HostRequest
+	now time.Time // the host's clock when it opened
+}
+
+// open checks the envelope of a delivery from peer and opens it (steps
+// 5–10 of PROTOCOL.md 19.5): nil, with the answer, if it is refused.
+func (h *Host) open(peer identity.PublicKey, req *wire.HostRequest) (*opened, wire.HostStatus, string) {
 	envelope := req.Envelope
 	if int64(len(envelope)) > h.cfg.MaxMessage+envelopeOverhead {
 		h.log.Info("delivery refused: too large", "bytes", len(envelope))
-		return wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
+		return nil, wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
 	}
 	env, err := wire.DecodeEnvelope(envelope)
 	if err != nil {
 		h.log.Info("delivery refused: malformed envelope")
-		return wire.StatusInvalid, "malformed envelope"
+		return nil, wire.StatusInvalid, "malformed envelope"
 	}
 	switch {
 	case !bytes.Equal(env.Sender, peer.Bytes()):
 		h.log.Info("delivery refused: the envelope's sender is not the connection's key")
-		return wire.StatusWrongHost, "the envelope's sender is not the connection's key"
+		return nil, wire.StatusWrongHost, "the envelope's sender is not the connection's key"
 	case !bytes.Equal(env.Recipient, h.me.Bytes()):
 		h.log.Info("delivery refused: the envelope is for another recipient")
-		return wire.StatusWrongHost, "not for this host's user"
+		return nil, wire.StatusWrongHost, "not for this host's user"
 	}
 	now := h.now()
-	opened, err := seal.OpenEnvelope(h.keys, env, now)
+	o, err := seal.OpenEnvelope(h.keys, env, now)
 	switch {
 	case errors.Is(err, seal.ErrUnknownKEMKey), errors.Is(err, seal.ErrExpiredKEMKey):
 		h.log.Info("delivery refused: sealed to a KEM key this host no longer has")
-		return wire.StatusStaleKEMKey, "sealed to a KEM key this host no longer has: look the record up again"
+		return nil, wire.StatusStaleKEMKey, "sealed to a KEM key this host no longer has: look the record up again"
 	case errors.Is(err, seal.ErrWrongRecipient):
-		return wire.StatusWrongHost, "not for this host's user"
+		return nil, wire.StatusWrongHost, "not for this host's user"
 	case err != nil:
 		h.log.Info("delivery refused: the envelope does not open or verify")
 		h.log.Debug("envelope does not open", "peer", peer, "err", err)
-		return wire.StatusInvalid, "the envelope does not open or verify"
+		return nil, wire.StatusInvalid, "the envelope does not open or verify"
 	}
-	m := opened.Message
+	m := o.Message
 	if (m.Stream != nil) != (req.Op == wire.OpDeliverStream) {
 		h.log.Info("delivery refused: a streamed body not streamed, or the reverse")
-		return wire.StatusInvalid, "a message with a streamed body comes with op 5, and only such a message"
+		return nil, wire.StatusInvalid, "a message with a streamed body comes with op 5, and only such a message"
 	}
 	size := int64(len(m.Body))
 	if m.Stream != nil {
@@ -215,8 +250,15 @@ func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.H
 	}
 	if size > h.cfg.MaxMessage {
 		h.log.Info("delivery refused: too large", "bytes", size)
-		return wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
+		return nil, wire.StatusTooLarge, fmt.Sprintf("over this host's limit of %d bytes", h.cfg.MaxMessage)
 	}
+	return &opened{Opened: o, req: req, now: now}, 0, ""
+}
+
+// take acts on an opened delivery from peer by its kind (steps 11–14 of
+// PROTOCOL.md 19.5).
+func (h *Host) take(ctx context.Context, peer identity.PublicKey, d *opened, s *transport.Stream) (wire.HostStatus, string) {
+	m := d.Message
 	switch m.Kind {
 	case wire.KindReceipt:
 		return h.receiveReceipt(peer, m)
@@ -225,7 +267,7 @@ func (h *Host) receive(ctx context.Context, peer identity.PublicKey, req *wire.H
 	case wire.KindCall:
 		return h.calls.receive(peer, m)
 	case wire.KindText, wire.KindFile:
-		return h.receiveMessage(ctx, peer, opened, req.After, now, s)
+		return h.receiveMessage(ctx, peer, d.Opened, d.req.After, d.now, s)
 	}
 	h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
 	return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
