@@ -148,6 +148,9 @@ const (
 	// (wire.OpDeliverBatch) together, well within a frame: an envelope
 	// over half of it goes alone.
 	batchBytes = 512 << 10
+	// batchHold bounds how long the receiving host holds its store for a
+	// batch's messages to be queued and commit together.
+	batchHold = 20 * time.Millisecond
 	// A delivery, from dialling to the answer, is given requestBase and
 	// a second for each requestRate bytes of its envelope: enough for a
 	// slow link, while a dead one is found sooner by the transport (the

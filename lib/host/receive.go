@@ -158,8 +158,7 @@ func (h *Host) receiveBatch(ctx context.Context, peer identity.PublicKey, req *w
 	results := make([]wire.BatchResult, len(req.Batch))
 	ds := make([]*opened, len(req.Batch))
 	// First every envelope opens, on every core; then the messages are
-	// taken all at once, so that they reach the store within moments of
-	// each other and commit together.
+	// taken all at once.
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(req.Batch)) {
@@ -177,11 +176,25 @@ func (h *Host) receiveBatch(ctx context.Context, peer identity.PublicKey, req *w
 	}
 	close(next)
 	wg.Wait()
+	// The store is held until every message is queued (or refused), so
+	// that they commit in one transaction; not for long, though, if one
+	// waits for a message that is not in the batch (19.6).
+	release := h.store.Hold()
+	defer time.AfterFunc(batchHold, release).Stop()
+	var queued sync.WaitGroup
 	for i, d := range ds {
-		if d != nil {
-			wg.Go(func() { results[i].Status, results[i].Message = h.take(ctx, peer, d, nil) })
+		if d == nil {
+			continue
 		}
+		queued.Add(1)
+		d.queued = sync.OnceFunc(queued.Done)
+		wg.Go(func() {
+			results[i].Status, results[i].Message = h.take(ctx, peer, d, nil)
+			d.queued()
+		})
 	}
+	queued.Wait()
+	release()
 	wg.Wait()
 	h.log.Debug("a batch of deliveries", "peer", peer, "deliveries", len(req.Batch))
 	return &wire.HostResponse{Status: wire.StatusStored, Results: results}
@@ -203,6 +216,9 @@ type opened struct {
 	*seal.Opened
 	req *wire.HostRequest
 	now time.Time // the host's clock when it opened
+	// queued, if not nil, is called once its message is queued in the
+	// store (receiveBatch).
+	queued func()
 }
 
 // open checks the envelope of a delivery from peer and opens it (steps
@@ -267,17 +283,18 @@ func (h *Host) take(ctx context.Context, peer identity.PublicKey, d *opened, s *
 	case wire.KindCall:
 		return h.calls.receive(peer, m)
 	case wire.KindText, wire.KindFile:
-		return h.receiveMessage(ctx, peer, d.Opened, d.req.After, d.now, s)
+		return h.receiveMessage(ctx, peer, d, s)
 	}
 	h.log.Info("delivery refused: unsupported kind", "kind", m.Kind)
 	return wire.StatusInvalid, fmt.Sprintf("this host does not take %s messages", m.Kind)
 }
 
 // receiveMessage checks a text or file message from peer against the
-// conversation's chain, and stores it unless it has it already. after is
-// the id of the message the sender says it sent before this one and has
-// no answer for yet (wire.HostRequest.After).
-func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, opened *seal.Opened, after []byte, now time.Time, s *transport.Stream) (wire.HostStatus, string) {
+// conversation's chain, and stores it unless it has it already; it is
+// stored after the message the sender says it sent before this one and
+// has no answer for yet (wire.HostRequest.After).
+func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, d *opened, s *transport.Stream) (wire.HostStatus, string) {
+	opened, after, now := d.Opened, d.req.After, d.now
 	m := opened.Message
 	// Pipelined messages are stored in the order they were sent, the
 	// device sees the sender's name with the first one, and one from a
@@ -374,7 +391,12 @@ func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, open
 		}
 		defer h.strangerQuota.release(peer, cost)
 	}
-	dup, err := h.store.AddIncomingQueued(sm, func() { h.chains.queued(peer, m, hash) })
+	dup, err := h.store.AddIncomingQueued(sm, func() {
+		h.chains.queued(peer, m, hash)
+		if d.queued != nil {
+			d.queued()
+		}
+	})
 	if err == nil && !dup {
 		body = nil // the store keeps it
 	}

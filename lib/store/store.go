@@ -259,8 +259,10 @@ type Store struct {
 	// Owned by the writer goroutine.
 	nextSeq   uint64
 	nextConv  int64
-	held      *request // taken from reqs but left for the next batch
-	rootStale bool     // root.key holds a root key besides the current one
+	held      *request      // taken from reqs but left for the next batch
+	holds     holds         // Hold: the writer waits before it commits
+	commits   atomic.Uint64 // transactions the writer began
+	rootStale bool          // root.key holds a root key besides the current one
 
 	moved bool // root.key was re-wrapped under the first KEK (Moved)
 

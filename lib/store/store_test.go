@@ -912,3 +912,42 @@ func TestMarkRead(t *testing.T) {
 		}
 	}
 }
+
+// TestHold: what is queued while the store is held commits in one
+// transaction once it is released, and a hold never keeps the writer
+// longer than holdMax.
+func TestHold(t *testing.T) {
+	s, _, _ := newStore(t)
+	defer func(d time.Duration) { holdMax = d }(holdMax)
+	holdMax = time.Minute // long enough for any machine: release ends it
+	peer := random(32)
+	before := s.commits.Load()
+	release := s.Hold()
+	const n = 20
+	queued := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := s.AddOutgoingQueued(message(peer, fmt.Sprint(i)), []byte("e"), time.Now().Add(time.Hour), func() { queued <- struct{}{} }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range n {
+		<-queued
+	}
+	release()
+	wg.Wait()
+	if got := s.commits.Load() - before; got != 1 {
+		t.Errorf("%d messages queued while held took %d transactions, want 1", n, got)
+	}
+
+	holdMax = 20 * time.Millisecond
+	release = s.Hold()
+	defer release()
+	start := time.Now()
+	addOut(t, s, message(peer, "held"))
+	if took := time.Since(start); took < holdMax {
+		t.Errorf("a write committed %v after it came, while held: want at least %v", took, holdMax)
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"time"
 
 	"smvs/lib/delivery"
 )
@@ -76,22 +78,97 @@ func (s *Store) run() {
 				return
 			}
 		}
-		reqs, size := []*request{first}, first.size
-	collect:
-		for len(reqs) < maxBatch && size < maxBatchBytes {
+		s.runBatch(s.collect(first))
+	}
+}
+
+// collect takes the requests waiting after first to commit with it: all
+// those queued already, and while the store is held (Hold), those that
+// come until it is released or holdMax has passed.
+func (s *Store) collect(first *request) []*request {
+	reqs, size := []*request{first}, first.size
+	var deadline <-chan time.Time
+	for len(reqs) < maxBatch && size < maxBatchBytes {
+		var r *request
+		select {
+		case r = <-s.reqs:
+		default:
+			released := s.holds.released()
+			if released == nil {
+				return reqs
+			}
+			if deadline == nil {
+				t := time.NewTimer(holdMax)
+				defer t.Stop()
+				deadline = t.C
+			}
 			select {
-			case r := <-s.reqs:
-				if r.shred != first.shred {
-					s.held = r
-					break collect
-				}
-				reqs, size = append(reqs, r), size+r.size
-			default:
-				break collect
+			case r = <-s.reqs:
+			case <-released:
+				continue
+			case <-deadline:
+				return reqs
+			case <-s.quit:
+				return reqs
 			}
 		}
-		s.runBatch(reqs)
+		if r.shred != first.shred {
+			s.held = r
+			return reqs
+		}
+		reqs, size = append(reqs, r), size+r.size
 	}
+	return reqs
+}
+
+// holdMax bounds how long a Hold keeps the writer from committing what
+// it has: a hold is for writes that come within moments of each other.
+// A variable, for tests on a slow machine.
+var holdMax = 5 * time.Millisecond
+
+// Hold keeps the writer from committing until release is called, or
+// holdMax has passed, so that the writes queued meanwhile commit in one
+// transaction: a host storing a batch of deliveries holds the store while
+// it queues their messages. Writes of others wait with them. Holds may
+// overlap; release may be called more than once.
+func (s *Store) Hold() (release func()) {
+	s.holds.add()
+	return sync.OnceFunc(s.holds.done)
+}
+
+// holds counts the holds on a store.
+type holds struct {
+	mu  sync.Mutex
+	n   int
+	end chan struct{} // closed when n drops to 0
+}
+
+func (h *holds) add() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		h.end = make(chan struct{})
+	}
+	h.n++
+}
+
+func (h *holds) done() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n--; h.n == 0 {
+		close(h.end)
+	}
+}
+
+// released returns a channel closed when the store is no longer held,
+// or nil if it is not held now.
+func (h *holds) released() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		return nil
+	}
+	return h.end
 }
 
 // runBatch commits reqs together or, if that fails, each on its own, then
@@ -129,6 +206,7 @@ type batch struct {
 
 // commit runs reqs in one transaction.
 func (s *Store) commit(reqs []*request) (err error) {
+	s.commits.Add(1)
 	ctx := context.Background()
 	b := &batch{s: s, ctx: ctx, nextSeq: s.nextSeq, nextConv: s.nextConv,
 		rekey: make(map[int64]bool), dropped: make(map[int64]bool)}
