@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"smvs/lib/delivery"
 	"smvs/lib/wire"
 )
 
@@ -59,6 +60,44 @@ func BenchmarkFsync(b *testing.B) {
 // BenchmarkAddIncoming adds durable 100-byte messages from 16 peers with 1
 // and 64 concurrent callers.
 func BenchmarkAddIncoming(b *testing.B) {
+	benchAdd(b, func(s *Store, m *Message) error {
+		_, err := s.AddIncoming(m)
+		return err
+	})
+}
+
+// BenchmarkAddOutgoing is BenchmarkAddIncoming for messages being sent,
+// each with an envelope the size a real one has in the outbox: what a
+// host's submit stores.
+func BenchmarkAddOutgoing(b *testing.B) {
+	envelope := random(1500)
+	until := time.UnixMilli(1_900_000_000_000)
+	benchAdd(b, func(s *Store, m *Message) error {
+		return s.AddOutgoing(m, envelope, until)
+	})
+}
+
+// BenchmarkSend is what a host stores for each message it sends: the
+// message and its outbox entry, the entry's end once the peer's host has
+// it, the receipt. Each is a write of its own, as in the host.
+func BenchmarkSend(b *testing.B) {
+	envelope := random(1500)
+	until := time.UnixMilli(1_900_000_000_000)
+	benchAdd(b, func(s *Store, m *Message) error {
+		if err := s.AddOutgoing(m, envelope, until); err != nil {
+			return err
+		}
+		if err := s.OutboxDone(m.Seq, delivery.Sent); err != nil {
+			return err
+		}
+		_, err := s.SetStatus(m.Peer, m.ID, delivery.Delivered)
+		return err
+	})
+}
+
+// benchAdd calls add with 100-byte messages with 16 peers, from 1 and 64
+// concurrent callers: the group commit's throughput.
+func benchAdd(b *testing.B, add func(*Store, *Message) error) {
 	for _, callers := range []int{1, 64} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 			dir := b.TempDir()
@@ -78,7 +117,7 @@ func BenchmarkAddIncoming(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
-						if _, err := s.AddIncoming(benchMessage(peers[i%16])); err != nil {
+						if err := add(s, benchMessage(peers[i%16])); err != nil {
 							b.Error(err)
 							return
 						}

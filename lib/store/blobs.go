@@ -128,7 +128,7 @@ func (s *Store) OpenBlob(seq uint64) (*os.File, error) {
 		return nil, err
 	}
 	var name []byte
-	err = s.read.QueryRow(`SELECT blob FROM messages WHERE seq = ?`, n).Scan(&name)
+	err = s.rstmt.queryRow(context.Background(), `SELECT blob FROM messages WHERE seq = ?`, n).Scan(&name)
 	s.mu.RUnlock()
 	switch {
 	case errors.Is(err, sql.ErrNoRows) || err == nil && name == nil:
@@ -191,7 +191,7 @@ func (s *Store) sweepBlobs() {
 		return
 	}
 	named := make(map[string]bool)
-	rows, err := s.read.QueryContext(context.Background(), `SELECT blob FROM messages WHERE blob IS NOT NULL`)
+	rows, err := s.rstmt.query(context.Background(), `SELECT blob FROM messages WHERE blob IS NOT NULL`)
 	if err != nil {
 		return
 	}

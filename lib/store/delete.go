@@ -84,7 +84,7 @@ func (s *Store) DeleteBefore(peer []byte, before time.Time) ([]uint64, error) {
 // heads runs query, which selects seq, conv, key and head of messages, and
 // returns the sequence numbers of those whose head match accepts.
 func (b *batch) heads(query string, args []any, match func(*head) bool) ([]uint64, error) {
-	rows, err := b.s.wconn.QueryContext(b.ctx, query, args...)
+	rows, err := b.query(query, args...)
 	if err != nil {
 		return nil, fail("finding messages", err)
 	}
@@ -134,7 +134,7 @@ func (b *batch) deleteSeqs(seqs []uint64) ([]uint64, error) {
 	}
 	const in = `seq IN (SELECT value FROM json_each(?))`
 	// The heads say which messages were received, for Received.
-	rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, conv, key, head, length(body) + blobsize, coalesce(length(signed), 0)
+	rows, err := b.query(`SELECT seq, conv, key, head, length(body) + blobsize, coalesce(length(signed), 0)
 		FROM messages WHERE `+in+` ORDER BY seq`, string(set))
 	if err != nil {
 		return nil, fail("finding messages", err)

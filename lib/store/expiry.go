@@ -104,7 +104,7 @@ func (e *expiries) due(now int64) []uint64 {
 // listed message's head for its time.
 func (s *Store) loadExpiries() error {
 	s.expiry = newExpiries()
-	rows, err := s.wconn.QueryContext(context.Background(), `SELECT m.seq, m.conv, m.key, m.head
+	rows, err := s.wstmt.query(context.Background(), `SELECT m.seq, m.conv, m.key, m.head
 		FROM expiring e JOIN messages m ON m.seq = e.seq`)
 	if err != nil {
 		return err
@@ -195,7 +195,7 @@ func (s *Store) SetExpireAfter(peer []byte, after time.Duration) (was time.Durat
 			}
 		}
 		var sealed []byte
-		if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT expire FROM conversations WHERE id = ?`, c.id).Scan(&sealed); err != nil {
+		if err := b.queryRow(`SELECT expire FROM conversations WHERE id = ?`, c.id).Scan(&sealed); err != nil {
 			return fail("reading a default expiry", err)
 		}
 		var err error
@@ -230,7 +230,7 @@ func (s *Store) ExpireAfter(peer []byte) (time.Duration, error) {
 		return 0, nil
 	}
 	var sealed []byte
-	err := s.read.QueryRow(`SELECT expire FROM conversations WHERE id = ?`, c.id).Scan(&sealed)
+	err := s.rstmt.queryRow(context.Background(), `SELECT expire FROM conversations WHERE id = ?`, c.id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil // its conversation is not committed yet
 	}

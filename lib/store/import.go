@@ -35,7 +35,7 @@ func (s *Store) Import(m *Message) (dup bool, err error) {
 				return err
 			}
 			var had bool
-			if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT EXISTS (SELECT 1 FROM links WHERE tag = ?)`,
+			if err := b.queryRow(`SELECT EXISTS (SELECT 1 FROM links WHERE tag = ?)`,
 				c.messageTag(h.Direction, h.ID)).Scan(&had); err != nil {
 				return fail("finding a link", err)
 			}

@@ -55,7 +55,7 @@ func (l *link) resigned(hash []byte) *link {
 // link reads the link of message seq of conversation c; nil if it has none.
 func (b *batch) link(c *conversation, seq uint64) (*link, error) {
 	var data []byte
-	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT data FROM links WHERE seq = ?`, int64(seq)).Scan(&data)
+	err := b.queryRow(`SELECT data FROM links WHERE seq = ?`, int64(seq)).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -148,7 +148,7 @@ func (s *Store) Links(peer []byte) ([]Link, error) {
 	if c == nil {
 		return nil, nil
 	}
-	rows, err := s.read.Query(`SELECT l.seq, l.data, m.seq IS NULL FROM links l LEFT JOIN messages m ON m.seq = l.seq
+	rows, err := s.rstmt.query(context.Background(), `SELECT l.seq, l.data, m.seq IS NULL FROM links l LEFT JOIN messages m ON m.seq = l.seq
 		WHERE l.conv = ? ORDER BY l.seq`, c.id)
 	if err != nil {
 		return nil, fmt.Errorf("store: reading links: %w", err)
@@ -192,7 +192,7 @@ func (b *batch) rekeyLinks(old, next *conversation) error {
 // their links and their marks in expiring, in one transaction, once.
 func (s *Store) backfill(ctx context.Context) error {
 	var unlinked bool
-	if err := s.wconn.QueryRowContext(ctx, `SELECT unlinked FROM root`).Scan(&unlinked); err != nil {
+	if err := s.wstmt.queryRow(ctx, `SELECT unlinked FROM root`).Scan(&unlinked); err != nil {
 		return err
 	}
 	if !unlinked {
@@ -217,7 +217,7 @@ func (b *batch) backfillConversation(c *conversation) error {
 		wrapped, head, signedCT []byte
 	}
 	for after := int64(0); ; {
-		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head, signed FROM messages
+		rows, err := b.query(`SELECT seq, key, head, signed FROM messages
 			WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 32`, c.id, after)
 		if err != nil {
 			return fail("storing links", err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -97,10 +98,10 @@ func (b *batch) insert(peer []byte, dir delivery.Direction, id []byte, e *encryp
 		return 0, false, err
 	}
 	seq := b.nextSeq
-	res, err := b.s.ins.ExecContext(b.ctx, int64(seq), c.id, c.messageTag(dir, id), c.wrapDataKey(seq, e.key),
+	res, err := b.exec("storing a message", insertMessage, int64(seq), c.id, c.messageTag(dir, id), c.wrapDataKey(seq, e.key),
 		e.head, e.body, e.signed, e.blob, e.blobSize)
 	if err != nil {
-		return 0, false, fail("storing a message", err)
+		return 0, false, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
@@ -220,10 +221,8 @@ func (s *Store) AddOutgoingQueued(m *Message, envelope []byte, until time.Time, 
 			if !added {
 				return fmt.Errorf("store: message id %x is already used", m.ID)
 			}
-			if _, err := b.s.insOut.ExecContext(b.ctx, int64(seq), sealedEnvelope, sealedRetry); err != nil {
-				return fail("storing an outbox entry", err)
-			}
-			return nil
+			_, err = b.exec("storing an outbox entry", insertOutbox, int64(seq), sealedEnvelope, sealedRetry)
+			return err
 		},
 	})
 	if err != nil {
@@ -362,7 +361,7 @@ func (s *Store) OutboxRetry(seq uint64, attempts int, next time.Time) error {
 			return err
 		}
 		var retryCT []byte
-		if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT retry FROM outbox WHERE seq = ?`, int64(seq)).Scan(&retryCT); err != nil {
+		if err := b.queryRow(`SELECT retry FROM outbox WHERE seq = ?`, int64(seq)).Scan(&retryCT); err != nil {
 			return fail("reading an outbox entry", err)
 		}
 		r, err := openRetry(d, seq, retryCT)
@@ -529,11 +528,11 @@ func (s *Store) get(seq uint64, withBody bool) (*Message, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	stmt := s.readHead
+	query := `SELECT ` + headColumns + ` FROM messages WHERE seq = ?`
 	if withBody {
-		stmt = s.readOne
+		query = `SELECT ` + messageColumns + ` FROM messages WHERE seq = ?`
 	}
-	m, err := s.readMessage(stmt.QueryRow(n), withBody)
+	m, err := s.readMessage(s.rstmt.queryRow(context.Background(), query, n), withBody)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: message %d", ErrNotFound, seq)
 	}
@@ -556,7 +555,8 @@ func (s *Store) List(after uint64, limit int) ([]*Message, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	rows, err := s.readAll.Query(int64(after), limit)
+	rows, err := s.rstmt.query(context.Background(), `SELECT `+messageColumns+` FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`,
+		int64(after), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing messages: %w", err)
 	}
@@ -599,6 +599,7 @@ func (s *Store) ByID(id []byte) (*Message, error) {
 		for len(tags) > 0 {
 			n := min(len(tags), 256)
 			q := `SELECT ` + headColumns + ` FROM messages WHERE tag IN (?` + strings.Repeat(`, ?`, n-1) + `)`
+			// Not kept prepared (stmts): the text varies with n.
 			m, err := s.readMessage(s.read.QueryRow(q, tags[:n]...), false)
 			switch {
 			case err == nil && bytes.Equal(m.ID, id) && m.Direction == dir:
@@ -629,7 +630,7 @@ func (s *Store) LastSigned(peer []byte) ([]byte, error) {
 	}
 	var seq int64
 	var wrapped, signedCT []byte
-	err := s.read.QueryRow(`SELECT seq, key, signed FROM messages WHERE conv = ? AND signed IS NOT NULL
+	err := s.rstmt.queryRow(context.Background(), `SELECT seq, key, signed FROM messages WHERE conv = ? AND signed IS NOT NULL
 		ORDER BY seq DESC LIMIT 1`, c.id).Scan(&seq, &wrapped, &signedCT)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -650,7 +651,7 @@ func (s *Store) Outbox() ([]*Outgoing, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	rows, err := s.read.Query(`SELECT o.seq, m.conv, m.key, m.head, o.envelope, o.retry
+	rows, err := s.rstmt.query(context.Background(), `SELECT o.seq, m.conv, m.key, m.head, o.envelope, o.retry
 		FROM outbox o JOIN messages m ON m.seq = o.seq ORDER BY o.seq`)
 	if err != nil {
 		return nil, fmt.Errorf("store: reading the outbox: %w", err)
@@ -707,7 +708,7 @@ func (s *Store) Size() (int64, error) {
 	}
 	defer s.mu.RUnlock()
 	var pages, free, pageSize int64
-	err := s.read.QueryRow(`SELECT p.page_count, f.freelist_count, z.page_size
+	err := s.rstmt.queryRow(context.Background(), `SELECT p.page_count, f.freelist_count, z.page_size
 		FROM pragma_page_count() p, pragma_freelist_count() f, pragma_page_size() z`).Scan(&pages, &free, &pageSize)
 	if err != nil {
 		return 0, fmt.Errorf("store: measuring: %w", err)

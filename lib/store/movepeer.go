@@ -80,7 +80,7 @@ func (b *batch) moveMessages(src, dst *conversation) error {
 	moved := b.s.received[src.id]
 	var dups []uint64
 	for after := int64(0); ; {
-		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head, length(body) + blobsize, coalesce(length(signed), 0)
+		rows, err := b.query(`SELECT seq, key, head, length(body) + blobsize, coalesce(length(signed), 0)
 			FROM messages WHERE conv = ? AND seq > ? ORDER BY seq LIMIT 512`, src.id, after)
 		if err != nil {
 			return fail("moving a conversation", err)
@@ -113,7 +113,7 @@ func (b *batch) moveMessages(src, dst *conversation) error {
 			}
 			tag := dst.messageTag(h.Direction, h.ID)
 			var held bool
-			if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE tag = ?)`, tag).Scan(&held); err != nil {
+			if err := b.queryRow(`SELECT EXISTS (SELECT 1 FROM messages WHERE tag = ?)`, tag).Scan(&held); err != nil {
 				clear(key)
 				return fail("moving a conversation", err)
 			}
@@ -152,7 +152,7 @@ func (b *batch) moveMessages(src, dst *conversation) error {
 
 // moveLinks re-encrypts every link of src under dst and moves it there.
 func (b *batch) moveLinks(src, dst *conversation) error {
-	rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, data FROM links WHERE conv = ? ORDER BY seq`, src.id)
+	rows, err := b.query(`SELECT seq, data FROM links WHERE conv = ? ORDER BY seq`, src.id)
 	if err != nil {
 		return fail("moving a conversation", err)
 	}
@@ -188,10 +188,10 @@ func (b *batch) moveLinks(src, dst *conversation) error {
 // moveExpire gives dst src's default expiry, unless dst has one.
 func (b *batch) moveExpire(src, dst *conversation) error {
 	var from, to []byte
-	if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT expire FROM conversations WHERE id = ?`, src.id).Scan(&from); err != nil {
+	if err := b.queryRow(`SELECT expire FROM conversations WHERE id = ?`, src.id).Scan(&from); err != nil {
 		return fail("moving a conversation", err)
 	}
-	if err := b.s.wconn.QueryRowContext(b.ctx, `SELECT expire FROM conversations WHERE id = ?`, dst.id).Scan(&to); err != nil {
+	if err := b.queryRow(`SELECT expire FROM conversations WHERE id = ?`, dst.id).Scan(&to); err != nil {
 		return fail("moving a conversation", err)
 	}
 	if from == nil || to != nil {
@@ -210,7 +210,7 @@ func (b *batch) moveExpire(src, dst *conversation) error {
 // are not); 0 if it has none.
 func (b *batch) newestShown(c *conversation) (uint64, error) {
 	for before := int64(math.MaxInt64); ; {
-		rows, err := b.s.wconn.QueryContext(b.ctx, `SELECT seq, key, head FROM messages WHERE conv = ? AND seq < ?
+		rows, err := b.query(`SELECT seq, key, head FROM messages WHERE conv = ? AND seq < ?
 			ORDER BY seq DESC LIMIT 64`, c.id, before)
 		if err != nil {
 			return 0, fail("moving a conversation", err)

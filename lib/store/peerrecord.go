@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -43,7 +44,7 @@ func (s *Store) PeerRecord(peer []byte) ([]byte, error) {
 		return nil, nil
 	}
 	var sealed []byte
-	err := s.read.QueryRow(`SELECT record FROM conversations WHERE id = ?`, c.id).Scan(&sealed)
+	err := s.rstmt.queryRow(context.Background(), `SELECT record FROM conversations WHERE id = ?`, c.id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && sealed == nil {
 		return nil, nil // none, or its conversation is not committed yet
 	}

@@ -60,7 +60,7 @@ func (s *Store) ReceivedExcept(peers [][]byte) int64 {
 func (s *Store) loadReceived(ctx context.Context) error {
 	s.received = make(map[int64]int64)
 	s.receivedTotal = 0
-	rows, err := s.wconn.QueryContext(ctx, `SELECT seq, conv, key, head, length(body) + blobsize, coalesce(length(signed), 0) FROM messages`)
+	rows, err := s.wstmt.query(ctx, `SELECT seq, conv, key, head, length(body) + blobsize, coalesce(length(signed), 0) FROM messages`)
 	if err != nil {
 		return fmt.Errorf("counting received messages: %w", err)
 	}

@@ -43,7 +43,7 @@ func (s *Store) prepareRotation(b *batch) (_ *rotation, err error) {
 		next := c
 		if b.rekey[id] {
 			var left bool
-			if err := s.wconn.QueryRowContext(b.ctx, keptQuery, id).Scan(&left); err != nil {
+			if err := b.queryRow(keptQuery, id).Scan(&left); err != nil {
 				return nil, fail("counting messages", err)
 			}
 			rot.retired = append(rot.retired, c)
@@ -109,17 +109,13 @@ func (b *batch) rekeyMessages(old, next *conversation) error {
 // blobs of the rows of conversation conv after a seq, and redo returns a
 // row's new tag and column.
 func (b *batch) rekeyRows(table, column, page string, conv int64, redo func(seq uint64, x, y []byte) (tag, value []byte, err error)) error {
-	update, err := b.s.wconn.PrepareContext(b.ctx, `UPDATE `+table+` SET tag = ?, `+column+` = ? WHERE seq = ?`)
-	if err != nil {
-		return fail("re-keying a conversation", err)
-	}
-	defer update.Close()
+	update := `UPDATE ` + table + ` SET tag = ?, ` + column + ` = ? WHERE seq = ?`
 	type row struct {
 		seq        int64
 		tag, value []byte
 	}
 	for after := int64(0); ; {
-		rows, err := b.s.wconn.QueryContext(b.ctx, page, conv, after)
+		rows, err := b.query(page, conv, after)
 		if err != nil {
 			return fail("re-keying a conversation", err)
 		}
@@ -145,8 +141,8 @@ func (b *batch) rekeyRows(table, column, page string, conv int64, redo func(seq 
 			return nil
 		}
 		for _, r := range done {
-			if _, err := update.ExecContext(b.ctx, r.tag, r.value, r.seq); err != nil {
-				return fail("re-keying a conversation", err)
+			if _, err := b.exec("re-keying a conversation", update, r.tag, r.value, r.seq); err != nil {
+				return err
 			}
 		}
 		after = done[len(done)-1].seq
@@ -158,7 +154,7 @@ func (b *batch) rekeyRows(table, column, page string, conv int64, redo func(seq 
 func (b *batch) rekeyColumns(old, next *conversation) error {
 	for _, col := range []struct{ name, what string }{{"record", convRecord}, {"expire", convExpire}} {
 		var sealed []byte
-		err := b.s.wconn.QueryRowContext(b.ctx, `SELECT `+col.name+` FROM conversations WHERE id = ?`, old.id).Scan(&sealed)
+		err := b.queryRow(`SELECT `+col.name+` FROM conversations WHERE id = ?`, old.id).Scan(&sealed)
 		if err != nil {
 			return fail("re-keying a conversation", err)
 		}

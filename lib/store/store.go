@@ -236,14 +236,11 @@ type Store struct {
 	now     func() time.Time
 	release func() // the directory's lock
 
-	write    *sql.DB
-	wconn    *sql.Conn // the one write connection, used only by the writer goroutine
-	read     *sql.DB   // query-only connections
-	ins      *sql.Stmt // insertMessage on wconn
-	insOut   *sql.Stmt // insertOutbox on wconn
-	readOne  *sql.Stmt // one message by seq
-	readHead *sql.Stmt // one message by seq, without its body
-	readAll  *sql.Stmt // messages after a seq
+	write *sql.DB
+	wconn *sql.Conn // the one write connection, used only by the writer goroutine
+	read  *sql.DB   // query-only connections
+	wstmt *stmts    // the statements run on wconn
+	rstmt *stmts    // the statements run on read
 
 	quotaPages int64 // max_page_count for Options.Quota; 0 none
 	quota      int64 // Options.Quota: messages.db and the blobs together
@@ -381,7 +378,7 @@ func (s *Store) open(quota int64, keks [][]byte) error {
 	ctx := context.Background()
 	var gen uint64
 	var verifier []byte
-	err = s.wconn.QueryRowContext(ctx, `SELECT gen, verifier FROM root`).Scan(&gen, &verifier)
+	err = s.wstmt.queryRow(ctx, `SELECT gen, verifier FROM root`).Scan(&gen, &verifier)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		// A new store, or one whose first Open stopped after writing root.key.
@@ -398,7 +395,7 @@ func (s *Store) open(quota int64, keks [][]byte) error {
 			return fmt.Errorf("%w: root.key is mid-rotation but the database is new", errCorrupt)
 		}
 		s.root = newRoot(gen, bytes.Clone(keys[gen]))
-		if _, err := s.wconn.ExecContext(ctx, `INSERT INTO root (id, gen, verifier) VALUES (1, ?, ?)`, gen, s.root.verifier); err != nil {
+		if _, err := s.wstmt.exec(ctx, `INSERT INTO root (id, gen, verifier) VALUES (1, ?, ?)`, gen, s.root.verifier); err != nil {
 			return err
 		}
 	case err != nil:
@@ -427,16 +424,13 @@ func (s *Store) open(quota int64, keks [][]byte) error {
 		return err
 	}
 	var last int64
-	err = s.wconn.QueryRowContext(ctx, `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
+	err = s.wstmt.queryRow(ctx, `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),
 		coalesce((SELECT max(seq) FROM messages), 0))`).Scan(&last)
 	if err != nil {
 		return err
 	}
 	s.nextSeq = uint64(last) + 1
-	if err := s.wconn.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM conversations`).Scan(&s.nextConv); err != nil {
-		return err
-	}
-	if err := s.prepare(ctx); err != nil {
+	if err := s.wstmt.queryRow(ctx, `SELECT coalesce(max(id), 0) + 1 FROM conversations`).Scan(&s.nextConv); err != nil {
 		return err
 	}
 	if err := s.backfill(ctx); err != nil {
@@ -478,8 +472,9 @@ func (s *Store) openDB(quota int64) error {
 	if s.wconn, err = s.write.Conn(ctx); err != nil {
 		return err
 	}
+	s.wstmt = &stmts{conn: s.wconn}
 	var mode string
-	if err := s.wconn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := s.wstmt.queryRow(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return err
 	}
 	if mode != "wal" {
@@ -490,7 +485,7 @@ func (s *Store) openDB(quota int64) error {
 	}
 	if quota > 0 {
 		var pageSize int64
-		if err := s.wconn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		if err := s.wstmt.queryRow(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
 			return err
 		}
 		s.quotaPages = max(1, quota/pageSize)
@@ -512,11 +507,13 @@ func (s *Store) openDB(quota int64) error {
 	readers := max(4, runtime.GOMAXPROCS(0))
 	s.read.SetMaxOpenConns(readers)
 	s.read.SetMaxIdleConns(readers)
+	s.rstmt = &stmts{conn: s.read}
 	return nil
 }
 
 // setMaxPages bounds the database file to pages pages (SQLite keeps it at
-// least as large as the file already is).
+// least as large as the file already is). A pragma takes no parameters,
+// so its text carries the value and is not kept prepared (stmts).
 func (s *Store) setMaxPages(ctx context.Context, pages int64) error {
 	_, err := s.wconn.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 	return err
@@ -529,31 +526,11 @@ func dsn(abs string, params url.Values) string {
 	return u.String()
 }
 
-func (s *Store) prepare(ctx context.Context) error {
-	for _, p := range []struct {
-		stmt  **sql.Stmt
-		prep  func(context.Context, string) (*sql.Stmt, error)
-		query string
-	}{
-		{&s.ins, s.wconn.PrepareContext, insertMessage},
-		{&s.insOut, s.wconn.PrepareContext, insertOutbox},
-		{&s.readOne, s.read.PrepareContext, `SELECT ` + messageColumns + ` FROM messages WHERE seq = ?`},
-		{&s.readHead, s.read.PrepareContext, `SELECT ` + headColumns + ` FROM messages WHERE seq = ?`},
-		{&s.readAll, s.read.PrepareContext, `SELECT ` + messageColumns + ` FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`},
-	} {
-		var err error
-		if *p.stmt, err = p.prep(ctx, p.query); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // loadConversations opens every conversation key under the root key.
 func (s *Store) loadConversations(ctx context.Context) error {
 	s.convs = make(map[int64]*conversation)
 	s.byPeer = make(map[string]*conversation)
-	rows, err := s.wconn.QueryContext(ctx, `SELECT id, tag, key, peer FROM conversations`)
+	rows, err := s.wstmt.query(ctx, `SELECT id, tag, key, peer FROM conversations`)
 	if err != nil {
 		return err
 	}
@@ -683,9 +660,9 @@ func (s *Store) shutdown() error {
 	s.subMu.Unlock()
 
 	var errs []error
-	for _, st := range []*sql.Stmt{s.ins, s.insOut, s.readOne, s.readHead, s.readAll} {
-		if st != nil {
-			st.Close()
+	for _, c := range []*stmts{s.wstmt, s.rstmt} {
+		if c != nil {
+			c.close()
 		}
 	}
 	if s.wconn != nil {

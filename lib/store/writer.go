@@ -218,13 +218,13 @@ func (s *Store) commit(reqs []*request) (err error) {
 		}
 		defer s.setMaxPages(ctx, s.quotaPages)
 	}
-	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := s.wstmt.exec(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fail("beginning a transaction", err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			s.wconn.ExecContext(ctx, "ROLLBACK") // fails harmlessly if SQLite already rolled back
+			s.wstmt.exec(ctx, "ROLLBACK") // fails harmlessly if SQLite already rolled back
 			b.abandon()
 		}
 	}()
@@ -248,7 +248,7 @@ func (s *Store) commit(reqs []*request) (err error) {
 		// the new rows, never a mix.
 		s.mu.Lock()
 	}
-	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err := s.wstmt.exec(ctx, "COMMIT"); err != nil {
 		if rot != nil {
 			s.mu.Unlock()
 			rot.abandon(s)
@@ -299,12 +299,23 @@ func (b *batch) abandon() {
 	}
 }
 
+// exec runs query in b's transaction; an error is a storageError.
 func (b *batch) exec(doing, query string, args ...any) (sql.Result, error) {
-	res, err := b.s.wconn.ExecContext(b.ctx, query, args...)
+	res, err := b.s.wstmt.exec(b.ctx, query, args...)
 	if err != nil {
 		return nil, fail(doing, err)
 	}
 	return res, nil
+}
+
+// query runs query in b's transaction.
+func (b *batch) query(query string, args ...any) (*sql.Rows, error) {
+	return b.s.wstmt.query(b.ctx, query, args...)
+}
+
+// queryRow runs query in b's transaction, for one row.
+func (b *batch) queryRow(query string, args ...any) scanner {
+	return b.s.wstmt.queryRow(b.ctx, query, args...)
 }
 
 // conversation returns the conversation with peer, creating it if there is
@@ -341,7 +352,7 @@ func (b *batch) outgoing(peer, id []byte) (uint64, *conversation, sealed, *head,
 	}
 	var seq int64
 	var wrapped, headCT []byte
-	err := b.s.wconn.QueryRowContext(b.ctx, `SELECT seq, key, head FROM messages WHERE tag = ?`,
+	err := b.queryRow(`SELECT seq, key, head FROM messages WHERE tag = ?`,
 		c.messageTag(delivery.Out, id)).Scan(&seq, &wrapped, &headCT)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil, sealed{}, nil, fmt.Errorf("%w: no outgoing message %x", ErrNotFound, id)
@@ -370,7 +381,7 @@ func (b *batch) message(seq uint64, inOutbox bool) (*conversation, sealed, *head
 	}
 	var conv int64
 	var wrapped, headCT []byte
-	err = b.s.wconn.QueryRowContext(b.ctx, query, n).Scan(&conv, &wrapped, &headCT)
+	err = b.queryRow(query, n).Scan(&conv, &wrapped, &headCT)
 	if errors.Is(err, sql.ErrNoRows) {
 		if inOutbox {
 			return nil, sealed{}, nil, fmt.Errorf("%w: message %d in the outbox", ErrNotFound, seq)
@@ -390,7 +401,7 @@ func (b *batch) message(seq uint64, inOutbox bool) (*conversation, sealed, *head
 
 // seqs runs query, which selects sequence numbers, in b's transaction.
 func (b *batch) seqs(query string, args ...any) ([]uint64, error) {
-	rows, err := b.s.wconn.QueryContext(b.ctx, query, args...)
+	rows, err := b.query(query, args...)
 	if err != nil {
 		return nil, fail("finding messages", err)
 	}
