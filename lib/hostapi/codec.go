@@ -1,6 +1,7 @@
 package hostapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -104,10 +105,19 @@ func (it *Item) validate() error {
 	return nil
 }
 
-// WriteRequest writes r as one frame.
+// WriteRequest writes r as one frame, in one write: a frame in two (its
+// header, then its payload) costs a device a second system call, and may
+// wake the host for a header it can do nothing with.
 func WriteRequest(w io.Writer, r *Request) error {
 	r.V = Version
-	return wire.WriteFrame(w, wire.Marshal(r))
+	payload := wire.Marshal(r)
+	var frame bytes.Buffer
+	frame.Grow(wire.FrameHeaderSize + len(payload))
+	if err := wire.WriteFrame(&frame, payload); err != nil {
+		return err
+	}
+	_, err := w.Write(frame.Bytes())
+	return err
 }
 
 // ReadRequest reads one request frame of at most limit bytes. It returns
