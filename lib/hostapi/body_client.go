@@ -45,14 +45,7 @@ func (c *Client) SubmitStream(ctx context.Context, s *Submit, body io.Reader, pr
 		}
 		return nil, c.fail(fmt.Errorf("sending the body to the host: %w", err))
 	}
-	resp, err := c.receive(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if resp.Sent == nil {
-		return nil, c.fail(fmt.Errorf("%w: a submit was not answered with its result", ErrProtocol))
-	}
-	return resp.Sent, nil
+	return c.submitted(ctx)
 }
 
 // BodyError is a failure reading the body SubmitStream was to send.

@@ -62,7 +62,15 @@ func (c *Client) Close() error {
 // marked failed, even if the host restarts. A refusal is an *Error (its
 // Code says why: ErrUnknownRecipient, ErrKeyChanged, ErrTooLarge, …).
 func (c *Client) Submit(ctx context.Context, s *Submit) (*SubmitResult, error) {
-	resp, err := c.roundTrip(ctx, &Request{Op: OpSubmit, Submit: s})
+	if err := c.send(ctx, &Request{Op: OpSubmit, Submit: s}); err != nil {
+		return nil, err
+	}
+	return c.submitted(ctx)
+}
+
+// submitted reads the answer to a submit.
+func (c *Client) submitted(ctx context.Context) (*SubmitResult, error) {
+	resp, err := c.receiveWith(ctx, readSubmitResponse)
 	if err != nil {
 		return nil, err
 	}
@@ -118,8 +126,13 @@ func (c *Client) roundTrip(ctx context.Context, req *Request) (*Response, error)
 
 // receive reads the one answer to the request sent.
 func (c *Client) receive(ctx context.Context) (*Response, error) {
+	return c.receiveWith(ctx, ReadResponse)
+}
+
+// receiveWith reads the one answer to the request sent with read.
+func (c *Client) receiveWith(ctx context.Context, read func(io.Reader, int) (*Response, error)) (*Response, error) {
 	stop := context.AfterFunc(ctx, c.interrupt)
-	resp, err := ReadResponse(c.conn, MaxFrame)
+	resp, err := read(c.conn, MaxFrame)
 	if !stop() {
 		return nil, c.fail(ctx.Err())
 	}

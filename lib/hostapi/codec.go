@@ -1,6 +1,7 @@
 package hostapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -104,10 +105,19 @@ func (it *Item) validate() error {
 	return nil
 }
 
-// WriteRequest writes r as one frame.
+// WriteRequest writes r as one frame, in one write: a frame in two (its
+// header, then its payload) costs a device a second system call, and may
+// wake the host for a header it can do nothing with.
 func WriteRequest(w io.Writer, r *Request) error {
 	r.V = Version
-	return wire.WriteFrame(w, wire.Marshal(r))
+	payload := marshalRequest(r)
+	var frame bytes.Buffer
+	frame.Grow(wire.FrameHeaderSize + len(payload))
+	if err := wire.WriteFrame(&frame, payload); err != nil {
+		return err
+	}
+	_, err := w.Write(frame.Bytes())
+	return err
 }
 
 // ReadRequest reads one request frame of at most limit bytes. It returns
@@ -133,13 +143,25 @@ func WriteResponse(w io.Writer, r *Response) error {
 // ReadResponse reads one response frame of at most limit bytes. A response
 // carrying an error is returned as that *Error.
 func ReadResponse(rd io.Reader, limit int) (*Response, error) {
-	data, err := wire.ReadFrame(rd, limit)
+	data, err := readResponseFrame(rd, limit)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.ErrUnexpectedEOF // the host closed before answering
-		}
 		return nil, err
 	}
+	return decodeResponse(data)
+}
+
+// readResponseFrame reads one response frame of at most limit bytes.
+func readResponseFrame(rd io.Reader, limit int) ([]byte, error) {
+	data, err := wire.ReadFrame(rd, limit)
+	if errors.Is(err, io.EOF) {
+		return nil, io.ErrUnexpectedEOF // the host closed before answering
+	}
+	return data, err
+}
+
+// decodeResponse decodes a response frame; one carrying an error is
+// returned as that *Error.
+func decodeResponse(data []byte) (*Response, error) {
 	r := new(Response)
 	if err := wire.Unmarshal("response", data, r); err != nil {
 		return nil, err

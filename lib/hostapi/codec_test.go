@@ -37,6 +37,34 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// writeCounter counts the writes made to it.
+type writeCounter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+// TestRequestOneWrite checks that a request frame goes out in one write:
+// a device's request is then one system call, and the host never wakes
+// for a lone frame header.
+func TestRequestOneWrite(t *testing.T) {
+	var w writeCounter
+	req := &Request{Op: OpSubmit, Submit: &Submit{To: "bob", Kind: wire.KindText, Body: []byte("hi")}}
+	if err := WriteRequest(&w, req); err != nil {
+		t.Fatal(err)
+	}
+	if w.writes != 1 {
+		t.Errorf("WriteRequest made %d writes, want 1", w.writes)
+	}
+	if got, err := ReadRequest(&w.Buffer, MaxFrame); err != nil || got.Submit.To != "bob" {
+		t.Errorf("ReadRequest = %+v, %v", got, err)
+	}
+}
+
 func TestRejects(t *testing.T) {
 	for name, r := range map[string]*Request{
 		"no operation":   {Op: OpSubmit},
