@@ -282,8 +282,10 @@ func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, 
 	var syncing sync.WaitGroup
 	defer syncing.Wait()
 	busy := new(atomic.Bool)
+	buf := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(buf)
 	for {
-		data, err := s.ReadFrame()
+		data, err := s.ReadFrameInto(*buf)
 		switch {
 		case errors.Is(err, io.EOF) && (!exact || p.Chunks() == limit):
 			return nil
