@@ -35,7 +35,7 @@ const (
 	// partialSync is how often, in bytes, a receiving host makes a body it
 	// receives durable: what a crash of it costs the transfer at most.
 	partialSync = 16 << 20
-	// copyBuffer is the buffer a body is read through when it is sealed.
+	// copyBuffer is the buffer a blob is read through.
 	copyBuffer = 256 << 10
 	// partialKeep is how long a body whose transfer was cut is kept for
 	// the sender to resume it.
@@ -90,8 +90,7 @@ func (h *Host) sealBody(r io.Reader, limit int64, onStream func(*store.BlobFile)
 		_, err = w.Write(first)
 	}
 	if err == nil {
-		buf := make([]byte, copyBuffer)
-		_, err = io.CopyBuffer(w, io.LimitReader(r, limit-int64(len(first))+1), buf)
+		_, err = w.ReadFrom(io.LimitReader(r, limit-int64(len(first))+1))
 	}
 	switch {
 	case err != nil:
