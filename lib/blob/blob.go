@@ -119,15 +119,49 @@ func (w *Writer) Write(p []byte) (int, error) {
 			}
 		}
 		c := copy(w.buf[w.n:ChunkSize], p)
-		w.n += c
-		w.size += int64(c)
 		p = p[c:]
-		if w.size > MaxSize {
-			w.err = fmt.Errorf("blob: %w: a body over %d bytes", wire.ErrTooLarge, int64(MaxSize))
+		if w.add(c); w.err != nil {
 			return total - len(p), w.err
 		}
 	}
 	return total, nil
+}
+
+// ReadFrom seals what it reads from r up to io.EOF, read straight into
+// the chunk being filled, without the copy through a buffer of io.Copy's.
+func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	start := w.size
+	for w.err == nil {
+		var err error
+		if w.n < ChunkSize {
+			var n int
+			n, err = r.Read(w.buf[w.n:ChunkSize])
+			w.add(n)
+		} else {
+			// A full chunk is sealed once a byte follows it (Write).
+			var b [1]byte
+			var n int
+			n, err = r.Read(b[:])
+			w.Write(b[:n])
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return w.size - start, err
+		}
+	}
+	return w.size - start, w.err
+}
+
+// add counts n bytes put in the chunk being filled; past MaxSize, it sets
+// w.err.
+func (w *Writer) add(n int) {
+	w.n += n
+	w.size += int64(n)
+	if w.size > MaxSize {
+		w.err = fmt.Errorf("blob: %w: a body over %d bytes", wire.ErrTooLarge, int64(MaxSize))
+	}
 }
 
 // flush seals the chunk in buf, padded with zeros, and writes it.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"smvs/lib/wire"
 )
@@ -34,6 +35,27 @@ func seal(t testing.TB, key, plain []byte) []byte {
 	}
 	if w.Size() != int64(len(plain)) {
 		t.Fatalf("Size %d, want %d", w.Size(), len(plain))
+	}
+	return out.Bytes()
+}
+
+// sealFrom seals plain through ReadFrom, read a byte at a time and then in
+// odd-sized pieces, so that chunks fill across reads.
+func sealFrom(t testing.TB, key, plain []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := NewWriter(&out, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := len(plain) / 2
+	for _, r := range []io.Reader{iotest.OneByteReader(bytes.NewReader(plain[:half])), iotest.HalfReader(bytes.NewReader(plain[half:]))} {
+		if _, err := w.ReadFrom(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 	return out.Bytes()
 }
@@ -65,6 +87,21 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Errorf("size %d: opened %d bytes, err %v", size, len(got), err)
 		}
+		if !bytes.Equal(sealFrom(t, key, plain), sealed) {
+			t.Errorf("size %d: ReadFrom sealed other bytes than Write", size)
+		}
+	}
+}
+
+// ReadFrom returns the reader's error, and what it read before it is sealed.
+func TestReadFromError(t *testing.T) {
+	key, plain := newKey(), make([]byte, ChunkSize+5)
+	broken := errors.New("broken")
+	var out bytes.Buffer
+	w, _ := NewWriter(&out, key)
+	n, err := w.ReadFrom(io.MultiReader(bytes.NewReader(plain), iotest.ErrReader(broken)))
+	if n != int64(len(plain)) || !errors.Is(err, broken) || w.Size() != n {
+		t.Fatalf("ReadFrom: %d bytes, %v, Size %d; want %d, %v", n, err, w.Size(), len(plain), broken)
 	}
 }
 

@@ -35,7 +35,7 @@ const (
 	// partialSync is how often, in bytes, a receiving host makes a body it
 	// receives durable: what a crash of it costs the transfer at most.
 	partialSync = 16 << 20
-	// copyBuffer is the buffer a body is read through when it is sealed.
+	// copyBuffer is the buffer a blob is read through.
 	copyBuffer = 256 << 10
 	// partialKeep is how long a body whose transfer was cut is kept for
 	// the sender to resume it.
@@ -90,8 +90,7 @@ func (h *Host) sealBody(r io.Reader, limit int64, onStream func(*store.BlobFile)
 		_, err = w.Write(first)
 	}
 	if err == nil {
-		buf := make([]byte, copyBuffer)
-		_, err = io.CopyBuffer(w, io.LimitReader(r, limit-int64(len(first))+1), buf)
+		_, err = w.ReadFrom(io.LimitReader(r, limit-int64(len(first))+1))
 	}
 	switch {
 	case err != nil:
@@ -181,20 +180,52 @@ func (h *Host) sendBody(o *store.Outgoing) func(*transport.Stream) ([]byte, erro
 			return nil, err
 		}
 		h.log.Debug("sending a body", "seq", o.Seq, "from_chunk", from, "chunks", chunks)
-		buf := frameBuffers.Get().(*[]byte)
-		defer frameBuffers.Put(buf)
-		for left := chunks - int64(from); left > 0; {
-			n := min(left, frameChunks) * blob.SealedChunkSize
-			if _, err := io.ReadFull(f, (*buf)[:n]); err != nil {
-				return nil, fmt.Errorf("reading the body: %w", err)
+		left := (chunks - int64(from)) * blob.SealedChunkSize
+		return nil, sendFrames(s, func(buf []byte) (int, error) {
+			n := min(left, int64(len(buf)))
+			if _, err := io.ReadFull(f, buf[:n]); err != nil && n > 0 {
+				return 0, fmt.Errorf("reading the body: %w", err)
 			}
-			if err := s.WriteFrame((*buf)[:n]); err != nil {
-				return nil, err
-			}
-			left -= n / blob.SealedChunkSize
-		}
-		return nil, nil
+			left -= n
+			return int(n), nil
+		})
 	}
+}
+
+// sendFrames writes on s the frames of sealed chunks that fill puts in a
+// buffer (0 bytes: no more), filling the next one while s sends the last:
+// quic-go's Write returns only once a frame is all but sent, so a writer
+// that read the next frame between its writes would leave the connection
+// idle meanwhile, once a frame.
+func sendFrames(s *transport.Stream, fill func([]byte) (int, error)) error {
+	frames := make(chan []byte)
+	stop := make(chan struct{})
+	defer close(stop)
+	var fillErr error
+	go func() {
+		defer close(frames)
+		// frames is unbuffered: once it took one buffer, the writer is
+		// done with the other.
+		bufs := [2][]byte{make([]byte, frameSize), make([]byte, frameSize)}
+		for i := 0; ; i ^= 1 {
+			n, err := fill(bufs[i])
+			if err != nil || n == 0 {
+				fillErr = err
+				return
+			}
+			select {
+			case frames <- bufs[i][:n]:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for frame := range frames {
+		if err := s.WriteFrame(frame); err != nil {
+			return err
+		}
+	}
+	return fillErr
 }
 
 // bodyAsked reads the first answer to a streamed request (op 5 or 6): if
@@ -215,9 +246,12 @@ func bodyAsked(s *transport.Stream) (data []byte, from uint64, asked bool, err e
 	return data, resp.From, true, nil
 }
 
-// frameBuffers hold a frame of sealed chunks, sent or received.
+// frameSize is the size of a full frame of sealed chunks.
+const frameSize = frameChunks * blob.SealedChunkSize
+
+// frameBuffers hold a frame of sealed chunks, received.
 var frameBuffers = sync.Pool{New: func() any {
-	b := make([]byte, frameChunks*blob.SealedChunkSize)
+	b := make([]byte, frameSize)
 	return &b
 }}
 
@@ -282,8 +316,10 @@ func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, 
 	var syncing sync.WaitGroup
 	defer syncing.Wait()
 	busy := new(atomic.Bool)
+	buf := frameBuffers.Get().(*[]byte)
+	defer frameBuffers.Put(buf)
 	for {
-		data, err := s.ReadFrame()
+		data, err := s.ReadFrameInto(*buf)
 		switch {
 		case errors.Is(err, io.EOF) && (!exact || p.Chunks() == limit):
 			return nil
@@ -450,18 +486,23 @@ type bodyPush struct {
 	mu      sync.Mutex
 	more    *sync.Cond
 	written int64 // sealed bytes in the blob's file
+	want    int64 // what next waits for
 	over    bool  // the sealing ended
 	ok      bool  // and the body is whole
 	done    chan struct{}
 }
 
 // Write counts sealed bytes written to the blob's file (bodyPush is the
-// last writer sealBody writes through, after the file).
+// last writer sealBody writes through, after the file), and wakes next
+// once they make the frame it waits for, not at every chunk.
 func (p *bodyPush) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	p.written += int64(len(b))
+	wake := p.written >= p.want
 	p.mu.Unlock()
-	p.more.Broadcast()
+	if wake {
+		p.more.Broadcast()
+	}
 	return len(b), nil
 }
 
@@ -473,13 +514,14 @@ func (p *bodyPush) end(ok bool) {
 	p.more.Broadcast()
 }
 
-// next waits until the file holds a whole chunk past off, or the sealing
+// next waits until the file holds a full frame past off, or the sealing
 // ended, and returns how many sealed bytes it holds, whether the sealing
 // ended, and with what.
 func (p *bodyPush) next(off int64) (written int64, over, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.written < off+blob.SealedChunkSize && !p.over {
+	p.want = off + frameSize
+	for p.written < p.want && !p.over {
 		p.more.Wait()
 	}
 	return p.written, p.over, p.ok
@@ -532,29 +574,22 @@ func (p *bodyPush) send(s *transport.Stream, src *os.File) ([]byte, error) {
 		return data, err
 	}
 	off := int64(from) * blob.SealedChunkSize
-	buf := frameBuffers.Get().(*[]byte)
-	defer frameBuffers.Put(buf)
-	for {
+	return nil, sendFrames(s, func(buf []byte) (int, error) {
 		written, over, ok := p.next(off)
 		if over && !ok {
-			return nil, errPushEnded
+			return 0, errPushEnded
 		}
-		n := min(written-off, frameChunks*blob.SealedChunkSize)
+		n := min(written-off, int64(len(buf)))
 		n -= n % blob.SealedChunkSize
 		if n <= 0 {
-			if over {
-				return nil, nil
-			}
-			continue
+			return 0, nil // over, and all sent
 		}
-		if _, err := src.ReadAt((*buf)[:n], off); err != nil {
-			return nil, err
-		}
-		if err := s.WriteFrame((*buf)[:n]); err != nil {
-			return nil, err
+		if _, err := src.ReadAt(buf[:n], off); err != nil {
+			return 0, err
 		}
 		off += n
-	}
+		return int(n), nil
+	})
 }
 
 // pushed waits, within ctx, for a push of the body of message id to end,

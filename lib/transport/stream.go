@@ -105,7 +105,12 @@ func (s *Stream) awaitFrame() {
 // wire.ErrTooLarge. The payload is the caller's; the stream counts it
 // against the connection's ConnBuffer (and, in a Listener, its ReadBudget)
 // until the next ReadFrame or the end of the stream.
-func (s *Stream) ReadFrame() ([]byte, error) {
+func (s *Stream) ReadFrame() ([]byte, error) { return s.ReadFrameInto(nil) }
+
+// ReadFrameInto is ReadFrame with the payload read into buf when it fits
+// (else into a new slice), so that a reader of many large frames reuses
+// one buffer instead of leaving the collector a frame of garbage each.
+func (s *Stream) ReadFrameInto(buf []byte) ([]byte, error) {
 	s.releaseHeld()
 	s.awaitFrame()
 	var hdr [wire.FrameHeaderSize]byte
@@ -129,7 +134,7 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 	if err := s.hold(size, by); err != nil {
 		return nil, s.holdFailed(err)
 	}
-	payload, err := wire.ReadFrame(s.qs, limit)
+	payload, err := s.readPayload(size, buf)
 	if err != nil {
 		if errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTruncated) {
 			return nil, s.refuse(CodeMalformed, err)
@@ -138,6 +143,29 @@ func (s *Stream) ReadFrame() ([]byte, error) {
 	}
 	if s.conn.sh != nil {
 		s.qs.SetReadDeadline(time.Time{})
+	}
+	return payload, nil
+}
+
+// readPayload reads the frame whose header of size was peeked at, into
+// buf if it fits.
+func (s *Stream) readPayload(size int64, buf []byte) ([]byte, error) {
+	var hdr [wire.FrameHeaderSize]byte
+	if _, err := io.ReadFull(s.qs, hdr[:]); err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return nil, fmt.Errorf("frame: %w: empty payload", wire.ErrMalformed)
+	}
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	payload := buf[:size]
+	if _, err := io.ReadFull(s.qs, payload); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("frame of %d bytes: %w", size, wire.ErrTruncated)
+		}
+		return nil, err
 	}
 	return payload, nil
 }

@@ -699,3 +699,46 @@ func TestDialNobody(t *testing.T) {
 	}
 	t.Logf("dialer sees: %v", err)
 }
+
+// ReadFrameInto reads a frame into the buffer it is given when the frame
+// fits, and into a new one when it does not.
+func TestReadFrameInto(t *testing.T) {
+	server, client := newIdentity(t), newIdentity(t)
+	type read struct {
+		frame []byte
+		err   error
+	}
+	buf := make([]byte, 8)
+	reads := make(chan read, 3)
+	l := listen(t, server, Config{}, StreamFunc(func(_ context.Context, _ identity.PublicKey, s *Stream) {
+		for {
+			frame, err := s.ReadFrameInto(buf)
+			reads <- read{bytes.Clone(frame), err}
+			if err != nil {
+				return
+			}
+			if inBuf, fits := &frame[0] == &buf[0], len(frame) <= len(buf); inBuf != fits {
+				reads <- read{err: fmt.Errorf("a frame of %d bytes in the buffer of %d: %v", len(frame), len(buf), inBuf)}
+				return
+			}
+		}
+	}))
+	c := dialListener(t, l, server, client, Config{})
+	s, err := c.OpenStream(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, frame := range []string{"fits", "does not fit"} {
+		if err := s.WriteFrame([]byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		r := <-reads
+		if r.err != nil || string(r.frame) != frame {
+			t.Fatalf("read %q, %v; want %q", r.frame, r.err, frame)
+		}
+	}
+	s.CloseWrite()
+	if r := <-reads; !errors.Is(r.err, io.EOF) {
+		t.Fatalf("after the last frame: %q, %v; want io.EOF", r.frame, r.err)
+	}
+}
