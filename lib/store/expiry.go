@@ -182,6 +182,7 @@ func (s *Store) SetExpireAfter(peer []byte, after time.Duration) (was time.Durat
 	if after < 0 || ms > delivery.MaxExpiry || (after > 0 && ms == 0) {
 		return 0, fmt.Errorf("store: default expiry %v, want 0 or 1ms to %v", after, time.Duration(delivery.MaxExpiry)*time.Millisecond)
 	}
+	defer s.expireAfter.forget()
 	err = s.do(&request{apply: func(b *batch) error {
 		c := b.s.byPeer[string(peer)]
 		if c == nil && ms == 0 {
@@ -229,6 +230,10 @@ func (s *Store) ExpireAfter(peer []byte) (time.Duration, error) {
 	if c == nil {
 		return 0, nil
 	}
+	after, ok, gen := s.expireAfter.get(c.id)
+	if ok {
+		return after, nil
+	}
 	var sealed []byte
 	err := s.rstmt.queryRow(context.Background(), `SELECT expire FROM conversations WHERE id = ?`, c.id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -237,7 +242,47 @@ func (s *Store) ExpireAfter(peer []byte) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: reading a default expiry: %w", err)
 	}
-	return openExpireAfter(c, sealed)
+	if after, err = openExpireAfter(c, sealed); err == nil {
+		s.expireAfter.put(c.id, after, gen)
+	}
+	return after, err
+}
+
+// expireCache keeps the conversations' default expiries as read, since
+// every message sent or received asks for its conversation's. A write of
+// one forgets them all (forget, once it has committed); gen tells a
+// reader whether one came while it read.
+type expireCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[int64]time.Duration
+}
+
+func (e *expireCache) get(conv int64) (after time.Duration, ok bool, gen uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	after, ok = e.m[conv]
+	return after, ok, e.gen
+}
+
+// put keeps what a reader read, unless a write came since it asked (get).
+func (e *expireCache) put(conv int64, after time.Duration, gen uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if gen != e.gen {
+		return
+	}
+	if e.m == nil {
+		e.m = make(map[int64]time.Duration)
+	}
+	e.m[conv] = after
+}
+
+func (e *expireCache) forget() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.gen++
+	clear(e.m)
 }
 
 // openExpireAfter decrypts a conversations.expire; nil is none.

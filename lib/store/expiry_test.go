@@ -167,6 +167,19 @@ func TestExpireAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantAfter(alice, 0)
+	// A conversation that moves to another key takes its default along,
+	// whatever was read of the other's before.
+	carol, dave := random(32), random(32)
+	if _, err := s.SetExpireAfter(carol, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	addIn(t, s, message(dave, "d"))
+	wantAfter(carol, time.Minute)
+	wantAfter(dave, 0)
+	if _, err := s.MovePeer(carol, dave, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantAfter(dave, time.Minute)
 	if _, err := s.ExpireAfter(alice[:4]); err == nil {
 		t.Error("ExpireAfter with a short key: no error")
 	}

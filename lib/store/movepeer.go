@@ -31,6 +31,7 @@ func (s *Store) MovePeer(old, new []byte, warn delivery.Warning) (marked uint64,
 	if bytes.Equal(old, new) {
 		return 0, errors.New("store: moving a conversation to the peer it has")
 	}
+	defer s.expireAfter.forget() // the new conversation may take the old one's
 	err = s.do(&request{shred: true, apply: func(b *batch) error {
 		marked = 0
 		src := b.s.byPeer[string(old)]

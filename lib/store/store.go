@@ -254,12 +254,13 @@ type Store struct {
 	closeErr  error
 
 	// Owned by the writer goroutine.
-	nextSeq   uint64
-	nextConv  int64
-	held      *request      // taken from reqs but left for the next batch
-	holds     holds         // Hold: the writer waits before it commits
-	commits   atomic.Uint64 // transactions the writer began
-	rootStale bool          // root.key holds a root key besides the current one
+	nextSeq     uint64
+	nextConv    int64
+	held        *request      // taken from reqs but left for the next batch
+	holds       holds         // Hold: the writer waits before it commits
+	commits     atomic.Uint64 // transactions the writer began
+	expireAfter expireCache   // the conversations' default expiries
+	rootStale   bool          // root.key holds a root key besides the current one
 
 	moved bool // root.key was re-wrapped under the first KEK (Moved)
 
