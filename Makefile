@@ -19,8 +19,13 @@ MANPAGES = $(wildcard man/*.[18])
 
 .PHONY: build deps test demo bench man install uninstall clean
 
+# urfave_cli_no_docs leaves out urfave/cli's markdown and man-page writers,
+# which nothing here uses and whose package set-up every command paid for
+# at start (0.5 to 1.5 ms).
+GOTAGS = urfave_cli_no_docs
+
 build:
-	go build -trimpath -ldflags "-X smvs/lib/cli.version=$(VERSION)" -o $(BIN)/ ./cmd/...
+	go build -trimpath -tags $(GOTAGS) -ldflags "-X smvs/lib/cli.version=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 deps:
 	scripts/install-deps
