@@ -42,7 +42,11 @@ func storedBody(t *testing.T, u *user, seq uint64) []byte {
 func TestStreamedMessage(t *testing.T) {
 	dir := newDirectory(t, nil)
 	alice := newUser(t, "alice", dir).start()
-	bob := newUser(t, "bob", dir).start()
+	bob := newUser(t, "bob", dir)
+	// A large message's receipt goes at once, not with others' after
+	// the delay.
+	bob.cfg.ReceiptDelay = time.Hour
+	bob.start()
 	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
 	body := make([]byte, 5<<20+12345)
 	rand.Read(body)

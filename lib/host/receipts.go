@@ -32,7 +32,14 @@ func newReceiptBatcher(h *Host) *receiptBatcher {
 }
 
 // add queues a receipt for message id from peer.
-func (b *receiptBatcher) add(peer identity.PublicKey, id []byte) {
+func (b *receiptBatcher) add(peer identity.PublicKey, id []byte) { b.queue(peer, id, false) }
+
+// addNow queues a receipt for message id from peer and sends what is
+// queued for peer at once: for a large message, which came alone and
+// took long, a wait for others to share its receipt is only a delay.
+func (b *receiptBatcher) addNow(peer identity.PublicKey, id []byte) { b.queue(peer, id, true) }
+
+func (b *receiptBatcher) queue(peer identity.PublicKey, id []byte, now bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -45,7 +52,7 @@ func (b *receiptBatcher) add(peer identity.PublicKey, id []byte) {
 		b.pending[peer] = batch
 	}
 	batch.ids = append(batch.ids, id)
-	if len(batch.ids) >= wire.MaxReceiptIDs {
+	if now || len(batch.ids) >= wire.MaxReceiptIDs {
 		batch.timer.Stop()
 		b.take(peer, batch)
 	}

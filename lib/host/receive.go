@@ -411,7 +411,11 @@ func (h *Host) receiveMessage(ctx context.Context, peer identity.PublicKey, d *o
 		h.log.Error("storing a delivery", "err", err)
 		return wire.StatusInternal, "the host could not store the message"
 	}
-	h.receipts.add(peer, m.ID)
+	if m.Stream != nil {
+		h.receipts.addNow(peer, m.ID)
+	} else {
+		h.receipts.add(peer, m.ID)
+	}
 	if dup {
 		h.log.Debug("duplicate delivery", "peer", peer)
 		return wire.StatusDuplicate, ""
