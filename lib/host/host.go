@@ -142,7 +142,7 @@ const NoLimit = -1
 const (
 	// deliveryWindow is how many envelopes one peer's queue has in flight
 	// at once, in up to deliveryRequests requests.
-	deliveryWindow   = 256
+	deliveryWindow   = 64
 	deliveryRequests = 4
 	// batchBytes bounds the envelopes of one batch of deliveries
 	// (wire.OpDeliverBatch) together, well within a frame: an envelope
