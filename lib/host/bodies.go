@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"smvs/lib/blob"
@@ -33,8 +32,10 @@ const (
 	// frameChunks is how many sealed chunks go in one frame between hosts.
 	frameChunks = 16
 	// partialSync is how often, in bytes, a receiving host makes a body it
-	// receives durable: what a crash of it costs the transfer at most.
-	partialSync = 16 << 20
+	// receives durable, in the background, one sync at a time: a crash of
+	// it costs the transfer at most twice this (16 MiB), the one syncing
+	// and the one after it.
+	partialSync = 8 << 20
 	// copyBuffer is the buffer a blob is read through.
 	copyBuffer = 256 << 10
 	// partialKeep is how long a body whose transfer was cut is kept for
@@ -311,11 +312,11 @@ func (h *Host) openPartial(key [32]byte) (*store.Partial, hash.Hash, error) {
 // protocol), except a quota error.
 func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, limit int64, exact, keep bool) error {
 	synced := int64(0)
-	// A sync runs beside the reading, one at a time: the disk's time is
-	// not the transfer's.
+	// A sync runs beside the reading, so the disk's time is not the
+	// transfer's; the next waits for it, so that what is not yet durable
+	// stays bounded however slow the disk.
 	var syncing sync.WaitGroup
 	defer syncing.Wait()
-	busy := new(atomic.Bool)
 	buf := frameBuffers.Get().(*[]byte)
 	defer frameBuffers.Put(buf)
 	for {
@@ -339,15 +340,15 @@ func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, 
 		if err := p.Append(data); err != nil {
 			return err
 		}
-		if synced += int64(len(data)); synced >= partialSync && keep && busy.CompareAndSwap(false, true) {
+		if synced += int64(len(data)); synced >= partialSync && keep {
 			synced = 0
+			syncing.Wait()
 			chunks := p.Chunks()
 			st, err := sum.(encoding.BinaryMarshaler).MarshalBinary()
 			if err != nil {
 				return err
 			}
 			syncing.Go(func() {
-				defer busy.Store(false)
 				if err := p.SyncTo(chunks, st); err != nil {
 					h.log.Error("receiving a body", "err", err)
 				}
