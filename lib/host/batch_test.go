@@ -47,6 +47,37 @@ func TestBatchedDeliveries(t *testing.T) {
 	})
 }
 
+// TestBatchRefused: a host that answers a batch as malformed (one from
+// before batches) gets the same messages one a request, in order.
+func TestBatchRefused(t *testing.T) {
+	alice := newUser(t, "alice").start()
+	bob := newUser(t, "bob")
+	bob.cfg.refuseBatches = true
+	bob.start()
+	alice.addContact(contactOf(bob, "bob"))
+	bob.addContact(contactOf(alice, "alice"))
+	const n = 20
+	d := alice.device()
+	d.send("bob", "0")
+	bob.stop()
+	for i := 1; i < n; i++ {
+		d.send("bob", fmt.Sprint(i))
+	}
+	bob.start()
+	eventually(t, "bob to hold every message", func() bool { return len(bob.incoming(alice)) == n })
+	for i, m := range bob.incoming(alice) {
+		if string(m.Body) != fmt.Sprint(i) || len(m.Warnings) > 0 {
+			t.Fatalf("bob's message %d is %q with warnings %v, want %d", i, m.Body, m.Warnings, i)
+		}
+	}
+	if !alice.logHas("the peer's host takes no batches") || !bob.logHas("delivery refused: malformed request") {
+		t.Errorf("no batch was refused:\nalice:\n%s\nbob:\n%s", alice.log, bob.log)
+	}
+	if bob.logHas(`msg="a batch of deliveries"`) {
+		t.Errorf("bob took a batch:\n%s", bob.log)
+	}
+}
+
 // TestBatchAnswersEach: a batch's deliveries are answered each as it would
 // be alone: stored, a duplicate, and one that does not open.
 func TestBatchAnswersEach(t *testing.T) {

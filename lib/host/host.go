@@ -256,6 +256,10 @@ type Config struct {
 	// KEM key times); time.Now if nil. Timers always use the real clock.
 	Now func() time.Time
 	Log *slog.Logger // nothing is logged if nil
+
+	// refuseBatches, for a test, makes the host answer a batch (PROTOCOL.md
+	// 19.10) as a host from before batches does: a malformed request.
+	refuseBatches bool
 }
 
 // PeerDeletes is a policy for peers' requests to delete messages.

@@ -106,6 +106,9 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 		defer h.strangers.end()
 	}
 	req, err := wire.DecodeHostRequest(data)
+	if err == nil && req.Op == wire.OpDeliverBatch && h.cfg.refuseBatches {
+		err = errors.New("unknown op")
+	}
 	if err != nil {
 		h.log.Info("delivery refused: malformed request")
 		h.log.Debug("malformed request", "peer", peer, "err", err)
