@@ -44,13 +44,22 @@ func (s *Store) blobPath(name []byte) string {
 	return filepath.Join(s.dir, blobDir, hex.EncodeToString(name))
 }
 
+// blobSync is how often, in bytes written, a blob being written is synced
+// in the background, one sync at a time: so that Commit, at its end, has
+// at most this much (and the sync in flight) left to wait for, rather than
+// the whole body.
+const blobSync = 8 << 20
+
 // BlobFile is a blob being written. It is the caller's to finish:
 // Commit makes it durable, ready for the Message that names it; Drop
 // removes it.
 type BlobFile struct {
-	s    *Store
-	f    *os.File
-	name []byte
+	s        *Store
+	f        *os.File
+	name     []byte
+	unsynced int64         // bytes written since the last background sync began
+	syncing  chan struct{} // closed when the background sync in flight ends; nil if none
+	syncErr  error         // the first background sync's error, read once syncing is closed
 }
 
 // CreateBlob makes a new, empty blob file.
@@ -79,14 +88,54 @@ func (b *BlobFile) Write(p []byte) (int, error) {
 	if err := b.s.blobRoom(int64(len(p))); err != nil {
 		return 0, err
 	}
-	return b.f.Write(p)
+	n, err := b.f.Write(p)
+	b.unsynced += int64(n)
+	if b.unsynced >= blobSync && b.syncDone() {
+		b.unsynced = 0
+		done := make(chan struct{})
+		b.syncing = done
+		go func() {
+			defer close(done)
+			// Sticky: after a failed fsync, Linux may report the next one
+			// a success though the pages it dropped are lost.
+			if err := b.f.Sync(); err != nil {
+				b.syncErr = err
+			}
+		}()
+	}
+	return n, err
+}
+
+// syncDone reports whether no background sync is in flight.
+func (b *BlobFile) syncDone() bool {
+	if b.syncing == nil {
+		return true
+	}
+	select {
+	case <-b.syncing:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait waits for the background sync in flight, if any, and returns the
+// first error of any.
+func (b *BlobFile) wait() error {
+	if b.syncing != nil {
+		<-b.syncing
+	}
+	return b.syncErr
 }
 
 // Commit syncs the blob and closes it. The blob stays until the message
 // naming it is stored and, after that, deleted; Drop it if the message is
 // not stored.
 func (b *BlobFile) Commit() error {
-	err := b.f.Sync()
+	err := b.wait()
+	if err == nil {
+		err = b.f.Sync()
+	}
 	if cerr := b.f.Close(); err == nil {
 		err = cerr
 	}
@@ -106,6 +155,7 @@ func (b *BlobFile) Reader() (*os.File, error) {
 
 // Drop removes the blob: its message was not stored.
 func (b *BlobFile) Drop() {
+	b.wait()
 	b.f.Close()
 	os.Remove(b.s.blobPath(b.name))
 	b.s.blobs.release(b.name)

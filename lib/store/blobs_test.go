@@ -43,6 +43,45 @@ func blobFiles(t *testing.T, dir string) int {
 	return len(entries)
 }
 
+// TestBlobSyncsAsWritten: a large blob syncs in the background as it is
+// written, and what Commit or Drop leaves is whole or gone.
+func TestBlobSyncsAsWritten(t *testing.T) {
+	s, _, _ := newStore(t)
+	content := random(3*blobSync + 12345)
+	for _, commit := range []bool{true, false} {
+		b, err := s.CreateBlob()
+		if err != nil {
+			t.Fatal(err)
+		}
+		synced := false
+		for rest := content; len(rest) > 0; {
+			n := min(len(rest), 1<<20)
+			if _, err := b.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+			synced = synced || b.syncing != nil
+		}
+		if !synced {
+			t.Fatalf("no background sync began in %d bytes", len(content))
+		}
+		path := s.blobPath(b.Name())
+		if !commit {
+			b.Drop()
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a dropped blob is still there: %v", err)
+			}
+			continue
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("the committed blob holds %d bytes, not the %d written (%v)", len(got), len(content), err)
+		}
+	}
+}
+
 // TestBlobs: a streamed body rests in its blob, is read back, counts as
 // received, and goes with its message; what a crash left goes at Open.
 func TestBlobs(t *testing.T) {
