@@ -260,26 +260,54 @@ var frameBuffers = sync.Pool{New: func() any {
 // attempts to send one body don't write its partial file at once.
 type incoming struct {
 	mu     sync.Mutex
-	active map[[32]byte]bool
+	active map[[32]byte]*transfer
 }
 
-func (in *incoming) begin(k [32]byte) bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.active == nil {
-		in.active = make(map[[32]byte]bool)
-	}
-	if in.active[k] {
-		return false
-	}
-	in.active[k] = true
-	return true
+// transfer is one attempt at receiving a body.
+type transfer struct {
+	s    *transport.Stream
+	done chan struct{} // closed once it has kept what it received
 }
 
-func (in *incoming) end(k [32]byte) {
-	in.mu.Lock()
-	delete(in.active, k)
-	in.mu.Unlock()
+// takeOverWait bounds how long a new attempt at a body waits for the one
+// it cuts to keep what it received: a sync of the partial file.
+const takeOverWait = 10 * time.Second
+
+// begin makes s the attempt at receiving body k, and returns the func
+// that ends it; false if it can't be now. k names the sending host's key
+// too, so an attempt already running for k is that host's own: most
+// likely one stalled on a connection that died with that host (a kill
+// or a restart), which QUIC would notice only at its idle timeout, a
+// minute on. begin cuts it and waits for it to keep what it received, so
+// that s resumes from there at once.
+func (in *incoming) begin(k [32]byte, s *transport.Stream) (end func(), ok bool) {
+	deadline := time.NewTimer(takeOverWait)
+	defer deadline.Stop()
+	for {
+		in.mu.Lock()
+		old := in.active[k]
+		if old == nil {
+			if in.active == nil {
+				in.active = make(map[[32]byte]*transfer)
+			}
+			t := &transfer{s: s, done: make(chan struct{})}
+			in.active[k] = t
+			in.mu.Unlock()
+			return func() {
+				in.mu.Lock()
+				delete(in.active, k)
+				in.mu.Unlock()
+				close(t.done)
+			}, true
+		}
+		in.mu.Unlock()
+		old.s.Reset(transport.CodeCanceled)
+		select {
+		case <-old.done:
+		case <-deadline.C:
+			return nil, false
+		}
+	}
 }
 
 // partialKey names the partial body of message id from peer: what a push
@@ -364,10 +392,11 @@ func (h *Host) readChunks(s *transport.Stream, p *store.Partial, sum hash.Hash, 
 // may hold is bounded only while it sends.
 func (h *Host) receiveBody(peer identity.PublicKey, m *wire.Message, s *transport.Stream) (*store.BlobFile, wire.HostStatus, string) {
 	key := partialKey(peer, m.ID)
-	if !h.bodies.begin(key) {
+	end, ok := h.bodies.begin(key, s)
+	if !ok {
 		return nil, wire.StatusBusy, "this body is being received already"
 	}
-	defer h.bodies.end(key)
+	defer end()
 	p, sum, err := h.openPartial(key)
 	if err != nil {
 		h.log.Error("receiving a body", "err", err)
@@ -427,10 +456,11 @@ func (h *Host) receivePush(peer identity.PublicKey, req *wire.HostRequest, s *tr
 		return wire.StatusBusy, "only a contact's host may send a body ahead of its message"
 	}
 	key := partialKey(peer, req.ID)
-	if !h.bodies.begin(key) {
+	end, ok := h.bodies.begin(key, s)
+	if !ok {
 		return wire.StatusBusy, "this body is being received already"
 	}
-	defer h.bodies.end(key)
+	defer end()
 	p, sum, err := h.openPartial(key)
 	if err != nil {
 		h.log.Error("receiving a body", "err", err)

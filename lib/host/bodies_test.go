@@ -272,6 +272,44 @@ func TestStreamedResume(t *testing.T) {
 	}
 }
 
+// TestStreamedTakeOver: a new attempt at a body whose last attempt stalls
+// (its sender's host died with the connection open, as far as QUIC can
+// tell for a minute) cuts it and resumes where it stopped, at once.
+func TestStreamedTakeOver(t *testing.T) {
+	bob := newUser(t, "bob").start()
+	alice := newPeer(t)
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	content := make([]byte, 3*frameChunks*blob.ChunkSize+100) // 4 frames
+	rand.Read(content)
+	envelope, chunks := streamedEnvelope(t, alice, bob, content)
+
+	stalled, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	go sendStreamed(t, alice.conn(bob, transport.Config{}), envelope, chunks, 2, func() {
+		// Until bob's host holds the 2 frames sent, then not a byte more.
+		eventually(t, "bob's host to hold the frames sent", func() bool {
+			files, _ := filepath.Glob(filepath.Join(bob.cfg.DataDir, "partial", "*"))
+			for _, f := range files {
+				if info, err := os.Stat(f); err == nil && info.Size() >= int64(2*frameChunks*blob.SealedChunkSize) {
+					return true
+				}
+			}
+			return false
+		})
+		close(stalled)
+		<-release
+	})
+	<-stalled
+	resp, from := sendStreamed(t, alice.conn(bob, transport.Config{}), envelope, chunks, -1)
+	if resp == nil || resp.Status != wire.StatusStored || from != 2*frameChunks {
+		t.Fatalf("the new attempt: %+v from chunk %d, want stored from %d\n%s", resp, from, 2*frameChunks, bob.log)
+	}
+	got := bob.incoming(&user{id: alice.id})
+	if len(got) != 1 || !bytes.Equal(storedBody(t, bob, got[0].Seq), content) {
+		t.Fatalf("bob holds %d messages, or the body differs", len(got))
+	}
+}
+
 // BenchmarkStreamedDelivery measures a streamed body's transfer alone:
 // a 64 MiB body from a peer to bob's host, until stored.
 //

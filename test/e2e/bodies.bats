@@ -128,6 +128,10 @@ was_delivered_file() {
 	[ "$after_bob" -gt 0 ] || fail "after bob's kill, started again from zero"
 	[ $((first - after_bob * chunk)) -le $((16 * 1048576 + 16 * chunk)) ] || fail "after bob's kill, resumed from chunk $after_bob: over 16 MiB back from $first"
 	[ $((second - after_alice * chunk)) -le $((2 * 16 * chunk)) ] || fail "after alice's kill, resumed from chunk $after_alice, over two frames back from $second"
+	# bob's host cut the attempt that stalled with alice's killed host
+	# rather than answer her restarted one busy until QUIC gave up on it.
+	run grep -c 'delivery postponed" status=busy' "$(user_home alice)/hostd.out.log"
+	assert_equal "$output" 0
 }
 
 @test "a body over bob's limit is refused as too large, and one over alice's is refused by smvs-send with status 7, storing nothing" {
