@@ -30,27 +30,30 @@ build:
 deps:
 	scripts/install-deps
 
+# Each step of test prints the time it starts: CI keeps the whole well
+# under 20 minutes on a 2-core machine.
 test: deps
-	@echo '==> gofmt'
+	@echo "==> gofmt  [$$(date -u +%T)]"
 	@files=$$(gofmt -l .); if [ -n "$$files" ]; then echo "not gofmt'd:"; echo "$$files"; exit 1; fi
-	@echo '==> go vet'
+	@echo "==> go vet  [$$(date -u +%T)]"
 	go vet ./...
-	@echo '==> staticcheck'
+	@echo "==> staticcheck  [$$(date -u +%T)]"
 	$(STATICCHECK) ./...
-	@echo '==> go test -race'
+	@echo "==> go test -race  [$$(date -u +%T)]"
 	go test -race -count=1 ./...
 	CGO_ENABLED=1 go test -count=1 -tags mediadevices ./lib/capture/
 	CGO_ENABLED=1 go build -tags mediadevices -o /dev/null ./cmd/smvs-call
-	@echo '==> fuzz'
+	@echo "==> fuzz  [$$(date -u +%T)]"
 	scripts/fuzz
-	@echo '==> build'
+	@echo "==> build  [$$(date -u +%T)]"
 	$(MAKE) --no-print-directory build
-	@echo '==> bats test/e2e'
+	@echo "==> bats test/e2e  [$$(date -u +%T)]"
 	@if ls test/e2e/*.bats >/dev/null 2>&1; then scripts/e2e; else echo 'no test/e2e/*.bats'; fi
-	@echo '==> man pages'
+	@echo "==> man pages  [$$(date -u +%T)]"
 	scripts/lint-man
-	@echo '==> cross compile'
+	@echo "==> cross compile  [$$(date -u +%T)]"
 	scripts/cross
+	@echo "==> passed  [$$(date -u +%T)]"
 
 demo: build
 	scripts/demo
