@@ -283,23 +283,39 @@ func TestStreamedTakeOver(t *testing.T) {
 	rand.Read(content)
 	envelope, chunks := streamedEnvelope(t, alice, bob, content)
 
+	// The first attempt sends 2 frames, then not a byte more, its stream
+	// left open.
 	stalled, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	go sendStreamed(t, alice.conn(bob, transport.Config{}), envelope, chunks, 2, func() {
-		// Until bob's host holds the 2 frames sent, then not a byte more.
-		eventually(t, "bob's host to hold the frames sent", func() bool {
-			files, _ := filepath.Glob(filepath.Join(bob.cfg.DataDir, "partial", "*"))
-			for _, f := range files {
-				if info, err := os.Stat(f); err == nil && info.Size() >= int64(2*frameChunks*blob.SealedChunkSize) {
-					return true
+	c := alice.conn(bob, transport.Config{})
+	go c.Exchange(context.Background(), (&wire.HostRequest{Op: wire.OpDeliverStream, Envelope: envelope}).Encode(),
+		func(s *transport.Stream) ([]byte, error) {
+			defer close(stalled)
+			if first, err := s.ReadFrame(); err != nil || !bytes.Equal(first, (&wire.HostResponse{Status: wire.StatusSendBody}).Encode()) {
+				return nil, fmt.Errorf("bob's host answered %x, %v", first, err)
+			}
+			for i := range 2 {
+				if err := s.WriteFrame(chunks[i*frameSize : (i+1)*frameSize]); err != nil {
+					return nil, err
 				}
 			}
-			return false
+			for deadline := time.Now().Add(waitFor); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				files, _ := filepath.Glob(filepath.Join(bob.cfg.DataDir, "partial", "*"))
+				if len(files) == 1 {
+					if info, err := os.Stat(files[0]); err == nil && info.Size() >= 2*frameSize {
+						break
+					}
+				}
+			}
+			stalled <- struct{}{}
+			<-release
+			return nil, errors.New("stalled")
 		})
-		close(stalled)
-		<-release
-	})
-	<-stalled
+	select {
+	case <-stalled:
+	case <-time.After(waitFor):
+		t.Fatal("the first attempt never began")
+	}
 	resp, from := sendStreamed(t, alice.conn(bob, transport.Config{}), envelope, chunks, -1)
 	if resp == nil || resp.Status != wire.StatusStored || from != 2*frameChunks {
 		t.Fatalf("the new attempt: %+v from chunk %d, want stored from %d\n%s", resp, from, 2*frameChunks, bob.log)
