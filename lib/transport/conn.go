@@ -398,6 +398,11 @@ func exchange(s *Stream, req []byte, more func(*Stream) ([]byte, error)) ([]byte
 	}
 	var resp []byte
 	if err := s.CloseWrite(); err != nil {
+		// The peer may have stopped this side (STOP_SENDING) as it reset
+		// its own, refusing the request: its reset says why.
+		if _, rerr := s.ReadFrame(); errors.As(rerr, new(*ResetError)) {
+			return nil, rerr
+		}
 		return nil, err
 	}
 	if resp == nil {

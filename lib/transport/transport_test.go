@@ -320,6 +320,26 @@ func wait(t testing.TB, done <-chan error) error {
 	}
 }
 
+// TestOversizedFrameStoppedFirst: the peer's STOP_SENDING for an
+// oversized request may come before this side finishes its stream; the
+// request still fails with the peer's reset, too large, not with the
+// error of closing a stream the peer stopped.
+func TestOversizedFrameStoppedFirst(t *testing.T) {
+	server, client := newIdentity(t), newIdentity(t)
+	const limit = 1 << 10
+	l := listen(t, server, Config{MaxFrame: limit}, RequestFunc(func(context.Context, identity.PublicKey, []byte) ([]byte, error) { return []byte("ok"), nil }))
+	c := dialListener(t, l, server, client, Config{MaxFrame: 1 << 20})
+	ctx := testContext(t)
+	_, err := c.Exchange(ctx, make([]byte, limit+1), func(s *Stream) ([]byte, error) {
+		<-s.Context().Done() // the peer stopped this side
+		return nil, nil
+	})
+	var reset *ResetError
+	if !errors.Is(err, wire.ErrTooLarge) || !errors.As(err, &reset) || reset.Code != CodeTooLarge {
+		t.Fatalf("oversized request: %v, want a reset with CodeTooLarge", err)
+	}
+}
+
 func TestOversizedFrame(t *testing.T) {
 	server, client := newIdentity(t), newIdentity(t)
 	b := newBlocker()
