@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
@@ -26,10 +28,15 @@ import (
 // (one message larger than that goes alone), well below a frame's limit.
 const maxImportBatch = 64 << 20
 
-// maxImportLine bounds a line of an export, which holds a message's body
-// twice in base64 (the body, and the signed message): as much as an int
-// holds on every platform.
-const maxImportLine = 1<<31 - 1
+// maxImportLine bounds a line of an export that --import reads: one holds
+// a message's body twice in base64 (the body, and the signed message), and
+// an import carries only bodies of at most hostapi.StreamThreshold. A
+// longer line, a larger body's, is skipped without being held.
+const maxImportLine = 4 * hostapi.StreamThreshold
+
+// errStreamedBody is a message whose body is over hostapi.StreamThreshold:
+// an export carries it, an import can't yet.
+var errStreamedBody = errors.New("its body is over 1 MiB, which --import can't restore yet")
 
 func parseImport(c *urfave.Context) (*options, error) {
 	for _, name := range []string{"follow", "export", "since", "from", "cursor", "unread", "mark-read", "until"} {
@@ -79,11 +86,31 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 		return nil
 	}
 
-	sc := bufio.NewScanner(src)
-	sc.Buffer(make([]byte, 64<<10), maxImportLine)
-	for sc.Scan() {
+	var skipped []int // lines of messages whose body is too large to import
+	lines := newLineReader(src, maxImportLine)
+	for {
+		line, err := lines.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return cli.Errorf("reading %s after line %d: %w", what, n, err).
+				WithHintf("the messages up to line %d are imported (%s)", n, imported(total))
+		}
 		n++
-		it, err := parseExportLine(sc.Bytes())
+		var it *hostapi.Item
+		if err == nil {
+			it, err = parseExportLine(line)
+		} else {
+			err = errStreamedBody // only a larger body's line is this long
+		}
+		if errors.Is(err, errStreamedBody) {
+			skipped = append(skipped, n)
+			continue
+		}
 		if err != nil {
 			if ferr := flush(); ferr != nil {
 				return ferr
@@ -106,25 +133,93 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 		batch = append(batch, it)
 		size += len(it.Body) + len(it.Signed)
 	}
-	if err := sc.Err(); err != nil {
-		if ferr := flush(); ferr != nil {
-			return ferr
-		}
-		return cli.Errorf("reading %s after line %d: %w", what, n, err).
-			WithHintf("the messages up to line %d are imported (%s)", n, imported(total))
-	}
 	if err := flush(); err != nil {
 		return err
 	}
 	if o.json {
-		err = writeJSON(c.App.Writer, importJSON{Imported: total.Added, Present: total.Present})
+		err = writeJSON(c.App.Writer, importJSON{Imported: total.Added, Present: total.Present, Skipped: len(skipped)})
 	} else {
 		_, err = fmt.Fprintf(c.App.Writer, "imported %s\n", imported(total))
 	}
 	if err != nil {
 		return cli.Errorf("writing to standard output: %w", err)
 	}
+	if len(skipped) > 0 {
+		why := "its body is over 1 MiB"
+		if len(skipped) > 1 {
+			why = "their bodies are over 1 MiB"
+		}
+		return cli.Errorf("%s: %s not imported: %s, which --import can't restore yet", what, lineList(skipped), why).
+			WithHintf("every other message is imported; keep the export, which holds those bodies")
+	}
 	return nil
+}
+
+// lineList names lines: "line 4", "lines 4, 9 and 12", the first few of many.
+func lineList(lines []int) string {
+	const most = 10
+	if len(lines) == 1 {
+		return fmt.Sprintf("the message of line %d", lines[0])
+	}
+	var b strings.Builder
+	for i, l := range lines[:min(len(lines), most)] {
+		switch {
+		case i == 0:
+		case i == len(lines)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, l)
+	}
+	if len(lines) > most {
+		fmt.Fprintf(&b, " and %d more", len(lines)-most)
+	}
+	return fmt.Sprintf("the %d messages of lines %s", len(lines), b.String())
+}
+
+// errLineTooLong is a line over a lineReader's limit, which it skipped.
+var errLineTooLong = errors.New("line too long")
+
+// lineReader reads lines of at most limit bytes; it skips a longer one to
+// its end, holding none of it, and says so (errLineTooLong).
+type lineReader struct {
+	r     *bufio.Reader
+	limit int
+	buf   []byte
+}
+
+func newLineReader(r io.Reader, limit int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64<<10), limit: limit}
+}
+
+// next returns the next line without its newline, valid until the next
+// call; io.EOF after the last.
+func (l *lineReader) next() ([]byte, error) {
+	l.buf = l.buf[:0]
+	long := false
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if !long {
+			if len(l.buf)+len(chunk) > l.limit+1 { // +1: the newline
+				long, l.buf = true, l.buf[:0]
+			} else {
+				l.buf = append(l.buf, chunk...)
+			}
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && (long || len(l.buf) > 0):
+			// A last line without its newline.
+		case err != nil:
+			return nil, err
+		}
+		if long {
+			return nil, errLineTooLong
+		}
+		return bytes.TrimSuffix(l.buf, []byte("\n")), nil
+	}
 }
 
 // imported says what an import did: "28 messages (12 already here)".
@@ -140,6 +235,7 @@ func imported(r hostapi.ImportResult) string {
 type importJSON struct {
 	Imported int `json:"imported"`
 	Present  int `json:"present"`
+	Skipped  int `json:"skipped,omitempty"` // messages whose body is over 1 MiB
 }
 
 // importError explains a failed import request, of the messages from
@@ -172,6 +268,7 @@ type exportLine struct {
 	Read         bool     `json:"read"`
 	Expires      string   `json:"expires"`
 	Warnings     []string `json:"warnings"`
+	Size         int64    `json:"size"`
 	Text         *string  `json:"text"`
 	BodyBase64   *string  `json:"body_base64"`
 	SignedBase64 string   `json:"signed_base64"`
@@ -193,6 +290,9 @@ func parseExportLine(line []byte) (*hostapi.Item, error) {
 		return nil, nil
 	default:
 		return nil, fmt.Errorf("event %q is not a message", l.Event)
+	}
+	if l.Size > hostapi.StreamThreshold {
+		return nil, errStreamedBody
 	}
 	it := &hostapi.Item{ContentType: l.ContentType, FileName: l.FileName, Read: l.Read}
 	var err error

@@ -145,3 +145,23 @@ was_delivered_file() {
 	run -0 find "$(user_home alice)/store/blobs" -type f
 	assert_equal "$output" ""
 }
+
+@test "an export holds a 64 MiB body; --import on a new machine skips it without holding it, imports the rest, and exits 1 naming its line" {
+	alice_and_bob --max-message 1GiB
+	run -0 as_user bob smvs-register add alice "$ALICE"
+	run -0 as_user alice smvs-send --wait bob <<<"before"
+	head -c 67108864 /dev/urandom >"$BATS_TEST_TMPDIR/big.bin"
+	run -0 as_user alice smvs-send --wait --file "$BATS_TEST_TMPDIR/big.bin" bob
+	run -0 as_user alice smvs-send --wait bob <<<"after"
+	as_user bob smvs-recv --export >"$BATS_TEST_TMPDIR/export.ndjson"
+	assert_equal "$(jq -r '.text // .size' "$BATS_TEST_TMPDIR/export.ndjson")" "$(printf 'before\n67108864\nafter')"
+
+	move_to_new_machine bob "$BOB_PID" "$BOB_ADDR"
+	run -1 "$PEAKRSS" "$BATS_TEST_TMPDIR/import.rss" \
+		env SMVS_HOME="$(user_home bob)" smvs-recv --import "$BATS_TEST_TMPDIR/export.ndjson"
+	assert_contains "$output" "imported 2 messages (0 already here)"
+	assert_contains "$output" "error: $BATS_TEST_TMPDIR/export.ndjson: the message of line 2 not imported: its body is over 1 MiB, which --import can't restore yet"
+	assert_equal "$(as_user bob smvs-recv --json | jq -r .text)" "$(printf 'before\nafter')"
+	# The line of 89 MB of base64 was read through, not held.
+	[ "$(cat "$BATS_TEST_TMPDIR/import.rss")" -lt 65536 ] || fail "smvs-recv --import held $(cat "$BATS_TEST_TMPDIR/import.rss") KiB"
+}

@@ -123,22 +123,6 @@ on_terminal() {
 	printf '%s' "$1" | SHELL=/bin/bash timeout 60 script -qec "$2" /dev/null
 }
 
-# move_to_new_machine USER PID ADDR stops USER's host (process PID) and
-# starts a fresh one for the same identity at the same address ADDR: a new
-# SMVS home holding only the identity and the contacts file, and an empty
-# store. The old home is kept beside it; HOST_PID is the new host's.
-move_to_new_machine() {
-	local home old
-	home=$(user_home "$1")
-	kill -TERM "$2" && wait "$2" || true
-	old=$home.old$((++MOVES))
-	mv "$home" "$old"
-	mkdir -m 700 "$home"
-	cp -p "$old/identity" "$home/identity"
-	[ ! -e "$old/contacts" ] || cp -p "$old/contacts" "$home/contacts"
-	start_host "$1" --listen "$3"
-}
-
 @test "delete a message, then everything before a time: gone on the host's machine, a following device and one that reconnects" {
 	alice_and_bob
 	link_device alice laptop

@@ -390,3 +390,19 @@ eventually() {
 		sleep 0.1
 	done
 }
+
+# move_to_new_machine USER PID ADDR stops USER's host (process PID) and
+# starts a fresh one for the same identity at the same address ADDR: a new
+# SMVS home holding only the identity and the contacts file, and an empty
+# store. The old home is kept beside it; HOST_PID is the new host's.
+move_to_new_machine() {
+	local home old
+	home=$(user_home "$1")
+	kill -TERM "$2" && wait "$2" || true
+	old=$home.old$((++MOVES))
+	mv "$home" "$old"
+	mkdir -m 700 "$home"
+	cp -p "$old/identity" "$home/identity"
+	[ ! -e "$old/contacts" ] || cp -p "$old/contacts" "$home/contacts"
+	start_host "$1" --listen "$3"
+}
