@@ -201,7 +201,8 @@ func (l *lineReader) next() ([]byte, error) {
 	for {
 		chunk, err := l.r.ReadSlice('\n')
 		if !long {
-			if len(l.buf)+len(chunk) > l.limit+1 { // +1: the newline
+			n := len(l.buf) + len(bytes.TrimSuffix(chunk, []byte("\n")))
+			if n > l.limit {
 				long, l.buf = true, l.buf[:0]
 			} else {
 				l.buf = append(l.buf, chunk...)

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"smvs/lib/contacts"
@@ -49,6 +53,45 @@ func FuzzParseExportLine(f *testing.F) {
 		}
 		if !reflect.DeepEqual(it, again) {
 			t.Fatalf("%q imports as\n%+v\nits export as\n%+v", line, it, again)
+		}
+	})
+}
+
+// FuzzLineReader: the lines --import reads are the input's, split at its
+// newlines (the last may lack one), and each over the limit is skipped
+// whole, never returned in part.
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("one\n\ntwo"), uint8(3))
+	f.Add([]byte("a long line\nshort\n"), uint8(5))
+	f.Add([]byte("\n"), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, limit uint8) {
+		var want []string
+		if len(data) > 0 {
+			for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+				if len(l) > int(limit) {
+					l = "(too long)"
+				}
+				want = append(want, l)
+			}
+		}
+		var got []string
+		r := newLineReader(bytes.NewReader(data), int(limit))
+		for {
+			line, err := r.next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			switch {
+			case errors.Is(err, errLineTooLong):
+				got = append(got, "(too long)")
+			case err != nil:
+				t.Fatal(err)
+			default:
+				got = append(got, string(line))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("lines %q, want %q", got, want)
 		}
 	})
 }
