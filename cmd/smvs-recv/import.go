@@ -28,11 +28,12 @@ import (
 // (one message larger than that goes alone), well below a frame's limit.
 const maxImportBatch = 64 << 20
 
-// maxImportLine bounds a line of an export that --import reads: one holds
-// a message's body twice in base64 (the body, and the signed message), and
-// an import carries only bodies of at most hostapi.StreamThreshold. A
-// longer line, a larger body's, is skipped without being held.
-const maxImportLine = 4 * hostapi.StreamThreshold
+// maxImportLine bounds a line of an export that --import reads. An import
+// carries only bodies of at most hostapi.StreamThreshold, and a line holds
+// one at most twice: as JSON text, up to 6 bytes a byte (\u0001), and in
+// the signed message, in base64. A longer line, a larger body's, is
+// skipped without being held.
+const maxImportLine = 8 * hostapi.StreamThreshold
 
 // errStreamedBody is a message whose body is over hostapi.StreamThreshold:
 // an export carries it, an import can't yet.
@@ -155,7 +156,8 @@ func importExport(ctx context.Context, c *urfave.Context, o *options, stdin io.R
 	return nil
 }
 
-// lineList names lines: "line 4", "lines 4, 9 and 12", the first few of many.
+// lineList names the messages of lines: "the message of line 4", "the 3
+// messages of lines 4, 9 and 12", the first 10 of more.
 func lineList(lines []int) string {
 	const most = 10
 	if len(lines) == 1 {

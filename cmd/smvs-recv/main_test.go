@@ -679,7 +679,13 @@ func TestImportSkipsLargeBodies(t *testing.T) {
 	h.Add(incoming(aliceKey, at(0), "hi"))
 	h.Add(incoming(aliceKey, at(time.Minute), "there"))
 	h.Add(incoming(aliceKey, at(2*time.Minute), "again"))
+	// The longest line of a body an import takes: 1 MiB of text that JSON
+	// writes 6 bytes a byte.
+	h.Add(incoming(aliceKey, at(3*time.Minute), strings.Repeat("\x01", hostapi.StreamThreshold)))
 	lines := strings.Split(strings.TrimSuffix(ok(t, "--export").stdout, "\n"), "\n")
+	if len(lines[3]) < 6*hostapi.StreamThreshold {
+		t.Fatalf("a line of %d bytes", len(lines[3]))
+	}
 	for i, l := range lines {
 		lines[i] = strings.TrimSuffix(l, "}") + `,"signed_base64":"c2lnbmVk"}`
 	}
@@ -691,12 +697,12 @@ func TestImportSkipsLargeBodies(t *testing.T) {
 	}
 	long := strings.Replace(lines[2], `"text":"again"`, `"body_base64":"`+strings.Repeat("A", maxImportLine)+`"`, 1)
 	h2 := newHost(t)
-	r := importFrom(t, lines[0]+"\n"+sized+"\n"+long+"\n"+lines[2], "--import", "--json")
-	if r.code != 1 || r.stdout != `{"imported":2,"present":0,"skipped":2}`+"\n" ||
+	r := importFrom(t, lines[0]+"\n"+sized+"\n"+long+"\n"+lines[2]+"\n"+lines[3], "--import", "--json")
+	if r.code != 1 || r.stdout != `{"imported":3,"present":0,"skipped":2}`+"\n" ||
 		!strings.Contains(r.stderr, "error: standard input: the 2 messages of lines 2 and 3 not imported: their bodies are over 1 MiB, which --import can't restore yet") {
 		t.Errorf("status %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	if got := h2.Items(); len(got) != 2 || string(got[0].Body) != "hi" || string(got[1].Body) != "again" {
+	if got := h2.Items(); len(got) != 3 || string(got[0].Body) != "hi" || string(got[1].Body) != "again" || len(got[2].Body) != hostapi.StreamThreshold {
 		t.Errorf("the host holds %d messages", len(got))
 	}
 }
