@@ -279,9 +279,11 @@ func TestWait(t *testing.T) {
 	// Stored by the peer's host, but no receipt. The status must change
 	// within the timeout: 300 ms was too short for a loaded machine under
 	// -race, which then saw the message still queued.
+	// Counted before the send starts, which may submit before the count.
+	before := len(h.Submitted())
 	done := make(chan result)
 	go func() { done <- runSend(t, strings.NewReader("hi"), "--wait", "--timeout", "2s", "bob") }()
-	subs := h.WaitSubmitted(len(h.Submitted())+1, 5*time.Second)
+	subs := h.WaitSubmitted(before+1, 5*time.Second)
 	h.SetStatus(subs[len(subs)-1].Item.ID, delivery.Sent)
 	if r := <-done; r.code != exitNotDelivered || !strings.Contains(r.stderr, "no receipt came within 2s") {
 		t.Errorf("sent, no receipt: status %d, stderr:\n%s", r.code, r.stderr)
