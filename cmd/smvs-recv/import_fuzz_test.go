@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -74,22 +72,7 @@ func FuzzLineReader(f *testing.F) {
 				want = append(want, l)
 			}
 		}
-		var got []string
-		r := newLineReader(bytes.NewReader(data), int(limit))
-		for {
-			line, err := r.next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			switch {
-			case errors.Is(err, errLineTooLong):
-				got = append(got, "(too long)")
-			case err != nil:
-				t.Fatal(err)
-			default:
-				got = append(got, string(line))
-			}
-		}
+		got := readLines(t, bytes.NewReader(data), int(limit))
 		if !slices.Equal(got, want) {
 			t.Errorf("lines %q, want %q", got, want)
 		}

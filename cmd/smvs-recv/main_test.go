@@ -707,19 +707,17 @@ func TestImportSkipsLargeBodies(t *testing.T) {
 	}
 }
 
-// TestLineReader: lines as they come, the last without its newline, and
-// one over the limit skipped whole, however it is cut by the buffer.
-func TestLineReader(t *testing.T) {
-	long := strings.Repeat("x", 200<<10)
-	in := "one\n\n" + long + "\n" + strings.Repeat("y", 100) + "\nlast"
-	l := newLineReader(strings.NewReader(in), 100)
+// readLines reads r through a lineReader of limit, a line over it as
+// "(too long)".
+func readLines(t *testing.T, r io.Reader, limit int) []string {
+	t.Helper()
+	l := newLineReader(r, limit)
 	var got []string
 	for {
 		line, err := l.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		switch {
+		case errors.Is(err, io.EOF):
+			return got
 		case errors.Is(err, errLineTooLong):
 			got = append(got, "(too long)")
 		case err != nil:
@@ -728,6 +726,14 @@ func TestLineReader(t *testing.T) {
 			got = append(got, string(line))
 		}
 	}
+}
+
+// TestLineReader: lines as they come, the last without its newline, and
+// one over the limit skipped whole, however it is cut by the buffer.
+func TestLineReader(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	in := "one\n\n" + long + "\n" + strings.Repeat("y", 100) + "\nlast"
+	got := readLines(t, strings.NewReader(in), 100)
 	want := []string{"one", "", "(too long)", strings.Repeat("y", 100), "last"}
 	if !slices.Equal(got, want) {
 		t.Errorf("lines %q, want %q", got, want)

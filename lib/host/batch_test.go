@@ -12,15 +12,13 @@ import (
 	"smvs/lib/wire"
 )
 
-// TestBatchedDeliveries: what queued for bob while his host was down goes
-// in batches once it is back, and is stored once each, in the order it
-// was sent, without a warning.
-func TestBatchedDeliveries(t *testing.T) {
-	alice := newUser(t, "alice").start()
-	bob := newUser(t, "bob").start()
+// queuedWhileDown makes alice and bob contacts, has alice send bob n
+// messages, all but the first while his host is down, starts it again, and
+// checks that he holds them once each, in order, without a warning.
+func queuedWhileDown(t *testing.T, alice, bob *user, n int) {
+	t.Helper()
 	alice.addContact(contactOf(bob, "bob"))
 	bob.addContact(contactOf(alice, "alice"))
-	const n = 150
 	d := alice.device()
 	d.send("bob", "0") // alice's host learns bob's record
 	bob.stop()
@@ -34,6 +32,15 @@ func TestBatchedDeliveries(t *testing.T) {
 			t.Fatalf("bob's message %d is %q with warnings %v, want %d", i, m.Body, m.Warnings, i)
 		}
 	}
+}
+
+// TestBatchedDeliveries: what queued for bob while his host was down goes
+// in batches once it is back, and is stored once each, in the order it
+// was sent, without a warning.
+func TestBatchedDeliveries(t *testing.T) {
+	alice := newUser(t, "alice").start()
+	bob := newUser(t, "bob").start()
+	queuedWhileDown(t, alice, bob, 150)
 	if !bob.logHas(`msg="a batch of deliveries"`) {
 		t.Errorf("no batch came:\n%s", bob.log)
 	}
@@ -54,22 +61,7 @@ func TestBatchRefused(t *testing.T) {
 	bob := newUser(t, "bob")
 	bob.cfg.refuseBatches = true
 	bob.start()
-	alice.addContact(contactOf(bob, "bob"))
-	bob.addContact(contactOf(alice, "alice"))
-	const n = 20
-	d := alice.device()
-	d.send("bob", "0")
-	bob.stop()
-	for i := 1; i < n; i++ {
-		d.send("bob", fmt.Sprint(i))
-	}
-	bob.start()
-	eventually(t, "bob to hold every message", func() bool { return len(bob.incoming(alice)) == n })
-	for i, m := range bob.incoming(alice) {
-		if string(m.Body) != fmt.Sprint(i) || len(m.Warnings) > 0 {
-			t.Fatalf("bob's message %d is %q with warnings %v, want %d", i, m.Body, m.Warnings, i)
-		}
-	}
+	queuedWhileDown(t, alice, bob, 20)
 	if !alice.logHas("the peer's host takes no batches") || !bob.logHas("delivery refused: malformed request") {
 		t.Errorf("no batch was refused:\nalice:\n%s\nbob:\n%s", alice.log, bob.log)
 	}

@@ -171,6 +171,18 @@ func sendStreamed(t testing.TB, c *transport.Conn, envelope, chunks []byte, cut 
 	return resp, from
 }
 
+// holdsFrames reports whether u's host holds a partial body of at least
+// frames full frames.
+func holdsFrames(u *user, frames int) bool {
+	files, _ := filepath.Glob(filepath.Join(u.cfg.DataDir, "partial", "*"))
+	for _, f := range files {
+		if info, err := os.Stat(f); err == nil && info.Size() >= int64(frames*frameSize) {
+			return true
+		}
+	}
+	return false
+}
+
 // TestStreamedResume: a transfer cut in the middle resumes where it
 // stopped, for a contact, even across a restart of the receiving host;
 // a stranger's starts again; a body that does not match its signed hash
@@ -188,15 +200,7 @@ func TestStreamedResume(t *testing.T) {
 	// flight when a stream is reset is lost.
 	held := func(frames int) func() {
 		return func() {
-			eventually(t, "bob's host to hold the frames sent", func() bool {
-				files, _ := filepath.Glob(filepath.Join(bob.cfg.DataDir, "partial", "*"))
-				for _, f := range files {
-					if info, err := os.Stat(f); err == nil && info.Size() >= int64(frames*frameChunks*blob.SealedChunkSize) {
-						return true
-					}
-				}
-				return false
-			})
+			eventually(t, "bob's host to hold the frames sent", func() bool { return holdsFrames(bob, frames) })
 		}
 	}
 	if resp, from := sendStreamed(t, c, envelope, chunks, 2, held(2)); resp != nil || from != 0 {
@@ -299,13 +303,8 @@ func TestStreamedTakeOver(t *testing.T) {
 					return nil, err
 				}
 			}
-			for deadline := time.Now().Add(waitFor); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				files, _ := filepath.Glob(filepath.Join(bob.cfg.DataDir, "partial", "*"))
-				if len(files) == 1 {
-					if info, err := os.Stat(files[0]); err == nil && info.Size() >= 2*frameSize {
-						break
-					}
-				}
+			for deadline := time.Now().Add(waitFor); time.Now().Before(deadline) && !holdsFrames(bob, 2); {
+				time.Sleep(10 * time.Millisecond)
 			}
 			stalled <- struct{}{}
 			<-release
