@@ -26,6 +26,7 @@ import (
 	"smvs/lib/directory"
 	"smvs/lib/directory/dirstore"
 	"smvs/lib/directory/server"
+	"smvs/lib/metrics"
 	"smvs/lib/tlspin"
 )
 
@@ -44,6 +45,7 @@ const (
 	envAccessLog      = "SMVS_DIRD_ACCESS_LOG"
 	envNoReachCheck   = "SMVS_DIRD_NO_REACH_CHECK"
 	envLogLevel       = "SMVS_DIRD_LOG_LEVEL"
+	envMetrics        = "SMVS_DIRD_METRICS"
 )
 
 const (
@@ -152,6 +154,7 @@ func newApp(ctx context.Context) *urfave.App {
 				EnvVars: []string{envNoReachCheck},
 			},
 			cli.LogLevelFlag(envLogLevel),
+			cli.MetricsFlag(envMetrics),
 		},
 		Action: func(c *urfave.Context) error {
 			cfg, err := parseConfig(c)
@@ -177,6 +180,7 @@ type config struct {
 	accessLog         bool
 	reachCheck        bool
 	logLevel          slog.Level
+	metrics           string // where to serve the metrics; "" for nowhere
 }
 
 // parseConfig checks the flags: any error is a usage error.
@@ -216,6 +220,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, cli.UsageErrorf(c, "invalid --max-lifetime: %v, as 90d or 720h", err)
 	}
 	if cfg.logLevel, err = cli.LogLevel(c); err != nil {
+		return nil, err
+	}
+	if cfg.metrics, err = cli.MetricsAddr(c); err != nil {
 		return nil, err
 	}
 	if cfg.dataDir, err = dataDir(c); err != nil {
@@ -284,16 +291,27 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	}
 	defer ln.Close()
 
+	opts := server.Options{
+		Rate:           cfg.rate,
+		Burst:          cfg.burst,
+		ClientIPHeader: cfg.clientIPHeader,
+		Logger:         log,
+		AccessLog:      cfg.accessLog,
+		ReachCheck:     cfg.reachCheck,
+	}
+	if cfg.metrics != "" {
+		reg := metrics.NewRegistry()
+		ms, err := metrics.Serve(cfg.metrics, reg, log)
+		if err != nil {
+			return cli.Errorf("serving the metrics: %w", err).WithHintf("choose another address with --metrics")
+		}
+		defer ms.Close(context.Background())
+		log.Info("serving metrics", "addr", ms.Addr().String())
+		opts.Metrics = reg
+	}
 	dir := &directory.Directory{Store: store, MaxLifetime: cfg.maxLifetime}
 	srv := &http.Server{
-		Handler: server.New(dir, server.Options{
-			Rate:           cfg.rate,
-			Burst:          cfg.burst,
-			ClientIPHeader: cfg.clientIPHeader,
-			Logger:         log,
-			AccessLog:      cfg.accessLog,
-			ReachCheck:     cfg.reachCheck,
-		}),
+		Handler:           server.New(dir, opts),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -26,6 +26,7 @@ import (
 	"smvs/lib/contacts"
 	"smvs/lib/host"
 	"smvs/lib/identity"
+	"smvs/lib/metrics"
 	"smvs/lib/names"
 	"smvs/lib/store"
 	"smvs/lib/transport"
@@ -52,6 +53,7 @@ const (
 	envMaxConns    = "SMVS_HOSTD_MAX_CONNECTIONS"
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
+	envMetrics     = "SMVS_HOSTD_METRICS"
 
 	envStrangerRate     = "SMVS_HOSTD_STRANGER_RATE"
 	envStrangerBurst    = "SMVS_HOSTD_STRANGER_BURST"
@@ -250,6 +252,7 @@ func newApp(ctx context.Context) *urfave.App {
 			Usage: "start, ask the first directory to dial this host back, say whether others can reach it, and stop",
 		},
 		cli.LogLevelFlag(envLogLevel),
+		cli.MetricsFlag(envMetrics),
 	)
 	return &urfave.App{
 		Name:      "smvs-hostd",
@@ -277,7 +280,8 @@ type config struct {
 	agent      string // smvs-agent's socket; "" to read the identity file
 	legacyData string // where an older version kept the store by default; "" with --data
 	logLevel   slog.Level
-	checkReach bool // check whether others can reach the host, and stop
+	metrics    string // where to serve the metrics; "" for nowhere
+	checkReach bool   // check whether others can reach the host, and stop
 }
 
 // parseConfig checks the flags: any error is a usage error, and nothing
@@ -376,6 +380,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	if cfg.logLevel, err = cli.LogLevel(c); err != nil {
 		return nil, err
 	}
+	if cfg.metrics, err = cli.MetricsAddr(c); err != nil {
+		return nil, err
+	}
 	if h.Directories, err = cli.Directories(c); err != nil {
 		return nil, err
 	}
@@ -468,6 +475,16 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 	}
 	if err := moveLegacyStore(log, hc.DataDir, cfg.legacyData); err != nil {
 		return err
+	}
+	if cfg.metrics != "" {
+		reg := metrics.NewRegistry()
+		srv, err := metrics.Serve(cfg.metrics, reg, log)
+		if err != nil {
+			return cli.Errorf("serving the metrics: %w", err).WithHintf("choose another address with --metrics")
+		}
+		defer srv.Close(context.Background())
+		log.Info("serving metrics", "addr", srv.Addr().String())
+		hc.Metrics = reg
 	}
 	h, err := host.Start(hc)
 	if err != nil {

@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
@@ -31,6 +34,38 @@ func LogLevelFlag(env string) urfave.Flag {
 		Value:   "info",
 		EnvVars: []string{env},
 	}
+}
+
+// MetricsFlag is --metrics, a daemon's Prometheus endpoint, with its
+// environment twin env.
+func MetricsFlag(env string) urfave.Flag {
+	return &urfave.StringFlag{
+		Name:    "metrics",
+		Usage:   "serve Prometheus metrics over HTTP on `ADDR`: a port (on 127.0.0.1), or host:port",
+		EnvVars: []string{env},
+	}
+}
+
+// MetricsAddr returns the TCP address --metrics asks to serve metrics on,
+// "" if none: a bare port, or one with no host (":9447"), is on loopback,
+// 127.0.0.1, as the other machines' access to it is the operator's choice
+// ("0.0.0.0:9447"). A malformed one is a usage error.
+func MetricsAddr(c *urfave.Context) (string, error) {
+	addr := c.String("metrics")
+	if addr == "" {
+		return "", nil
+	}
+	if strings.IndexFunc(addr, func(r rune) bool { return r < '0' || r > '9' }) < 0 {
+		addr = ":" + addr
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
+		return "", UsageErrorf(c, "invalid --metrics %q: want a port, or host:port, as 9447 or 127.0.0.1:9447", c.String("metrics"))
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // LogLevel returns the level --log-level names, or a usage error.

@@ -110,6 +110,13 @@ func newCallHub(h *Host) *callHub {
 	}
 }
 
+// active returns how many calls ring or are under way.
+func (hub *callHub) active() int {
+	hub.mu.Lock()
+	defer hub.mu.Unlock()
+	return len(hub.calls)
+}
+
 // close ends nothing by itself (the devices' streams end their calls as
 // the device server stops), but waits for the last signals to be sent.
 func (hub *callHub) close() {
@@ -349,6 +356,7 @@ func (hub *callHub) newCall(key callKey) *call {
 	c := &call{key: key, peerName: hub.h.peerName(key.peer.Bytes()), claimedName: hub.h.claimedName(key.peer.Bytes()),
 		out: make(chan *wire.CallSignal, callQueue)}
 	hub.calls[key] = c
+	hub.h.metrics.calls.Inc()
 	hub.wg.Go(func() { hub.sendLoop(c) })
 	return c
 }

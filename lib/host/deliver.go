@@ -67,6 +67,27 @@ func newDeliverer(h *Host) *deliverer {
 	return &deliverer{h: h, ctx: ctx, cancel: cancel, queues: make(map[identity.PublicKey]*peerQueue)}
 }
 
+// depth returns how many entries the outbox holds, and when the oldest of
+// them was queued.
+func (d *deliverer) depth() (n int, oldest time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	see := func(o *store.Outgoing) {
+		if n++; n == 1 || o.Stored.Before(oldest) {
+			oldest = o.Stored
+		}
+	}
+	for _, q := range d.queues {
+		for _, o := range q.pending {
+			see(o)
+		}
+		for _, f := range q.flying {
+			see(f.o)
+		}
+	}
+	return n, oldest
+}
+
 // add queues an outbox entry for delivery.
 func (d *deliverer) add(o *store.Outgoing) {
 	key, err := identity.NewPublicKey(identity.KindIdentity, o.Peer)
@@ -504,6 +525,7 @@ func (d *deliverer) deliver(attempt context.Context, q *peerQueue, unit []*store
 			return all(func(*store.Outgoing) outcome { return then })
 		}
 		// The peer may have rotated: its old key's record is gone.
+		h.metrics.failed(failUnresolved, len(send))
 		h.peers.rot.follow(q.key)
 		h.log.Info("delivery postponed: the peer's record was not found")
 		h.log.Debug("peer not resolved", "peer", q.key, "err", err)
@@ -516,13 +538,15 @@ func (d *deliverer) deliver(attempt context.Context, q *peerQueue, unit []*store
 		if then, ok := d.ended(attempt); ok {
 			return all(func(*store.Outgoing) outcome { return then })
 		}
-		then := d.failed(q.key, rt, err)
+		reason, then := d.failed(q.key, rt, err)
+		h.metrics.failed(reason, len(send))
 		return all(func(o *store.Outgoing) outcome { return then(o) })
 	}
 	resp, err := wire.DecodeHostResponse(data)
 	switch {
 	case err != nil:
 		h.log.Info("delivery postponed: the peer's host answered garbage")
+		h.metrics.failed(failBadAnswer, len(send))
 		return all(func(*store.Outgoing) outcome { return retry })
 	case req.Op == wire.OpDeliverBatch && resp.Status == wire.StatusInvalid:
 		// A host that does not take batches (an older one): the entries go
@@ -536,6 +560,7 @@ func (d *deliverer) deliver(attempt context.Context, q *peerQueue, unit []*store
 		return all(func(o *store.Outgoing) outcome { return d.answered(q.key, o, resp.Status, resp.Message) })
 	case len(resp.Results) != len(send):
 		h.log.Info("delivery postponed: the peer's host answered garbage")
+		h.metrics.failed(failBadAnswer, len(send))
 		return all(func(*store.Outgoing) outcome { return retry })
 	}
 	for k, i := range send {
@@ -550,6 +575,7 @@ func (d *deliverer) notNow(key identity.PublicKey, o *store.Outgoing) (outcome, 
 	h := d.h
 	if !time.Now().Before(o.Until) {
 		h.log.Warn("message given up: not delivered in time", "seq", o.Seq, "retried_for", h.cfg.RetryFor)
+		h.metrics.failed(failExpired, 1)
 		return d.done(o, delivery.Failed), true
 	}
 	if moved, then := h.peers.rot.movedTo(key); moved {
@@ -597,14 +623,14 @@ func (d *deliverer) ended(attempt context.Context) (outcome, bool) {
 	return 0, false
 }
 
-// failed tells what becomes of each entry of a request to key's host at
-// rt that failed with err.
-func (d *deliverer) failed(key identity.PublicKey, rt route, err error) func(o *store.Outgoing) outcome {
+// failed tells why a request to key's host at rt failed with err (a
+// failUnreachable…), and what becomes of each of its entries.
+func (d *deliverer) failed(key identity.PublicKey, rt route, err error) (string, func(o *store.Outgoing) outcome) {
 	h := d.h
 	var mismatch *transport.KeyMismatchError
 	switch {
 	case errors.Is(err, wire.ErrTooLarge):
-		return func(o *store.Outgoing) outcome {
+		return failTooLarge, func(o *store.Outgoing) outcome {
 			h.log.Warn("message given up: too large for the peer's host", "seq", o.Seq, "bytes", len(o.Envelope))
 			return d.done(o, delivery.Failed)
 		}
@@ -612,18 +638,18 @@ func (d *deliverer) failed(key identity.PublicKey, rt route, err error) func(o *
 		// The peer's host refused this host's key when the handshake
 		// completed: its user's block or allow list.
 		h.log.Warn("message refused by the peer's host: its user's policy refused it", "reason", err)
-		return func(o *store.Outgoing) outcome { return d.done(o, delivery.Refused) }
+		return failRefused, func(o *store.Outgoing) outcome { return d.done(o, delivery.Refused) }
 	case errors.As(err, &mismatch):
 		// The peer's host may have rotated its key: a key of its
 		// record's chain.
 		h.peers.rot.follow(key)
 		h.log.Warn("delivery postponed: the host at the peer's address presents another key")
 		h.log.Debug("peer host key mismatch", "peer", key, "addr", rt.String(), "got", mismatch.Got)
-	default:
-		h.log.Info("delivery postponed: the peer's host did not answer")
-		h.log.Debug("delivery failed", "peer", key, "addr", rt.String(), "err", err)
+		return failKeyMismatch, func(*store.Outgoing) outcome { return retry }
 	}
-	return func(*store.Outgoing) outcome { return retry }
+	h.log.Info("delivery postponed: the peer's host did not answer")
+	h.log.Debug("delivery failed", "peer", key, "addr", rt.String(), "err", err)
+	return failUnreachable, func(*store.Outgoing) outcome { return retry }
 }
 
 // answered acts on the peer's host's answer to the delivery of o to key.
@@ -634,6 +660,7 @@ func (d *deliverer) answered(key identity.PublicKey, o *store.Outgoing, status w
 		h.log.Debug("delivered", "peer", key, "seq", o.Seq, "status", status)
 		return d.done(o, delivery.Sent)
 	case wire.StatusStaleKEMKey:
+		h.metrics.failed(failStaleKEM, 1)
 		// The peer rotated its KEM key: the entries to key are re-sealed
 		// to its record's new one, in order, before any goes again.
 		if h.peers.rot.reseal(key, staleKEM) {
@@ -642,13 +669,20 @@ func (d *deliverer) answered(key identity.PublicKey, o *store.Outgoing, status w
 		h.log.Info("delivery postponed: the peer's host no longer has the KEM key its record names")
 		return retry
 	case wire.StatusBusy, wire.StatusInternal:
+		reason := failBusy
+		if status == wire.StatusInternal {
+			reason = failInternal
+		}
+		h.metrics.failed(reason, 1)
 		h.log.Info("delivery postponed", "status", status)
 		return retry
 	case wire.StatusRefused:
+		h.metrics.failed(failRefused, 1)
 		h.log.Warn("message refused by the peer's host: its user's policy refused it",
 			"seq", o.Seq, "status", status, "reason", message)
 		return d.done(o, delivery.Refused)
 	case wire.StatusQuota:
+		h.metrics.failed(failQuota, 1)
 		// Its user's limit, as a policy is: the disk quota, or what it
 		// takes from senders not in its contacts. Sending again won't help
 		// until they delete some or add this user.
@@ -656,6 +690,7 @@ func (d *deliverer) answered(key identity.PublicKey, o *store.Outgoing, status w
 			"seq", o.Seq, "status", status, "reason", message)
 		return d.done(o, delivery.Refused)
 	}
+	h.metrics.failed(failRejected, 1)
 	h.log.Warn("message refused by the peer's host", "seq", o.Seq, "status", status, "reason", message)
 	return d.done(o, delivery.Failed)
 }
@@ -677,6 +712,7 @@ func (d *deliverer) done(o *store.Outgoing, st delivery.Status) outcome {
 		d.h.log.Error("recording a delivery", "seq", o.Seq, "err", err)
 		return retry
 	}
+	d.h.metrics.left(st)
 	return delivered
 }
 

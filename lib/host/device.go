@@ -249,6 +249,13 @@ func (s *deviceServer) wait() {
 	s.wg.Wait()
 }
 
+// open returns how many device connections are open.
+func (s *deviceServer) open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // begin marks dc busy if busy is set, and reports whether the host still
 // serves.
 func (s *deviceServer) begin(dc *deviceConn, busy bool) bool {

@@ -96,6 +96,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"smvs/lib/contacts"
 	"smvs/lib/dirclient"
 	"smvs/lib/identity"
@@ -256,6 +258,9 @@ type Config struct {
 	// KEM key times); time.Now if nil. Timers always use the real clock.
 	Now func() time.Time
 	Log *slog.Logger // nothing is logged if nil
+	// Metrics, if not nil, gets the host's Prometheus metrics, from Start
+	// until Shutdown; no label names a peer.
+	Metrics prometheus.Registerer
 
 	// refuseBatches, for a test, makes the host answer a batch (PROTOCOL.md
 	// 19.10) as a host from before batches does: a malformed request.
@@ -399,6 +404,8 @@ type Host struct {
 	publishPending bool
 	keysUnsaved    bool // a KEM key change was made but not saved
 
+	metrics    *hostMetrics
+	unmetrics  func()       // takes the metrics off Config.Metrics
 	busyLogged atomic.Int64 // Unix nanoseconds of the last busy refusal logged
 	bodies     incoming     // streamed bodies being received
 	pushMu     sync.Mutex
@@ -471,7 +478,7 @@ func Start(cfg Config) (_ *Host, err error) {
 		name: cfg.Name, addr: cfg.Advertise,
 		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
 		deletions: newDeletions(), sweepWake: make(chan struct{}, 1), lnReady: make(chan struct{}),
-		pushes: make(map[string]chan struct{}),
+		pushes: make(map[string]chan struct{}), metrics: newHostMetrics(), unmetrics: func() {},
 	}
 	var undo []func()
 	defer func() {
@@ -543,6 +550,12 @@ func Start(cfg Config) (_ *Host, err error) {
 	}
 	h.devices = newDeviceServer(h, sock, reg)
 	undo = append(undo, func() { h.devices.close(); h.devices.wait() })
+	if cfg.Metrics != nil {
+		if h.unmetrics, err = h.registerMetrics(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("registering the metrics: %w", err)
+		}
+		undo = append(undo, h.unmetrics)
+	}
 
 	lcfg := tcfg
 	lcfg.MaxConns, lcfg.MaxConnsPerAddr = cfg.MaxConns, cfg.MaxConnsPerAddr
@@ -733,6 +746,7 @@ func (h *Host) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}
 	h.devices.sock.release()
+	h.unmetrics()
 	if len(errs) == 0 {
 		h.log.Info("stopped")
 	}

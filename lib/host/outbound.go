@@ -121,6 +121,6 @@ func (h *Host) enqueue(sm *store.Message, envelope []byte, queued func()) error 
 		return err
 	}
 	h.out.add(&store.Outgoing{Seq: sm.Seq, Peer: sm.Peer, ID: sm.ID, Kind: sm.Kind, Envelope: envelope,
-		Size: sm.Size, Next: time.Now(), Until: until})
+		Size: sm.Size, Next: time.Now(), Until: until, Stored: time.UnixMilli(sm.Stored)})
 	return nil
 }

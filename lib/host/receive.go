@@ -82,9 +82,26 @@ func (h *Host) handleHost(ctx context.Context, peer identity.PublicKey, data []b
 // handleRequest answers a request of peer's host, which came through
 // this host's relay if relayed (and may not ask for more relaying).
 func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data []byte, relayed bool, s *transport.Stream) *wire.HostResponse {
+	resp, delivery := h.answerRequest(ctx, peer, data, relayed, s)
+	switch {
+	case resp == nil || !delivery:
+	case len(resp.Results) > 0:
+		for _, r := range resp.Results {
+			h.metrics.answered(r.Status)
+		}
+	default:
+		h.metrics.answered(resp.Status)
+	}
+	return resp
+}
+
+// answerRequest is handleRequest without the counting: it also reports
+// whether the request delivered messages, or may have (it was refused
+// before it was read).
+func (h *Host) answerRequest(ctx context.Context, peer identity.PublicKey, data []byte, relayed bool, s *transport.Stream) (_ *wire.HostResponse, delivery bool) {
 	if ok, over := h.limits.begin(peer); !ok {
 		h.logBusy(peer, over)
-		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
+		return &wire.HostResponse{Status: wire.StatusBusy, Message: over}, true
 	}
 	defer h.limits.end(peer)
 
@@ -92,16 +109,16 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 		h.log.Info("delivery refused by policy", "reason", why)
 		h.log.Debug("delivery refused by policy", "peer", peer, "reason", why)
 		if v == unknown {
-			return &wire.HostResponse{Status: wire.StatusBusy, Message: why}
+			return &wire.HostResponse{Status: wire.StatusBusy, Message: why}, true
 		}
-		return &wire.HostResponse{Status: wire.StatusRefused, Message: why}
+		return &wire.HostResponse{Status: wire.StatusRefused, Message: why}, true
 	}
 	// After the policy, so that blocked keys don't spend the strangers'
 	// budget; contacts and the user's own key never touch it.
 	if h.isStranger(peer) {
 		if ok, over := h.strangers.begin(); !ok {
 			h.logBusy(peer, over)
-			return &wire.HostResponse{Status: wire.StatusBusy, Message: over}
+			return &wire.HostResponse{Status: wire.StatusBusy, Message: over}, true
 		}
 		defer h.strangers.end()
 	}
@@ -112,35 +129,35 @@ func (h *Host) handleRequest(ctx context.Context, peer identity.PublicKey, data 
 	if err != nil {
 		h.log.Info("delivery refused: malformed request")
 		h.log.Debug("malformed request", "peer", peer, "err", err)
-		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "malformed request"}
+		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "malformed request"}, true
 	}
 	switch {
 	case req.Op == wire.OpRecord:
-		return &wire.HostResponse{Status: wire.StatusStored, Record: h.Record()}
+		return &wire.HostResponse{Status: wire.StatusStored, Record: h.Record()}, false
 	case req.Op == wire.OpForward && !relayed:
-		return h.forward(ctx, peer, req, s)
+		return h.forward(ctx, peer, req, s), false
 	case req.Op == wire.OpForward, req.Op == wire.OpRelayed:
 		h.log.Info("delivery refused: a relayed request from a host that is not this host's relay, or relayed twice")
-		return &wire.HostResponse{Status: wire.StatusWrongHost, Message: "this host takes relayed requests only from its relay, once"}
+		return &wire.HostResponse{Status: wire.StatusWrongHost, Message: "this host takes relayed requests only from its relay, once"}, false
 	}
 	if (req.Op == wire.OpDeliverStream || req.Op == wire.OpPushBody) != (s != nil) {
-		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "a streamed delivery comes on a stream of its own"}
+		return &wire.HostResponse{Status: wire.StatusInvalid, Message: "a streamed delivery comes on a stream of its own"}, req.Op != wire.OpPushBody
 	}
 	if req.Op == wire.OpPushBody {
 		status, msg := h.receivePush(peer, req, s)
 		if status == 0 {
-			return nil
+			return nil, false
 		}
-		return &wire.HostResponse{Status: status, Message: msg}
+		return &wire.HostResponse{Status: status, Message: msg}, false
 	}
 	if req.Op == wire.OpDeliverBatch {
-		return h.receiveBatch(ctx, peer, req)
+		return h.receiveBatch(ctx, peer, req), true
 	}
 	status, msg := h.receive(ctx, peer, req, s)
 	if status == 0 {
-		return nil // the body's transfer was cut
+		return nil, true // the body's transfer was cut
 	}
-	return &wire.HostResponse{Status: status, Message: msg}
+	return &wire.HostResponse{Status: status, Message: msg}, true
 }
 
 // receiveBatch answers an OpDeliverBatch (PROTOCOL.md 19.10): each of its

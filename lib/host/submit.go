@@ -104,6 +104,7 @@ func (h *Host) submit(ctx context.Context, s *hostapi.Submit, body io.Reader) (*
 		h.sweepSoon()
 	}
 	h.peers.keep(res) // now that the conversation is stored
+	h.metrics.submitted.Inc()
 	r := &hostapi.SubmitResult{Seq: sm.Seq, ID: m.ID, Recipient: key.Bytes()}
 	if res.InFile {
 		r.Name = res.Contact.Name

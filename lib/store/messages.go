@@ -696,8 +696,15 @@ func (s *Store) openOutgoing(seq uint64, conv int64, wrapped, headCT, envelopeCT
 	return &Outgoing{
 		Seq: seq, Peer: bytes.Clone(c.peer), ID: h.ID, Kind: h.Kind, Envelope: envelope, Size: h.Size,
 		Attempts: int(min(r.Attempts, math.MaxInt32)),
-		Next:     time.UnixMilli(r.Next), Until: time.UnixMilli(r.Until),
+		Next:     time.UnixMilli(r.Next), Until: time.UnixMilli(r.Until), Stored: time.UnixMilli(h.Stored),
 	}, nil
+}
+
+// Used returns the bytes the store takes: Size, and the files of the
+// bodies, whole or partial.
+func (s *Store) Used() (int64, error) {
+	n, err := s.Size()
+	return n + s.blobUsed.Load(), err
 }
 
 // Size returns the bytes messages.db holds in use (its pages less the free

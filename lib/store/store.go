@@ -218,6 +218,7 @@ type Outgoing struct {
 	Attempts int
 	Next     time.Time // when to try again
 	Until    time.Time // give up after this
+	Stored   time.Time // when it was queued
 }
 
 // Change is a new message (Status false) or a change of message Seq's

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"smvs/lib/directory"
 	"smvs/lib/identity"
 	"smvs/lib/names"
@@ -64,6 +66,9 @@ type Options struct {
 	// dials the asking host back, at the address its request came from
 	// and the port it names, and says whether the handshake completed.
 	ReachCheck bool
+	// Metrics, if not nil, gets the Handler's Prometheus metrics: requests
+	// by operation and status, refusals by reason.
+	Metrics prometheus.Registerer
 }
 
 // Handler is the directory's http.Handler. It is safe for concurrent use.
@@ -74,11 +79,12 @@ type Handler struct {
 	limits *limiter // nil if there is no rate limit
 	prober *prober  // nil without Options.ReachCheck
 	mux    *http.ServeMux
+	stats  *dirMetrics
 }
 
 // New returns a Handler that serves d.
 func New(d *directory.Directory, opts Options) *Handler {
-	h := &Handler{dir: d, log: opts.Logger, opts: opts, mux: http.NewServeMux()}
+	h := &Handler{dir: d, log: opts.Logger, opts: opts, mux: http.NewServeMux(), stats: newDirMetrics(opts.Metrics)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -121,21 +127,24 @@ func New(d *directory.Directory, opts Options) *Handler {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	client := h.client(r)
-	if h.opts.AccessLog {
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		w = rec
-		start := time.Now()
-		defer func() {
+	op := opOf(r)
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	w = rec
+	start := time.Now()
+	defer func() {
+		h.stats.answered(op, rec.status)
+		if h.opts.AccessLog {
 			h.log.Info("access", "client", client.String(), "method", r.Method, "path", r.URL.Path,
 				"status", rec.status, "bytes", rec.n, "duration", time.Since(start))
-		}()
-	}
+		}
+	}()
 	// Answers change and look-ups are nobody else's business: no caching.
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if h.limits != nil {
 		if ok, wait := h.limits.allow(clientNetwork(client), time.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+			h.stats.refused("rate_limited")
 			writeError(w, http.StatusTooManyRequests, "too many requests")
 			return
 		}
@@ -150,6 +159,7 @@ type recordBody struct {
 func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	signed, ok := readBody(w, r, "record")
 	if !ok {
+		h.stats.refused("bad_request")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
@@ -165,6 +175,7 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) remove(w http.ResponseWriter, r *http.Request) {
 	signed, ok := readBody(w, r, "tombstone")
 	if !ok {
+		h.stats.refused("bad_request")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
@@ -258,6 +269,7 @@ func (h *Handler) refuse(w http.ResponseWriter, op string, err error, private []
 	if op != "look-up" {
 		h.log.Info(op, "outcome", outcome)
 	}
+	h.stats.refused(strings.ReplaceAll(outcome, " ", "_"))
 	writeError(w, status, msg)
 }
 
