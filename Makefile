@@ -17,7 +17,7 @@ ZSHCOMPDIR = $(PREFIX)/share/zsh/site-functions
 COMMANDS = $(notdir $(wildcard cmd/smvs-*))
 MANPAGES = $(wildcard man/*.[18])
 
-.PHONY: build deps test demo bench man install uninstall clean
+.PHONY: build deps test demo image bench man install uninstall clean
 
 # urfave_cli_no_docs leaves out urfave/cli's markdown and man-page writers,
 # which nothing here uses and whose package set-up every command paid for
@@ -57,6 +57,10 @@ test: deps
 
 demo: build
 	scripts/demo
+
+# image: the OCI images of the daemons, with podman or docker (deploy/).
+image:
+	VERSION=$(VERSION) scripts/image
 
 bench: build
 	scripts/bench

@@ -82,6 +82,10 @@ func newApp(ctx context.Context) *urfave.App {
 			DefaultText: "until stopped",
 			EnvVars:     []string{envLifetime},
 		},
+		&urfave.BoolFlag{
+			Name:  "health",
+			Usage: "start nothing: ask the agent serving the socket who it holds, and exit 0 if it answers (a container's health check)",
+		},
 		cli.HomeFlag(),
 	}
 	flags = append(flags, cli.PassphraseFlags()...)
@@ -100,6 +104,9 @@ func newApp(ctx context.Context) *urfave.App {
 			cfg, err := parseConfig(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("health") {
+				return checkHealth(c, cfg.socket)
 			}
 			return serve(ctx, c, cfg)
 		},
@@ -147,6 +154,17 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		cfg.socket = filepath.Join(home, "agent.sock")
 	}
 	return cfg, nil
+}
+
+// checkHealth asks the agent on socket who it holds.
+func checkHealth(c *urfave.Context, socket string) error {
+	client, err := agent.Dial(socket)
+	if err != nil {
+		return cli.Errorf("unhealthy: %w", err)
+	}
+	defer client.Close()
+	fmt.Fprintf(c.App.Writer, "smvs-agent: healthy: the agent on %s holds %s\n", socket, client.Public())
+	return nil
 }
 
 var digits = regexp.MustCompile(`^[0-9]+$`)

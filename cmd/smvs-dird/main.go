@@ -153,6 +153,10 @@ func newApp(ctx context.Context) *urfave.App {
 				Usage:   "answer no reach checks (POST /v1/reach: a host asks to be dialled back at its own address)",
 				EnvVars: []string{envNoReachCheck},
 			},
+			&urfave.BoolFlag{
+				Name:  "health",
+				Usage: "start nothing: ask the directory serving --listen for its health (GET /healthz, pinned), and exit 0 if it is well (a container's health check)",
+			},
 			cli.LogLevelFlag(envLogLevel),
 			cli.MetricsFlag(envMetrics),
 		},
@@ -160,6 +164,9 @@ func newApp(ctx context.Context) *urfave.App {
 			cfg, err := parseConfig(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("health") {
+				return checkHealth(ctx, c, cfg)
 			}
 			return serve(ctx, c, cfg)
 		},
@@ -386,6 +393,49 @@ func loadCertificate(cfg *config) (*tls.Certificate, error) {
 		return nil, e
 	}
 	return &cert, nil
+}
+
+// healthTimeout bounds --health: a directory that takes longer to answer
+// is not well.
+const healthTimeout = 5 * time.Second
+
+// checkHealth asks the directory serving cfg.listen, on this machine, for
+// its health: its /healthz pings the store. Over HTTPS the certificate
+// must be the one whose pin it wrote in the data directory.
+func checkHealth(ctx context.Context, c *urfave.Context, cfg *config) error {
+	host, port, _ := net.SplitHostPort(cfg.listen) // checked by parseConfig
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	client := &http.Client{Timeout: healthTimeout}
+	scheme := "http"
+	if !cfg.plainHTTP {
+		scheme = "https"
+		pin, err := os.ReadFile(filepath.Join(cfg.dataDir, pinFile))
+		if err != nil {
+			return cli.Errorf("unhealthy: no pin to check the directory's certificate with: %w", err)
+		}
+		tc, err := tlspin.ClientConfig(strings.TrimSpace(string(pin)))
+		if err != nil {
+			return cli.Errorf("unhealthy: %w", err)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: tc}
+	}
+	u := scheme + "://" + net.JoinHostPort(host, port) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return cli.Errorf("unhealthy: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return cli.Errorf("unhealthy: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return cli.Errorf("unhealthy: %s answered %s", u, resp.Status)
+	}
+	fmt.Fprintf(c.App.Writer, "smvs-dird: healthy: %s answers\n", u)
+	return nil
 }
 
 // writePin writes the pin to path, replacing it whole.

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +26,13 @@ import (
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
 	"smvs/lib/host"
+	"smvs/lib/hostapi"
 	"smvs/lib/identity"
 	"smvs/lib/metrics"
 	"smvs/lib/names"
 	"smvs/lib/store"
 	"smvs/lib/transport"
+	"smvs/lib/wire"
 )
 
 // The environment twins of the flags that are smvs-hostd's own.
@@ -251,6 +254,10 @@ func newApp(ctx context.Context) *urfave.App {
 			Name:  "check-reach",
 			Usage: "start, ask the first directory to dial this host back, say whether others can reach it, and stop",
 		},
+		&urfave.BoolFlag{
+			Name:  "health",
+			Usage: "start nothing: ask the host serving the socket whether it answers, and exit 0 if it does (a container's health check)",
+		},
 		cli.LogLevelFlag(envLogLevel),
 		cli.MetricsFlag(envMetrics),
 	)
@@ -268,6 +275,9 @@ func newApp(ctx context.Context) *urfave.App {
 			cfg, err := parseConfig(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("health") {
+				return checkHealth(ctx, c, cfg.host.Socket)
 			}
 			return serve(ctx, c, cfg)
 		},
@@ -532,6 +542,31 @@ func checkReach(ctx context.Context, c *urfave.Context, h *host.Host) error {
 	if !r.Reachable || r.Elsewhere {
 		return cli.Errorf("others can't reach this host at the address its record gives").WithExitCode(exitUnreachable)
 	}
+	return nil
+}
+
+// healthTimeout bounds --health: a host that takes longer to answer is
+// not well.
+const healthTimeout = 5 * time.Second
+
+// checkHealth asks the host on socket for a message that is not there: a
+// host that answers, from its store, is well.
+func checkHealth(ctx context.Context, c *urfave.Context, socket string) error {
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	client, err := hostapi.Dial(ctx, socket)
+	if err != nil {
+		return cli.Errorf("unhealthy: %w", err)
+	}
+	defer client.Close()
+	id := make([]byte, wire.MessageIDSize)
+	rand.Read(id)
+	_, err = client.Status(ctx, id, 0)
+	var hostErr *hostapi.Error
+	if !errors.As(err, &hostErr) || hostErr.Code != hostapi.ErrNotFound {
+		return cli.Errorf("unhealthy: the host on %s did not answer as it should: %v", socket, err)
+	}
+	fmt.Fprintf(c.App.Writer, "smvs-hostd: healthy: the host on %s answers\n", socket)
 	return nil
 }
 
