@@ -267,3 +267,18 @@ func TestNoIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestHealth checks --health against no agent, then a running one: it
+// reads no identity, and asks no passphrase.
+func TestHealth(t *testing.T) {
+	_, pub := isolate(t, "")
+	if code, stderr := runOnce("--health"); code != 1 || !strings.Contains(stderr, "unhealthy") {
+		t.Errorf("no agent: status %d, stderr %q", code, stderr)
+	}
+	r := start(t)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"smvs-agent", "--health"}, &stdout, &stderr)
+	if want := "smvs-agent: healthy: the agent on " + r.socket + " holds " + pub.String() + "\n"; code != 0 || stdout.String() != want {
+		t.Errorf("a running agent: status %d, stdout %q, want %q; stderr %q", code, stdout.String(), want, stderr.String())
+	}
+}

@@ -428,3 +428,37 @@ func TestManPage(t *testing.T) {
 		FlagEnv: true,
 	})
 }
+
+// TestHealth checks --health over HTTPS (pinned to the pin file) and
+// plain HTTP, and against no directory or a wrong pin.
+func TestHealth(t *testing.T) {
+	home := isolate(t)
+	d := start(t, "--listen", "127.0.0.1:0")
+	listen := strings.TrimPrefix(d.url, "https://")
+	r := runDird(t, "--health", "--listen", listen)
+	if r.code != 0 || r.stdout != "smvs-dird: healthy: "+d.url+"/healthz answers\n" {
+		t.Errorf("a running directory: status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	// 0.0.0.0 is asked on 127.0.0.1.
+	_, port, _ := net.SplitHostPort(listen)
+	if r := runDird(t, "--health", "--listen", "0.0.0.0:"+port); r.code != 0 {
+		t.Errorf("--listen 0.0.0.0: status %d, stderr %q", r.code, r.stderr)
+	}
+	// Another certificate than the pin file's is not this directory.
+	pinFile := filepath.Join(home, "data", "smvs", "dird", "pin")
+	if err := os.WriteFile(pinFile, []byte("sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runDird(t, "--health", "--listen", listen); r.code != 1 || !strings.Contains(r.stderr, "unhealthy") {
+		t.Errorf("a wrong pin: status %d, stderr %q", r.code, r.stderr)
+	}
+	d.stop()
+	if r := runDird(t, "--health", "--listen", listen); r.code != 1 || !strings.Contains(r.stderr, "unhealthy") {
+		t.Errorf("no directory: status %d, stderr %q", r.code, r.stderr)
+	}
+
+	p := start(t, "--listen", "127.0.0.1:0", "--plain-http")
+	if r := runDird(t, "--health", "--plain-http", "--listen", strings.TrimPrefix(p.url, "http://")); r.code != 0 {
+		t.Errorf("plain HTTP: status %d, stderr %q", r.code, r.stderr)
+	}
+}

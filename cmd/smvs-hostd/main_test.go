@@ -452,3 +452,22 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("memoryLimit() = %d, want 40 MiB", got)
 	}
 }
+
+// TestHealth checks --health against no host, then a running one, and
+// that it starts nothing itself.
+func TestHealth(t *testing.T) {
+	isolate(t)
+	home, _ := newHome(t, "")
+	r := runHostd(t, "--health")
+	if r.code != 1 || !strings.Contains(r.stderr, "unhealthy") || r.stdout != "" {
+		t.Errorf("no host: status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(home, "store")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("--health made a store: %v", err)
+	}
+	d := start(t, "--listen", "127.0.0.1:0")
+	r = runHostd(t, "--health")
+	if r.code != 0 || r.stdout != "smvs-hostd: healthy: the host on "+d.socket+" answers\n" {
+		t.Errorf("a running host: status %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
