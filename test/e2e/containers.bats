@@ -227,8 +227,10 @@ received() {
 	# The metrics of every endpoint parse, and moved.
 	run -0 metric alice smvs_host_messages_submitted_total 'smvs_host_messages_sent_total{status="sent"}'
 	[ "${lines[0]}" = 3 ] && [ "${lines[1]}" -ge 3 ] || fail "alice's metrics: $output"
-	run -0 metric carol 'smvs_host_deliveries_received_total{status="stored"}'
-	[ "$output" -ge 3 ] || fail "carol's host stored $output deliveries"
+	for svc in bob carol; do
+		run -0 metric "$svc" smvs_host_messages_submitted_total 'smvs_host_deliveries_received_total{status="stored"}'
+		[ "${lines[0]}" = 2 ] && [ "${lines[1]}" -ge 2 ] || fail "$svc's metrics: $output"
+	done
 	run -0 metric dird 'smvs_dir_requests_total{op="publish",code="200"}' 'smvs_dir_requests_total{op="lookup_name",code="200"}'
 	[ "${lines[0]}" -ge 3 ] && [ "${lines[1]}" -ge 6 ] || fail "the directory's metrics: $output"
 
