@@ -191,3 +191,19 @@ func TestLongErrorCut(t *testing.T) {
 		t.Fatalf("a long error's answer does not decode: %v", err)
 	}
 }
+
+func TestPurpose(t *testing.T) {
+	for data, want := range map[string]string{
+		"smvs/1 message\x00body": "smvs/1 message",
+		strings.Repeat(" ", 64) + "TLS 1.3, server CertificateVerify\x00h": "tls 1.3, server certificateverify",
+		"\x30\x82\x01\x00":                          "x509 certificate",
+		"4:salt10:smvs/1 dht3:seqi1e1:v3:abc":       "bep44 item",
+		"3:seqi1e1:v3:abc":                          "bep44 item",
+		"anything else":                             "other",
+		"smvs/" + strings.Repeat("x", 70) + "\x00b": "other",
+	} {
+		if got := Purpose([]byte(data)); got != want {
+			t.Errorf("Purpose(%q) = %q, want %q", data, got, want)
+		}
+	}
+}

@@ -539,8 +539,12 @@ func save(id *identity.Identity, path string, pass []byte) error {
 }
 
 // Purpose names what data is signed for, for the log: an SMVS purpose
-// ("smvs/1 message"), a TLS 1.3 handshake signature, or "other".
+// ("smvs/1 message"), a TLS 1.3 handshake signature, an X.509
+// certificate, a BEP 44 item for the DHT (PROTOCOL.md 24.1), or "other".
 func Purpose(data []byte) string {
+	if bytes.HasPrefix(data, []byte("4:salt")) || bytes.HasPrefix(data, []byte("3:seqi")) {
+		return "bep44 item"
+	}
 	if bytes.HasPrefix(data, []byte("smvs/")) {
 		if i := bytes.IndexByte(data, 0); i > 0 && i <= 64 {
 			return string(data[:i])

@@ -15,6 +15,7 @@ import (
 	"smvs/lib/blob"
 	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
+	"smvs/lib/bep44"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
 )
@@ -89,6 +90,13 @@ func makeVectors(t *testing.T) map[string][]byte {
 		Seq: 1, Issued: vectorTime.UnixMilli(), Expires: vectorTime.Add(90 * 24 * time.Hour).UnixMilli(),
 	}
 	signedRecord, err := wire.SignRecord(bob.Signer(), bobRecord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bob's item in the DHT (PROTOCOL.md 24): a pointer to his record,
+	// signed by his identity key.
+	dhtPointer := wire.PointTo(bobRecord, signedRecord).Encode()
+	dhtItem, err := bep44.Sign(bob.Signer(), []byte(wire.DHTSalt), int64(bobRecord.Seq), bep44.String(dhtPointer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +313,9 @@ func makeVectors(t *testing.T) map[string][]byte {
 		"bob.identity":              bob.MarshalText(),
 		"device.identity":           device.MarshalText(),
 		"record.cbor":               signedRecord,
+		"dht-pointer.cbor":          dhtPointer,
+		"dht-item-input.bin":        bep44.SigningInput([]byte(wire.DHTSalt), int64(bobRecord.Seq), bep44.String(dhtPointer)),
+		"dht-item-sig.bin":          dhtItem.Sig,
 		"message.cbor":              sealed.Signed,
 		"envelope.cbor":             sealed.Envelope,
 		"frame.bin":                 wire.AppendFrame(nil, sealed.Envelope),
@@ -358,6 +369,25 @@ func TestVectors(t *testing.T) {
 	}
 	if ts, err := wire.VerifyTombstone(got["tombstone.cbor"]); err != nil || ts.Seq != 2 {
 		t.Fatalf("the tombstone vector: %+v, %v", ts, err)
+	}
+	// bob's DHT item: the BEP 44 signature over the input verifies under
+	// his key, and the pointer names his record.
+	ptr, err := wire.DecodeDHTPointer(got["dht-pointer.cbor"])
+	if err != nil {
+		t.Fatalf("the DHT pointer vector: %v", err)
+	}
+	record, err := wire.VerifyRecord(got["record.cbor"])
+	if err != nil || ptr.Matches(record, got["record.cbor"]) != nil {
+		t.Fatalf("the DHT pointer vector does not name the record vector: %+v", ptr)
+	}
+	wantInput := "4:salt10:smvs/1 dht3:seqi1e1:v" + string(bep44.String(got["dht-pointer.cbor"]))
+	if string(got["dht-item-input.bin"]) != wantInput {
+		t.Fatalf("the DHT item's signing input is %q", got["dht-item-input.bin"])
+	}
+	item := &bep44.Item{Key: bob.Public().Bytes(), Salt: []byte(wire.DHTSalt), Seq: 1,
+		V: bep44.String(got["dht-pointer.cbor"]), Sig: got["dht-item-sig.bin"]}
+	if err := item.Verify(); err != nil {
+		t.Fatalf("the DHT item vector: %v", err)
 	}
 
 	hreq, err := wire.DecodeHostRequest(got["host-request.cbor"])
