@@ -12,10 +12,10 @@ import (
 	"testing/cryptotest"
 	"time"
 
+	"smvs/lib/bep44"
 	"smvs/lib/blob"
 	"smvs/lib/delivery"
 	"smvs/lib/hostapi"
-	"smvs/lib/bep44"
 	"smvs/lib/identity"
 	"smvs/lib/wire"
 )
