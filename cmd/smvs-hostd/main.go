@@ -25,6 +25,7 @@ import (
 	"smvs/lib/agent"
 	"smvs/lib/cli"
 	"smvs/lib/contacts"
+	"smvs/lib/dht"
 	"smvs/lib/host"
 	"smvs/lib/hostapi"
 	"smvs/lib/identity"
@@ -57,6 +58,10 @@ const (
 	envMaxConnsIP  = "SMVS_HOSTD_MAX_CONNECTIONS_PER_ADDRESS"
 	envLogLevel    = "SMVS_HOSTD_LOG_LEVEL"
 	envMetrics     = "SMVS_HOSTD_METRICS"
+	envDHT         = "SMVS_HOSTD_DHT"
+	envDHTListen   = "SMVS_HOSTD_DHT_LISTEN"
+	envDHTBoot     = "SMVS_HOSTD_DHT_BOOTSTRAP"
+	envDHTServe    = "SMVS_HOSTD_DHT_SERVE"
 
 	envStrangerRate     = "SMVS_HOSTD_STRANGER_RATE"
 	envStrangerBurst    = "SMVS_HOSTD_STRANGER_BURST"
@@ -254,6 +259,30 @@ func newApp(ctx context.Context) *urfave.App {
 			Name:  "check-reach",
 			Usage: "start, ask the first directory to dial this host back, say whether others can reach it, and stop",
 		},
+		&urfave.StringFlag{
+			Name: "dht",
+			Usage: "with the mainline DHT, `MODE` publish puts this host's record's pointer there; on also looks up there " +
+				"the keys no directory has; only looks keys up there and in no directory; off does neither",
+			Value:   host.DHTOff.String(),
+			EnvVars: []string{envDHT},
+		},
+		&urfave.StringFlag{
+			Name:        "dht-listen",
+			Usage:       "run the DHT node on UDP `ADDR` (host:port)",
+			DefaultText: "the --listen host, port 0",
+			EnvVars:     []string{envDHTListen},
+		},
+		&urfave.StringSliceFlag{
+			Name:        "dht-bootstrap",
+			Usage:       "join the DHT through the node at `ADDR` (host:port); repeat for more",
+			DefaultText: strings.Join(dht.DefaultBootstrap, ", "),
+			EnvVars:     []string{envDHTBoot},
+		},
+		&urfave.BoolFlag{
+			Name:    "dht-serve",
+			Usage:   "answer other DHT nodes and keep their items (at most 4096), as a full node; else only ask",
+			EnvVars: []string{envDHTServe},
+		},
 		&urfave.BoolFlag{
 			Name:  "health",
 			Usage: "start nothing: ask the host serving the socket whether it answers, and exit 0 if it does (a container's health check)",
@@ -393,6 +422,9 @@ func parseConfig(c *urfave.Context) (*config, error) {
 	if cfg.metrics, err = cli.MetricsAddr(c); err != nil {
 		return nil, err
 	}
+	if err := parseDHT(c, h, listenHost); err != nil {
+		return nil, err
+	}
 	if h.Directories, err = cli.Directories(c); err != nil {
 		return nil, err
 	}
@@ -406,6 +438,27 @@ func parseConfig(c *urfave.Context) (*config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// parseDHT sets the DHT's settings from --dht and its companions.
+func parseDHT(c *urfave.Context, h *host.Config, listenHost string) error {
+	var err error
+	if h.DHT, err = host.ParseDHTMode(c.String("dht")); err != nil {
+		return cli.UsageErrorf(c, "--dht: %w", err)
+	}
+	h.DHTNode = dht.Config{Listen: c.String("dht-listen"), Bootstrap: c.StringSlice("dht-bootstrap"), Serve: c.Bool("dht-serve")}
+	if h.DHTNode.Listen == "" {
+		h.DHTNode.Listen = net.JoinHostPort(listenHost, "0")
+	}
+	if _, _, err := net.SplitHostPort(h.DHTNode.Listen); err != nil {
+		return cli.UsageErrorf(c, "invalid --dht-listen address %q: want host:port", h.DHTNode.Listen)
+	}
+	for _, b := range h.DHTNode.Bootstrap {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return cli.UsageErrorf(c, "invalid --dht-bootstrap address %q: want host:port", b)
+		}
+	}
+	return nil
 }
 
 // parseStrangerLimits sets the limits strangers share from their flags,

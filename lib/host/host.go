@@ -99,6 +99,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"smvs/lib/contacts"
+	"smvs/lib/dht"
 	"smvs/lib/dirclient"
 	"smvs/lib/identity"
 	"smvs/lib/portmap"
@@ -258,6 +259,12 @@ type Config struct {
 	// KEM key times); time.Now if nil. Timers always use the real clock.
 	Now func() time.Time
 	Log *slog.Logger // nothing is logged if nil
+	// DHT is what the host does with the mainline DHT (PROTOCOL.md 24):
+	// publish its record's pointer, and look keys up there; DHTNode is
+	// how its node joins.
+	DHT     DHTMode
+	DHTNode dht.Config
+
 	// Metrics, if not nil, gets the host's Prometheus metrics, from Start
 	// until Shutdown; no label names a peer.
 	Metrics prometheus.Registerer
@@ -413,6 +420,9 @@ type Host struct {
 
 	portMap *portmap.Mapping // the router's forward of the port; nil if none
 
+	dht     *dht.Node     // nil without Config.DHT
+	dhtWake chan struct{} // the record changed: put its pointer again
+
 	ctx    context.Context // canceled when Shutdown begins
 	cancel context.CancelFunc
 	// lookupCtx bounds look-ups, which the last receipts of a stop still
@@ -479,6 +489,7 @@ func Start(cfg Config) (_ *Host, err error) {
 		ctx: ctx, cancel: cancel, lookupCtx: lookupCtx, lookupCancel: lookupCancel,
 		deletions: newDeletions(), sweepWake: make(chan struct{}, 1), lnReady: make(chan struct{}),
 		pushes: make(map[string]chan struct{}), metrics: newHostMetrics(), unmetrics: func() {},
+		dhtWake: make(chan struct{}, 1),
 	}
 	var undo []func()
 	defer func() {
@@ -536,6 +547,12 @@ func Start(cfg Config) (_ *Host, err error) {
 		return nil, err
 	}
 	undo = append(undo, func() { h.pool.Close() })
+	if cfg.DHT != DHTOff {
+		if h.dht, err = dht.Start(cfg.DHTNode); err != nil {
+			return nil, fmt.Errorf("starting the DHT node: %w", err)
+		}
+		undo = append(undo, h.dht.Close)
+	}
 	h.peers = newPeerCache(h)
 	h.peers.rot.restore()
 	h.out = newDeliverer(h)
@@ -603,11 +620,17 @@ func Start(cfg Config) (_ *Host, err error) {
 
 	h.bg.Go(h.maintenance)
 	h.bg.Go(h.sweeper)
+	if h.dht != nil {
+		h.bg.Go(h.dhtPublisher)
+	}
 	if cfg.Relay != nil {
 		h.bg.Go(h.keepRelay)
 	}
 	h.log.Info("started", "listen", h.Addr().String(), "advertise", h.advertise(), "socket", cfg.Socket,
-		"outbox", len(pending), "directories", len(cfg.Directories), "relays for", len(cfg.RelayFor))
+		"outbox", len(pending), "directories", len(cfg.Directories), "relays for", len(cfg.RelayFor), "dht", cfg.DHT.String())
+	if h.dht != nil {
+		h.log.Info("running a DHT node", "addr", h.dht.Addr().String(), "serves", cfg.DHTNode.Serve)
+	}
 	if cfg.Relay != nil {
 		h.log.Info("others reach this host through its relay", "relay", cfg.Relay.String())
 	} else if class, level := addressClass(h.advertise()); class != "" {
@@ -742,6 +765,9 @@ func (h *Host) shutdown(ctx context.Context) error {
 	h.pool.Close()
 	h.closePortMap()
 	h.bg.Wait()
+	if h.dht != nil {
+		h.dht.Close()
+	}
 	if err := h.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("closing the store: %w", err))
 	}

@@ -70,9 +70,17 @@ func newPeerCache(h *Host) *peerCache {
 		names: make(map[identity.PublicKey]string), asked: make(map[identity.PublicKey]time.Time),
 		kept: make(map[identity.PublicKey][]byte), rot: newRotations(h),
 	}
-	dirs := make([]contacts.Directory, 0, len(h.cfg.Directories)+2)
-	for _, d := range h.cfg.Directories {
-		dirs = append(dirs, d)
+	// The directories first (but with DHTOnly), then the DHT, then the
+	// peer's own host, then what the store kept: the first that serves a
+	// record that verifies and is no rollback wins.
+	dirs := make([]contacts.Directory, 0, len(h.cfg.Directories)+3)
+	if h.cfg.DHT != DHTOnly {
+		for _, d := range h.cfg.Directories {
+			dirs = append(dirs, d)
+		}
+	}
+	if h.cfg.DHT.looksUp() {
+		dirs = append(dirs, dhtDirectory{c})
 	}
 	dirs = append(dirs, hostDirectory{c}, knownRecords{c})
 	c.resolver = &contacts.Resolver{Path: contacts.Path(h.cfg.Home), Directories: dirs, Now: h.cfg.Now, Self: h.me}
@@ -310,17 +318,24 @@ func (d hostDirectory) LookupKey(ctx context.Context, key identity.PublicKey) ([
 	if rt.addr == "" {
 		return nil, errNoHost
 	}
-	addr := rt.String()
 	if err := d.c.recentFailure(key); err != nil {
 		return nil, err
 	}
+	return d.c.fetchRecord(ctx, key, rt)
+}
+
+// fetchRecord asks the host of key at rt for its current record
+// (wire.OpRecord), and returns it as signed: the transport proves the
+// host holds the key (or the relay's), and the caller verifies the record.
+func (c *peerCache) fetchRecord(ctx context.Context, key identity.PublicKey, rt route) ([]byte, error) {
+	addr := rt.String()
 	ctx, cancel := context.WithTimeout(ctx, recordTimeout)
 	defer cancel()
 	req := &wire.HostRequest{Op: wire.OpRecord}
-	data, err := d.c.h.request(ctx, key, rt, req.Encode())
+	data, err := c.h.request(ctx, key, rt, req.Encode())
 	if err != nil {
 		err = fmt.Errorf("asking the host at %s for its record: %w", addr, err)
-		d.c.failed(key, err)
+		c.failed(key, err)
 		return nil, err
 	}
 	resp, err := wire.DecodeHostResponse(data)

@@ -219,6 +219,7 @@ func (h *Host) makeRecord(ctx context.Context, req publishRequest) (*hostapi.Pub
 		h.addr = req.host
 	}
 	h.selfMu.Unlock()
+	h.dhtChanged()
 	res := &hostapi.PublishResult{Record: signed}
 
 	if len(h.cfg.Directories) == 0 {

@@ -1,0 +1,119 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"smvs/lib/bep44"
+	"smvs/lib/contacts"
+	"smvs/lib/delivery"
+	"smvs/lib/dht"
+	"smvs/lib/wire"
+)
+
+// dhtNetwork starts a private DHT of n serving nodes on 127.0.0.1, and
+// returns their addresses.
+func dhtNetwork(t *testing.T, n int) ([]*dht.Node, []string) {
+	t.Helper()
+	var nodes []*dht.Node
+	var addrs []string
+	for i := range n {
+		boot := addrs
+		if i == 0 {
+			boot = []string{"127.0.0.1:1"} // nobody: the others join this one
+		}
+		node, err := dht.Start(dht.Config{Listen: "127.0.0.1:0", Serve: true, Bootstrap: boot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(node.Close)
+		nodes = append(nodes, node)
+		addrs = append(addrs, node.Addr().String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, node := range nodes {
+		if err := node.Join(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nodes, addrs
+}
+
+// dhtUser is a user whose host uses only the DHT: no directory at all.
+func dhtUser(t *testing.T, name string, boot []string) *user {
+	u := newUser(t, name)
+	u.cfg.DHT = DHTOnly
+	u.cfg.DHTNode = dht.Config{Listen: "127.0.0.1:0", Bootstrap: boot}
+	return u
+}
+
+// TestDHTOnly sends between two hosts with no directory: each finds the
+// other's host through the DHT by key alone. bob's host moves to another
+// port and republishes; alice's next message follows him there.
+func TestDHTOnly(t *testing.T) {
+	_, boot := dhtNetwork(t, 8)
+	alice := dhtUser(t, "", boot).start()
+	bob := dhtUser(t, "", boot).start()
+	// Contacts by key only: no host= for either.
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key()})
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	eventually(t, "both published", func() bool {
+		return alice.logHas("published the record's pointer in the DHT") && bob.logHas("published the record's pointer in the DHT")
+	})
+
+	d := alice.device()
+	if s := d.status(d.send("bob", "through the DHT").ID, waitFor); s != delivery.Delivered {
+		t.Fatalf("status %v, want delivered\n%s", s, alice.log)
+	}
+	b := bob.device()
+	if s := b.status(b.send("alice", "and back").ID, waitFor); s != delivery.Delivered {
+		t.Fatalf("bob's reply: status %v", s)
+	}
+
+	// bob moves: another port, a new record, a new pointer.
+	old := bob.host.Addr().String()
+	bob.stop()
+	bob.log.reset()
+	bob.cfg.Listen = "127.0.0.1:0"
+	bob.start()
+	if bob.host.Addr().String() == old {
+		t.Fatal("bob's host did not move")
+	}
+	eventually(t, "bob republished", func() bool { return bob.logHas("published the record's pointer in the DHT") })
+	if s := d.status(d.send("bob", "where are you now?").ID, waitFor); s != delivery.Delivered {
+		t.Fatalf("after bob moved: status %v\n%s", s, alice.log)
+	}
+	if ms := bob.incoming(alice); len(ms) != 2 || string(ms[1].Body) != "where are you now?" {
+		t.Fatalf("bob has %d messages from alice", len(ms))
+	}
+}
+
+// TestDHTRefusesWrongRecord checks that a record the item does not name
+// is refused: a pointer (signed by bob's key, so the DHT takes it) whose
+// hash is not that of the record bob's host serves, as a host serving
+// another record than its owner published would look.
+func TestDHTRefusesWrongRecord(t *testing.T) {
+	nodes, boot := dhtNetwork(t, 8)
+	alice := dhtUser(t, "", boot).start()
+	bob := dhtUser(t, "", boot).start()
+	eventually(t, "bob published", func() bool { return bob.logHas("published the record's pointer in the DHT") })
+	bob.host.selfMu.Lock()
+	rec := bob.host.self
+	bob.host.selfMu.Unlock()
+
+	// A pointer with seq above the record's and another hash.
+	p := wire.PointTo(rec, []byte("another record"))
+	p.RecordSeq = rec.Seq + 1
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := nodes[3].Publish(ctx, bob.keys.Signer(), []byte(wire.DHTSalt), int64(p.RecordSeq), bep44.String(p.Encode())); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dhtDirectory{alice.host.peers}.LookupKey(ctx, bob.key())
+	if !errors.Is(err, wire.ErrDHTMismatch) {
+		t.Fatalf("a record other than the item names: %v", err)
+	}
+}
