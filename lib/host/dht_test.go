@@ -10,12 +10,13 @@ import (
 	"smvs/lib/contacts"
 	"smvs/lib/delivery"
 	"smvs/lib/dht"
+	"smvs/lib/transport"
 	"smvs/lib/wire"
 )
 
 // dhtNetwork starts a private DHT of n serving nodes on 127.0.0.1, and
 // returns their addresses.
-func dhtNetwork(t *testing.T, n int) ([]*dht.Node, []string) {
+func dhtNetwork(t testing.TB, n int) ([]*dht.Node, []string) {
 	t.Helper()
 	var nodes []*dht.Node
 	var addrs []string
@@ -94,7 +95,8 @@ func TestDHTOnly(t *testing.T) {
 // TestDHTRefusesWrongRecord checks that a record the item does not name
 // is refused: a pointer (signed by bob's key, so the DHT takes it) whose
 // hash is not that of the record bob's host serves, as a host serving
-// another record than its owner published would look.
+// another record than its owner published would look; and a pointer to a
+// host that is not bob's.
 func TestDHTRefusesWrongRecord(t *testing.T) {
 	nodes, boot := dhtNetwork(t, 8)
 	alice := dhtUser(t, "", boot).start()
@@ -115,5 +117,16 @@ func TestDHTRefusesWrongRecord(t *testing.T) {
 	_, err := dhtDirectory{alice.host.peers}.LookupKey(ctx, bob.key())
 	if !errors.Is(err, wire.ErrDHTMismatch) {
 		t.Fatalf("a record other than the item names: %v", err)
+	}
+
+	// A pointer to another user's host: it can't prove bob's key.
+	carol := newUser(t, "").start()
+	p = wire.PointTo(rec, nil)
+	p.Host, p.RecordSeq = carol.host.Addr().String(), rec.Seq+2
+	if _, err := nodes[5].Publish(ctx, bob.keys.Signer(), []byte(wire.DHTSalt), int64(p.RecordSeq), bep44.String(p.Encode())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (dhtDirectory{alice.host.peers}).LookupKey(ctx, bob.key()); !errors.As(err, new(*transport.KeyMismatchError)) {
+		t.Fatalf("a host that is not bob's: %v", err)
 	}
 }
