@@ -54,8 +54,11 @@ type Config struct {
 	// picks one). An IPv4 host makes an IPv4-only node.
 	Listen string
 	// Bootstrap are the nodes it joins through (host:port); none means
-	// DefaultBootstrap.
+	// DefaultBootstrap, unless First.
 	Bootstrap []string
+	// First makes the first node of a private DHT: it joins no one, and
+	// the others join it.
+	First bool
 	// Serve makes the node answer other nodes' queries and keep their
 	// items (at most MaxItems); else it only asks.
 	Serve bool
@@ -89,6 +92,9 @@ func Start(cfg Config) (*Node, error) {
 		sc.DefaultWant = []krpc.Want{krpc.WantNodes}
 	}
 	sc.StartingNodes = func() ([]adht.Addr, error) { return resolve(boot) }
+	if cfg.First {
+		sc.StartingNodes = func() ([]adht.Addr, error) { return nil, nil }
+	}
 	s, err := adht.NewServer(sc)
 	if err != nil {
 		conn.Close()
@@ -182,6 +188,40 @@ func (n *Node) Lookup(ctx context.Context, key ed25519.PublicKey, salt []byte) (
 		return nil, err
 	}
 	return it, nil
+}
+
+// StartLocal starts a private DHT of n serving nodes on 127.0.0.1, for
+// tests and benchmarks: the first joins no one, the others join it (within
+// ctx). It never reaches the public DHT.
+func StartLocal(ctx context.Context, n int) ([]*Node, error) {
+	var nodes []*Node
+	fail := func(err error) ([]*Node, error) {
+		for _, node := range nodes {
+			node.Close()
+		}
+		return nil, err
+	}
+	for i := range n {
+		cfg := Config{Listen: "127.0.0.1:0", Serve: true, First: i == 0}
+		if i > 0 {
+			cfg.Bootstrap = []string{nodes[0].Addr().String()}
+		}
+		node, err := Start(cfg)
+		if err != nil {
+			return fail(err)
+		}
+		nodes = append(nodes, node)
+	}
+	// Each joins twice: the second time it learns of those that joined
+	// after it. The first learns of them all from their queries.
+	for range 2 {
+		for _, node := range nodes[1:] {
+			if err := node.Join(ctx); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	return nodes, nil
 }
 
 // Close stops the node.

@@ -14,38 +14,17 @@ import (
 	"smvs/lib/bep44"
 )
 
-// network starts n serving nodes on 127.0.0.1, each bootstrapped to the
-// first, and waits until each knows the others.
+// network starts a private DHT of n nodes, stopped when the test ends.
 func network(t *testing.T, n int) []*Node {
 	t.Helper()
-	var nodes []*Node
-	var first string
-	for i := range n {
-		cfg := Config{Listen: "127.0.0.1:0", Serve: true, Bootstrap: []string{first}}
-		if i == 0 {
-			cfg.Bootstrap = []string{"127.0.0.1:1"} // nobody: the others join it
-		}
-		node, err := Start(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(node.Close)
-		if i == 0 {
-			first = node.Addr().String()
-		}
-		nodes = append(nodes, node)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, node := range nodes[1:] {
-		if err := node.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
+	nodes, err := StartLocal(ctx, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, node := range nodes {
-		if err := node.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
+		t.Cleanup(node.Close)
 	}
 	return nodes
 }
@@ -136,5 +115,31 @@ func TestStoreBounded(t *testing.T) {
 	k[0] = 4
 	if err := s.Put(&abep44.Item{K: k, V: "4 again", Seq: 2}); err != nil || len(s.m) != 3 {
 		t.Fatalf("replace: %d items, %v", len(s.m), err)
+	}
+}
+
+// TestItemsReadElsewhere checks SMVS's items against another BEP 44
+// implementation, the DHT library's: it verifies what lib/bep44 signs, and
+// computes the same target.
+func TestItemsReadElsewhere(t *testing.T) {
+	priv := key(3)
+	v := bep44.String([]byte("a pointer"))
+	it, err := bep44.Sign(priv, salt, 42, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !abep44.Verify(it.Key, it.Salt, it.Seq, it.V, it.Sig) {
+		t.Error("the library does not verify an SMVS item")
+	}
+	var k [32]byte
+	copy(k[:], it.Key)
+	if abep44.MakeMutableTarget(k, salt) != it.Target() {
+		t.Error("the library computes another target")
+	}
+	// And an item the library signs verifies here.
+	put := abep44.Put{V: "a pointer", K: &k, Salt: salt, Seq: 42}
+	put.Sign(priv)
+	if err := (&bep44.Item{Key: it.Key, Salt: salt, Seq: 42, V: v, Sig: put.Sig[:]}).Verify(); err != nil {
+		t.Errorf("an item the library signed: %v", err)
 	}
 }

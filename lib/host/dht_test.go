@@ -14,31 +14,20 @@ import (
 	"smvs/lib/wire"
 )
 
-// dhtNetwork starts a private DHT of n serving nodes on 127.0.0.1, and
-// returns their addresses.
+// dhtNetwork starts a private DHT of n nodes on 127.0.0.1, stopped when
+// the test ends, and returns the nodes and their addresses.
 func dhtNetwork(t testing.TB, n int) ([]*dht.Node, []string) {
 	t.Helper()
-	var nodes []*dht.Node
-	var addrs []string
-	for i := range n {
-		boot := addrs
-		if i == 0 {
-			boot = []string{"127.0.0.1:1"} // nobody: the others join this one
-		}
-		node, err := dht.Start(dht.Config{Listen: "127.0.0.1:0", Serve: true, Bootstrap: boot})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(node.Close)
-		nodes = append(nodes, node)
-		addrs = append(addrs, node.Addr().String())
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	nodes, err := dht.StartLocal(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
 	for _, node := range nodes {
-		if err := node.Join(ctx); err != nil {
-			t.Fatal(err)
-		}
+		t.Cleanup(node.Close)
+		addrs = append(addrs, node.Addr().String())
 	}
 	return nodes, addrs
 }
@@ -119,14 +108,49 @@ func TestDHTRefusesWrongRecord(t *testing.T) {
 		t.Fatalf("a record other than the item names: %v", err)
 	}
 
+	// An item whose seq is not its pointer's record seq.
+	p = wire.PointTo(rec, nil)
+	p.RecordSeq = rec.Seq + 4
+	if _, err := nodes[4].Publish(ctx, bob.keys.Signer(), []byte(wire.DHTSalt), int64(rec.Seq+3), bep44.String(p.Encode())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (dhtDirectory{alice.host.peers}).LookupKey(ctx, bob.key()); !errors.Is(err, wire.ErrDHTMismatch) {
+		t.Fatalf("an item and a pointer of other seqs: %v", err)
+	}
+
 	// A pointer to another user's host: it can't prove bob's key.
 	carol := newUser(t, "").start()
 	p = wire.PointTo(rec, nil)
-	p.Host, p.RecordSeq = carol.host.Addr().String(), rec.Seq+2
+	p.Host, p.RecordSeq = carol.host.Addr().String(), rec.Seq+5
 	if _, err := nodes[5].Publish(ctx, bob.keys.Signer(), []byte(wire.DHTSalt), int64(p.RecordSeq), bep44.String(p.Encode())); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := (dhtDirectory{alice.host.peers}).LookupKey(ctx, bob.key()); !errors.As(err, new(*transport.KeyMismatchError)) {
 		t.Fatalf("a host that is not bob's: %v", err)
+	}
+}
+
+// TestDHTRollback checks that a record from the DHT older than one alice
+// saw is refused as a rollback, as from a directory: her contacts file
+// says she saw bob's record at a higher sequence number.
+func TestDHTRollback(t *testing.T) {
+	_, boot := dhtNetwork(t, 8)
+	alice := dhtUser(t, "", boot).start()
+	bob := dhtUser(t, "", boot).start()
+	eventually(t, "bob published", func() bool { return bob.logHas("published the record's pointer in the DHT") })
+	bob.host.selfMu.Lock()
+	seq := bob.host.self.Seq
+	bob.host.selfMu.Unlock()
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key(), Seq: seq + 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := alice.host.peers.resolve(ctx, "bob", true)
+	if !errors.As(err, new(*contacts.RollbackError)) {
+		t.Fatalf("a record older than one seen: %v", err)
+	}
+	// At the sequence number seen, it is taken.
+	alice.addContact(contacts.Contact{Name: "bob", Key: bob.key(), Seq: seq})
+	if res, err := alice.host.peers.resolve(ctx, "bob", true); err != nil || res.Directory != "the DHT" {
+		t.Fatalf("the record seen: %+v, %v", res, err)
 	}
 }
