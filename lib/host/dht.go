@@ -57,6 +57,10 @@ func (h *Host) dhtPublisher() {
 	if err := h.dht.Join(ctx); err != nil && ctx.Err() == nil {
 		h.log.Warn("joining the DHT", "err", err)
 	}
+	select {
+	case <-h.dhtWake: // the record Start made: the first put below takes it
+	default:
+	}
 	wait := time.Duration(0)
 	for {
 		select {
