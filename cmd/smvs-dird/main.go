@@ -307,13 +307,11 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 		ReachCheck:     cfg.reachCheck,
 	}
 	if cfg.metrics != "" {
-		reg := metrics.NewRegistry()
-		ms, err := metrics.Serve(cfg.metrics, reg, log)
+		reg, ms, err := metrics.Start(cfg.metrics, log)
 		if err != nil {
 			return cli.Errorf("serving the metrics: %w", err).WithHintf("choose another address with --metrics")
 		}
 		defer ms.Close(context.Background())
-		log.Info("serving metrics", "addr", ms.Addr().String())
 		opts.Metrics = reg
 	}
 	dir := &directory.Directory{Store: store, MaxLifetime: cfg.maxLifetime}

@@ -540,13 +540,11 @@ func serve(ctx context.Context, c *urfave.Context, cfg *config) error {
 		return err
 	}
 	if cfg.metrics != "" {
-		reg := metrics.NewRegistry()
-		srv, err := metrics.Serve(cfg.metrics, reg, log)
+		reg, srv, err := metrics.Start(cfg.metrics, log)
 		if err != nil {
 			return cli.Errorf("serving the metrics: %w", err).WithHintf("choose another address with --metrics")
 		}
 		defer srv.Close(context.Background())
-		log.Info("serving metrics", "addr", srv.Addr().String())
 		hc.Metrics = reg
 	}
 	h, err := host.Start(hc)

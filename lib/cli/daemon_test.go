@@ -43,6 +43,23 @@ func TestLogLevel(t *testing.T) {
 	}
 }
 
+// metricsAddr runs an app with --metrics on args and returns what
+// MetricsAddr made of it, and the app's own error.
+func metricsAddr(args ...string) (addr string, err, runErr error) {
+	app := &urfave.App{
+		Name:      "test",
+		Flags:     []urfave.Flag{MetricsFlag("SMVS_TEST_METRICS")},
+		Writer:    io.Discard,
+		ErrWriter: io.Discard,
+		Action: func(c *urfave.Context) error {
+			addr, err = MetricsAddr(c)
+			return nil
+		},
+	}
+	runErr = app.Run(append([]string{"test"}, args...))
+	return addr, err, runErr
+}
+
 func TestMetricsAddr(t *testing.T) {
 	for _, tt := range []struct {
 		arg, want string
@@ -62,23 +79,12 @@ func TestMetricsAddr(t *testing.T) {
 		{"127.0.0.1:", "", false},
 		{"-1", "", false},
 	} {
-		var got string
-		var err error
-		app := &urfave.App{
-			Name:      "test",
-			Flags:     []urfave.Flag{MetricsFlag("SMVS_TEST_METRICS")},
-			Writer:    io.Discard,
-			ErrWriter: io.Discard,
-			Action: func(c *urfave.Context) error {
-				got, err = MetricsAddr(c)
-				return nil
-			},
-		}
-		args := []string{"test"}
+		var args []string
 		if tt.arg != "" {
-			args = append(args, "--metrics", tt.arg)
+			args = []string{"--metrics", tt.arg}
 		}
-		if runErr := app.Run(args); runErr != nil {
+		got, err, runErr := metricsAddr(args...)
+		if runErr != nil {
 			t.Fatal(runErr)
 		}
 		if (err == nil) != tt.ok || got != tt.want {
@@ -94,19 +100,8 @@ func FuzzMetricsAddr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, arg string) {
-		var got string
-		var err error
-		app := &urfave.App{
-			Name:      "test",
-			Flags:     []urfave.Flag{MetricsFlag("SMVS_TEST_METRICS")},
-			Writer:    io.Discard,
-			ErrWriter: io.Discard,
-			Action: func(c *urfave.Context) error {
-				got, err = MetricsAddr(c)
-				return nil
-			},
-		}
-		if app.Run([]string{"test", "--metrics=" + arg}) != nil || err != nil || arg == "" {
+		got, err, runErr := metricsAddr("--metrics=" + arg)
+		if runErr != nil || err != nil || arg == "" {
 			return
 		}
 		host, port, serr := net.SplitHostPort(got)

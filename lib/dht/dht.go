@@ -150,9 +150,6 @@ func (n *Node) Join(ctx context.Context) error {
 	}
 }
 
-// Nodes is how many nodes the node knows.
-func (n *Node) Nodes() int { return n.s.NumNodes() }
-
 // Publish puts the item of v (bencoded) under signer's key and salt, with
 // seq, at the nodes nearest its target. Nodes that hold a higher seq
 // refuse it; Publish does not learn which did.

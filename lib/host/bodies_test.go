@@ -183,17 +183,25 @@ func holdsFrames(u *user, frames int) bool {
 	return false
 }
 
+// streamedFromContact starts bob's host and makes alice, a peer in his
+// contacts, with a body of 4 frames sealed to him: its content, its
+// envelope and its sealed chunks.
+func streamedFromContact(t *testing.T) (bob *user, alice *peer, content, envelope, chunks []byte) {
+	bob = newUser(t, "bob").start()
+	alice = newPeer(t)
+	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
+	content = make([]byte, 3*frameChunks*blob.ChunkSize+100) // 4 frames
+	rand.Read(content)
+	envelope, chunks = streamedEnvelope(t, alice, bob, content)
+	return bob, alice, content, envelope, chunks
+}
+
 // TestStreamedResume: a transfer cut in the middle resumes where it
 // stopped, for a contact, even across a restart of the receiving host;
 // a stranger's starts again; a body that does not match its signed hash
 // is refused and nothing is kept.
 func TestStreamedResume(t *testing.T) {
-	bob := newUser(t, "bob").start()
-	alice := newPeer(t)
-	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
-	content := make([]byte, 3*frameChunks*blob.ChunkSize+100) // 4 frames
-	rand.Read(content)
-	envelope, chunks := streamedEnvelope(t, alice, bob, content)
+	bob, alice, content, envelope, chunks := streamedFromContact(t)
 
 	c := alice.conn(bob, transport.Config{})
 	// The cut comes once bob's host holds the first 2 frames: data in
@@ -280,12 +288,7 @@ func TestStreamedResume(t *testing.T) {
 // (its sender's host died with the connection open, as far as QUIC can
 // tell for a minute) cuts it and resumes where it stopped, at once.
 func TestStreamedTakeOver(t *testing.T) {
-	bob := newUser(t, "bob").start()
-	alice := newPeer(t)
-	bob.addContact(contacts.Contact{Name: "alice", Key: alice.key()})
-	content := make([]byte, 3*frameChunks*blob.ChunkSize+100) // 4 frames
-	rand.Read(content)
-	envelope, chunks := streamedEnvelope(t, alice, bob, content)
+	bob, alice, content, envelope, chunks := streamedFromContact(t)
 
 	// The first attempt sends 2 frames, then not a byte more, its stream
 	// left open.

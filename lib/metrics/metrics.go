@@ -69,6 +69,19 @@ func Serve(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, er
 	return s, nil
 }
 
+// Start makes a registry (NewRegistry) and serves it on addr, logging
+// where: what a daemon's --metrics does. The daemon registers its own
+// metrics on the registry.
+func Start(addr string, log *slog.Logger) (*prometheus.Registry, *Server, error) {
+	reg := NewRegistry()
+	s, err := Serve(addr, reg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("serving metrics", "addr", s.Addr().String())
+	return reg, s, nil
+}
+
 // Addr is where s listens.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

@@ -22,10 +22,6 @@ var ErrDHTMismatch = errors.New("not the record the DHT item names")
 // from any other SHA-256 use.
 const dhtRecordContext = "smvs/1 dht record"
 
-// MaxDHTValue is the most bytes a DHT item's bencoded value may take
-// (BEP 44); a DHTPointer, bencoded as a byte string, stays well under it.
-const MaxDHTValue = 1000
-
 // DHTPointer is the value of an SMVS item in the DHT (PROTOCOL.md 24.2):
 // not the record, which an ML-KEM key makes too large for an item, but
 // where to fetch it and what it must be. The client fetches the record
